@@ -1,0 +1,48 @@
+"""The unit every reader yields and every later stage consumes."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Item:
+    """One archive entry: an image, a text, or both.
+
+    ``key`` is the archive's own id (roco_id, uid, StudyInstanceUID...), unique within one archive.
+    ``patient`` is already a salted hash (see ``medsearch.privacy.patient_key``) or None; never a raw id.
+    ``extra`` holds non-PHI metadata worth showing (modality, view, body part, age band, sex...).
+    """
+
+    key: str
+    image_path: Path | None = None
+    text: str | None = None
+    labels: list[str] = field(default_factory=list)
+    patient: str | None = None
+    split: str | None = None
+    licence: str | None = None
+    modality: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def content_hash(self) -> str:
+        """Hash of what gets embedded: image bytes and text. Re-runs skip items whose hash is unchanged."""
+        h = hashlib.sha256()
+        if self.image_path is not None:
+            h.update(b"img:")
+            with open(self.image_path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+        if self.text is not None:
+            h.update(b"txt:" + self.text.encode("utf-8"))
+        return h.hexdigest()
+
+
+@dataclass
+class Skipped:
+    """An item (or row) that was recorded and skipped, with the reason, for the run summary."""
+
+    where: str  # item key, file path or "captions.csv:123"
+    reason: str
+    stage: str = "read"  # read | decode | embed | write
