@@ -32,6 +32,7 @@ class ModalityEntry:
     index_file: str
     vectors_file: str
     checksum: str  # sha256 of the index file
+    nprobe: int | None = None  # IVF probes chosen at build time (None for exact indexes)
 
 
 @dataclass

@@ -1,0 +1,32 @@
+"""medsearch: cross-modal medical image/report search.
+
+Public API (imported lazily so that `import medsearch` stays cheap)::
+
+    import medsearch
+    index = medsearch.open_index("./idx")
+    for hit in index.search_text("pulmonary embolism", k=10):
+        print(hit.rank, hit.score, hit.key, hit.image_path)
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "open_index": "medsearch.search",
+    "Index": "medsearch.search",
+    "SearchResult": "medsearch.search",
+    "Filters": "medsearch.search",
+    "list_models": "medsearch.models.registry",
+    "load_encoder": "medsearch.models.registry",
+}
+
+__all__ = list(_LAZY) + ["__version__"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'medsearch' has no attribute {name!r}")
