@@ -11,6 +11,7 @@ import importlib
 import sys
 
 import typer
+from typer._click.exceptions import ClickException  # typer vendors click; this is its usage-error base
 
 from medsearch.errors import MedsearchError
 
@@ -21,6 +22,13 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+
+@app.callback()
+def _root() -> None:
+    """Cross-modal medical image/report search: index an archive, query it by text or image."""
+
 
 COMMAND_MODULES = ("index", "query", "info", "models", "train", "bench", "serve")
 
@@ -47,10 +55,6 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(1)
-    except Exception as exc:  # click usage errors carry their own exit code and message
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except ClickException as exc:  # usage errors carry their own exit code and message
+        exc.show()
+        sys.exit(exc.exit_code)
