@@ -87,3 +87,15 @@ class StoreError(MedsearchError):
 
 class BadQuery(MedsearchError):
     exit_code = 2
+
+
+class MissingExtra(MedsearchError):
+    """An optional feature whose extra packages are not installed (e.g. `serve` without FastAPI)."""
+
+    exit_code = 3
+
+
+class UnsafeBind(MedsearchError):
+    """A server asked to listen beyond loopback without an access token."""
+
+    exit_code = 2
