@@ -1,0 +1,159 @@
+"""Text-query preparation: normalisation, abbreviation/synonym expansion and prompt-template ensembles.
+
+A query is normalised (Unicode, case, punctuation, whitespace), expanded with the clinical lexicon
+(``"PE"`` -> ``"pulmonary embolism (pe)"``, the original term kept) and then embedded once per template of
+a template set; the normalised embeddings are averaged and renormalised (the open_clip zero-shot recipe).
+No torch here: the encoder does the embedding.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from medsearch.errors import BadQuery, UnknownName
+
+# Template sets by name. "{}" is the query itself; every set keeps the bare query so that a short
+# finding ("pneumothorax") and a caption-like query both stay close to their plain embedding.
+TEMPLATE_SETS: dict[str, tuple[str, ...]] = {
+    "clinical": (
+        "{}",
+        "Findings consistent with {}.",
+        "Radiographic appearance of {}.",
+        "An image showing {}.",
+        "A medical image of {}.",
+        "Imaging demonstrates {}.",
+    ),
+    "radiology": (
+        "{}",
+        "A radiograph showing {}.",
+        "A CT scan showing {}.",
+        "An MRI showing {}.",
+        "An ultrasound image showing {}.",
+    ),
+    "report": (
+        "{}",
+        "Findings: {}.",
+        "Impression: {}.",
+        "The study shows {}.",
+    ),
+    "none": ("{}",),
+}
+
+# Which set a text query uses per target when the ensemble is on: captions of images vs report text.
+DEFAULT_TEMPLATE_SET = {"image": "clinical", "text": "report"}
+
+
+class UnknownTemplateSet(UnknownName):
+    def __init__(self, name: str, valid):
+        super().__init__("template set", name, valid)
+
+
+def templates(name: str) -> tuple[str, ...]:
+    try:
+        return TEMPLATE_SETS[name]
+    except KeyError:
+        raise UnknownTemplateSet(name, list(TEMPLATE_SETS)) from None
+
+
+def fill(query: str, template_set: str) -> list[str]:
+    return [t.format(query) for t in templates(template_set)]
+
+
+def ensemble_embedding(encoder, query: str, template_set: str = "clinical") -> np.ndarray:
+    """One (dim,) unit vector: mean of the normalised template embeddings, renormalised."""
+    vectors = np.asarray(encoder.encode_texts(fill(query, template_set)), dtype=np.float32)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    mean = vectors.mean(axis=0)
+    return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+
+
+# --- normalisation -----------------------------------------------------------------------------------
+
+_DROP = re.compile(r"[!\"#$%&()*,:;<=>?@\[\]\\^_`{|}~]")
+_LONE_DOT = re.compile(r"(?<!\d)\.|\.(?!\d)")  # keeps decimals such as "2.5 cm"
+_SPACES = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    """NFKC, lower case, punctuation to spaces (hyphens, slashes, apostrophes and decimals kept), one space."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = text.replace("\u2019", "'")
+    text = _LONE_DOT.sub(" ", _DROP.sub(" ", text))
+    return _SPACES.sub(" ", text).strip(" '-/")
+
+
+# --- lexicon -----------------------------------------------------------------------------------------
+
+
+class Lexicon:
+    """Case-insensitive, whole-word term -> clinical phrase. Longer terms win ("heart attack" before "heart")."""
+
+    def __init__(self, entries: dict[str, str]):
+        self.entries = {normalise(term): normalise(phrase) for term, phrase in entries.items()}
+        alternatives = sorted(self.entries, key=len, reverse=True)
+        self._pattern = re.compile(
+            r"(?<!\w)(" + "|".join(re.escape(t) for t in alternatives) + r")(?!\w)"
+        ) if alternatives else None
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def expand(self, normalised_query: str) -> str:
+        """Replace each term by ``phrase (term)``; a phrase already in the query is not added twice."""
+        if self._pattern is None:
+            return normalised_query
+
+        def replace(match: re.Match) -> str:
+            term = match.group(1)
+            phrase = self.entries[term]
+            if re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", normalised_query):
+                return term
+            return f"{phrase} ({term})"
+
+        return self._pattern.sub(replace, normalised_query)
+
+
+LEXICON_PATH = Path(__file__).parent / "data" / "lexicon.json"
+
+
+@lru_cache(maxsize=1)
+def default_lexicon() -> Lexicon:
+    data = json.loads(LEXICON_PATH.read_text("utf-8"))
+    return Lexicon({**data["abbreviations"], **data["lay_terms"]})
+
+
+def prepare_query(query: str, expand: bool = True, lexicon: Lexicon | None = None) -> str:
+    """The text that gets embedded: normalised, then expanded with the lexicon when ``expand``."""
+    if not isinstance(query, str) or not query.strip():
+        raise BadQuery("empty query", hint="give some words to search for, e.g. 'pleural effusion'")
+    text = normalise(query)
+    if not text:
+        raise BadQuery(f"query {query!r} has no words after normalisation", hint="use letters or numbers")
+    if expand:
+        text = (lexicon or default_lexicon()).expand(text)
+    return text
+
+
+def embed_query(
+    encoder,
+    query: str,
+    target: str = "image",
+    ensemble: bool = True,
+    expand: bool = True,
+    template_set: str | None = None,
+) -> np.ndarray:
+    """Query text -> (dim,) unit vector for searching the ``target`` ("image" or "text") vectors."""
+    text = prepare_query(query, expand=expand)
+    name = template_set or (DEFAULT_TEMPLATE_SET.get(target, "none") if ensemble else "none")
+    return ensemble_embedding(encoder, text, name)
+
+
+def list_template_sets() -> Sequence[str]:
+    return list(TEMPLATE_SETS)
