@@ -1,0 +1,169 @@
+"""DICOM -> RGB 8-bit PIL image: modality LUT, VOI LUT / window, MONOCHROME1, middle frame, colour."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from medsearch.errors import ImageLoadError
+from medsearch.imaging.display import to_uint8
+from medsearch.imaging.limits import check_pixel_count
+
+# pydicom and its decoder plugins raise a mix of builtin exceptions for undecodable pixel data
+# (missing plugin -> RuntimeError, bad stream -> ValueError, no file meta -> AttributeError ...).
+DECODE_ERRORS = (RuntimeError, ValueError, NotImplementedError, AttributeError, KeyError, TypeError, EOFError, OSError)
+_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+
+
+def read_dataset(source, where, stop_before_pixels: bool = False, force: bool = False):
+    """Parse a DICOM file (path or bytes). ``force`` accepts streams with no preamble (ACR-NEMA)."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    stream = io.BytesIO(bytes(source)) if isinstance(source, (bytes, bytearray, memoryview)) else source
+    try:
+        ds = pydicom.dcmread(stream, stop_before_pixels=stop_before_pixels, force=force)
+        ds.keys()  # force a parse of the top level so a garbage stream fails here, not later
+    except InvalidDicomError as exc:
+        raise ImageLoadError(where, f"not a DICOM file: {exc}") from exc
+    except (EOFError, OSError, ValueError, KeyError, TypeError, OverflowError, NotImplementedError) as exc:
+        raise ImageLoadError(where, f"corrupt or truncated DICOM file: {type(exc).__name__}: {exc}") from exc
+    if force and not _looks_like_image_dataset(ds) and not stop_before_pixels:
+        raise ImageLoadError(where, "not an image: neither DICOM nor a format Pillow can read "
+                                    "(no DICOM preamble and no image elements after forced parsing)")
+    return ds
+
+
+def _looks_like_image_dataset(ds) -> bool:
+    return any(k in ds for k in ("Rows", "Columns", "SOPClassUID", "Modality", *_PIXEL_KEYWORDS))
+
+
+def render_dataset(ds, where, limit: int | None = None) -> Image.Image:
+    """Decode the representative frame of ``ds`` and map it to an 8-bit RGB image for display."""
+    if not any(k in ds for k in _PIXEL_KEYWORDS):
+        raise ImageLoadError(where, "DICOM has no pixel data (no PixelData element)")
+    rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    if rows <= 0 or cols <= 0:
+        raise ImageLoadError(where, f"DICOM has pixel data but no valid Rows/Columns ({rows}x{cols})")
+    frames = _frame_count(ds)
+    check_pixel_count(where, cols, rows, frames, limit)
+    _assume_transfer_syntax_if_missing(ds)
+    index = frames // 2 if frames > 1 else None
+    arr, photometric = _decode(ds, where, index)
+    if int(ds.get("SamplesPerPixel", 1) or 1) > 1 or arr.ndim == 3:
+        return Image.fromarray(_colour_to_rgb8(arr, ds, photometric), "RGB")
+    if photometric == "PALETTE COLOR":
+        return Image.fromarray(_palette_to_rgb8(arr, ds), "RGB")
+    return Image.fromarray(_grey_to_uint8(arr, ds, photometric), "L").convert("RGB")
+
+
+def _frame_count(ds) -> int:
+    raw = ds.get("NumberOfFrames", 1)
+    try:
+        return max(int(raw or 1), 1)
+    except (TypeError, ValueError):
+        return 1
+
+
+def _assume_transfer_syntax_if_missing(ds) -> None:
+    """ACR-NEMA files have no file meta: take the encoding the parser actually found."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and "TransferSyntaxUID" in meta:
+        return
+    implicit, little = ds.original_encoding
+    if implicit is None:
+        implicit, little = True, True
+    uid = ImplicitVRLittleEndian if implicit else (ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
+    if meta is None:
+        ds.file_meta = meta = FileMetaDataset()
+    meta.TransferSyntaxUID = uid
+
+
+def _decode(ds, where, index: int | None) -> tuple[np.ndarray, str]:
+    """One frame (or the only one) and the photometric interpretation it came out in (YBR may become RGB)."""
+    from pydicom.pixels import get_decoder
+    from pydicom.pixels.utils import as_pixel_options
+
+    ts = ds.file_meta.TransferSyntaxUID
+    try:
+        decoder = get_decoder(ts)
+    except NotImplementedError as exc:
+        raise ImageLoadError(where, f"unsupported DICOM transfer syntax: {ts.name} ({ts})") from exc
+    try:
+        arr, meta = decoder.as_array(ds, index=index, validate=True, **as_pixel_options(ds))
+    except DECODE_ERRORS as exc:
+        text = str(exc).strip()
+        first_line = text.splitlines()[0] if text else type(exc).__name__
+        raise ImageLoadError(where, f"cannot decode DICOM pixel data ({ts.name}): {first_line}") from exc
+    photometric = str(meta.get("photometric_interpretation", ds.get("PhotometricInterpretation", ""))).strip()
+    return arr, photometric.upper()
+
+
+def _grey_to_uint8(arr: np.ndarray, ds, photometric: str) -> np.ndarray:
+    from pydicom.pixels import apply_modality_lut
+
+    has_rescale = "ModalityLUTSequence" in ds or "RescaleSlope" in ds or "RescaleIntercept" in ds
+    values = apply_modality_lut(arr, ds) if has_rescale else arr
+    window = _first_window(ds)
+    if "VOILUTSequence" in ds:
+        display = _apply_voi_lut_table(values, ds)
+    elif window is not None:
+        center, width = window
+        display = to_uint8(values, center - width / 2.0, center + width / 2.0)
+    elif not has_rescale and arr.dtype == np.uint8:
+        display = arr  # already display-ready 8-bit greyscale
+    else:
+        display = to_uint8(values)
+    if photometric == "MONOCHROME1":  # 0 means white
+        display = 255 - display
+    return np.ascontiguousarray(display, dtype=np.uint8)
+
+
+def _first_window(ds) -> tuple[float, float] | None:
+    """The first (WindowCenter, WindowWidth) pair, or None when absent or unusable."""
+    if "WindowCenter" not in ds or "WindowWidth" not in ds:
+        return None
+    from pydicom.multival import MultiValue
+
+    def first(value):
+        return value[0] if isinstance(value, (MultiValue, list, tuple)) and len(value) else value
+
+    try:
+        center, width = float(first(ds.WindowCenter)), float(first(ds.WindowWidth))
+    except (TypeError, ValueError):
+        return None
+    return (center, width) if width > 0 else None
+
+
+def _apply_voi_lut_table(values: np.ndarray, ds) -> np.ndarray:
+    from pydicom.pixels import apply_voi_lut
+
+    if np.issubdtype(values.dtype, np.floating):  # LUTs are indexed by integer modality values
+        values = np.rint(values).astype(np.int64)
+    windowed = apply_voi_lut(values, ds, index=0, prefer_lut=True)
+    lut = np.asarray(ds.VOILUTSequence[0].get("LUTData", []) or [0], dtype=np.float64)
+    low, high = float(lut.min()), float(lut.max())
+    return to_uint8(windowed, low, high) if high > low else to_uint8(windowed)
+
+
+def _colour_to_rgb8(arr: np.ndarray, ds, photometric: str) -> np.ndarray:
+    from pydicom.pixels import convert_color_space
+
+    if photometric in ("YBR_FULL", "YBR_FULL_422"):  # decoders usually convert already; this is the fallback
+        arr = convert_color_space(arr, photometric, "RGB")
+    if arr.dtype == np.uint8:
+        return np.ascontiguousarray(arr)
+    bits = int(ds.get("BitsStored", 8) or 8)
+    return to_uint8(arr, 0, 2.0**bits - 1)
+
+
+def _palette_to_rgb8(arr: np.ndarray, ds) -> np.ndarray:
+    from pydicom.pixels import apply_color_lut
+
+    rgb = apply_color_lut(arr, ds)
+    return to_uint8(rgb, 0, 255.0 if rgb.dtype == np.uint8 else 65535.0)
