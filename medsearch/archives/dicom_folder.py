@@ -1,0 +1,139 @@
+"""A folder tree of DICOM files (``reader = "dicom-folder"``), with reports joined from an optional CSV.
+
+    ROOT/<any/sub/folders>/<file>          DICOM files, found by content (extension does not matter)
+    ROOT/reports.csv                       optional: one row per study, e.g. StudyInstanceUID,report,labels
+
+Manifest options ([source] and [fields]; all optional):
+
+    [source]
+    images = "."                           folder to walk, relative to the root
+    reports = "reports.csv"                the report table (absent: image-only items)
+    report_key = "StudyInstanceUID"        DICOM keyword joined on (AccessionNumber works too)
+    report_key_column = "StudyInstanceUID" CSV column holding that value (default: same as report_key)
+    [fields]
+    text = "report"                        CSV column(s) with the report text
+    split = "split"                        CSV column with the split
+    [[labels]] field = "labels"            CSV label columns, as for every table reader
+
+One Item per DICOM file: key = its path relative to the root; modality from the Modality tag; patient =
+patient_key(PatientID); extra = the safe tags of ``medsearch.imaging.dicom_metadata`` (never PHI). The join key is
+read from the header and used only for the join: AccessionNumber is PHI and is never stored. Headers are read
+with stop_before_pixels; pixels are decoded later by the indexer, which records files it cannot decode.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from medsearch.archives.fields import get_field, get_labels, required_columns
+from medsearch.archives.item import Item
+from medsearch.archives.reader import Reader, SkipFn
+from medsearch.archives.table import open_text
+from medsearch.errors import BadArchive, ImageLoadError
+
+DEFAULT_REPORT_KEY = "StudyInstanceUID"
+DEFAULT_TEXT_COLUMN = "report"
+
+
+class DicomFolderReader(Reader):
+    def check(self) -> None:
+        super().check()
+        if not self.images_dir().is_dir():
+            raise BadArchive(
+                f"DICOM folder not found: {self.images_dir()}",
+                hint="fix [source] images in the manifest (a folder relative to the root)",
+            )
+        if self.reports_path() is not None:
+            self._report_header_check()
+
+    # -- reports ---------------------------------------------------------------------------------------------
+
+    def reports_path(self) -> Path | None:
+        return self.source_file("reports") if self.manifest.source.get("reports") else None
+
+    def report_key(self) -> str:
+        return self.manifest.source.get("report_key", DEFAULT_REPORT_KEY)
+
+    def report_key_column(self) -> str:
+        return self.manifest.source.get("report_key_column", self.report_key())
+
+    def text_spec(self):
+        return self.manifest.fields.get("text", DEFAULT_TEXT_COLUMN)
+
+    def _report_header_check(self) -> None:
+        path = self.reports_path()
+        with open_text(path) as f:
+            header = next(csv.reader(f), [])
+        needed = [self.report_key_column(), *required_columns(self.text_spec())]
+        needed += required_columns(self.manifest.fields.get("split"))
+        needed += [label.field for label in self.manifest.labels]
+        missing = [c for c in dict.fromkeys(needed) if c not in header]
+        if missing:
+            raise BadArchive(
+                f"{path.name} lacks column(s) {', '.join(missing)}",
+                hint=f"its columns are: {', '.join(header)}; fix [source] report_key_column or [fields]",
+            )
+
+    def load_reports(self, skip: SkipFn) -> dict[str, dict]:
+        """Report rows by join key; a row with an empty or repeated key is skipped."""
+        path = self.reports_path()
+        if path is None:
+            return {}
+        reports: dict[str, dict] = {}
+        column = self.report_key_column()
+        with open_text(path) as f:
+            for line, row in enumerate(csv.DictReader(f), start=2):
+                key = (row.get(column) or "").strip()
+                where = f"{path.name}:{line}"
+                if not key:
+                    skip(where, f"empty {column}")
+                elif key in reports:
+                    skip(where, f"repeated {column} (first row kept)")
+                else:
+                    reports[key] = row
+        return reports
+
+    # -- DICOM files -----------------------------------------------------------------------------------------
+
+    def dicom_files(self) -> Iterator[Path]:
+        """Every non-hidden file under the images folder, in a stable order, except the report table."""
+        reports = self.reports_path()
+        for folder, dirs, files in os.walk(self.images_dir()):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(files):
+                path = Path(folder) / name
+                if not name.startswith(".") and path != reports:
+                    yield path
+
+    def read(self, skip: SkipFn) -> Iterator[Item]:
+        from medsearch.imaging import dicom_metadata
+        from medsearch.imaging.metadata import read_header
+        from medsearch.privacy import patient_key
+
+        reports = self.load_reports(skip)
+        for path in self.dicom_files():
+            relpath = path.relative_to(self.root).as_posix()
+            try:
+                header = read_header(path)
+            except ImageLoadError as exc:
+                skip(relpath, exc.reason)
+                continue
+            join_value = header.get(self.report_key())
+            report = reports.get(str(join_value).strip()) if join_value is not None else None
+            extra = {k: v for k, v in dicom_metadata(header).items() if k != "patient_key" and v is not None}
+            extra["image_relpath"] = relpath
+            split = get_field(report, self.manifest.fields.get("split")) if report else None
+            yield Item(
+                key=relpath,
+                image_path=path.absolute(),
+                text=get_field(report, self.text_spec()) if report else None,
+                labels=get_labels(report, self.manifest.labels) if report else [],
+                patient=patient_key(header.get("PatientID")),
+                split=self.manifest.split_map.get(split, split),
+                licence=self.manifest.licence,
+                modality=extra.get("Modality") or self.manifest.modality,
+                extra=extra,
+            )

@@ -1,0 +1,116 @@
+"""The dicom-folder archive reader: DICOM found by content, reports joined by a configurable key, no PHI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from medsearch.archives.archive import Archive
+from medsearch.archives.dicom_folder import DicomFolderReader
+from medsearch.archives.manifest import parse_manifest
+from medsearch.errors import BadArchive
+from medsearch.privacy import patient_key
+
+MANIFEST = """
+name = "test-dicom-folder"
+reader = "dicom-folder"
+[source]
+images = "dicom"
+reports = "reports.csv"
+report_key = "AccessionNumber"
+report_key_column = "accession"
+[fields]
+text = "report"
+split = "split"
+[[labels]]
+field = "labels"
+separator = ";"
+"""
+
+
+def _write_dicom(path: Path, accession: str, patient_id: str, modality: str) -> None:
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID = "1.2.826.0.1.99"
+    ds.Modality, ds.BodyPartExamined = modality, "CHEST"
+    ds.AccessionNumber, ds.PatientID, ds.PatientName = accession, patient_id, "Doe^John"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+
+
+def _archive(root: Path, manifest_text: str = MANIFEST) -> Archive:
+    manifest = parse_manifest(manifest_text)
+    reader = DicomFolderReader(manifest, root)
+    reader.check()
+    return Archive(manifest, root, reader)
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    _write_dicom(tmp_path / "dicom" / "a" / "IM0001", "ACC1", "MRN-1", "CR")
+    _write_dicom(tmp_path / "dicom" / "b" / "img.dcm", "ACC2", "MRN-2", "CT")
+    (tmp_path / "dicom" / "notes.txt").write_text("not an image")
+    (tmp_path / "reports.csv").write_text(
+        "accession,report,split,labels\n"
+        "ACC1,Clear lungs.,train,normal\n"
+        "ACC2,Small nodule right upper lobe.,test,nodule;follow-up\n"
+        ",orphan row,train,\n"
+    )
+    return tmp_path
+
+
+def test_items_join_reports_by_the_configured_key(folder):
+    archive = _archive(folder)
+    items = {item.key: item for item in archive.items()}
+    assert sorted(items) == ["dicom/a/IM0001", "dicom/b/img.dcm"]
+    first, second = items["dicom/a/IM0001"], items["dicom/b/img.dcm"]
+    assert first.text == "Clear lungs." and first.split == "train" and first.labels == ["normal"]
+    assert second.labels == ["nodule", "follow-up"] and second.modality == "CT"
+    assert first.image_path == (folder / "dicom" / "a" / "IM0001").absolute()
+    assert first.patient == patient_key("MRN-1")
+    assert first.extra["BodyPartExamined"] == "CHEST" and first.extra["image_relpath"] == "dicom/a/IM0001"
+
+
+def test_non_dicom_files_and_bad_report_rows_are_recorded(folder):
+    archive = _archive(folder)
+    list(archive.items())
+    reasons = {s.where: s.reason for s in archive.skipped}
+    assert reasons["reports.csv:4"] == "empty accession"
+    assert reasons["dicom/notes.txt"].startswith("not a DICOM file")
+    assert len(reasons) == 2
+
+
+def test_no_phi_in_items(folder):
+    for item in _archive(folder).items():
+        text = json.dumps([item.key, item.text, item.patient, item.extra])
+        for phi in ("ACC1", "ACC2", "MRN-1", "MRN-2", "Doe", "1.2.826.0.1.99"):
+            assert phi not in text
+
+
+def test_without_reports_items_are_image_only(folder):
+    archive = _archive(folder, 'name = "x"\nreader = "dicom-folder"\n[source]\nimages = "dicom"\n')
+    items = list(archive.items())
+    assert len(items) == 2 and all(item.text is None for item in items)
+
+
+def test_report_table_missing_its_key_column_is_a_bad_archive(folder):
+    with pytest.raises(BadArchive, match="reports.csv lacks column"):
+        _archive(folder, MANIFEST.replace('report_key_column = "accession"', 'report_key_column = "acc_no"'))
+
+
+def test_real_sample_folder(shared_data):
+    archive = _archive(shared_data / "dicom-samples", 'name = "s"\nreader = "dicom-folder"\n')
+    items = list(archive.items())
+    assert len(items) == 23
+    assert {item.modality for item in items} == {"CR", "DX", "MG", "CT", "MR", "US", "NM", "PT", "XA", "OT"}
+    assert sorted(s.where for s in archive.skipped) == ["README.md", "manifest.csv", "pydicom_test_files_README.txt"]
