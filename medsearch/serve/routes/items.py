@@ -1,0 +1,52 @@
+"""Item detail, thumbnails and "more like this", all addressed by item id (never by path)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from medsearch.errors import StoreError
+from medsearch.serve.errors import ApiError
+from medsearch.serve.filters import FilterParams, filter_params
+from medsearch.serve.schemas import ERRORS, ItemDetail, SearchResponse, Target
+from medsearch.serve.services import Services, get_services
+from medsearch.serve.similar import search_similar
+from medsearch.serve.views import hit_view, item_view
+
+router = APIRouter(tags=["items"])
+
+
+def load_record(services: Services, item_id: int):
+    try:
+        return services.call("item", item_id)
+    except StoreError as exc:
+        raise ApiError(404, "not_found", f"no item with id {item_id}") from exc
+
+
+@router.get("/api/items/{item_id}", response_model=ItemDetail, responses=ERRORS)
+def item_detail(item_id: int, services: Services = Depends(get_services)):
+    """Metadata (safe tags only), full text, labels, licence and attribution of one item."""
+    return item_view(load_record(services, item_id))
+
+
+@router.get("/api/items/{item_id}/thumbnail", responses={**ERRORS, 200: {"content": {"image/png": {}}}},
+            response_class=Response)
+def item_thumbnail(item_id: int, size: int = Query(256, ge=32, le=1024, description="longest side, px"),
+                   services: Services = Depends(get_services)):
+    """A PNG rendered from the indexed file (DICOM windowed like the indexer saw it)."""
+    record = load_record(services, item_id)
+    png = services.thumbnails.get(item_id, record.image_path, size)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.get("/api/items/{item_id}/similar", response_model=SearchResponse, responses=ERRORS)
+def item_similar(
+    item_id: int,
+    k: int = Query(10, ge=1, le=100, description="number of results"),
+    target: Target = Query("image", description="similar images ('image') or reports ('text')"),
+    filters: FilterParams = Depends(filter_params),
+    services: Services = Depends(get_services),
+):
+    """More like this: the item itself is the query."""
+    load_record(services, item_id)
+    results = search_similar(services, item_id, k, target, filters.to_filters())
+    return {"query": f"item {item_id}", "target": target, "k": k, "results": [hit_view(r) for r in results]}

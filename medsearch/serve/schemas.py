@@ -1,0 +1,86 @@
+"""Request and response bodies (they also document the API at /docs)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Target = Literal["image", "text"]
+
+
+class Hit(BaseModel):
+    rank: int
+    score: float
+    item_id: int
+    key: str
+    target: Target
+    snippet: str
+    labels: list[str]
+    licence: str | None
+    modality: str | None
+    split: str | None
+    has_image: bool
+    thumbnail_url: str | None
+
+
+class SearchResponse(BaseModel):
+    query: str
+    target: Target
+    k: int
+    results: list[Hit]
+
+
+class ItemDetail(BaseModel):
+    item_id: int
+    key: str
+    archive: str | None
+    text: str
+    labels: list[str]
+    licence: str | None
+    modality: str | None
+    split: str | None
+    metadata: dict
+    attribution: dict
+    has_image: bool
+    thumbnail_url: str | None
+
+
+class FacetValue(BaseModel):
+    value: str
+    count: int | None
+
+
+class InfoResponse(BaseModel):
+    model: str
+    dim: int
+    counts: dict
+    facets: dict[str, list[FacetValue]]
+    auth_required: bool
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class ErrorBody(BaseModel):
+    status: int
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class SessionRequest(BaseModel):
+    token: str
+
+
+class ExportRequest(BaseModel):
+    item_ids: list[int] = Field(min_length=1, description="items in the order they appear in the file")
+    title: str = Field("Teaching file", max_length=200)
+    notes: dict[int, str] = Field(default_factory=dict, description="author's note per item id")
+
+
+ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 404, 413, 415, 422)}

@@ -1,0 +1,254 @@
+// medsearch page: plain JS, no build step, nothing loaded from elsewhere. All data is inserted as text.
+"use strict";
+
+const COLLECTION_KEY = "medsearch.collection";
+const $ = (id) => document.getElementById(id);
+let lastSearch = null;      // {kind: "text"|"image"|"similar", ...} re-run when filters change
+let currentDetail = null;   // item shown in the detail dialog
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c);
+  return node;
+}
+
+// ---- API calls: a 401 asks for the token once, trades it for a session cookie and retries ----
+async function api(url, options = {}) {
+  let response = await fetch(url, options);
+  if (response.status === 401 && await askToken()) response = await fetch(url, options);
+  if (!response.ok) {
+    let message = response.statusText;
+    try { message = (await response.json()).error.message; } catch (_) { /* not JSON */ }
+    throw new Error(message);
+  }
+  return response;
+}
+
+function askToken() {
+  return new Promise((resolve) => {
+    const dialog = $("token-dialog");
+    const form = $("token-form");
+    const onSubmit = async (event) => {
+      event.preventDefault();
+      const r = await fetch("/api/session", {method: "POST", headers: {"Content-Type": "application/json"},
+                                             body: JSON.stringify({token: $("token-input").value})});
+      if (r.ok) { form.removeEventListener("submit", onSubmit); dialog.close(); resolve(true); }
+      else $("token-error").textContent = "That token was not accepted.";
+    };
+    form.addEventListener("submit", onSubmit);
+    dialog.showModal();
+  });
+}
+
+// ---- filters ----
+function filterQuery() {
+  const p = new URLSearchParams();
+  for (const name of ["modality", "split", "licence"]) {
+    const v = $("f-" + name).value;
+    if (v) p.set(name, v);
+  }
+  for (const box of document.querySelectorAll("#f-labels input:checked")) p.append("labels", box.value);
+  return p;
+}
+
+function fillSelect(select, values) {
+  for (const f of values) {
+    const label = f.count == null ? f.value : `${f.value} (${f.count})`;
+    select.append(el("option", {value: f.value, text: label}));
+  }
+}
+
+async function loadInfo() {
+  try {
+    const info = await (await api("/api/info")).json();
+    const counts = Object.entries(info.counts).map(([k, v]) => `${v} ${k}`).join(", ");
+    $("index-info").textContent = `${info.model} · ${counts}`;
+    fillSelect($("f-modality"), info.facets.modality);
+    fillSelect($("f-split"), info.facets.split);
+    fillSelect($("f-licence"), info.facets.licence);
+    for (const f of info.facets.labels.slice(0, 60)) {
+      const box = el("input", {type: "checkbox", value: f.value});
+      box.addEventListener("change", rerun);
+      $("f-labels").append(el("label", {}, box, ` ${f.value}` + (f.count == null ? "" : ` (${f.count})`)));
+    }
+  } catch (err) {
+    $("index-info").textContent = "index information unavailable: " + err.message;
+  }
+}
+
+// ---- searches ----
+async function run(search) {
+  lastSearch = search;
+  const params = filterQuery();
+  params.set("k", "24");
+  params.set("target", $("target").value);
+  $("status").textContent = "Searching…";
+  try {
+    let response;
+    if (search.kind === "text") {
+      params.set("q", search.q);
+      response = await api("/api/search?" + params);
+    } else if (search.kind === "image") {
+      response = await api("/api/search/image?" + params, {
+        method: "POST", body: search.file,
+        headers: {"Content-Type": search.file.type || "application/octet-stream"}});
+    } else {
+      response = await api(`/api/items/${search.itemId}/similar?` + params);
+    }
+    showResults(search, await response.json());
+  } catch (err) {
+    $("status").textContent = "Error: " + err.message;
+    $("results").replaceChildren();
+  }
+}
+
+function rerun() { if (lastSearch) run(lastSearch); }
+
+function describe(search) {
+  if (search.kind === "text") return `“${search.q}”`;
+  if (search.kind === "image") return `the image ${search.file.name}`;
+  return `item ${search.itemId} (more like this)`;
+}
+
+function showResults(search, data) {
+  const what = data.target === "image" ? "images" : "reports";
+  $("status").textContent = `${data.results.length} ${what} for ${describe(search)}`;
+  $("results").replaceChildren(...data.results.map(card));
+}
+
+function labelsNode(labels) {
+  return el("p", {class: "labels"}, ...labels.slice(0, 6).map((l) => el("span", {text: l})));
+}
+
+function card(hit) {
+  const picture = hit.thumbnail_url
+    ? el("img", {src: hit.thumbnail_url + "?size=256", alt: hit.key, loading: "lazy"})
+    : el("div", {class: "noimg", text: "report only"});
+  const addButton = el("button", {type: "button", class: "add", text: inCollection(hit.item_id) ? "In collection" : "Add to collection"});
+  addButton.addEventListener("click", async () => { await addToCollection(hit.item_id); addButton.textContent = "In collection"; });
+  return el("article", {class: "card", "data-item-id": String(hit.item_id)},
+    picture,
+    el("div", {class: "body"},
+      el("div", {class: "top"}, el("span", {text: `#${hit.rank} · ${hit.modality || hit.target}`}),
+         el("span", {class: "score", text: hit.score.toFixed(3)})),
+      el("p", {class: "snippet", text: hit.snippet || hit.key}),
+      labelsNode(hit.labels),
+      el("p", {class: "licence", text: "Licence: " + (hit.licence || "unknown")}),
+      el("div", {class: "row"},
+        el("button", {type: "button", class: "details", text: "Details", onclick: () => openDetail(hit.item_id)}),
+        el("button", {type: "button", class: "similar", text: "More like this", onclick: () => run({kind: "similar", itemId: hit.item_id})}),
+        addButton)));
+}
+
+// ---- item detail ----
+async function openDetail(itemId) {
+  try {
+    const item = await (await api(`/api/items/${itemId}`)).json();
+    currentDetail = item;
+    const img = $("detail-image");
+    img.hidden = !item.thumbnail_url;
+    if (item.thumbnail_url) { img.src = item.thumbnail_url + "?size=512"; img.alt = item.key; }
+    $("detail-key").textContent = `${item.key} (${item.archive || "archive"})`;
+    $("detail-licence").textContent = "Licence: " + (item.licence || "unknown");
+    $("detail-labels").replaceChildren(...item.labels.map((l) => el("span", {text: l})));
+    $("detail-text").textContent = item.text;
+    const rows = Object.entries({modality: item.modality, split: item.split, ...item.metadata})
+      .filter(([, v]) => v !== null && v !== "" && v !== undefined)
+      .map(([k, v]) => el("tr", {}, el("td", {text: k}), el("td", {text: typeof v === "object" ? JSON.stringify(v) : String(v)})));
+    $("detail-meta").replaceChildren(...rows);
+    $("detail-add").textContent = inCollection(item.item_id) ? "In collection" : "Add to collection";
+    $("detail").showModal();
+  } catch (err) {
+    $("status").textContent = "Error: " + err.message;
+  }
+}
+
+// ---- collection (localStorage) ----
+function collection() {
+  try { return JSON.parse(localStorage.getItem(COLLECTION_KEY)) || []; } catch (_) { return []; }
+}
+function saveCollection(items) { localStorage.setItem(COLLECTION_KEY, JSON.stringify(items)); renderCollection(); }
+function inCollection(itemId) { return collection().some((e) => e.item_id === itemId); }
+
+async function addToCollection(itemId) {
+  if (inCollection(itemId)) return;
+  const item = await (await api(`/api/items/${itemId}`)).json();
+  const entry = {item_id: item.item_id, key: item.key, archive: item.archive, text: item.text, labels: item.labels,
+                 licence: item.licence, modality: item.modality, attribution: item.attribution, note: ""};
+  saveCollection([...collection(), entry]);
+}
+
+function renderCollection() {
+  const items = collection();
+  $("collection-count").textContent = String(items.length);
+  $("collection-list").replaceChildren(...items.map((entry, i) => {
+    const note = el("input", {type: "text", placeholder: "note for the teaching file", value: entry.note || ""});
+    note.addEventListener("change", () => { const all = collection(); all[i].note = note.value; saveCollection(all); });
+    const remove = el("button", {type: "button", class: "remove", text: "×", "aria-label": "remove"});
+    remove.addEventListener("click", () => saveCollection(collection().filter((_, j) => j !== i)));
+    return el("li", {"data-item-id": String(entry.item_id)},
+      el("span", {text: `${entry.key} · ${entry.licence || "licence unknown"}`}), remove, note);
+  }));
+  for (const id of ["export-json", "export-html", "clear-collection"]) $(id).disabled = items.length === 0;
+}
+
+function download(blob, filename) {
+  const a = el("a", {href: URL.createObjectURL(blob), download: filename});
+  document.body.append(a);
+  a.click();
+  setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+}
+
+function exportJson() {
+  const body = {title: $("collection-title").value, exported: new Date().toISOString(), items: collection()};
+  download(new Blob([JSON.stringify(body, null, 2)], {type: "application/json"}), "collection.json");
+}
+
+async function exportHtml() {
+  const items = collection();
+  const notes = Object.fromEntries(items.filter((e) => e.note).map((e) => [e.item_id, e.note]));
+  try {
+    const response = await api("/api/export/html", {
+      method: "POST", headers: {"Content-Type": "application/json"},
+      body: JSON.stringify({item_ids: items.map((e) => e.item_id), title: $("collection-title").value || "Teaching file", notes})});
+    download(await response.blob(), "teaching-file.html");
+  } catch (err) {
+    $("status").textContent = "Export failed: " + err.message;
+  }
+}
+
+// ---- wiring ----
+function searchFile(file) { if (file) run({kind: "image", file}); }
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("search-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const q = $("q").value.trim();
+    if (q) run({kind: "text", q});
+  });
+  $("target").addEventListener("change", rerun);
+  for (const name of ["modality", "split", "licence"]) $("f-" + name).addEventListener("change", rerun);
+  $("clear-filters").addEventListener("click", () => {
+    for (const name of ["modality", "split", "licence"]) $("f-" + name).value = "";
+    for (const box of document.querySelectorAll("#f-labels input")) box.checked = false;
+    rerun();
+  });
+  const zone = $("dropzone");
+  zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => { e.preventDefault(); zone.classList.remove("over"); searchFile(e.dataTransfer.files[0]); });
+  $("file-input").addEventListener("change", (e) => { searchFile(e.target.files[0]); e.target.value = ""; });
+  $("detail-similar").addEventListener("click", () => { $("detail").close(); run({kind: "similar", itemId: currentDetail.item_id}); });
+  $("detail-add").addEventListener("click", async () => { await addToCollection(currentDetail.item_id); $("detail-add").textContent = "In collection"; });
+  $("export-json").addEventListener("click", exportJson);
+  $("export-html").addEventListener("click", exportHtml);
+  $("clear-collection").addEventListener("click", () => saveCollection([]));
+  renderCollection();
+  loadInfo();
+});

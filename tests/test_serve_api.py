@@ -1,0 +1,365 @@
+"""The serve API over a stub index (FastAPI TestClient): search, items, thumbnails, uploads, tokens, privacy."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from medsearch.errors import MissingExtra, UnsafeBind  # noqa: E402
+from medsearch.serve.app import create_app  # noqa: E402
+from medsearch.serve.settings import ServeSettings, check_bind  # noqa: E402
+from medsearch.store.filters import Filters  # noqa: E402
+from test_serve_support import PHI, StubIndex, StubRecord, jpeg_bytes, png_bytes, write_dicom  # noqa: E402
+
+
+@pytest.fixture
+def records(tmp_path):
+    png = tmp_path / "figure.png"
+    png.write_bytes(png_bytes((300, 200)))
+    dcm = write_dicom(tmp_path / "chest.dcm")
+    return [
+        StubRecord(1, "roco", "ROCO_1", str(png), "CT of the chest shows a <b>pneumothorax</b> on the right.",
+                   ["pneumothorax"], split="test", licence="CC BY", modality="CT",
+                   extra={"pmc_id": "PMC123", "image_relpath": "images/figure.png"}, image_vector_id=0),
+        StubRecord(2, "dicom-folder", "1.2.3.4", str(dcm), "Chest radiograph.", ["fracture"],
+                   patient="3fa9c0d1e2b4a5f6", split="test", licence="CC BY-NC", modality="CR",
+                   extra={**PHI, "patient_key": "3fa9c0d1e2b4a5f6", "BodyPartExamined": "CHEST",
+                          "source_path": str(dcm), "nested": {"OperatorsName": "Smith^Op", "ViewPosition": "PA"}},
+                   image_vector_id=1),
+        StubRecord(3, "iu-xray", "CXR9", None, "No acute cardiopulmonary abnormality.", ["normal"],
+                   split="test", licence="CC BY", modality=None, text_vector_id=2),
+    ]
+
+
+@pytest.fixture
+def index(records):
+    return StubIndex(records)
+
+
+def make_client(index, **settings):
+    return TestClient(create_app(index, ServeSettings(**settings)))
+
+
+@pytest.fixture
+def client(index):
+    with make_client(index) as c:
+        yield c
+
+
+def error_of(response) -> dict:
+    assert response.headers["content-type"].startswith("application/json")
+    return response.json()["error"]
+
+
+# --- page, health, info -------------------------------------------------------------------------------
+
+def test_health_is_ok(client):
+    response = client.get("/api/health")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_page_and_assets_are_served_with_a_strict_csp(client):
+    page = client.get("/")
+    assert page.status_code == 200 and 'id="search-form"' in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert "http" not in page.text.replace("http-equiv", "")  # nothing loaded from elsewhere
+    assert client.get("/static/app.js").status_code == 200
+    assert client.get("/static/style.css").status_code == 200
+
+
+def test_openapi_documents_the_endpoints(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/search", "/api/search/image", "/api/items/{item_id}", "/api/items/{item_id}/thumbnail",
+            "/api/items/{item_id}/similar", "/api/export/html", "/api/health", "/api/info"} <= set(paths)
+
+
+def test_info_gives_model_counts_and_normalised_facets_but_no_paths(client):
+    body = client.get("/api/info").json()
+    assert body["model"] == "fake" and body["dim"] == 32 and body["counts"] == {"image": 2, "text": 3}
+    assert body["facets"]["modality"] == [{"value": "CR", "count": 1}, {"value": "CT", "count": 1}]
+    assert body["facets"]["labels"][0] == {"value": "pneumothorax", "count": 2}
+    assert body["facets"]["licence"][0] == {"value": "CC BY", "count": 2}
+    assert "password" not in json.dumps(body) and "/secret" not in json.dumps(body)
+
+
+# --- text search ----------------------------------------------------------------------------------------
+
+def test_text_search_returns_ranked_hits_with_snippet_licence_and_thumbnail(client, index):
+    response = client.get("/api/search", params={"q": "pneumothorax", "k": 2})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["query"] == "pneumothorax" and body["target"] == "image"
+    assert [h["item_id"] for h in body["results"]] == [1, 2]
+    first = body["results"][0]
+    assert first["rank"] == 1 and first["score"] == pytest.approx(0.9)
+    assert first["licence"] == "CC BY" and first["thumbnail_url"] == "/api/items/1/thumbnail"
+    assert first["snippet"].startswith("CT of the chest")
+    assert index.calls == [("text", "pneumothorax", 2, "image", None)]
+
+
+def test_text_search_passes_filters_and_target(client, index):
+    response = client.get("/api/search", params=[("q", "chest"), ("target", "text"), ("modality", "CT"),
+                                                 ("labels", "pneumothorax"), ("labels", "effusion"),
+                                                 ("licence", "CC BY*")])
+    assert response.status_code == 200
+    assert [h["item_id"] for h in response.json()["results"]] == [1]
+    _, _, _, target, filters = index.calls[-1]
+    assert target == "text"
+    assert filters == Filters(modality="CT", labels=["pneumothorax", "effusion"], split=None, licence="CC BY*")
+
+
+def test_text_only_hit_has_no_thumbnail(client):
+    hits = client.get("/api/search", params={"q": "normal", "target": "text"}).json()["results"]
+    report = next(h for h in hits if h["item_id"] == 3)
+    assert report["has_image"] is False and report["thumbnail_url"] is None
+
+
+@pytest.mark.parametrize("params, status, code", [
+    ({"q": "   "}, 400, "bad_query"),
+    ({"q": "chest", "k": 0}, 422, "invalid_request"),
+    ({"q": "chest", "k": 1000}, 422, "invalid_request"),
+    ({"q": "chest", "target": "video"}, 422, "invalid_request"),
+    ({}, 422, "invalid_request"),
+])
+def test_bad_text_queries_get_a_json_error(client, params, status, code):
+    response = client.get("/api/search", params=params)
+    assert response.status_code == status
+    assert error_of(response)["code"] == code
+
+
+# --- items and thumbnails -------------------------------------------------------------------------------
+
+def test_item_detail_has_text_labels_licence_and_attribution(client):
+    body = client.get("/api/items/1").json()
+    assert body["text"] == "CT of the chest shows a <b>pneumothorax</b> on the right."
+    assert body["labels"] == ["pneumothorax"] and body["licence"] == "CC BY"
+    assert body["attribution"] == {"archive": "roco", "key": "ROCO_1", "licence": "CC BY", "pmc_id": "PMC123",
+                                   "image_relpath": "images/figure.png"}
+
+
+def test_item_detail_never_shows_patient_data_or_server_paths(client, tmp_path):
+    response = client.get("/api/items/2")
+    assert response.status_code == 200
+    text = response.text
+    for value in [*PHI.values(), "Smith^Op", "3fa9c0d1e2b4a5f6", str(tmp_path)]:
+        assert value not in text
+    for key in ["PatientName", "PatientID", "patient_key", "OperatorsName", "image_path", '"patient"']:
+        assert key not in text
+    metadata = response.json()["metadata"]
+    assert metadata == {"BodyPartExamined": "CHEST", "nested": {"ViewPosition": "PA"}}
+
+
+def test_unknown_item_is_a_json_404(client):
+    for url in ("/api/items/999", "/api/items/999/thumbnail", "/api/items/999/similar"):
+        response = client.get(url)
+        assert response.status_code == 404 and error_of(response)["code"] == "not_found"
+
+
+def test_item_ids_only_no_paths(client):
+    response = client.get("/api/items/etc-passwd/thumbnail")
+    assert response.status_code == 422 and error_of(response)["code"] == "invalid_request"
+    assert "root:" not in client.get("/api/items/..%2F..%2F..%2Fetc%2Fpasswd").text
+    assert client.get("/static/../serve/app.py").status_code == 404
+
+
+@pytest.mark.parametrize("item_id", [1, 2])
+def test_thumbnail_is_a_png_rendered_from_the_indexed_file(client, item_id):
+    response = client.get(f"/api/items/{item_id}/thumbnail", params={"size": 64})
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    image = Image.open(io.BytesIO(response.content))
+    assert image.format == "PNG" and max(image.size) <= 64
+    assert client.get(f"/api/items/{item_id}/thumbnail", params={"size": 64}).content == response.content
+
+
+def test_thumbnail_of_a_report_only_item_is_404(client):
+    response = client.get("/api/items/3/thumbnail")
+    assert response.status_code == 404 and error_of(response)["code"] == "no_image"
+
+
+def test_thumbnail_of_a_file_gone_since_indexing_is_404(client, records):
+    from pathlib import Path
+
+    Path(records[0].image_path).unlink()
+    response = client.get("/api/items/1/thumbnail", params={"size": 77})
+    assert response.status_code == 404 and error_of(response)["code"] == "image_missing"
+
+
+def test_more_like_this_leaves_the_item_out_and_renumbers(client, index):
+    body = client.get("/api/items/1/similar", params={"k": 5}).json()
+    assert [h["item_id"] for h in body["results"]] == [2, 3]
+    assert [h["rank"] for h in body["results"]] == [1, 2]
+    kind, image, *_ = index.calls[-1]
+    assert kind == "image"  # the stub has no stored vectors: the item's own image is the query
+
+
+# --- image upload ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["png", "jpeg", "dicom"])
+def test_image_search_accepts_png_jpeg_and_dicom(client, index, kind, tmp_path):
+    data = {"png": lambda: png_bytes(), "jpeg": jpeg_bytes,
+            "dicom": lambda: write_dicom(tmp_path / "q.dcm").read_bytes()}[kind]()
+    content_type = {"png": "image/png", "jpeg": "image/jpeg", "dicom": "application/dicom"}[kind]
+    response = client.post("/api/search/image", params={"k": 2, "target": "text"}, content=data,
+                           headers={"content-type": content_type})
+    assert response.status_code == 200, response.text
+    assert response.json()["target"] == "text" and len(response.json()["results"]) == 2
+    call_kind, image, k, target, _ = index.calls[-1]
+    assert (call_kind, k, target) == ("image", 2, "text")
+    assert isinstance(image, Image.Image) and image.mode == "RGB"
+
+
+def test_upload_without_content_type_is_sniffed(client):
+    response = client.post("/api/search/image", content=png_bytes(), headers={"content-type": ""})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("body, content_type, status, code", [
+    (b"hello, not an image", "text/plain", 415, "unsupported_media_type"),
+    (b"hello, not an image", "application/octet-stream", 415, "unsupported_media_type"),
+    (b"", "image/png", 400, "empty_upload"),
+    (png_bytes((200, 200))[:120], "image/png", 422, "bad_image"),
+    (b"\xff\xd8\xff\xe0" + b"\x00" * 40, "image/jpeg", 422, "bad_image"),
+])
+def test_bad_uploads_get_a_clear_json_4xx(client, index, body, content_type, status, code):
+    response = client.post("/api/search/image", content=body, headers={"content-type": content_type})
+    assert response.status_code == status
+    error = error_of(response)
+    assert error["code"] == code and error["message"]
+    assert not [c for c in index.calls if c[0] == "image"]
+
+
+def test_oversized_upload_is_413(index):
+    with make_client(index, max_upload_bytes=1000) as small:
+        response = small.post("/api/search/image", content=png_bytes((256, 256)), headers={"content-type": "image/png"})
+    assert response.status_code == 413
+    assert error_of(response) == {"status": 413, "code": "upload_too_large",
+                                  "message": "the upload is larger than the 1000 bytes limit"}
+
+
+def test_oversized_upload_without_length_header_is_413(index):
+    def chunks():
+        for _ in range(4):
+            yield b"\x89PNG\r\n\x1a\n" + b"\x00" * 500
+
+    with make_client(index, max_upload_bytes=1000) as small:
+        response = small.post("/api/search/image", content=chunks(), headers={"content-type": "image/png"})
+    assert response.status_code == 413 and error_of(response)["code"] == "upload_too_large"
+
+
+# --- export ---------------------------------------------------------------------------------------------
+
+def test_export_html_embeds_images_captions_licences_and_no_phi(client, tmp_path):
+    response = client.post("/api/export/html", json={"item_ids": [2, 1, 3], "title": "Chest <cases>",
+                                                     "notes": {"1": "Look at the apex."}})
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    assert "attachment" in response.headers["content-disposition"]
+    html = response.text
+    assert html.count("data:image/png;base64,") == 2  # item 3 is a report without image
+    assert "Chest &lt;cases&gt;" in html and "<cases>" not in html
+    assert "&lt;b&gt;pneumothorax&lt;/b&gt;" in html  # captions are escaped, not markup
+    assert "Look at the apex." in html and "PMC123" in html
+    assert "Licence: CC BY-NC" in html and "Licence: CC BY" in html
+    assert html.index("item-2") < html.index("item-1") < html.index("item-3")  # author's order
+    for value in [*PHI.values(), "Smith^Op", "3fa9c0d1e2b4a5f6", str(tmp_path), "src=\"http"]:
+        assert value not in html
+
+
+def test_export_of_an_unknown_item_or_nothing_is_a_json_error(client):
+    assert client.post("/api/export/html", json={"item_ids": [1, 999]}).status_code == 404
+    response = client.post("/api/export/html", json={"item_ids": []})
+    assert response.status_code == 422 and error_of(response)["code"] == "invalid_request"
+
+
+# --- access token ---------------------------------------------------------------------------------------
+
+@pytest.fixture
+def locked(index):
+    with make_client(index, token="s3cret-token") as c:
+        yield c
+
+
+@pytest.mark.parametrize("method, url", [
+    ("get", "/api/search?q=chest"), ("get", "/api/items/1"), ("get", "/api/items/1/thumbnail"),
+    ("get", "/api/items/1/similar"), ("get", "/api/info"), ("post", "/api/search/image"),
+    ("post", "/api/export/html"),
+])
+def test_token_is_required_when_configured(locked, method, url):
+    response = getattr(locked, method)(url)
+    assert response.status_code == 401 and error_of(response)["code"] == "unauthorized"
+    assert response.headers["www-authenticate"] == "Bearer"
+    wrong = getattr(locked, method)(url, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+
+
+def test_bearer_token_opens_the_api_and_health_stays_open(locked):
+    assert locked.get("/api/health").status_code == 200
+    ok = locked.get("/api/search", params={"q": "chest"}, headers={"Authorization": "Bearer s3cret-token"})
+    assert ok.status_code == 200 and ok.json()["results"]
+
+
+def test_session_cookie_from_the_token_authorises_thumbnails(locked):
+    assert locked.post("/api/session", json={"token": "wrong"}).status_code == 401
+    response = locked.post("/api/session", json={"token": "s3cret-token"})
+    assert response.status_code == 204
+    assert "httponly" in response.headers["set-cookie"].lower()
+    assert "samesite=strict" in response.headers["set-cookie"].lower()
+    assert locked.get("/api/items/1/thumbnail").status_code == 200
+
+
+def test_binding_beyond_loopback_needs_a_token():
+    check_bind("127.0.0.1", None)
+    check_bind("::1", None)
+    check_bind("localhost", None)
+    check_bind("0.0.0.0", "t")
+    for host in ("0.0.0.0", "192.168.1.5", "example.org"):
+        with pytest.raises(UnsafeBind, match=f"refusing to listen on {host} without an access token"):
+            check_bind(host, None)
+
+
+def test_serve_command_refuses_a_public_bind_without_token_in_one_line(capsys, monkeypatch, tmp_path):
+    from medsearch.cli import main
+
+    monkeypatch.delenv("MEDSEARCH_TOKEN", raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--index", str(tmp_path), "--host", "0.0.0.0"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("error: refusing to listen on 0.0.0.0 without an access token — pass --token T "
+                   "(or set MEDSEARCH_TOKEN), or bind to 127.0.0.1")
+
+
+def test_missing_serve_extra_gives_a_one_line_hint(monkeypatch):
+    import sys
+
+    from medsearch.commands.serve import _require_serve_extra
+
+    monkeypatch.setitem(sys.modules, "uvicorn", None)
+    with pytest.raises(MissingExtra) as exc_info:
+        _require_serve_extra()
+    assert exc_info.value.one_line() == ("`medsearch serve` needs uvicorn, which is not installed — "
+                                         "pip install 'medsearch[serve]'")
+
+
+# --- lifespan -------------------------------------------------------------------------------------------
+
+def test_a_factory_opens_the_index_once_at_start_and_it_is_closed_at_stop(records):
+    opened = []
+
+    def factory():
+        opened.append(StubIndex(records))
+        return opened[-1]
+
+    app = create_app(factory)
+    assert opened == []
+    with TestClient(app) as c:
+        assert len(opened) == 1 and opened[0].calls[0][0] == "text"  # warmed up once
+        c.get("/api/search", params={"q": "a"})
+        c.get("/api/search", params={"q": "b"})
+        assert len(opened) == 1 and not opened[0].closed
+    assert opened[0].closed
