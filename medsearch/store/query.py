@@ -1,0 +1,130 @@
+"""Reads: records for vector ids (two queries), filter conditions, allowed vector ids, facets."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from medsearch.errors import StoreError
+from medsearch.store.filters import Filters
+from medsearch.store.models import Archive, Image, Item, Label, TextRow
+from medsearch.store.records import ItemRecord
+
+VECTOR_TABLES = {"image": Image, "text": TextRow}
+CHUNK = 5000  # vector ids per IN list
+
+
+def vector_table(modality: str):
+    try:
+        return VECTOR_TABLES[modality]
+    except KeyError:
+        raise StoreError(f"unknown vector kind {modality!r}", hint=f"choose one of: {', '.join(VECTOR_TABLES)}") from None
+
+
+def _record_select():
+    return (
+        select(Item.id, Archive.name, Item.key, Image.path, TextRow.text, Item.patient, Item.split, Item.licence,
+               Item.modality, Item.extra, Image.vector_id, TextRow.vector_id)
+        .join(Archive, Archive.id == Item.archive_id)
+        .outerjoin(Image, Image.item_id == Item.id)
+        .outerjoin(TextRow, TextRow.item_id == Item.id)
+    )
+
+
+def _labels_by_item(session: Session, item_ids: list[int]) -> dict[int, list[str]]:
+    labels: dict[int, list[str]] = defaultdict(list)
+    for start in range(0, len(item_ids), CHUNK):
+        rows = session.execute(select(Label.item_id, Label.label)
+                               .where(Label.item_id.in_(item_ids[start:start + CHUNK]))
+                               .order_by(Label.item_id, Label.label))
+        for item_id, label in rows:
+            labels[item_id].append(label)
+    return labels
+
+
+def _to_records(session: Session, rows) -> list[ItemRecord]:
+    labels = _labels_by_item(session, [row[0] for row in rows])
+    return [
+        ItemRecord(item_id=item_id, archive=archive, key=key, image_path=path, text=text,
+                   labels=labels.get(item_id, []), patient=patient, split=split, licence=licence,
+                   modality=modality, extra=dict(extra or {}), image_vector_id=image_vid, text_vector_id=text_vid)
+        for (item_id, archive, key, path, text, patient, split, licence, modality, extra, image_vid, text_vid)
+        in rows
+    ]
+
+
+def records_for_vectors(session: Session, modality: str, vector_ids) -> dict[int, ItemRecord]:
+    table = vector_table(modality)
+    wanted = sorted({int(v) for v in vector_ids})
+    rows = []
+    for start in range(0, len(wanted), CHUNK):
+        rows += session.execute(_record_select().where(table.vector_id.in_(wanted[start:start + CHUNK]))).all()
+    by_vector = {}
+    for record in _to_records(session, rows):
+        by_vector[record.image_vector_id if modality == "image" else record.text_vector_id] = record
+    return by_vector
+
+
+def record_by_id(session: Session, item_id: int) -> ItemRecord | None:
+    rows = session.execute(_record_select().where(Item.id == int(item_id))).all()
+    return _to_records(session, rows)[0] if rows else None
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def filter_conditions(filters: Filters) -> list:
+    conditions = []
+    if filters.modality:
+        conditions.append(func.lower(Item.modality) == filters.modality.lower())
+    if filters.split:
+        conditions.append(Item.split == filters.split)
+    if filters.licence:
+        if filters.licence.endswith("*"):
+            conditions.append(Item.licence.like(_escape_like(filters.licence[:-1]) + "%", escape="\\"))
+        else:
+            conditions.append(Item.licence == filters.licence)
+    for label in dict.fromkeys(filters.labels or []):
+        conditions.append(Item.id.in_(select(Label.item_id).where(Label.label == label)))
+    return conditions
+
+
+def allowed_vector_ids(session: Session, modality: str, filters: Filters) -> np.ndarray:
+    table = vector_table(modality)
+    stmt = (select(table.vector_id).join(Item, Item.id == table.item_id)
+            .where(table.vector_id.is_not(None), *filter_conditions(filters)).order_by(table.vector_id))
+    return np.fromiter(session.scalars(stmt), dtype=np.int64)
+
+
+def _grouped(session: Session, column, limit: int | None = None) -> dict[str, int]:
+    count = func.count()
+    stmt = select(column, count).where(column.is_not(None)).group_by(column).order_by(count.desc(), column)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return {value: n for value, n in session.execute(stmt)}
+
+
+def facets(session: Session, label_limit: int | None) -> dict[str, dict[str, int]]:
+    return {
+        "modalities": _grouped(session, Item.modality),
+        "labels": _grouped(session, Label.label, label_limit),
+        "splits": _grouped(session, Item.split),
+        "licences": _grouped(session, Item.licence),
+    }
+
+
+def counts(session: Session) -> dict[str, int]:
+    def count(stmt) -> int:
+        return int(session.scalar(stmt) or 0)
+
+    return {
+        "archives": count(select(func.count()).select_from(Archive)),
+        "items": count(select(func.count()).select_from(Item)),
+        "image": count(select(func.count()).select_from(Image).where(Image.vector_id.is_not(None))),
+        "text": count(select(func.count()).select_from(TextRow).where(TextRow.vector_id.is_not(None))),
+        "labels": count(select(func.count(func.distinct(Label.label)))),
+    }

@@ -1,0 +1,130 @@
+"""``Store``: the metadata store's public face. Opening it migrates the schema to the newest version."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from medsearch.errors import StoreError
+from medsearch.store import query, write
+from medsearch.store.engine import connection_error, make_engine, safe_url
+from medsearch.store.filters import Filters
+from medsearch.store.migrate import upgrade
+from medsearch.store.models import Archive, Item
+from medsearch.store.records import ItemRecord, NewItem
+
+
+class Store:
+    """Items, vector ids, labels and facets in SQLite (file or memory) or PostgreSQL.
+
+        store = Store.open("sqlite:///idx/meta.sqlite")      # or postgresql+psycopg://user@host/db
+        archive = store.archive_id("roco", "/data/roco", "roco")
+        store.add_items(archive, [NewItem(key="a1", text="...", content_hash="...", text_vector_id=0)])
+        store.records("text", [0])                            # {0: ItemRecord(...)}
+    """
+
+    def __init__(self, engine, url: str):
+        self.engine = engine
+        self.url = url
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str) -> "Store":
+        """Connect and bring the schema up to date (Alembic); StoreError with a hint when that fails."""
+        engine = make_engine(url)
+        try:
+            with engine.begin() as connection:
+                upgrade(connection)
+        except DBAPIError as exc:
+            engine.dispose()
+            if isinstance(exc, OperationalError) or exc.connection_invalidated:
+                raise connection_error(url, exc) from exc
+            raise StoreError(f"cannot migrate store {safe_url(url)}: {exc.orig}") from exc
+        return cls(engine, url)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({safe_url(self.url)!r})"
+
+    @contextmanager
+    def _session(self, write_: bool = False) -> Iterator[Session]:
+        try:
+            with self._sessions() as session:
+                if write_:
+                    with session.begin():
+                        yield session
+                else:
+                    yield session
+        except OperationalError as exc:
+            raise connection_error(self.url, exc) from exc
+        except SQLAlchemyError as exc:
+            raise StoreError(f"store {safe_url(self.url)}: {exc}") from exc
+
+    def archive_id(self, name: str, root: str, manifest: str | None = None) -> int:
+        """The id of archive ``name``, created on first use (root and manifest are updated when they change)."""
+        with self._session(write_=True) as session:
+            archive = session.scalar(select(Archive).where(Archive.name == name))
+            if archive is None:
+                archive = Archive(name=name, root=str(root), manifest=None if manifest is None else str(manifest))
+                session.add(archive)
+            else:
+                archive.root = str(root)
+                archive.manifest = None if manifest is None else str(manifest)
+            session.flush()
+            return archive.id
+
+    def known_hashes(self, archive_id: int) -> dict[str, str]:
+        """Item key -> content hash, for embedding only what is new or changed."""
+        with self._session() as session:
+            return dict(session.execute(
+                select(Item.key, Item.content_hash).where(Item.archive_id == archive_id)).all())
+
+    def add_items(self, archive_id: int, records: list[NewItem]) -> None:
+        """Add items in batches, one transaction; re-adding a key replaces that item's rows (its id stays)."""
+        records = list(records)
+        if not records:
+            return
+        with self._session(write_=True) as session:
+            write.add_items(session, archive_id, records)
+
+    def records(self, modality: str, vector_ids) -> dict[int, ItemRecord]:
+        """Vector id -> ItemRecord for the ids that have a row (``modality`` is "image" or "text")."""
+        with self._session() as session:
+            return query.records_for_vectors(session, modality, vector_ids)
+
+    def item(self, item_id: int) -> ItemRecord:
+        with self._session() as session:
+            record = query.record_by_id(session, item_id)
+        if record is None:
+            raise StoreError(f"no item with id {item_id} in this index",
+                             hint="use an item_id from a search result")
+        return record
+
+    def allowed_vector_ids(self, modality: str, filters: Filters) -> np.ndarray:
+        """Sorted int64 vector ids of ``modality`` ("image"/"text") whose items match ``filters``."""
+        with self._session() as session:
+            return query.allowed_vector_ids(session, modality, filters)
+
+    def facets(self, label_limit: int | None = 100) -> dict[str, dict[str, int]]:
+        """{"modalities", "labels" (the ``label_limit`` most frequent), "splits", "licences"}: value -> item
+        count, most frequent first."""
+        with self._session() as session:
+            return query.facets(session, label_limit)
+
+    def counts(self) -> dict[str, int]:
+        """{"archives", "items", "image" (vectors), "text" (vectors), "labels" (distinct)}."""
+        with self._session() as session:
+            return query.counts(session)

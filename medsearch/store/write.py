@@ -1,0 +1,76 @@
+"""Batched writes: add or replace items with a few statements per chunk, never one round trip per row."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from medsearch.errors import StoreError
+from medsearch.privacy import PHI_KEYWORDS
+from medsearch.store.models import Image, Item, Label, TextRow
+from medsearch.store.records import NewItem
+
+CHUNK = 2000  # rows per statement batch; keeps IN lists well under every backend's parameter limit
+_PHI_LOWER = {name.lower() for name in PHI_KEYWORDS}
+
+
+def check_new_items(records: list[NewItem]) -> None:
+    """Reject what must never be stored: items without a key, PHI keys in ``extra``."""
+    for record in records:
+        if not record.key:
+            raise StoreError("an item without a key cannot be stored", hint="every item needs its archive's id")
+        phi = sorted(name for name in (record.extra or {}) if str(name).lower() in _PHI_LOWER)
+        if phi:
+            raise StoreError(
+                f"item {record.key!r}: extra holds patient-identifying fields {', '.join(phi)}",
+                hint="drop PHI before indexing (see medsearch.privacy.PHI_KEYWORDS)",
+            )
+
+
+def _unique_labels(labels) -> list[str]:
+    return list(dict.fromkeys(str(label) for label in (labels or []) if str(label).strip()))
+
+
+def _item_values(archive_id: int, record: NewItem) -> dict:
+    return {
+        "archive_id": archive_id,
+        "key": record.key,
+        "content_hash": record.content_hash,
+        "patient": record.patient,
+        "split": record.split,
+        "licence": record.licence,
+        "modality": record.modality,
+        "extra": dict(record.extra or {}),
+    }
+
+
+def add_items(session: Session, archive_id: int, records: list[NewItem]) -> None:
+    """Insert new keys and replace existing ones (the item keeps its id; its images, texts, labels are rewritten)."""
+    check_new_items(records)
+    latest = list({record.key: record for record in records}.values())  # a key given twice: the last one wins
+    for start in range(0, len(latest), CHUNK):
+        _add_chunk(session, archive_id, latest[start:start + CHUNK])
+
+
+def _add_chunk(session: Session, archive_id: int, chunk: list[NewItem]) -> None:
+    keys = [record.key for record in chunk]
+    ids = dict(session.execute(
+        select(Item.key, Item.id).where(Item.archive_id == archive_id, Item.key.in_(keys))).all())
+    if ids:
+        old = list(ids.values())
+        for table in (Label, Image, TextRow):
+            session.execute(delete(table).where(table.item_id.in_(old)))
+        session.execute(update(Item), [{"id": ids[r.key], **_item_values(archive_id, r)} for r in chunk if r.key in ids])
+    fresh = [_item_values(archive_id, r) for r in chunk if r.key not in ids]
+    if fresh:
+        rows = session.execute(insert(Item).returning(Item.key, Item.id, sort_by_parameter_order=True), fresh)
+        ids.update(dict(rows.all()))
+
+    images = [{"item_id": ids[r.key], "path": r.image_path, "vector_id": r.image_vector_id}
+              for r in chunk if r.image_path is not None or r.image_vector_id is not None]
+    texts = [{"item_id": ids[r.key], "text": r.text, "vector_id": r.text_vector_id}
+             for r in chunk if r.text is not None or r.text_vector_id is not None]
+    labels = [{"item_id": ids[r.key], "label": label} for r in chunk for label in _unique_labels(r.labels)]
+    for table, rows in ((Image, images), (TextRow, texts), (Label, labels)):
+        if rows:
+            session.execute(insert(table), rows)
