@@ -1,0 +1,128 @@
+"""The base class every archive reader follows, and the row -> Item step most of them share.
+
+A reader is constructed with a parsed manifest and an absolute archive root. ``check()`` runs when the archive
+is opened and raises ``BadArchive`` (with a hint) when the archive cannot be read as a whole: root missing, table
+missing, required columns missing. ``read(skip)`` then yields Items; a row that cannot become an Item is passed to
+``skip(where, reason)`` and the reader goes on. Readers never decode images: the indexer does that later and
+records decode failures itself.
+
+To add a reader: subclass ``Reader``, implement ``read`` (and ``check`` if the layout has required files), and add
+one line to ``medsearch/archives/registry.py``.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from medsearch.archives.fields import get_field, get_labels
+from medsearch.archives.item import Item
+from medsearch.archives.manifest import Manifest
+from medsearch.archives.modality import guess_modality
+from medsearch.errors import BadArchive
+from medsearch.privacy import patient_key
+
+SkipFn = Callable[[str, str], None]  # skip(where, reason)
+
+
+class Reader(ABC):
+    main_source = "table"  # the [source] key a root given as a file stands for
+    def __init__(self, manifest: Manifest, root: Path):
+        self.manifest = manifest
+        self.root = root
+        self.root_file: Path | None = None  # a root given as a file: the archive's main file, its folder the root
+        if root.is_file():
+            self.root_file, self.root = root, root.parent
+
+    def check(self) -> None:
+        """Raise BadArchive when the archive cannot be read at all. The default checks that the root exists."""
+        if not self.root.is_dir():
+            raise BadArchive(
+                f"archive root not found: {self.root}",
+                hint=f"pass --root DIR pointing at the folder that holds {self.manifest.layout_hint()}",
+            )
+
+    @abstractmethod
+    def read(self, skip: SkipFn) -> Iterator[Item]:
+        """Yield every usable Item; call skip(where, reason) for every row that is not usable."""
+
+    # -- helpers shared by readers ---------------------------------------------------------------------------
+
+    def source_file(self, key: str, default: str | None = None) -> Path:
+        """A file named in [source] (relative to the root); BadArchive with a hint when it is missing."""
+        if self.root_file is not None and key == self.main_source:
+            return self.root_file
+        name = self.manifest.source.get(key, default)
+        if not name:
+            raise BadArchive(
+                f"manifest {self.manifest.name!r} does not name its {key} file",
+                hint=f'add {key} = "FILE" under [source]',
+            )
+        path = self.root / name
+        if not path.is_file():
+            raise BadArchive(
+                f"{name} not found in {self.root}",
+                hint=f"pass --root DIR pointing at the folder that holds {name}",
+            )
+        return path
+
+    def images_dir(self) -> Path:
+        return self.root / self.manifest.source.get("images", ".")
+
+    def resolve_image(self, relpath: str) -> tuple[Path, str] | str:
+        """(absolute path, path relative to the root) for an image field value, or a reason it is unusable."""
+        absolute = Path(os.path.abspath(self.images_dir() / relpath))
+        try:
+            display = absolute.relative_to(self.root).as_posix()
+        except ValueError:
+            return f"image path outside the archive root: {relpath}"
+        if not absolute.is_file():
+            return f"image file not found: {display}"
+        return absolute, display
+
+    def row_item(self, row: Any, where: str, skip: SkipFn, key: str | None = None) -> Item | None:
+        """The Item for one row under the manifest's [fields], or None after calling skip()."""
+        fields, manifest = self.manifest.fields, self.manifest
+        key = key if key is not None else get_field(row, fields.get("id"))
+        if key is None:
+            skip(where, "empty id")
+            return None
+        text = get_field(row, fields.get("text"))
+        image_path, extra = None, {}
+        image_value = get_field(row, fields.get("image"))
+        if image_value is not None:
+            resolved = self.resolve_image(image_value)
+            if isinstance(resolved, str):
+                if manifest.missing_image == "skip":
+                    skip(where, resolved)
+                    return None
+                if text is None:
+                    skip(where, f"empty text and {resolved}")
+                    return None
+            else:
+                image_path, extra["image_relpath"] = resolved
+        if image_path is None and text is None:
+            skip(where, "empty text and no image")
+            return None
+        for name in fields.get("extra", []):
+            value = get_field(row, name)
+            if value is not None:
+                extra[name] = value
+        split = get_field(row, fields.get("split"))
+        modality = get_field(row, fields.get("modality")) or manifest.modality
+        if modality is None and manifest.guess_modality:
+            modality = guess_modality(text)
+        return Item(
+            key=key,
+            image_path=image_path,
+            text=text,
+            labels=get_labels(row, manifest.labels),
+            patient=patient_key(get_field(row, fields.get("patient"))),
+            split=manifest.split_map.get(split, split),
+            licence=get_field(row, fields.get("licence")) or manifest.licence,
+            modality=modality,
+            extra=extra,
+        )

@@ -1,0 +1,121 @@
+"""Readers for one table of rows: CSV/TSV (``reader = "csv"``) and JSON Lines (``reader = "jsonl"``).
+
+Each row becomes one Item through the manifest's [fields]. The table is ``[source] table`` relative to the root;
+when the root given is itself a file, that file is the table and its folder is the root.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from medsearch.archives.fields import required_columns
+from medsearch.archives.item import Item
+from medsearch.archives.reader import Reader, SkipFn
+from medsearch.errors import BadArchive
+
+
+def open_text(path: Path) -> io.TextIOBase:
+    """A text stream over a plain or gzip-compressed file: utf-8 (BOM tolerated; a bad byte reads as U+FFFD so
+    one broken row cannot stop the run), newlines kept for the csv module."""
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", errors="replace", newline="")
+    return open(path, encoding="utf-8-sig", errors="replace", newline="")
+
+
+class TableReader(Reader):
+    default_table: str | None = None
+
+    table_path: Path
+
+    def check(self) -> None:
+        super().check()
+        self.table_path = self.source_file("table", self.default_table)
+
+    supplied_columns: frozenset[str] = frozenset()  # columns a subclass adds to each row itself
+
+    def columns_needed(self) -> list[str]:
+        fields = self.manifest.fields
+        specs = [fields.get(k) for k in ("id", "image", "text", "patient", "split", "licence", "modality")]
+        names = [c for spec in specs for c in required_columns(spec)]
+        names += [c for spec in fields.get("extra", []) for c in required_columns(spec)]
+        names += [label.field for label in self.manifest.labels]
+        return [c for c in dict.fromkeys(names) if c not in self.supplied_columns]
+
+
+class CsvReader(TableReader):
+    def check(self) -> None:
+        super().check()
+        header = self._header()
+        optional = set(self.manifest.optional_columns)
+        missing = [c for c in self.columns_needed() if c not in header and c not in optional]
+        if missing:
+            raise BadArchive(
+                f"{self.table_path.name} lacks column(s) {', '.join(missing)}",
+                hint=f"its columns are: {', '.join(header)}; fix [fields] in the manifest",
+            )
+
+    def _delimiter(self) -> str:
+        default = "\t" if ".tsv" in self.table_path.suffixes else ","
+        return self.manifest.source.get("delimiter", default)
+
+    def _header(self) -> list[str]:
+        with open_text(self.table_path) as f:
+            try:
+                return next(csv.reader(f, delimiter=self._delimiter()), [])
+            except (csv.Error, OSError) as exc:
+                raise BadArchive(f"{self.table_path.name}: cannot read the header: {exc}", hint="is it a CSV file?") from exc
+
+    def rows(self, skip: SkipFn) -> Iterator[tuple[str, dict]]:
+        """(where, row) for every parsable record; unparsable ones go to skip()."""
+        name = self.table_path.name
+        with open_text(self.table_path) as f:
+            records = csv.reader(f, delimiter=self._delimiter())
+            header = next(records)
+            while True:
+                line = records.line_num + 1  # where the next record starts
+                try:
+                    values = next(records)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    skip(f"{name}:{line}", f"unparsable row: {exc}")
+                    continue
+                if not any(v.strip() for v in values):
+                    continue  # blank line
+                if len(values) != len(header):
+                    skip(f"{name}:{line}", f"unparsable row: {len(values)} fields, header has {len(header)}")
+                    continue
+                yield f"{name}:{line}", dict(zip(header, values))
+
+    def read(self, skip: SkipFn) -> Iterator[Item]:
+        for where, row in self.rows(skip):
+            item = self.row_item(row, where, skip)
+            if item is not None:
+                yield item
+
+
+class JsonlReader(TableReader):
+    def read(self, skip: SkipFn) -> Iterator[Item]:
+        name = self.table_path.name
+        with open_text(self.table_path) as f:
+            for number, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                row: Any
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    skip(f"{name}:{number}", f"unparsable row: {exc.msg}")
+                    continue
+                if not isinstance(row, dict):
+                    skip(f"{name}:{number}", f"unparsable row: a JSON {type(row).__name__}, not an object")
+                    continue
+                item = self.row_item(row, f"{name}:{number}", skip)
+                if item is not None:
+                    yield item
