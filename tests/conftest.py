@@ -15,3 +15,152 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data folder not found: {SHARED_DATA}")
     return SHARED_DATA
+
+
+# --- tiny hand-built index for search tests (search engineer) -----------------------------------------
+
+TINY_FINDINGS = ["pneumothorax", "pleural effusion", "cardiomegaly", "pulmonary embolism", "fracture", "nodule"]
+TINY_MODALITIES = ["CT", "MR", "CR"]
+TINY_LICENCES = ["CC BY", "CC BY-NC", "CC0"]
+TINY_SPLITS = ["train", "val", "test"]
+
+
+def tiny_item(i: int, image_dir: Path) -> dict:
+    """Item i of the tiny archive: a 16x16 random PNG and a caption with a unique word ``case{i}``."""
+    import numpy as np
+    from PIL import Image
+
+    path = image_dir / f"img{i:03d}.png"
+    pixels = np.random.default_rng(i).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path)
+    finding = TINY_FINDINGS[i % len(TINY_FINDINGS)]
+    return {
+        "key": f"k{i:03d}",
+        "image_path": str(path),
+        "text": f"{finding} seen on the scan case{i}\nsecond line of the caption",
+        "labels": [finding] + (["followup"] if i % 4 == 0 else []),
+        "split": TINY_SPLITS[i % 3],
+        "licence": TINY_LICENCES[(i // 3) % 3],
+        "modality": TINY_MODALITIES[(i // 2) % 3],
+        "extra": {"image_relpath": f"images/img{i:03d}.png"},
+    }
+
+
+def build_tiny_index(index_dir: Path, n: int = 120, stale: set[int] = frozenset(), factories: dict | None = None,
+                     model_id: str | None = None, model_name: str = "fake") -> list[dict]:
+    """An index built by hand (no indexer): vectors .npy + faiss + Store + manifest, fake encoder.
+
+    Vector id i is item i; items in ``stale`` get vectors but no store row. Returns the items.
+    """
+    import faiss
+    import numpy as np
+    from PIL import Image
+
+    from medsearch.index_dir import IndexManifest, ModalityEntry, default_db_url, sha256_file, write_manifest
+    from medsearch.models.fake import FakeEncoder
+    from medsearch.store import NewItem, Store
+
+    index_dir.mkdir(parents=True, exist_ok=True)
+    image_dir = index_dir.parent / f"{index_dir.name}-images"
+    image_dir.mkdir(exist_ok=True)
+    items = [tiny_item(i, image_dir) for i in range(n)]
+    encoder = FakeEncoder()
+    vectors = {
+        "image": encoder.encode_images([Image.open(it["image_path"]).convert("RGB") for it in items]),
+        "text": encoder.encode_texts([it["text"] for it in items]),
+    }
+    factories = factories or {"image": "Flat", "text": "Flat"}
+    entries = {}
+    for modality, vecs in vectors.items():
+        np.save(index_dir / f"{modality}_vectors.npy", vecs)
+        ann = faiss.index_factory(encoder.dim, factories[modality], faiss.METRIC_INNER_PRODUCT)
+        ann.train(vecs)
+        ann.add(vecs)
+        faiss.write_index(ann, str(index_dir / f"{modality}.faiss"))
+        ivf = faiss.try_extract_index_ivf(ann)
+        entries[modality] = ModalityEntry(
+            factory=factories[modality], count=n, index_file=f"{modality}.faiss",
+            vectors_file=f"{modality}_vectors.npy", checksum=sha256_file(index_dir / f"{modality}.faiss"),
+            nprobe=ivf.nlist if ivf is not None else None,
+        )
+    store = Store.open(default_db_url(index_dir))
+    archive_id = store.archive_id("tiny", str(image_dir), "tiny")
+    store.add_items(archive_id, [
+        NewItem(**it, content_hash=f"h{i}", image_vector_id=i, text_vector_id=i)
+        for i, it in enumerate(items) if i not in stale
+    ])
+    store.close()
+    write_manifest(index_dir, IndexManifest(
+        model_id=model_id or encoder.model_id, model_name=model_name, dim=encoder.dim, modalities=entries,
+    ))
+    return items
+
+
+@pytest.fixture(scope="session")
+def tiny_index(tmp_path_factory) -> tuple[Path, list[dict]]:
+    """(index dir, items) of a 120-item fake-encoder index; items 7 and 50 are stale (vectors, no store row)."""
+    index_dir = tmp_path_factory.mktemp("tiny") / "index"
+    return index_dir, build_tiny_index(index_dir, stale={7, 50})
+
+
+# --- metadata store over SQLite and PostgreSQL (store engineer) ---------------------------------------
+
+PG_URL_ENV = "MEDSEARCH_TEST_PG_URL"
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _postgres_unavailable(reason: str):
+    """Fail in CI (the postgres tests must run there for real); skip on a workstation without PostgreSQL."""
+    import os
+
+    message = f"PostgreSQL not reachable ({reason}); set {PG_URL_ENV} or start the server"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def fresh_pg_url():
+    """URL of a new, empty PostgreSQL database ``medsearch_test_<random>``, dropped afterwards.
+
+    One database per test: tests start from an empty schema and can run repeatedly or side by side.
+    """
+    import os
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    admin_url = make_url(os.environ.get(PG_URL_ENV, DEFAULT_PG_URL))
+    name = f"medsearch_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except (SQLAlchemyError, ImportError) as exc:
+        _postgres_unavailable(str(exc).splitlines()[0])
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request, tmp_path) -> str:
+    """A fresh, empty store URL: an SQLite file, then a new PostgreSQL database (marked ``postgres``)."""
+    if request.param == "postgres":
+        return request.getfixturevalue("fresh_pg_url")
+    return f"sqlite:///{tmp_path / 'meta.sqlite'}"
+
+
+@pytest.fixture
+def store(store_url):
+    """An open ``medsearch.store.Store`` on ``store_url``, closed afterwards."""
+    from medsearch.store import Store
+
+    opened = Store.open(store_url)
+    yield opened
+    opened.close()

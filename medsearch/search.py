@@ -1,0 +1,275 @@
+"""The Python query API: open an index directory and search it by text or by image.
+
+    index = open_index("./idx")
+    hits = index.search_text("PE", k=10)                       # text -> image
+    hits = index.search_text("pneumothorax", target="text")    # text -> report
+    hits = index.search_image("scan.dcm", target="image")      # image -> image
+
+faiss, the metadata store and the encoder load on first use; a text query with the default model never
+imports torch (its text tower runs on onnxruntime), so nothing here imports torch either.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from medsearch.errors import BadQuery, IndexCorrupt, IndexMismatch
+from medsearch.index_dir import IndexManifest, default_db_url, read_manifest, verify_checksums
+from medsearch.store.filters import Filters
+
+TARGETS = ("image", "text")
+
+__all__ = ["Filters", "Index", "SearchResult", "open_index"]
+
+
+@dataclass
+class SearchResult:
+    rank: int
+    score: float
+    item_id: int
+    key: str
+    target: str  # "image" or "text": which vectors matched
+    image_path: str | None
+    text: str | None
+    labels: list[str] = field(default_factory=list)
+    licence: str | None = None
+    split: str | None = None
+    modality: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_record(cls, rank: int, score: float, target: str, record) -> "SearchResult":
+        return cls(
+            rank=rank,
+            score=score,
+            item_id=record.item_id,
+            key=record.key,
+            target=target,
+            image_path=None if record.image_path is None else str(record.image_path),
+            text=record.text,
+            labels=list(record.labels or []),
+            licence=record.licence,
+            split=record.split,
+            modality=record.modality,
+            extra=dict(record.extra or {}),
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _check_target(target: str) -> str:
+    if target not in TARGETS:
+        raise BadQuery(f"unknown target {target!r}", hint=f"choose one of: {', '.join(TARGETS)}")
+    return target
+
+
+def _check_k(k: int) -> int:
+    if not isinstance(k, int) or k < 1:
+        raise BadQuery(f"k must be a positive whole number, not {k!r}")
+    return k
+
+
+def _as_filters(filters) -> Filters | None:
+    """None, a Filters or a dict of its fields -> Filters, or None when nothing is restricted."""
+    if filters is None:
+        return None
+    if isinstance(filters, dict):
+        try:
+            filters = Filters(**filters)
+        except TypeError as exc:
+            raise BadQuery(f"bad filters {filters!r}: {exc}") from exc
+    values = [getattr(filters, f.name) for f in dataclasses.fields(filters)]
+    return filters if any(values) else None
+
+
+class Index:
+    """An opened index directory. Heavy parts (faiss indexes, vectors, store, encoder) load on first use."""
+
+    def __init__(self, path: Path, manifest: IndexManifest, db_url: str, device: str = "auto", encoder=None):
+        self.path = Path(path)
+        self.manifest = manifest
+        self.db_url = db_url
+        self.device = device
+        self._encoder = encoder
+        self._store = None
+        self._ann: dict[str, object] = {}
+        self._vectors: dict[str, np.ndarray] = {}
+        self._lock = threading.RLock()
+
+    # --- lazily loaded parts ---------------------------------------------------------------------
+
+    @property
+    def encoder(self):
+        with self._lock:
+            if self._encoder is None:
+                from medsearch.models import load_encoder
+
+                encoder = load_encoder(self.manifest.model_name, device=self.device)
+                _check_encoder(self.manifest, encoder)
+                self._encoder = encoder
+            return self._encoder
+
+    @property
+    def store(self):
+        with self._lock:
+            if self._store is None:
+                from medsearch.store import Store
+
+                self._store = Store.open(self.db_url)
+            return self._store
+
+    def _entry(self, modality: str):
+        entry = self.manifest.modalities.get(modality)
+        if entry is None:
+            have = ", ".join(self.manifest.modalities) or "none"
+            raise BadQuery(
+                f"this index has no {modality} vectors (it has: {have})",
+                hint="search another target or rebuild the index with both images and texts",
+            )
+        return entry
+
+    def _parts(self, modality: str):
+        """(faiss index, float vectors) for one modality."""
+        with self._lock:
+            if modality not in self._ann:
+                import faiss
+
+                entry = self._entry(modality)
+                ann = faiss.read_index(str(self.path / entry.index_file))
+                vectors = np.load(self.path / entry.vectors_file, mmap_mode="r")
+                if vectors.ndim != 2 or vectors.shape[1] != self.manifest.dim:
+                    raise IndexCorrupt(f"{entry.vectors_file} has shape {vectors.shape}, expected (n, {self.manifest.dim})")
+                ivf = faiss.try_extract_index_ivf(ann)
+                if ivf is not None and entry.nprobe:
+                    ivf.nprobe = entry.nprobe
+                self._ann[modality], self._vectors[modality] = ann, vectors
+            return self._ann[modality], self._vectors[modality]
+
+    # --- queries ---------------------------------------------------------------------------------
+
+    def embed_text(self, query: str, target: str = "image", ensemble: bool = True, expand: bool = True) -> np.ndarray:
+        """The (dim,) unit vector a text query searches with (normalised, expanded, template ensemble)."""
+        from medsearch.prompts import embed_query
+
+        return embed_query(self.encoder, query, target=_check_target(target), ensemble=ensemble, expand=expand)
+
+    def embed_image(self, image) -> np.ndarray:
+        return self.encoder.encode_images([_to_pil(image)])[0]
+
+    def search_text(
+        self,
+        query: str,
+        k: int = 10,
+        target: str = "image",
+        ensemble: bool = True,
+        expand: bool = True,
+        filters=None,
+    ) -> list[SearchResult]:
+        vector = self.embed_text(query, target=target, ensemble=ensemble, expand=expand)
+        return self.search_vector(vector, k=k, target=target, filters=filters)
+
+    def search_image(self, image, k: int = 10, target: str = "text", filters=None) -> list[SearchResult]:
+        _check_target(target)
+        return self.search_vector(self.embed_image(image), k=k, target=target, filters=filters)
+
+    def search_vector(self, vector: np.ndarray, k: int = 10, target: str = "image", filters=None) -> list[SearchResult]:
+        """Rank ``target`` vectors against a query vector: ANN, exact rescoring, stale ids dropped, metadata."""
+        from medsearch.query.ranking import rank
+
+        _check_target(target), _check_k(k)
+        vector = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if vector.shape[0] != self.manifest.dim:
+            raise IndexMismatch(f"query vector has dimension {vector.shape[0]}, the index {self.manifest.dim}")
+        ann, vectors = self._parts(target)
+        filters = _as_filters(filters)
+        allowed = None if filters is None else self.store.allowed_vector_ids(target, filters)
+        store = self.store
+        hits = rank(ann, vectors, vector, k, known=lambda ids: store.records(target, ids), allowed=allowed)
+        return [SearchResult.from_record(i + 1, score, target, record) for i, (_, score, record) in enumerate(hits)]
+
+    def item(self, item_id: int):
+        return self.store.item(item_id)
+
+    def info(self) -> dict:
+        """Manifest, store counts and facets, and the size of each file in the index directory."""
+        files = {p.name: p.stat().st_size for p in sorted(self.path.iterdir()) if p.is_file()}
+        return {
+            "path": str(self.path),
+            "manifest": asdict(self.manifest),
+            "db_url": self.db_url,
+            "counts": self.store.counts(),
+            "facets": self.store.facets(),
+            "disk": {"files": files, "total_bytes": sum(files.values())},
+        }
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+            self._ann.clear()
+            self._vectors.clear()
+
+    def __enter__(self) -> "Index":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _check_encoder(manifest: IndexManifest, encoder) -> None:
+    manifest.check_model(encoder.model_id)
+    if encoder.dim != manifest.dim:
+        raise IndexMismatch(f"model {encoder.model_id!r} has dimension {encoder.dim}, the index {manifest.dim}")
+
+
+def _to_pil(image):
+    """A path (PNG/JPEG/DICOM), raw bytes or a PIL image -> RGB PIL image."""
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    from medsearch import imaging
+
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return imaging.load_image_bytes(bytes(image))
+    if isinstance(image, (str, Path)):
+        return imaging.load_image(Path(image))
+    raise BadQuery(f"cannot search with an image of type {type(image).__name__}", hint="give a path, bytes or a PIL image")
+
+
+def open_index(path, model=None, device: str = "auto", db_url: str | None = None) -> Index:
+    """Open an index directory. ``model`` (a registry name or an Encoder) must be the index's model.
+
+    Checksums are verified now; a named model other than the index's is loaded and checked now, the
+    index's own model only on the first query.
+    """
+    path = Path(path)
+    manifest = read_manifest(path)
+    try:
+        verify_checksums(path, manifest)
+    except FileNotFoundError as exc:
+        raise IndexCorrupt(f"{exc.filename} is missing from the index directory") from exc
+    url = db_url or manifest.db_url or default_db_url(path)
+    encoder = None
+    if model is not None:
+        if isinstance(model, str):
+            from medsearch.models import load_encoder, resolve
+
+            spec = resolve(model)
+            if spec.dim is not None and spec.dim != manifest.dim:
+                raise IndexMismatch(
+                    f"model {model!r} has dimension {spec.dim}, this index {manifest.dim} (built with {manifest.model_id!r})",
+                    hint=f"query with --model {manifest.model_name} or rebuild the index with the model you want",
+                )
+            encoder = load_encoder(model, device=device)
+        else:
+            encoder = model
+        _check_encoder(manifest, encoder)
+    return Index(path, manifest, url, device=device, encoder=encoder)

@@ -1,0 +1,201 @@
+"""medsearch.search on a tiny hand-built index (fake encoder): ranking, brute-force agreement, filters,
+stale vectors, model checks, image queries, info."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from medsearch.errors import BadQuery, IndexCorrupt, IndexMismatch, IndexNotFound, StoreError
+from medsearch.models.fake import FakeEncoder
+from medsearch.query import ranking
+from medsearch.search import Filters, SearchResult, open_index
+
+from conftest import build_tiny_index
+
+STALE = {7, 50}
+
+
+@pytest.fixture
+def index(tiny_index):
+    idx = open_index(tiny_index[0])
+    yield idx
+    idx.close()
+
+
+def brute_force(index_dir: Path, target: str, query: np.ndarray, k: int, keep=lambda i: True) -> list[str]:
+    """Keys of the exact top k over live (non-stale) vectors that pass ``keep``."""
+    vectors = np.load(index_dir / f"{target}_vectors.npy")
+    ids = np.array([i for i in range(len(vectors)) if i not in STALE and keep(i)], dtype=np.int64)
+    scores = vectors[ids] @ query
+    order = np.lexsort((ids, -scores))[:k]
+    return [f"k{i:03d}" for i in ids[order]]
+
+
+def test_results_are_ranked_by_score(index):
+    hits = index.search_text("pleural effusion", k=15)
+    assert [h.rank for h in hits] == list(range(1, 16))
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    assert all(isinstance(h, SearchResult) and h.target == "image" for h in hits)
+
+
+@pytest.mark.parametrize("target", ["image", "text"])
+def test_search_text_equals_brute_force(index, tiny_index, target):
+    query = index.embed_text("cardiomegaly on the scan", target=target)
+    hits = index.search_text("cardiomegaly on the scan", k=10, target=target)
+    assert [h.key for h in hits] == brute_force(tiny_index[0], target, query, 10)
+
+
+def test_text_to_text_finds_the_caption(index):
+    top = index.search_text("case17", k=3, target="text", ensemble=False)[0]
+    assert top.key == "k017"
+    assert top.text.startswith("nodule seen on the scan case17")
+    assert top.labels == ["nodule"]
+    assert top.extra == {"image_relpath": "images/img017.png"}
+    assert top.image_path.endswith("img017.png")
+
+
+def test_stale_vectors_are_excluded(index, tiny_index):
+    query = index.embed_text("case7", target="text", ensemble=False)
+    vectors = np.load(tiny_index[0] / "text_vectors.npy")
+    assert int(np.argmax(vectors @ query)) == 7  # the stale vector would win without the store join
+    keys = [h.key for h in index.search_text("case7", k=120, target="text", ensemble=False)]
+    assert "k007" not in keys and "k050" not in keys
+    assert len(keys) == 120 - len(STALE)
+
+
+FILTER_CASES = {
+    "modality": (Filters(modality="ct"), lambda it: it["modality"] == "CT"),
+    "label": (Filters(labels=["followup"]), lambda it: "followup" in it["labels"]),
+    "two labels": (Filters(labels=["followup", "cardiomegaly"]), lambda it: {"followup", "cardiomegaly"} <= set(it["labels"])),
+    "licence prefix": (Filters(licence="CC BY*"), lambda it: it["licence"].startswith("CC BY")),
+    "licence exact": (Filters(licence="CC BY"), lambda it: it["licence"] == "CC BY"),
+    "combined": (Filters(modality="MR", split="test"), lambda it: it["modality"] == "MR" and it["split"] == "test"),
+}
+
+
+@pytest.mark.parametrize("exact_limit", [5000, 0], ids=["exact-scan", "ann-with-selector"])
+@pytest.mark.parametrize("case", list(FILTER_CASES))
+def test_filters_keep_recall(index, tiny_index, monkeypatch, case, exact_limit):
+    monkeypatch.setattr(ranking, "EXACT_FILTER_LIMIT", exact_limit)
+    filters, keep = FILTER_CASES[case]
+    index_dir, items = tiny_index
+    query = index.embed_text("nodule", target="image")
+    want = brute_force(index_dir, "image", query, 10, keep=lambda i: keep(items[i]))
+    hits = index.search_text("nodule", k=10, filters=filters)
+    assert [h.key for h in hits] == want
+    assert len(want) >= 1
+
+
+def test_filters_as_dict_and_empty_filters(index):
+    as_dict = index.search_text("fracture", k=5, filters={"modality": "CR"})
+    assert [h.modality for h in as_dict] == ["CR"] * 5
+    unfiltered = index.search_text("fracture", k=5)
+    assert [h.key for h in index.search_text("fracture", k=5, filters=Filters())] == [h.key for h in unfiltered]
+
+
+def test_filter_matching_nothing(index):
+    assert index.search_text("fracture", k=5, filters=Filters(modality="PET")) == []
+
+
+def test_image_to_image_finds_the_same_image(index, tiny_index):
+    path = tiny_index[1][3]["image_path"]
+    for query in (path, Path(path).read_bytes(), Image.open(path)):
+        top = index.search_image(query, k=3, target="image")[0]
+        assert top.key == "k003" and top.score == pytest.approx(1.0, abs=1e-5)
+
+
+def test_image_to_text_searches_text_vectors(index, tiny_index):
+    path = tiny_index[1][3]["image_path"]
+    query = index.embed_image(path)
+    hits = index.search_image(path, k=5)
+    assert [h.target for h in hits] == ["text"] * 5
+    assert [h.key for h in hits] == brute_force(tiny_index[0], "text", query, 5)
+
+
+def test_ivf_pq_index_with_rescoring_matches_brute_force(tmp_path):
+    index_dir = tmp_path / "ivf"
+    build_tiny_index(index_dir, n=200, stale=set(), factories={"image": "IVF4,Flat", "text": "IVF4,PQ8x4"})
+    with open_index(index_dir) as idx:
+        assert json.loads((index_dir / "manifest.json").read_text())["modalities"]["text"]["nprobe"] == 4
+        query = idx.embed_text("pleural effusion", target="text")
+        vectors = np.load(index_dir / "text_vectors.npy")
+        scores = vectors @ query
+        want = [f"k{i:03d}" for i in np.lexsort((np.arange(len(scores)), -scores))[:10]]
+        hits = idx.search_text("pleural effusion", k=10, target="text")
+        assert [h.key for h in hits] == want
+        np.testing.assert_allclose([h.score for h in hits], np.sort(scores)[::-1][:10], rtol=1e-5)
+
+
+def test_named_model_of_another_dimension_is_refused(tiny_index):
+    with pytest.raises(IndexMismatch) as err:
+        open_index(tiny_index[0], model="medsearch-default")
+    assert "256" in str(err.value) and "fake-32" in str(err.value)
+    assert err.value.exit_code == 6
+
+
+def test_encoder_with_another_model_id_is_refused(tiny_index):
+    class OtherFake(FakeEncoder):
+        def __init__(self):
+            super().__init__(dim=32)
+            self.model_id = "other-32"
+
+    with pytest.raises(IndexMismatch, match="'fake-32', not 'other-32'"):
+        open_index(tiny_index[0], model=OtherFake())
+
+
+def test_index_model_checked_when_loaded_lazily(tmp_path):
+    build_tiny_index(tmp_path / "idx", n=10, model_id="fake-32-retrained")
+    idx = open_index(tmp_path / "idx")
+    with pytest.raises(IndexMismatch, match="'fake-32-retrained', not 'fake-32'"):
+        idx.search_text("nodule")
+    idx.close()
+
+
+def test_corrupt_or_missing_index(tmp_path):
+    with pytest.raises(IndexNotFound):
+        open_index(tmp_path / "nothing")
+    build_tiny_index(tmp_path / "idx", n=10)
+    with open(tmp_path / "idx" / "image.faiss", "ab") as f:
+        f.write(b"x")
+    with pytest.raises(IndexCorrupt, match="image.faiss"):
+        open_index(tmp_path / "idx")
+
+
+@pytest.mark.parametrize("kwargs", [{"k": 0}, {"target": "video"}])
+def test_bad_query_arguments(index, kwargs):
+    with pytest.raises(BadQuery):
+        index.search_text("nodule", **kwargs)
+
+
+def test_item_and_info(index, tiny_index):
+    hit = index.search_text("case17", k=1, target="text", ensemble=False)[0]
+    record = index.item(hit.item_id)
+    assert record.key == "k017" and record.text_vector_id == 17
+    with pytest.raises(StoreError):
+        index.item(10_000)
+    info = index.info()
+    assert info["counts"]["items"] == 118
+    assert info["manifest"]["model_id"] == "fake-32"
+    live = [it for i, it in enumerate(tiny_index[1]) if i not in STALE]
+    assert info["facets"]["modalities"] == dict(Counter(it["modality"] for it in live))
+    assert {"manifest.json", "image.faiss", "text_vectors.npy", "meta.sqlite"} <= set(info["disk"]["files"])
+    assert info["disk"]["total_bytes"] == sum(info["disk"]["files"].values())
+
+
+def test_text_search_does_not_import_torch(tiny_index):
+    code = (
+        "import sys; from medsearch.search import open_index; "
+        f"idx = open_index({str(tiny_index[0])!r}); hits = idx.search_text('PE', k=3); "
+        "print(len(hits), 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["3", "False"]
