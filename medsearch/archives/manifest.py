@@ -65,6 +65,8 @@ class Manifest:
         return ", ".join(files) if files else "the archive files"
 
 
+FIELD_KEYS = ("id", "image", "text", "patient", "split", "licence", "modality", "extra")
+
 _TOP_KEYS = {
     "name", "reader", "description", "default_root", "source", "fields", "labels", "split_map",
     "licence", "modality", "guess_modality", "missing_image", "optional_columns",
@@ -91,6 +93,7 @@ def parse_manifest(text: str, path: Path | None = None) -> Manifest:
         raise BadArchive(
             f"{where}: missing_image = {missing_image!r}", hint=f"use one of: {', '.join(MISSING_IMAGE_POLICIES)}"
         )
+    _check_fields(data.get("fields", {}), where)
     labels = data.get("labels", [])
     if not isinstance(labels, list) or not all(isinstance(x, dict) and "field" in x for x in labels):
         raise BadArchive(f"{where}: labels must be a list of tables", hint='write [[labels]] field = "col" separator = ";"')
@@ -115,6 +118,24 @@ def parse_manifest(text: str, path: Path | None = None) -> Manifest:
         path=path,
         text=text,
     )
+
+
+def _is_spec(value) -> bool:
+    return isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+
+
+def _check_fields(fields, where: str) -> None:
+    if not isinstance(fields, dict):
+        raise BadArchive(f"{where}: [fields] must be a table", hint='write [fields] then id = "column" ...')
+    unknown = sorted(set(fields) - set(FIELD_KEYS))
+    if unknown:
+        raise BadArchive(f"{where}: unknown field(s) {', '.join(unknown)}", hint=f"valid fields: {', '.join(FIELD_KEYS)}")
+    bad = sorted(k for k, v in fields.items() if not _is_spec(v))
+    if bad:
+        raise BadArchive(
+            f"{where}: field(s) {', '.join(bad)} must be a column name, a template or a list of them",
+            hint='e.g. text = "caption" or text = ["findings", "impression"]',
+        )
 
 
 def load_manifest(path: str | Path) -> Manifest:

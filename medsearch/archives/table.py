@@ -35,6 +35,8 @@ class TableReader(Reader):
 
     def check(self) -> None:
         super().check()
+        if not self.manifest.fields.get("id"):
+            raise BadArchive(f"manifest {self.manifest.name!r} has no id field", hint='add id = "COLUMN" under [fields]')
         self.table_path = self.source_file("table", self.default_table)
 
     supplied_columns: frozenset[str] = frozenset()  # columns a subclass adds to each row itself
@@ -75,7 +77,7 @@ class CsvReader(TableReader):
         """(where, row) for every parsable record; unparsable ones go to skip()."""
         name = self.table_path.name
         with open_text(self.table_path) as f:
-            records = csv.reader(f, delimiter=self._delimiter())
+            records = csv.reader(f, delimiter=self._delimiter(), strict=True)  # bad quoting is an error
             header = next(records)
             while True:
                 line = records.line_num + 1  # where the next record starts
