@@ -2,6 +2,7 @@
 "use strict";
 
 const COLLECTION_KEY = "medsearch.collection";
+const TITLE_KEY = "medsearch.collection.title";
 const $ = (id) => document.getElementById(id);
 let lastSearch = null;      // {kind: "text"|"image"|"similar", ...} re-run when filters change
 let currentDetail = null;   // item shown in the detail dialog
@@ -249,6 +250,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("export-json").addEventListener("click", exportJson);
   $("export-html").addEventListener("click", exportHtml);
   $("clear-collection").addEventListener("click", () => saveCollection([]));
+  $("collection-title").value = localStorage.getItem(TITLE_KEY) || $("collection-title").value;
+  $("collection-title").addEventListener("change", () => localStorage.setItem(TITLE_KEY, $("collection-title").value));
   renderCollection();
   loadInfo();
 });
