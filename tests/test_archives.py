@@ -67,6 +67,7 @@ def tiny_roco(tmp_path: Path) -> Path:
 
 def test_roco_real_archive_counts_splits_licences_labels(shared_data: Path):
     archive = open_archive("roco", shared_data / "roco")
+    assert archive.size_hint() == 4414
     items = list(archive.items())
     assert len(items) == 4414
     assert archive.skipped == []
@@ -151,6 +152,7 @@ def test_build_demo_is_deterministic_and_licence_filtered(tmp_path: Path, tiny_r
 
 def test_broken_rows_are_skipped_with_line_and_reason(tiny_roco: Path):
     archive = open_archive("roco", tiny_roco)
+    assert archive.size_hint() == 6  # parsable rows, before skipping
     items = list(archive.items())
     assert [i.key for i in items] == ["R1", "R5"]
     assert archive.skipped == [
@@ -196,6 +198,7 @@ def test_missing_columns_raise_bad_archive_naming_them(tmp_path: Path):
     ('name = "t"\nreader = "csv"\nmising_image = "skip"\n', "unknown key\\(s\\) mising_image"),
     ('name = "t"\nreader = "csv"\n[fields]\nlicense = "lic"\n', "unknown field\\(s\\) license"),
     ('name = "t"\nreader = "csv"\n[fields]\nid = 3\n', "field\\(s\\) id must be"),
+    ('name = "t"\nreader = "csv"\n[fields]\nid = "id"\nextra = "x"\n', "field\\(s\\) extra must be"),
     ('name = "t"\nreader = "csv"\nmissing_image = "keep"\n', "missing_image = 'keep'"),
     ('name = "t"\n', "missing 'reader'"),
     ('name = "t\n', "not valid TOML"),
@@ -335,6 +338,7 @@ def test_r2gen_four_space_test_key_and_entry_split(tmp_path: Path):
     (tmp_path / "annotation.json").write_text(json.dumps(annotation))
     write_image(tmp_path / "images" / "CXR1_IM-1" / "0.png")
     archive = open_archive("iu-xray-r2gen", tmp_path)
+    assert archive.size_hint() == 4
     items = {i.key: i for i in archive.items()}
     assert {k: i.split for k, i in items.items()} == {"CXR1_IM-1": "train", "CXR2_IM-2": "val", "CXR3_IM-3": "test"}
     assert items["CXR1_IM-1"].image_path == tmp_path / "images" / "CXR1_IM-1" / "0.png"

@@ -34,6 +34,10 @@ class Archive:
             seen.add(item.key)
             yield item
 
+    def size_hint(self) -> int | None:
+        """About how many items there are (rows before skipping; a quick pass for tables), or None if unknown."""
+        return self.reader.size_hint()
+
     def __iter__(self) -> Iterator[Item]:
         return self.items()
 

@@ -78,6 +78,9 @@ class R2GenReader(Reader):
                 hint='expected {"train": [...], "val": [...], "test": [...]}',
             )
 
+    def size_hint(self) -> int:
+        return sum(len(entries) for entries in self.annotation.values())
+
     def read(self, skip: SkipFn) -> Iterator[Item]:
         name = self.annotation_path.name
         for key, entries in self.annotation.items():

@@ -130,11 +130,11 @@ def _check_fields(fields, where: str) -> None:
     unknown = sorted(set(fields) - set(FIELD_KEYS))
     if unknown:
         raise BadArchive(f"{where}: unknown field(s) {', '.join(unknown)}", hint=f"valid fields: {', '.join(FIELD_KEYS)}")
-    bad = sorted(k for k, v in fields.items() if not _is_spec(v))
+    bad = sorted(k for k, v in fields.items() if not _is_spec(v) or (k == "extra" and not isinstance(v, list)))
     if bad:
         raise BadArchive(
             f"{where}: field(s) {', '.join(bad)} must be a column name, a template or a list of them",
-            hint='e.g. text = "caption" or text = ["findings", "impression"]',
+            hint='e.g. text = "caption", text = ["findings", "impression"]; extra is always a list',
         )
 
 

@@ -45,6 +45,10 @@ class Reader(ABC):
                 hint=f"pass --root DIR pointing at the folder that holds {self.manifest.layout_hint()}",
             )
 
+    def size_hint(self) -> int | None:
+        """About how many items read() will yield (rows before skipping), for progress bars; None if unknown."""
+        return None
+
     @abstractmethod
     def read(self, skip: SkipFn) -> Iterator[Item]:
         """Yield every usable Item; call skip(where, reason) for every row that is not usable."""

@@ -10,6 +10,7 @@ import csv
 import gzip
 import io
 import json
+from abc import abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,10 @@ def open_text(path: Path) -> io.TextIOBase:
 
 
 class TableReader(Reader):
-    default_table: str | None = None
+    """One row -> one Item. Subclasses implement rows(); read() maps each row through the manifest's [fields]."""
 
+    default_table: str | None = None
+    supplied_columns: frozenset[str] = frozenset()  # columns a subclass adds to each row itself
     table_path: Path
 
     def check(self) -> None:
@@ -39,7 +42,18 @@ class TableReader(Reader):
             raise BadArchive(f"manifest {self.manifest.name!r} has no id field", hint='add id = "COLUMN" under [fields]')
         self.table_path = self.source_file("table", self.default_table)
 
-    supplied_columns: frozenset[str] = frozenset()  # columns a subclass adds to each row itself
+    @abstractmethod
+    def rows(self, skip: SkipFn) -> Iterator[tuple[str, dict]]:
+        """(where, row) for every parsable record; unparsable ones go to skip()."""
+
+    def read(self, skip: SkipFn) -> Iterator[Item]:
+        for where, row in self.rows(skip):
+            item = self.row_item(row, where, skip)
+            if item is not None:
+                yield item
+
+    def size_hint(self) -> int | None:
+        return sum(1 for _ in self.rows(lambda where, reason: None))
 
     def columns_needed(self) -> list[str]:
         fields = self.manifest.fields
@@ -74,7 +88,6 @@ class CsvReader(TableReader):
                 raise BadArchive(f"{self.table_path.name}: cannot read the header: {exc}", hint="is it a CSV file?") from exc
 
     def rows(self, skip: SkipFn) -> Iterator[tuple[str, dict]]:
-        """(where, row) for every parsable record; unparsable ones go to skip()."""
         name = self.table_path.name
         with open_text(self.table_path) as f:
             records = csv.reader(f, delimiter=self._delimiter(), strict=True)  # bad quoting is an error
@@ -95,29 +108,20 @@ class CsvReader(TableReader):
                     continue
                 yield f"{name}:{line}", dict(zip(header, values))
 
-    def read(self, skip: SkipFn) -> Iterator[Item]:
-        for where, row in self.rows(skip):
-            item = self.row_item(row, where, skip)
-            if item is not None:
-                yield item
-
 
 class JsonlReader(TableReader):
-    def read(self, skip: SkipFn) -> Iterator[Item]:
+    def rows(self, skip: SkipFn) -> Iterator[tuple[str, dict]]:
         name = self.table_path.name
         with open_text(self.table_path) as f:
             for number, line in enumerate(f, start=1):
                 if not line.strip():
                     continue
-                row: Any
                 try:
-                    row = json.loads(line)
+                    row: Any = json.loads(line)
                 except json.JSONDecodeError as exc:
                     skip(f"{name}:{number}", f"unparsable row: {exc.msg}")
                     continue
                 if not isinstance(row, dict):
                     skip(f"{name}:{number}", f"unparsable row: a JSON {type(row).__name__}, not an object")
                     continue
-                item = self.row_item(row, f"{name}:{number}", skip)
-                if item is not None:
-                    yield item
+                yield f"{name}:{number}", row
