@@ -30,6 +30,7 @@ SkipFn = Callable[[str, str], None]  # skip(where, reason)
 
 class Reader(ABC):
     main_source = "table"  # the [source] key a root given as a file stands for
+
     def __init__(self, manifest: Manifest, root: Path):
         self.manifest = manifest
         self.root = root
@@ -87,10 +88,10 @@ class Reader(ABC):
             return f"image file not found: {display}"
         return absolute, display
 
-    def row_item(self, row: Any, where: str, skip: SkipFn, key: str | None = None) -> Item | None:
+    def row_item(self, row: Any, where: str, skip: SkipFn) -> Item | None:
         """The Item for one row under the manifest's [fields], or None after calling skip()."""
         fields, manifest = self.manifest.fields, self.manifest
-        key = key if key is not None else get_field(row, fields.get("id"))
+        key = get_field(row, fields.get("id"))
         if key is None:
             skip(where, "empty id")
             return None
