@@ -68,8 +68,10 @@ function fillSelect(select, values) {
 async function loadInfo() {
   try {
     const info = await (await api("/api/info")).json();
-    const counts = Object.entries(info.counts).map(([k, v]) => `${v} ${k}`).join(", ");
-    $("index-info").textContent = `${info.model} · ${counts}`;
+    const c = info.counts;
+    const counts = c.items != null ? `${c.items} items (${c.image ?? 0} images, ${c.text ?? 0} texts)`
+      : Object.entries(c).map(([k, v]) => `${v} ${k}`).join(", ");
+    $("index-info").textContent = `model ${info.model} · ${counts}`;
     fillSelect($("f-modality"), info.facets.modality);
     fillSelect($("f-split"), info.facets.split);
     fillSelect($("f-licence"), info.facets.licence);
