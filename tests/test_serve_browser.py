@@ -136,21 +136,31 @@ def query_png(tmp_path):
 
 @pytest.fixture
 def query_words():
-    return "pneumothorax chest"
+    return "fracture of the hip"
+
+
+DEMO_ITEMS = 40  # of the packaged demo archive (real CC BY ROCO figures)
 
 
 @pytest.fixture
 def live_url(tmp_path):
-    from test_serve_support import LiveServer, StubIndex, StubRecord, png_bytes
+    from test_serve_support import LiveServer
 
     from medsearch.serve.app import create_app
 
-    records = []
-    for i in range(1, 7):
-        path = tmp_path / f"fig{i}.png"
-        path.write_bytes(png_bytes((160, 120), seed=i))
-        records.append(StubRecord(i, "roco", f"ROCO_{i}", str(path), f"Chest CT {i} shows a pneumothorax.",
-                                  ["pneumothorax"], split="test", licence="CC BY", modality="CT",
-                                  extra={"pmc_id": f"PMC{i}"}, image_vector_id=i - 1))
-    with LiveServer(create_app(StubIndex(records))) as url:
+    with LiveServer(create_app(demo_index(tmp_path / "index"))) as url:
         yield url
+
+
+def demo_index(index_dir: Path):
+    """A fake-encoder index over the first DEMO_ITEMS items of the demo archive."""
+    from itertools import islice
+
+    from test_serve_support import StubIndex, StubRecord
+
+    from medsearch.archives import open_archive
+
+    items = list(islice(open_archive("demo").items(), DEMO_ITEMS))
+    return StubIndex([StubRecord(i + 1, "demo", it.key, str(it.image_path), it.text, it.labels, split=it.split,
+                                 licence=it.licence, modality=it.modality, extra=it.extra)
+                      for i, it in enumerate(items)])

@@ -90,3 +90,46 @@ def test_stored_vector_is_the_items_own_row(tiny_index):
         record = index.item(index.search_text("effusion case13", target="text", k=1)[0].item_id)
         expected = np.load(index_dir / "image_vectors.npy")[record.image_vector_id]
         np.testing.assert_array_equal(stored_vector(index, record), expected)
+
+
+def run_cli(*args, **kwargs):
+    import subprocess
+    import sys
+
+    code = "import sys; from medsearch.cli import main; main(sys.argv[1:])"
+    return subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, **kwargs)
+
+
+def test_serve_command_serves_the_index_on_loopback(tiny_index):
+    import time
+
+    import httpx
+    from test_serve_support import free_port
+
+    port = free_port()
+    proc = run_cli("serve", "--index", str(tiny_index[0]), "--port", str(port))
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stderr.read()
+            try:
+                if httpx.get(url + "/api/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+        hits = httpx.get(url + "/api/search", params={"q": "nodule case5", "target": "text"}).json()["results"]
+        assert hits[0]["key"] == "k005"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_serve_command_with_a_missing_index_fails_in_one_line(tmp_path):
+    proc = run_cli("serve", "--index", str(tmp_path / "nothing"))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 5
+    assert err.strip().splitlines() == [f"error: no index at {tmp_path / 'nothing'} (manifest.json is missing) — "
+                                        "build one with `medsearch index --manifest NAME --root DIR --index DIR`"]

@@ -75,10 +75,10 @@ async function loadInfo() {
     fillSelect($("f-modality"), info.facets.modality);
     fillSelect($("f-split"), info.facets.split);
     fillSelect($("f-licence"), info.facets.licence);
-    for (const f of info.facets.labels.slice(0, 60)) {
+    for (const f of info.facets.labels.filter((f) => !isCode(f.value)).slice(0, 60)) {
       const box = el("input", {type: "checkbox", value: f.value});
       box.addEventListener("change", rerun);
-      $("f-labels").append(el("label", {}, box, ` ${f.value}` + (f.count == null ? "" : ` (${f.count})`)));
+      $("f-labels").append(el("label", {}, box, ` ${shown(f.value)}` + (f.count == null ? "" : ` (${f.count})`)));
     }
   } catch (err) {
     $("index-info").textContent = "index information unavailable: " + err.message;
@@ -125,8 +125,12 @@ function showResults(search, data) {
   $("results").replaceChildren(...data.results.map(card));
 }
 
+// Concept codes (UMLS CUIs such as C0032326) stay filterable through the API but are not shown as chips.
+const isCode = (label) => /^C\d{7}$/.test(label);
+const shown = (label) => label.replace(/^T\d{3}:/, "");  // "T047:Disease or Syndrome" -> "Disease or Syndrome"
+
 function labelsNode(labels) {
-  return el("p", {class: "labels"}, ...labels.slice(0, 6).map((l) => el("span", {text: l})));
+  return el("p", {class: "labels"}, ...labels.filter((l) => !isCode(l)).slice(0, 4).map((l) => el("span", {text: shown(l)})));
 }
 
 function card(hit) {
@@ -159,7 +163,7 @@ async function openDetail(itemId) {
     if (item.thumbnail_url) { img.src = item.thumbnail_url + "?size=512"; img.alt = item.key; }
     $("detail-key").textContent = `${item.key} (${item.archive || "archive"})`;
     $("detail-licence").textContent = "Licence: " + (item.licence || "unknown");
-    $("detail-labels").replaceChildren(...item.labels.map((l) => el("span", {text: l})));
+    $("detail-labels").replaceChildren(...item.labels.filter((l) => !isCode(l)).map((l) => el("span", {text: shown(l)})));
     $("detail-text").textContent = item.text;
     const rows = Object.entries({modality: item.modality, split: item.split, ...item.metadata})
       .filter(([, v]) => v !== null && v !== "" && v !== undefined)
