@@ -213,10 +213,59 @@ def test_pixel_limit_is_configurable(tmp_path, monkeypatch):
         load_image_bytes(data)
 
 
+def test_missing_decoder_plugin_is_named(shared_data, monkeypatch):
+    from pydicom.pixels import get_decoder
+    from pydicom.uid import JPEGLSLossless
+
+    decoder = get_decoder(JPEGLSLossless)
+    monkeypatch.setattr(decoder, "_available", {})
+    monkeypatch.setattr(decoder, "_unavailable", {"pylibjpeg": ("pylibjpeg>=2.0", "pylibjpeg-libjpeg>=2.1")})
+    path = shared_data / "dicom-samples" / "US_mono.dcm"
+    with pytest.raises(ImageLoadError) as err:
+        load_image(path)
+    assert err.value.path == str(path)
+    assert err.value.reason.startswith("cannot decode DICOM pixel data (JPEG-LS Lossless Image Compression)")
+    assert "pylibjpeg - requires pylibjpeg>=2.0 and pylibjpeg-libjpeg>=2.1" in err.value.reason
+    assert "\n" not in err.value.reason
+
+
+def test_unknown_transfer_syntax_is_named(tmp_path):
+    import pydicom
+
+    path = _synthetic_dicom(tmp_path)
+    ds = pydicom.dcmread(path)
+    ds.file_meta.TransferSyntaxUID = "1.2.3.4.5.6.7.8.9"
+    with pytest.raises(ImageLoadError, match=r"unsupported DICOM transfer syntax: .*1\.2\.3\.4\.5\.6\.7\.8\.9"):
+        from medsearch.imaging.dicom import render_dataset
+
+        render_dataset(ds, path)
+
+
 def test_dicom_pixel_limit_counts_frames(shared_data):
     path = shared_data / "dicom-samples" / "XA_multiframe96.dcm"
     with pytest.raises(ImageLoadError, match=r"512x512x96 frames = 25,165,824 pixels"):
         load_image(path, max_pixels=1_000_000)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom warns about each damaged element
+def test_damaged_dicom_bytes_load_or_raise_image_load_error(shared_data):
+    """Truncated and bit-flipped copies of real files: an image or ImageLoadError, never another exception."""
+    rng = np.random.default_rng(7)
+    originals = [(shared_data / "dicom-samples" / name).read_bytes() for name in ("CT_small.dcm", "CT_RLE_fragments.dcm")]
+    outcomes = set()
+    for i in range(40):
+        data = bytearray(originals[i % 2])
+        if i % 4 < 2:
+            data = data[: int(rng.integers(10, len(data)))]
+        for _ in range(int(rng.integers(0, 6))):
+            data[int(rng.integers(0, len(data)))] ^= 0xFF
+        try:
+            load_image_bytes(bytes(data), name=f"damaged-{i}")
+            outcomes.add("image")
+        except ImageLoadError as err:
+            assert err.path == f"damaged-{i}" and err.reason
+            outcomes.add("error")
+    assert outcomes == {"image", "error"}
 
 
 # --- rendering details on small synthetic data ---------------------------------------------------------------

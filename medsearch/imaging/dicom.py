@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
+import struct
+import warnings
 
 import numpy as np
 from PIL import Image
+from pydicom.errors import BytesLengthException
 
 from medsearch.errors import ImageLoadError
 from medsearch.imaging.display import to_uint8
@@ -14,6 +17,11 @@ from medsearch.imaging.limits import check_pixel_count
 # pydicom and its decoder plugins raise a mix of builtin exceptions for undecodable pixel data
 # (missing plugin -> RuntimeError, bad stream -> ValueError, no file meta -> AttributeError ...).
 DECODE_ERRORS = (RuntimeError, ValueError, NotImplementedError, AttributeError, KeyError, TypeError, EOFError, OSError)
+# a damaged header fails while parsing or, for values pydicom converts lazily, on first access
+CORRUPT_HEADER_ERRORS = (
+    EOFError, OSError, ValueError, KeyError, TypeError, IndexError, OverflowError, NotImplementedError, struct.error,
+    BytesLengthException,
+)
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
 
@@ -24,12 +32,14 @@ def read_dataset(source, where, stop_before_pixels: bool = False, force: bool = 
 
     stream = io.BytesIO(bytes(source)) if isinstance(source, (bytes, bytearray, memoryview)) else source
     try:
-        ds = pydicom.dcmread(stream, stop_before_pixels=stop_before_pixels, force=force)
-        ds.keys()  # force a parse of the top level so a garbage stream fails here, not later
+        with warnings.catch_warnings():
+            if force:  # a forced parse of a non-DICOM stream warns on every element; the outcome is checked below
+                warnings.simplefilter("ignore", UserWarning)
+            ds = pydicom.dcmread(stream, stop_before_pixels=stop_before_pixels, force=force)
     except InvalidDicomError as exc:
         raise ImageLoadError(where, f"not a DICOM file: {exc}") from exc
-    except (EOFError, OSError, ValueError, KeyError, TypeError, OverflowError, NotImplementedError) as exc:
-        raise ImageLoadError(where, f"corrupt or truncated DICOM file: {type(exc).__name__}: {exc}") from exc
+    except CORRUPT_HEADER_ERRORS as exc:
+        raise ImageLoadError(where, f"corrupt or truncated DICOM file: {type(exc).__name__}: {_one_line(exc)}") from exc
     if force and not _looks_like_image_dataset(ds) and not stop_before_pixels:
         raise ImageLoadError(where, "not an image: neither DICOM nor a format Pillow can read "
                                     "(no DICOM preamble and no image elements after forced parsing)")
@@ -42,6 +52,13 @@ def _looks_like_image_dataset(ds) -> bool:
 
 def render_dataset(ds, where, limit: int | None = None) -> Image.Image:
     """Decode the representative frame of ``ds`` and map it to an 8-bit RGB image for display."""
+    try:
+        return _render(ds, where, limit)
+    except CORRUPT_HEADER_ERRORS as exc:
+        raise ImageLoadError(where, f"corrupt DICOM header value: {type(exc).__name__}: {_one_line(exc)}") from exc
+
+
+def _render(ds, where, limit: int | None) -> Image.Image:
     if not any(k in ds for k in _PIXEL_KEYWORDS):
         raise ImageLoadError(where, "DICOM has no pixel data (no PixelData element)")
     rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
@@ -97,11 +114,22 @@ def _decode(ds, where, index: int | None) -> tuple[np.ndarray, str]:
     try:
         arr, meta = decoder.as_array(ds, index=index, validate=True, **as_pixel_options(ds))
     except DECODE_ERRORS as exc:
-        text = str(exc).strip()
-        first_line = text.splitlines()[0] if text else type(exc).__name__
-        raise ImageLoadError(where, f"cannot decode DICOM pixel data ({ts.name}): {first_line}") from exc
+        raise ImageLoadError(where, f"cannot decode DICOM pixel data ({ts.name}): {_one_line(exc)}") from exc
+    except BaseException as exc:
+        # Rust decoders (pylibjpeg-rle) panic on malformed streams: pyo3's PanicException is a BaseException
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise ImageLoadError(where, f"cannot decode DICOM pixel data ({ts.name}): decoder crashed: {_one_line(exc)}") from exc
     photometric = str(meta.get("photometric_interpretation", ds.get("PhotometricInterpretation", ""))).strip()
     return arr, photometric.upper()
+
+
+def _one_line(exc: Exception) -> str:
+    """pydicom lists missing plugins on tab-indented lines; keep them all, on one line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    return lines[0] + (" " + "; ".join(lines[1:]) if len(lines) > 1 else "")
 
 
 def _grey_to_uint8(arr: np.ndarray, ds, photometric: str) -> np.ndarray:
@@ -115,7 +143,7 @@ def _grey_to_uint8(arr: np.ndarray, ds, photometric: str) -> np.ndarray:
     elif window is not None:
         center, width = window
         display = to_uint8(values, center - width / 2.0, center + width / 2.0)
-    elif not has_rescale and arr.dtype == np.uint8:
+    elif not has_rescale and arr.dtype == np.uint8 and int(ds.get("BitsStored", 8) or 8) == 8:
         display = arr  # already display-ready 8-bit greyscale
     else:
         display = to_uint8(values)

@@ -48,7 +48,17 @@ def read_header(path_or_dataset):
 def dicom_metadata(path_or_dataset, include_phi: bool = False) -> dict:
     """Safe descriptive tags by DICOM keyword, plus ``patient_key`` (salted hash of PatientID) and hashed
     ``study_key``/``series_key``. PHI_KEYWORDS, raw UIDs and dates are added only when ``include_phi``."""
+    from medsearch.imaging.dicom import CORRUPT_HEADER_ERRORS
+
     ds = read_header(path_or_dataset)
+    try:
+        return _safe_tags(ds, include_phi)
+    except CORRUPT_HEADER_ERRORS as exc:  # values are converted lazily, on first access
+        where = getattr(ds, "filename", None) or path_or_dataset
+        raise ImageLoadError(where, f"corrupt DICOM header value: {type(exc).__name__}: {exc}") from exc
+
+
+def _safe_tags(ds, include_phi: bool) -> dict:
     meta: dict = {}
     for keyword in SAFE_KEYWORDS:
         value = _plain(ds.get(keyword))
