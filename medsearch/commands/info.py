@@ -1,0 +1,79 @@
+"""`medsearch info`: what an index holds (model, factories, counts, facets, disk use)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+TOP_FACET_VALUES = 10
+FACET_TITLES = {"modalities": "by modality", "labels": "top labels", "splits": "by split", "licences": "by licence"}
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("info")
+    def info_command(
+        index: Annotated[Path, typer.Option("--index", help="Index directory.", envvar="MEDSEARCH_INDEX")] = Path("index"),
+        json_output: Annotated[bool, typer.Option("--json", help="Print everything as JSON.")] = False,
+        db: Annotated[str | None, typer.Option("--db", help="Metadata database URL, if not the index's own.")] = None,
+    ) -> None:
+        """Show an index's manifest, item counts, facets (modalities, top labels, licences) and disk sizes."""
+        from medsearch.search import open_index
+
+        with open_index(index, db_url=db) as idx:
+            info = idx.info()
+        if json_output:
+            import json
+
+            typer.echo(json.dumps(info, indent=2, default=str))
+        else:
+            print_info(info)
+
+
+def human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
+
+
+def facet_summary(values, top: int = TOP_FACET_VALUES) -> str:
+    """A facet as 'name (count), ...', most frequent first; accepts a dict or a list of (name, count) pairs."""
+    pairs = list(values.items()) if isinstance(values, dict) else [tuple(v) if isinstance(v, (list, tuple)) else (v, None) for v in values]
+    pairs.sort(key=lambda p: -(p[1] or 0))
+    shown = [f"{name} ({count})" if count is not None else str(name) for name, count in pairs[:top]]
+    more = len(pairs) - top
+    return ", ".join(shown) + (f", … {more} more" if more > 0 else "")
+
+
+def print_info(info: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    manifest = info["manifest"]
+    console = Console()
+    console.print(f"[bold]{info['path']}[/bold]")
+    console.print(f"model {manifest['model_name']} ({manifest['model_id']}), dim {manifest['dim']}, {manifest['metric']}")
+    console.print(f"created {manifest['created']}" + (f", updated {manifest['updated']}" if manifest.get("updated") else ""))
+    console.print(f"store {info['db_url']}")
+
+    vectors = Table("vectors", "factory", "count", "nprobe", "index file")
+    for name, entry in manifest["modalities"].items():
+        vectors.add_row(name, entry["factory"], str(entry["count"]), str(entry.get("nprobe") or "-"), entry["index_file"])
+    console.print(vectors)
+
+    store = Table("store", "value")
+    for name, value in info["counts"].items():
+        store.add_row(f"{name} (count)", str(value))
+    for name, values in info["facets"].items():
+        store.add_row(FACET_TITLES.get(name, str(name)), facet_summary(values) if isinstance(values, (dict, list)) else str(values))
+    console.print(store)
+
+    disk = Table("file", "size")
+    for name, size in info["disk"]["files"].items():
+        disk.add_row(name, human_bytes(size))
+    disk.add_row("[bold]total[/bold]", human_bytes(info["disk"]["total_bytes"]))
+    console.print(disk)

@@ -1,0 +1,99 @@
+"""`medsearch query`: search an index by text or by image; a table or JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from medsearch.errors import BadQuery
+
+# What --target accepts -> the vectors searched.
+TARGET_NAMES = {"images": "image", "image": "image", "reports": "text", "report": "text", "text": "text"}
+
+
+def resolve_target(name: str | None, image_query: bool) -> str:
+    if name is None:
+        return "text" if image_query else "image"
+    try:
+        return TARGET_NAMES[name.lower()]
+    except KeyError:
+        raise BadQuery(f"unknown target {name!r}", hint=f"choose one of: {', '.join(TARGET_NAMES)}") from None
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("query")
+    def query_command(
+        text: Annotated[Optional[str], typer.Argument(help="What to look for, e.g. 'PE' or 'left pleural effusion'.")] = None,
+        index: Annotated[Path, typer.Option("--index", help="Index directory.", envvar="MEDSEARCH_INDEX")] = Path("index"),
+        k: Annotated[int, typer.Option("--k", "-k", min=1, help="Number of results.")] = 10,
+        target: Annotated[
+            Optional[str],
+            typer.Option(help="What to return: images or reports (default: images for text, reports for --image)."),
+        ] = None,
+        image: Annotated[Optional[Path], typer.Option("--image", help="Query by this image (PNG, JPEG or DICOM).")] = None,
+        no_ensemble: Annotated[bool, typer.Option("--no-ensemble", help="Embed the query alone, without prompt templates.")] = False,
+        no_expand: Annotated[bool, typer.Option("--no-expand", help="Do not expand abbreviations and lay terms.")] = False,
+        modality: Annotated[Optional[str], typer.Option(help="Only this modality, e.g. CT, MR, CR.")] = None,
+        label: Annotated[Optional[list[str]], typer.Option("--label", help="Only items with this label (repeatable; all must match).")] = None,
+        split: Annotated[Optional[str], typer.Option(help="Only this split: train, val or test.")] = None,
+        licence: Annotated[Optional[str], typer.Option(help="Only this licence; end with * for a prefix ('CC BY*').")] = None,
+        json_output: Annotated[bool, typer.Option("--json", help="Print the results as a JSON list.")] = False,
+        model: Annotated[Optional[str], typer.Option(help="Model to query with (must be the index's).")] = None,
+        db: Annotated[Optional[str], typer.Option("--db", help="Metadata database URL, if not the index's own.")] = None,
+        device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    ) -> None:
+        """Search an index by text (text -> images by default) or by --image (image -> reports by default)."""
+        from medsearch.search import Filters, open_index
+
+        if (text is None) == (image is None):
+            raise BadQuery("give either a query text or --image PATH", hint="e.g. medsearch query 'pneumothorax' --index DIR")
+        search_target = resolve_target(target, image_query=image is not None)
+        filters = Filters(modality=modality, labels=list(label or []), split=split, licence=licence)
+        with open_index(index, model=model, device=device, db_url=db) as idx:
+            if image is not None:
+                results = idx.search_image(image, k=k, target=search_target, filters=filters)
+            else:
+                results = idx.search_text(
+                    text, k=k, target=search_target, ensemble=not no_ensemble, expand=not no_expand, filters=filters
+                )
+        if json_output:
+            import json
+
+            typer.echo(json.dumps([r.to_dict() for r in results], indent=2, default=str))
+        else:
+            print_results(results)
+
+
+def first_line(text: str | None, width: int = 90) -> str:
+    line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def display_path(result) -> str:
+    return result.extra.get("image_relpath") or result.image_path or ""
+
+
+def print_results(results) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console()
+    if not results:
+        console.print("no results")
+        return
+    paths = [display_path(r) for r in results]
+    rows = [(str(r.rank), f"{r.score:.3f}", r.key, path) for r, path in zip(results, paths)]
+    headers = ("rank", "score", "key", "path")
+    widths = [min(max(len(h), *(len(row[i]) for row in rows)), 48) for i, h in enumerate(headers)]
+    room = max(console.width - sum(widths) - 3 * (len(widths) + 1) - 1, 12)  # what the other columns leave
+    text_width = min(room, max(4, *(len(first_line(r.text, room)) for r in results)))
+    table = Table()
+    for header, width in zip(headers, widths):
+        table.add_column(header, width=width, no_wrap=True, overflow="ellipsis")
+    table.add_column("text", width=text_width, no_wrap=True, overflow="ellipsis")
+    for row, r in zip(rows, results):
+        table.add_row(*map(escape, row), escape(first_line(r.text, text_width)))
+    console.print(table)
