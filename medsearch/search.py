@@ -193,6 +193,28 @@ class Index:
         hits = rank(ann, vectors, vector, k, known=lambda ids: store.records(target, ids), allowed=allowed)
         return [SearchResult.from_record(i + 1, score, target, record) for i, (_, score, record) in enumerate(hits)]
 
+    def search_similar(self, item_id: int, k: int = 10, target: str = "image", filters=None) -> list[SearchResult]:
+        """'More like this': the item's stored vector (of ``target``'s kind, else the other) as the query;
+        the item itself is left out."""
+        _check_target(target), _check_k(k)
+        record = self.item(item_id)
+        own = {"image": record.image_vector_id, "text": record.text_vector_id}
+        for modality in sorted(own, key=lambda m: m != target):
+            if own[modality] is not None and modality in self.manifest.modalities:
+                vector = self.stored_vector(modality, own[modality])
+                break
+        else:
+            raise BadQuery(f"item {item_id} has no stored vector to search with")
+        hits = [h for h in self.search_vector(vector, k=k + 1, target=target, filters=filters) if h.item_id != record.item_id]
+        return [dataclasses.replace(h, rank=i + 1) for i, h in enumerate(hits[:k])]
+
+    def stored_vector(self, modality: str, vector_id: int) -> np.ndarray:
+        """The float vector stored for ``vector_id`` (a copy, safe to keep)."""
+        _, vectors = self._parts(_check_target(modality))
+        if not 0 <= int(vector_id) < len(vectors):
+            raise BadQuery(f"no {modality} vector {vector_id} (the index has {len(vectors)})")
+        return np.array(vectors[int(vector_id)], dtype=np.float32)
+
     def item(self, item_id: int):
         return self.store.item(item_id)
 

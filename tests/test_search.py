@@ -121,6 +121,17 @@ def test_image_to_text_searches_text_vectors(index, tiny_index):
     assert [h.key for h in hits] == brute_force(tiny_index[0], "text", query, 5)
 
 
+def test_search_similar_uses_the_stored_vector_and_leaves_the_item_out(index, tiny_index):
+    item_id = index.search_text("case17", k=1, target="text", ensemble=False)[0].item_id
+    vectors = np.load(tiny_index[0] / "image_vectors.npy")
+    np.testing.assert_array_equal(index.stored_vector("image", 17), vectors[17])
+    hits = index.search_similar(item_id, k=5, target="image")
+    assert [h.rank for h in hits] == [1, 2, 3, 4, 5]
+    assert [h.key for h in hits] == [k for k in brute_force(tiny_index[0], "image", vectors[17], 6) if k != "k017"]
+    with pytest.raises(BadQuery):
+        index.stored_vector("image", 10_000)
+
+
 def test_ivf_pq_index_with_rescoring_matches_brute_force(tmp_path):
     index_dir = tmp_path / "ivf"
     build_tiny_index(index_dir, n=200, stale=set(), factories={"image": "IVF4,Flat", "text": "IVF4,PQ8x4"})
