@@ -279,6 +279,9 @@ def open_index(path, model=None, device: str = "auto", db_url: str | None = None
     except FileNotFoundError as exc:
         raise IndexCorrupt(f"{exc.filename} is missing from the index directory") from exc
     url = db_url or manifest.db_url or default_db_url(path)
+    if url == default_db_url(path) and not (path / "meta.sqlite").is_file():
+        # opening it would silently create an empty store, and every vector would look stale
+        raise IndexCorrupt(f"{path / 'meta.sqlite'} is missing from the index directory")
     encoder = None
     if model is not None:
         if isinstance(model, str):

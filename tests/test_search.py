@@ -179,6 +179,11 @@ def test_corrupt_or_missing_index(tmp_path):
         f.write(b"x")
     with pytest.raises(IndexCorrupt, match="image.faiss"):
         open_index(tmp_path / "idx")
+    build_tiny_index(tmp_path / "idx2", n=10)
+    (tmp_path / "idx2" / "meta.sqlite").unlink()
+    with pytest.raises(IndexCorrupt, match="meta.sqlite is missing"):
+        open_index(tmp_path / "idx2")
+    assert not (tmp_path / "idx2" / "meta.sqlite").exists()
 
 
 @pytest.mark.parametrize("kwargs", [{"k": 0}, {"target": "video"}])
