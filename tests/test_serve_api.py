@@ -82,6 +82,7 @@ def test_openapi_documents_the_endpoints(client):
 def test_info_gives_model_counts_and_normalised_facets_but_no_paths(client):
     body = client.get("/api/info").json()
     assert body["model"] == "fake" and body["dim"] == 32 and body["counts"] == {"image": 2, "text": 3}
+    assert body["targets"] == ["image", "text"]
     assert body["facets"]["modality"] == [{"value": "CR", "count": 1}, {"value": "CT", "count": 1}]
     assert body["facets"]["labels"][0] == {"value": "pneumothorax", "count": 2}
     assert body["facets"]["licence"][0] == {"value": "CC BY", "count": 2}
@@ -310,6 +311,17 @@ def test_session_cookie_from_the_token_authorises_thumbnails(locked):
     assert "httponly" in response.headers["set-cookie"].lower()
     assert "samesite=strict" in response.headers["set-cookie"].lower()
     assert locked.get("/api/items/1/thumbnail").status_code == 200
+
+
+def test_loopback_server_refuses_foreign_host_headers(index):
+    from medsearch.serve.settings import allowed_hosts_for
+
+    app = create_app(index, ServeSettings(allowed_hosts=allowed_hosts_for("127.0.0.1")))
+    with TestClient(app, base_url="http://attacker.example") as rebound:
+        assert rebound.get("/api/search", params={"q": "chest"}).status_code == 400
+    with TestClient(app, base_url="http://127.0.0.1:8000") as local:
+        assert local.get("/api/search", params={"q": "chest"}).status_code == 200
+    assert allowed_hosts_for("0.0.0.0") is None
 
 
 def test_binding_beyond_loopback_needs_a_token():

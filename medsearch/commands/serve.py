@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
         max_upload_mb: Annotated[int, typer.Option(help="largest image upload accepted, in MB")] = 20,
     ) -> None:
         """Serve the search page and API: text and image search, item detail, thumbnails, teaching-file export."""
-        from medsearch.serve.settings import MB, ServeSettings, check_bind
+        from medsearch.serve.settings import MB, ServeSettings, allowed_hosts_for, check_bind
 
         check_bind(host, token)
         _require_serve_extra()
@@ -47,6 +47,7 @@ def register(app: typer.Typer) -> None:
         # traceback from the lifespan. The app closes it on shutdown.
         opened = open_index(index, model=model, db_url=db)
         warm_up(opened)
-        settings = ServeSettings(token=token, max_upload_bytes=max_upload_mb * MB)
+        settings = ServeSettings(token=token or None, max_upload_bytes=max_upload_mb * MB,
+                                 allowed_hosts=allowed_hosts_for(host))
         typer.echo(f"serving {index} on http://{host}:{port}/  (API docs: /docs)", err=True)
         uvicorn.run(create_app(opened, settings), host=host, port=port, log_level="warning")

@@ -9,6 +9,7 @@ from typing import Callable
 from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from medsearch import __version__
 from medsearch.serve.errors import install_error_handlers
@@ -46,6 +47,8 @@ def create_app(index: object | Callable[[], object], settings: ServeSettings | N
     app.state.settings = settings
     install_error_handlers(app)
     app.middleware("http")(security_headers)
+    if settings.allowed_hosts is not None:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))
 
     app.include_router(meta.router)
     protected = [Depends(require_token)]

@@ -54,6 +54,7 @@ class FacetValue(BaseModel):
 class InfoResponse(BaseModel):
     model: str
     dim: int
+    targets: list[Target]
     counts: dict
     facets: dict[str, list[FacetValue]]
     auth_required: bool

@@ -18,6 +18,8 @@ class ServeSettings:
     max_export_items: int = 200
     thumbnail_cache_bytes: int = 64 * MB
     export_image_size: int = 512
+    # Host headers accepted; None accepts any. On loopback this stops DNS-rebinding pages from reaching the API.
+    allowed_hosts: tuple[str, ...] | None = None
 
 
 def is_loopback(host: str) -> bool:
@@ -27,6 +29,14 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:  # a host name other than localhost may resolve anywhere
         return False
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
+
+
+def allowed_hosts_for(host: str) -> tuple[str, ...] | None:
+    """Loopback servers answer only to loopback names; others rely on the token."""
+    return LOOPBACK_HOSTS if is_loopback(host) else None
 
 
 def check_bind(host: str, token: str | None) -> None:

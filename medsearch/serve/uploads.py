@@ -35,7 +35,8 @@ async def read_upload(request: Request, limit: int) -> tuple[bytes, str]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in ACCEPTED_CONTENT_TYPES:
         raise ApiError(415, "unsupported_media_type",
-                       f"content type {content_type!r} is not accepted: send a PNG, JPEG or DICOM file")
+                       f"content type {content_type!r} is not accepted: send a PNG, JPEG or DICOM file "
+                       "as the request body (not a form)")
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)

@@ -25,7 +25,9 @@ def info(services: Services = Depends(get_services)):
     raw = services.call("info")
     manifest = services.index.manifest
     counts = raw.get("counts") or {name: entry.count for name, entry in manifest.modalities.items()}
-    return {"model": manifest.model_name, "dim": manifest.dim, "counts": counts, "facets": facets_view(raw),
+    targets = [t for t in ("image", "text") if t in manifest.modalities]
+    return {"model": manifest.model_name, "dim": manifest.dim, "targets": targets, "counts": counts,
+            "facets": facets_view(raw),
             "auth_required": bool(services.settings.token)}
 
 

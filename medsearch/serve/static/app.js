@@ -72,6 +72,8 @@ async function loadInfo() {
     const counts = c.items != null ? `${c.items} items (${c.image ?? 0} images, ${c.text ?? 0} texts)`
       : Object.entries(c).map(([k, v]) => `${v} ${k}`).join(", ");
     $("index-info").textContent = `model ${info.model} · ${counts}`;
+    for (const option of $("target").options) option.disabled = !info.targets.includes(option.value);
+    if (!info.targets.includes($("target").value)) $("target").value = info.targets[0];
     fillSelect($("f-modality"), info.facets.modality);
     fillSelect($("f-split"), info.facets.split);
     fillSelect($("f-licence"), info.facets.licence);
