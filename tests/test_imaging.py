@@ -69,13 +69,13 @@ def _synthetic_dicom(tmp_path: Path, with_pixels: bool = True, **tags) -> Path:
     ds.SOPClassUID = meta.MediaStorageSOPClassUID
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
     ds.Modality = "OT"
-    for keyword, value in tags.items():
-        setattr(ds, keyword, value)
     if with_pixels:
         ds.Rows, ds.Columns = 4, 6
         ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
         ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
         ds.PixelData = np.arange(24, dtype=np.uint16).reshape(4, 6).tobytes()
+    for keyword, value in tags.items():
+        setattr(ds, keyword, value)
     path = tmp_path / "synthetic.dcm"
     ds.save_as(path, enforce_file_format=True)
     return path
@@ -277,6 +277,19 @@ def test_synthetic_16bit_dicom_uses_window_when_present(tmp_path):
     assert grey[:8].tolist() == [0] * 8
     assert grey[12:].tolist() == [255] * 12
     assert grey[10] == 128
+
+
+def test_window_applies_to_rescaled_values(tmp_path):
+    # stored 0..23 -> slope 10, intercept -100 -> -100..130; window [-50, 50]
+    path = _synthetic_dicom(tmp_path, RescaleSlope=10, RescaleIntercept=-100, WindowCenter=0, WindowWidth=100)
+    grey = np.asarray(load_image(path))[..., 0].ravel()
+    assert (grey[5], grey[10], grey[15]) == (0, 128, 255)
+
+
+def test_monochrome1_window_is_inverted(tmp_path):
+    path = _synthetic_dicom(tmp_path, WindowCenter=10, WindowWidth=4, PhotometricInterpretation="MONOCHROME1")
+    grey = np.asarray(load_image(path))[..., 0].ravel()
+    assert grey[0] == 255 and grey[23] == 0 and grey[10] == 127
 
 
 def test_synthetic_16bit_dicom_without_window_is_stretched(tmp_path):

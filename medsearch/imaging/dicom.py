@@ -135,7 +135,7 @@ def _one_line(exc: Exception) -> str:
 def _grey_to_uint8(arr: np.ndarray, ds, photometric: str) -> np.ndarray:
     from pydicom.pixels import apply_modality_lut
 
-    has_rescale = "ModalityLUTSequence" in ds or "RescaleSlope" in ds or "RescaleIntercept" in ds
+    has_rescale = "ModalityLUTSequence" in ds or _has_linear_rescale(ds)
     values = apply_modality_lut(arr, ds) if has_rescale else arr
     window = _first_window(ds)
     if "VOILUTSequence" in ds:
@@ -150,6 +150,12 @@ def _grey_to_uint8(arr: np.ndarray, ds, photometric: str) -> np.ndarray:
     if photometric == "MONOCHROME1":  # 0 means white
         display = 255 - display
     return np.ascontiguousarray(display, dtype=np.uint8)
+
+
+def _has_linear_rescale(ds) -> bool:
+    """Slope/intercept other than the identity (1, 0), which would only turn integers into floats."""
+    slope, intercept = ds.get("RescaleSlope", 1), ds.get("RescaleIntercept", 0)
+    return float(slope if slope not in (None, "") else 1) != 1.0 or float(intercept if intercept not in (None, "") else 0) != 0.0
 
 
 def _first_window(ds) -> tuple[float, float] | None:
