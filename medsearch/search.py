@@ -141,8 +141,11 @@ class Index:
                 import faiss
 
                 entry = self._entry(modality)
-                ann = faiss.read_index(str(self.path / entry.index_file))
-                vectors = np.load(self.path / entry.vectors_file, mmap_mode="r")
+                try:
+                    ann = faiss.read_index(str(self.path / entry.index_file))
+                    vectors = np.load(self.path / entry.vectors_file, mmap_mode="r")
+                except (OSError, RuntimeError, ValueError) as exc:  # faiss raises RuntimeError on bad files
+                    raise IndexCorrupt(f"cannot read the {modality} index files: {exc}") from exc
                 if vectors.ndim != 2 or vectors.shape[1] != self.manifest.dim:
                     raise IndexCorrupt(f"{entry.vectors_file} has shape {vectors.shape}, expected (n, {self.manifest.dim})")
                 ivf = faiss.try_extract_index_ivf(ann)
