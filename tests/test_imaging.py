@@ -303,6 +303,22 @@ def test_png_and_rgba_become_rgb(tmp_path):
     assert rgba.mode == "RGB" and rgba.size == (8, 5)
 
 
+def test_sixteen_bit_png_is_scaled_to_its_range():
+    ramp = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000)
+    buffer = io.BytesIO()
+    Image.fromarray(ramp).save(buffer, format="PNG")
+    grey = np.asarray(load_image_bytes(buffer.getvalue()))[..., 0]
+    assert grey.min() == 0 and grey.max() == 255 and grey[0, 1] > 0
+
+
+def test_exif_orientation_is_applied():
+    buffer = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    Image.new("RGB", (40, 20), "white").save(buffer, format="JPEG", exif=exif)
+    assert load_image_bytes(buffer.getvalue()).size == (20, 40)
+
+
 def test_non_dicom_has_no_modality_hint(tmp_path):
     path = tmp_path / "plain.png"
     path.write_bytes(_png_bytes(4, 4))

@@ -83,8 +83,8 @@ def image_modality_hint(path_or_dataset) -> str | None:
         ds = read_header(path_or_dataset)
     except ImageLoadError:
         return None  # not DICOM (or unreadable): there is no tag to hint from; load_image reports the error
-    modality = _plain(ds.get("Modality"))
-    return str(modality).strip().upper() or None if modality else None
+    modality = str(_plain(ds.get("Modality")) or "").strip().upper()
+    return modality or None
 
 
 def _age_band(age: str) -> str:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import io
 import warnings
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from medsearch.errors import ImageLoadError
 from medsearch.imaging.limits import check_pixel_count
 
+EXIF_ORIENTATION = 0x0112
 NOT_AN_IMAGE = "not an image: neither DICOM nor a format Pillow can read"
 
 
@@ -19,7 +20,13 @@ class NotRasterImage(ImageLoadError):
 
 def open_raster(source, where, limit: int | None = None) -> Image.Image:
     """Decode ``source`` (path or bytes) fully; any Pillow failure becomes ImageLoadError(where, reason)."""
-    stream = io.BytesIO(bytes(source)) if isinstance(source, (bytes, bytearray, memoryview)) else source
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return _decode(io.BytesIO(bytes(source)), where, limit)
+    with open(source, "rb") as stream:  # closed here even for multi-frame files Pillow would keep open
+        return _decode(stream, where, limit)
+
+
+def _decode(stream, where, limit: int | None) -> Image.Image:
     with warnings.catch_warnings():
         # our own limit replaces Pillow's global one (which only warns below 2x its default)
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -37,6 +44,8 @@ def open_raster(source, where, limit: int | None = None) -> Image.Image:
             img.load()
         except (OSError, ValueError, SyntaxError, EOFError) as exc:
             raise ImageLoadError(where, f"corrupt or truncated {img.format or 'raster'} image: {exc}") from exc
+    if img.getexif().get(EXIF_ORIENTATION, 1) != 1:  # phone photos: show them upright
+        img = ImageOps.exif_transpose(img)
     return to_rgb8(img)
 
 
@@ -47,7 +56,7 @@ def to_rgb8(img: Image.Image) -> Image.Image:
 
         from medsearch.imaging.display import to_uint8
 
-        return Image.fromarray(to_uint8(np.asarray(img, dtype=np.float64))).convert("RGB")
+        return Image.fromarray(to_uint8(np.asarray(img))).convert("RGB")
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         background = Image.new("RGB", img.size, (255, 255, 255))
         rgba = img.convert("RGBA")
