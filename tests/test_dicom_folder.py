@@ -81,6 +81,16 @@ def test_items_join_reports_by_the_configured_key(folder):
     assert first.extra["BodyPartExamined"] == "CHEST" and first.extra["image_relpath"] == "dicom/a/IM0001"
 
 
+def test_root_given_as_the_report_table(folder):
+    manifest = parse_manifest(MANIFEST.replace('reports = "reports.csv"\n', ""))
+    reader = DicomFolderReader(manifest, folder / "reports.csv")
+    reader.check()
+    archive = Archive(manifest, reader.root, reader)
+    assert archive.size_hint() == 3  # files under dicom/, before the non-DICOM one is skipped
+    texts = sorted(item.text for item in archive.items())
+    assert texts == ["Clear lungs.", "Small nodule right upper lobe."]
+
+
 def test_non_dicom_files_and_bad_report_rows_are_recorded(folder):
     archive = _archive(folder)
     list(archive.items())

@@ -39,6 +39,8 @@ DEFAULT_TEXT_COLUMN = "report"
 
 
 class DicomFolderReader(Reader):
+    main_source = "reports"  # a root given as a file is the report table; its folder holds the DICOM files
+
     def check(self) -> None:
         super().check()
         if not self.images_dir().is_dir():
@@ -52,7 +54,12 @@ class DicomFolderReader(Reader):
     # -- reports ---------------------------------------------------------------------------------------------
 
     def reports_path(self) -> Path | None:
-        return self.source_file("reports") if self.manifest.source.get("reports") else None
+        if self.root_file is None and not self.manifest.source.get("reports"):
+            return None
+        return self.source_file("reports")
+
+    def size_hint(self) -> int | None:
+        return sum(1 for _ in self.dicom_files())
 
     def report_key(self) -> str:
         return self.manifest.source.get("report_key", DEFAULT_REPORT_KEY)
