@@ -164,3 +164,87 @@ def store(store_url):
     opened = Store.open(store_url)
     yield opened
     opened.close()
+
+
+# --- metadata store over SQLite and PostgreSQL (store engineer) ---------------------------------------
+
+PG_URL_ENV = "MEDSEARCH_TEST_PG_URL"
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _postgres_unavailable(reason: str):
+    """Fail in CI (the postgres tests must run there for real); skip on a workstation without PostgreSQL."""
+    import os
+
+    message = f"PostgreSQL not reachable ({reason}); set {PG_URL_ENV} or start the server"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def pg_test_database():
+    """(admin engine, URL) of a PostgreSQL database ``medsearch_test_<random>`` made for this test session and
+    dropped at its end, so sessions never see each other's tables."""
+    import os
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    server_url = make_url(os.environ.get(PG_URL_ENV, DEFAULT_PG_URL))
+    name = f"medsearch_test_{uuid.uuid4().hex[:12]}"
+    try:
+        server = create_engine(server_url, isolation_level="AUTOCOMMIT")
+        with server.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except (SQLAlchemyError, ImportError) as exc:
+        _postgres_unavailable(str(exc).splitlines()[0])
+    database_url = server_url.set(database=name)
+    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    try:
+        yield admin, database_url
+    finally:
+        admin.dispose()
+        with server.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        server.dispose()
+
+
+@pytest.fixture
+def fresh_pg_url(pg_test_database) -> str:
+    """URL of a new, empty PostgreSQL schema (via ``search_path``) in the session's test database, dropped
+    afterwards: every test starts from an empty schema (a schema costs far less to make than a database)."""
+    import uuid
+
+    from sqlalchemy import text
+
+    admin, database_url = pg_test_database
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield database_url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request, tmp_path) -> str:
+    """A fresh, empty store URL: an SQLite file, then a new PostgreSQL database (marked ``postgres``)."""
+    if request.param == "postgres":
+        return request.getfixturevalue("fresh_pg_url")
+    return f"sqlite:///{tmp_path / 'meta.sqlite'}"
+
+
+@pytest.fixture
+def store(store_url):
+    """An open ``medsearch.store.Store`` on ``store_url``, closed afterwards."""
+    from medsearch.store import Store
+
+    opened = Store.open(store_url)
+    yield opened
+    opened.close()

@@ -24,14 +24,21 @@ def vector_table(modality: str):
         raise StoreError(f"unknown vector kind {modality!r}", hint=f"choose one of: {', '.join(VECTOR_TABLES)}") from None
 
 
-def _record_select():
-    return (
-        select(Item.id, Archive.name, Item.key, Image.path, TextRow.text, Item.patient, Item.split, Item.licence,
+def _record_select(target=None):
+    """Items with archive name, image and text. With ``target`` (Image or TextRow) the query starts from that
+    table, so a vector-id lookup uses its index instead of scanning items."""
+    columns = (Item.id, Archive.name, Item.key, Image.path, TextRow.text, Item.patient, Item.split, Item.licence,
                Item.modality, Item.extra, Image.vector_id, TextRow.vector_id)
-        .join(Archive, Archive.id == Item.archive_id)
-        .outerjoin(Image, Image.item_id == Item.id)
-        .outerjoin(TextRow, TextRow.item_id == Item.id)
-    )
+    if target is None:
+        stmt = select(*columns).select_from(Item)
+        others = (Image, TextRow)
+    else:
+        stmt = select(*columns).select_from(target).join(Item, Item.id == target.item_id)
+        others = tuple(table for table in (Image, TextRow) if table is not target)
+    stmt = stmt.join(Archive, Archive.id == Item.archive_id)
+    for table in others:
+        stmt = stmt.outerjoin(table, table.item_id == Item.id)
+    return stmt
 
 
 def _labels_by_item(session: Session, item_ids: list[int]) -> dict[int, list[str]]:
@@ -61,7 +68,7 @@ def records_for_vectors(session: Session, modality: str, vector_ids) -> dict[int
     wanted = sorted({int(v) for v in vector_ids})
     rows = []
     for start in range(0, len(wanted), CHUNK):
-        rows += session.execute(_record_select().where(table.vector_id.in_(wanted[start:start + CHUNK]))).all()
+        rows += session.execute(_record_select(table).where(table.vector_id.in_(wanted[start:start + CHUNK]))).all()
     by_vector = {}
     for record in _to_records(session, rows):
         by_vector[record.image_vector_id if modality == "image" else record.text_vector_id] = record

@@ -52,10 +52,14 @@ def add_items(session: Session, archive_id: int, records: list[NewItem]) -> None
         _add_chunk(session, archive_id, latest[start:start + CHUNK])
 
 
+def _ids_for_keys(session: Session, archive_id: int, keys: list[str]) -> dict[str, int]:
+    rows = session.execute(select(Item.key, Item.id).where(Item.archive_id == archive_id, Item.key.in_(keys)))
+    return dict(rows.all())
+
+
 def _add_chunk(session: Session, archive_id: int, chunk: list[NewItem]) -> None:
     keys = [record.key for record in chunk]
-    ids = dict(session.execute(
-        select(Item.key, Item.id).where(Item.archive_id == archive_id, Item.key.in_(keys))).all())
+    ids = _ids_for_keys(session, archive_id, keys)
     if ids:
         old = list(ids.values())
         for table in (Label, Image, TextRow):
@@ -63,8 +67,9 @@ def _add_chunk(session: Session, archive_id: int, chunk: list[NewItem]) -> None:
         session.execute(update(Item), [{"id": ids[r.key], **_item_values(archive_id, r)} for r in chunk if r.key in ids])
     fresh = [_item_values(archive_id, r) for r in chunk if r.key not in ids]
     if fresh:
-        rows = session.execute(insert(Item).returning(Item.key, Item.id, sort_by_parameter_order=True), fresh)
-        ids.update(dict(rows.all()))
+        # plain executemany, then read the new ids back: RETURNING with many rows goes row by row on SQLite
+        session.execute(insert(Item.__table__), fresh)
+        ids.update(_ids_for_keys(session, archive_id, [row["key"] for row in fresh]))
 
     images = [{"item_id": ids[r.key], "path": r.image_path, "vector_id": r.image_vector_id}
               for r in chunk if r.image_path is not None or r.image_vector_id is not None]
@@ -73,4 +78,4 @@ def _add_chunk(session: Session, archive_id: int, chunk: list[NewItem]) -> None:
     labels = [{"item_id": ids[r.key], "label": label} for r in chunk for label in _unique_labels(r.labels)]
     for table, rows in ((Image, images), (TextRow, texts), (Label, labels)):
         if rows:
-            session.execute(insert(table), rows)
+            session.execute(insert(table.__table__), rows)  # Core executemany: no per-row ORM bookkeeping
