@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -101,6 +102,7 @@ class Index:
         self._ann: dict[str, object] = {}
         self._vectors: dict[str, np.ndarray] = {}
         self._lock = threading.RLock()
+        self.last_timings: dict[str, float] = {}  # seconds per stage of the latest search (encode, filter, ann...)
 
     # --- lazily loaded parts ---------------------------------------------------------------------
 
@@ -174,14 +176,21 @@ class Index:
         expand: bool = True,
         filters=None,
     ) -> list[SearchResult]:
+        start = time.perf_counter()
         vector = self.embed_text(query, target=target, ensemble=ensemble, expand=expand)
-        return self.search_vector(vector, k=k, target=target, filters=filters)
+        encode_s = time.perf_counter() - start
+        return self.search_vector(vector, k=k, target=target, filters=filters, _encode_s=encode_s)
 
     def search_image(self, image, k: int = 10, target: str = "text", filters=None) -> list[SearchResult]:
         _check_target(target)
-        return self.search_vector(self.embed_image(image), k=k, target=target, filters=filters)
+        start = time.perf_counter()
+        vector = self.embed_image(image)
+        encode_s = time.perf_counter() - start
+        return self.search_vector(vector, k=k, target=target, filters=filters, _encode_s=encode_s)
 
-    def search_vector(self, vector: np.ndarray, k: int = 10, target: str = "image", filters=None) -> list[SearchResult]:
+    def search_vector(
+        self, vector: np.ndarray, k: int = 10, target: str = "image", filters=None, _encode_s: float = 0.0
+    ) -> list[SearchResult]:
         """Rank ``target`` vectors against a query vector: ANN, exact rescoring, stale ids dropped, metadata."""
         from medsearch.query.ranking import rank
 
@@ -189,11 +198,20 @@ class Index:
         vector = np.asarray(vector, dtype=np.float32).reshape(-1)
         if vector.shape[0] != self.manifest.dim:
             raise IndexMismatch(f"query vector has dimension {vector.shape[0]}, the index {self.manifest.dim}")
+        start = time.perf_counter()
         ann, vectors = self._parts(target)
-        filters = _as_filters(filters)
-        allowed = None if filters is None else self.store.allowed_vector_ids(target, filters)
         store = self.store
-        hits = rank(ann, vectors, vector, k, known=lambda ids: store.records(target, ids), allowed=allowed)
+        timings = {"encode": _encode_s, "load": time.perf_counter() - start}
+        filters = _as_filters(filters)
+        if filters is not None:
+            filter_start = time.perf_counter()
+            allowed = store.allowed_vector_ids(target, filters)
+            timings["filter"] = time.perf_counter() - filter_start
+        else:
+            allowed = None
+        hits = rank(ann, vectors, vector, k, known=lambda ids: store.records(target, ids), allowed=allowed, timings=timings)
+        timings["total"] = _encode_s + time.perf_counter() - start
+        self.last_timings = timings
         return [SearchResult.from_record(i + 1, score, target, record) for i, (_, score, record) in enumerate(hits)]
 
     def search_similar(self, item_id: int, k: int = 10, target: str = "image", filters=None) -> list[SearchResult]:

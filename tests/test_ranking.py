@@ -104,3 +104,17 @@ def test_k_larger_than_the_index(data):
     small.add(vectors[:7])
     hits = rank(small, vectors[:7], queries[0], 10, known=every_id)
     assert sorted(h[0] for h in hits) == list(range(7))
+
+
+def test_metadata_is_fetched_for_k_ids_when_nothing_is_stale(data):
+    vectors, index, queries = data
+    calls = []
+
+    def known(ids):
+        calls.append(len(ids))
+        return every_id(ids)
+
+    timings = {}
+    hits = rank(index, vectors, queries[0], 10, known=known, timings=timings)
+    assert len(hits) == 10 and calls == [10]
+    assert set(timings) == {"ann", "rescore", "metadata"} and all(t >= 0 for t in timings.values())

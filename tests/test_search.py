@@ -45,6 +45,7 @@ def test_results_are_ranked_by_score(index):
     scores = [h.score for h in hits]
     assert scores == sorted(scores, reverse=True)
     assert all(isinstance(h, SearchResult) and h.target == "image" for h in hits)
+    assert {"encode", "ann", "rescore", "metadata", "total"} <= set(index.last_timings)
 
 
 @pytest.mark.parametrize("target", ["image", "text"])

@@ -6,6 +6,8 @@ dropped), and an optional ``allowed`` array restricts the search to the vector i
 
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
 from typing import Callable, Mapping
 
 import numpy as np
@@ -49,6 +51,21 @@ def ann_candidates(index, query: np.ndarray, n: int, allowed: np.ndarray | None 
     return ids[ids >= 0].astype(np.int64)
 
 
+def take_live(ids: np.ndarray, scores: np.ndarray, k: int, known, timings: dict | None = None) -> list:
+    """The first ``k`` ids (already best first) that still have a record, fetching records in small batches:
+    one ``known`` call of ``k`` ids when nothing is stale, so metadata cost does not grow with the pool."""
+    hits: list[tuple[int, float, object]] = []
+    start, batch = 0, k
+    while len(hits) < k and start < len(ids):
+        chunk, chunk_scores = ids[start:start + batch], scores[start:start + batch]
+        with _timed(timings, "metadata"):
+            records = known(chunk.tolist())
+        hits += [(int(i), float(s), records[int(i)]) for i, s in zip(chunk, chunk_scores) if int(i) in records]
+        start += batch
+        batch = 2 * (k - len(hits))
+    return hits[:k]
+
+
 def rank(
     index,
     vectors: np.ndarray,
@@ -56,12 +73,13 @@ def rank(
     k: int,
     known: Callable[[list[int]], Mapping[int, object]],
     allowed: np.ndarray | None = None,
+    timings: dict | None = None,
 ) -> list[tuple[int, float, object]]:
-    """Top ``k`` as (vector_id, exact score, record) with records from ``known`` (one call per round).
+    """Top ``k`` as (vector_id, exact score, record); ``known(ids)`` returns the records of the live ids.
 
     Unfiltered, or with a large allowed set: ANN for max(10k, 100) candidates, exact rescoring, stale ids
     dropped; when too many candidates were stale the candidate pool grows and the round repeats.
-    A small allowed set is scored exactly in full.
+    A small allowed set is scored exactly in full. ``timings`` (if given) accumulates seconds per stage.
     """
     nrows = len(vectors)
     if allowed is not None:
@@ -70,23 +88,31 @@ def rank(
         if len(allowed) == 0:
             return []
         if len(allowed) <= EXACT_FILTER_LIMIT:
-            ids, scores = top_k(allowed, exact_scores(vectors, allowed, query), k)
-            records = known(ids.tolist())
-            return [(int(i), float(s), records[int(i)]) for i, s in zip(ids, scores) if int(i) in records]
+            with _timed(timings, "rescore"):
+                ids, scores = top_k(allowed, exact_scores(vectors, allowed, query), len(allowed))
+            return take_live(ids, scores, k, known, timings)
 
     ntotal = min(index.ntotal, nrows) if allowed is None else min(index.ntotal, len(allowed))
     if ntotal == 0:
         return []
     n = candidate_count(k, ntotal)
     while True:
-        ids = ann_candidates(index, query, n, allowed)
+        with _timed(timings, "ann"):
+            ids = ann_candidates(index, query, n, allowed)
         ids = ids[ids < nrows]
-        records = known(ids.tolist())
-        live = np.array([int(i) in records for i in ids], dtype=bool)
-        exhausted = n >= ntotal or len(ids) < n
-        if live.sum() >= k or exhausted:
-            break
+        with _timed(timings, "rescore"):
+            ids, scores = top_k(ids, exact_scores(vectors, ids, query), len(ids))
+        hits = take_live(ids, scores, k, known, timings)
+        if len(hits) >= k or n >= ntotal or len(ids) < n:
+            return hits
         n = min(n * 4, ntotal)
-    ids = ids[live]
-    ids, scores = top_k(ids, exact_scores(vectors, ids, query), k)
-    return [(int(i), float(s), records[int(i)]) for i, s in zip(ids, scores)]
+
+
+@contextmanager
+def _timed(timings: dict | None, stage: str):
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        if timings is not None:
+            timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
