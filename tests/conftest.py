@@ -119,69 +119,6 @@ def _postgres_unavailable(reason: str):
     pytest.skip(message)
 
 
-@pytest.fixture
-def fresh_pg_url():
-    """URL of a new, empty PostgreSQL database ``medsearch_test_<random>``, dropped afterwards.
-
-    One database per test: tests start from an empty schema and can run repeatedly or side by side.
-    """
-    import os
-    import uuid
-
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import SQLAlchemyError
-
-    admin_url = make_url(os.environ.get(PG_URL_ENV, DEFAULT_PG_URL))
-    name = f"medsearch_test_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except (SQLAlchemyError, ImportError) as exc:
-        _postgres_unavailable(str(exc).splitlines()[0])
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_url(request, tmp_path) -> str:
-    """A fresh, empty store URL: an SQLite file, then a new PostgreSQL database (marked ``postgres``)."""
-    if request.param == "postgres":
-        return request.getfixturevalue("fresh_pg_url")
-    return f"sqlite:///{tmp_path / 'meta.sqlite'}"
-
-
-@pytest.fixture
-def store(store_url):
-    """An open ``medsearch.store.Store`` on ``store_url``, closed afterwards."""
-    from medsearch.store import Store
-
-    opened = Store.open(store_url)
-    yield opened
-    opened.close()
-
-
-# --- metadata store over SQLite and PostgreSQL (store engineer) ---------------------------------------
-
-PG_URL_ENV = "MEDSEARCH_TEST_PG_URL"
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def _postgres_unavailable(reason: str):
-    """Fail in CI (the postgres tests must run there for real); skip on a workstation without PostgreSQL."""
-    import os
-
-    message = f"PostgreSQL not reachable ({reason}); set {PG_URL_ENV} or start the server"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 @pytest.fixture(scope="session")
 def pg_test_database():
     """(admin engine, URL) of a PostgreSQL database ``medsearch_test_<random>`` made for this test session and
