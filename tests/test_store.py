@@ -87,6 +87,15 @@ def test_same_key_in_two_archives_are_two_items(store):
     assert store.known_hashes(first) == {"k0": "h0"}
 
 
+def test_remove_items(filled):
+    store, archive = filled
+    assert store.remove_items(archive, ["k1", "k3", "absent"]) == 2
+    assert sorted(store.records("image", range(6))) == [0, 2, 5]
+    assert store.allowed_vector_ids("image", Filters(labels=["pneumonia"])).tolist() == [0]
+    assert set(store.known_hashes(archive)) == {"k0", "k2", "k4", "k5"}
+    assert store.facets()["labels"] == {"effusion": 2, "nodule": 1, "pneumonia": 1}
+
+
 def test_known_hashes(store):
     archive = store.archive_id("demo", "/data")
     assert store.known_hashes(archive) == {}
@@ -140,7 +149,7 @@ def test_facets_and_counts(filled):
     facets = store.facets()
     assert facets["labels"] == {"pneumonia": 3, "effusion": 3, "nodule": 2}
     assert list(facets["labels"]) == ["effusion", "pneumonia", "nodule"]  # most frequent first, then by name
-    assert facets["modalities"] == {"MR": 2, "CR": 1, "CT": 1, "ct": 1}
+    assert facets["modalities"] == {"CT": 2, "MR": 2, "CR": 1}  # grouped ignoring case, as the filter matches
     assert facets["splits"] == {"train": 3, "test": 1, "val": 1}
     assert facets["licences"] == {"CC BY": 2, "CC BY-NC": 1, "CC BY-NC-SA": 1, "CC0": 1}
     assert store.facets(label_limit=1)["labels"] == {"effusion": 3}
@@ -159,6 +168,8 @@ def test_phi_key_in_extra_is_rejected(store):
 def test_unknown_item_and_unknown_vector_kind(store):
     with pytest.raises(StoreError, match="no item with id 12345"):
         store.item(12345)
+    with pytest.raises(StoreError, match="item id must be a whole number, not 'abc'"):
+        store.item("abc")
     with pytest.raises(StoreError, match="unknown vector kind 'audio'"):
         store.records("audio", [0])
 
@@ -200,6 +211,35 @@ def test_migrations_match_models(store_url):
     finally:
         engine.dispose()
     assert diff == []
+
+
+def test_concurrent_opens_of_a_fresh_database_both_succeed(store_url):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        stores = list(pool.map(Store.open, [store_url, store_url]))
+    for opened in stores:
+        assert opened.counts()["items"] == 0
+        opened.close()
+
+
+def test_up_to_date_sqlite_opens_read_only(tmp_path):
+    path = tmp_path / "meta.sqlite"
+    with Store.open(f"sqlite:///{path}") as store:
+        store.add_items(store.archive_id("demo", "/data"), [new_item(0)])
+    with Store.open(f"sqlite:///file:{path}?mode=ro&uri=true") as store:
+        assert store.records("image", [0])[0].key == "k0"
+        with pytest.raises(StoreError, match="readonly"):
+            store.add_items(store.archive_id("other", "/x"), [new_item(1)])
+
+
+def test_postgres_urls_without_driver_use_psycopg():
+    from medsearch.store.engine import normalise_url
+
+    assert normalise_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalise_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalise_url("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalise_url("sqlite:///x.sqlite") == "sqlite:///x.sqlite"
 
 
 def test_in_memory_sqlite():

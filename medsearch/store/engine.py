@@ -29,10 +29,19 @@ def _sqlite_foreign_keys(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def normalise_url(url: str) -> str:
+    """``postgres://`` and ``postgresql://`` (no driver named) -> ``postgresql+psycopg://``, the driver the
+    ``postgres`` extra installs; anything else is returned unchanged."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; ``sqlite://`` and ``sqlite:///:memory:`` share one in-memory connection."""
     try:
-        parsed = make_url(url)
+        parsed = make_url(normalise_url(url))
         options: dict = {"json_serializer": _json_dumps}
         if parsed.get_backend_name() == "sqlite":
             options["connect_args"] = {"check_same_thread": False}
@@ -56,6 +65,11 @@ def safe_url(url: str) -> str:
         return url
 
 
+def first_line(exc: DBAPIError) -> str:
+    """The driver's own message, first line only (SQLAlchemy appends the statement and a link)."""
+    reason = str(exc.orig if exc.orig is not None else exc).strip()
+    return reason.splitlines()[0] if reason else type(exc).__name__
+
+
 def connection_error(url: str, exc: DBAPIError) -> StoreError:
-    reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
-    return StoreError(f"cannot connect to store {safe_url(url)}: {reason}", hint=hint_for(url))
+    return StoreError(f"cannot connect to store {safe_url(url)}: {first_line(exc)}", hint=hint_for(url))

@@ -117,7 +117,7 @@ def _grouped(session: Session, column, limit: int | None = None) -> dict[str, in
 
 def facets(session: Session, label_limit: int | None) -> dict[str, dict[str, int]]:
     return {
-        "modalities": _grouped(session, Item.modality),
+        "modalities": _grouped(session, func.upper(Item.modality)),  # the modality filter ignores case too
         "labels": _grouped(session, Label.label, label_limit),
         "splits": _grouped(session, Item.split),
         "licences": _grouped(session, Item.licence),

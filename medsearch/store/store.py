@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from medsearch.errors import StoreError
 from medsearch.store import query, write
-from medsearch.store.engine import connection_error, make_engine, safe_url
+from medsearch.store.engine import connection_error, first_line, hint_for, make_engine, safe_url
 from medsearch.store.filters import Filters
 from medsearch.store.migrate import upgrade
 from medsearch.store.models import Archive, Item
@@ -38,13 +38,16 @@ class Store:
         """Connect and bring the schema up to date (Alembic); StoreError with a hint when that fails."""
         engine = make_engine(url)
         try:
-            with engine.begin() as connection:
+            connection = engine.connect()
+        except DBAPIError as exc:
+            engine.dispose()
+            raise connection_error(url, exc) from exc
+        try:
+            with connection, connection.begin():
                 upgrade(connection)
         except DBAPIError as exc:
             engine.dispose()
-            if isinstance(exc, OperationalError) or exc.connection_invalidated:
-                raise connection_error(url, exc) from exc
-            raise StoreError(f"cannot migrate store {safe_url(url)}: {exc.orig}") from exc
+            raise StoreError(f"cannot migrate store {safe_url(url)}: {first_line(exc)}", hint=hint_for(url)) from exc
         return cls(engine, url)
 
     def close(self) -> None:
@@ -100,12 +103,26 @@ class Store:
         with self._session(write_=True) as session:
             write.add_items(session, archive_id, records)
 
+    def remove_items(self, archive_id: int, keys: list[str]) -> int:
+        """Delete items by key (e.g. gone from the archive), so their vectors no longer match; returns the count."""
+        keys = [str(key) for key in dict.fromkeys(keys)]
+        if not keys:
+            return 0
+        with self._session(write_=True) as session:
+            return write.remove_items(session, archive_id, keys)
+
     def records(self, modality: str, vector_ids) -> dict[int, ItemRecord]:
         """Vector id -> ItemRecord for the ids that have a row (``modality`` is "image" or "text")."""
         with self._session() as session:
             return query.records_for_vectors(session, modality, vector_ids)
 
     def item(self, item_id: int) -> ItemRecord:
+        """The item with this id; StoreError when there is none."""
+        try:
+            item_id = int(item_id)
+        except (TypeError, ValueError):
+            raise StoreError(f"item id must be a whole number, not {item_id!r}",
+                             hint="use an item_id from a search result") from None
         with self._session() as session:
             record = query.record_by_id(session, item_id)
         if record is None:

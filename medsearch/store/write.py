@@ -52,6 +52,18 @@ def add_items(session: Session, archive_id: int, records: list[NewItem]) -> None
         _add_chunk(session, archive_id, latest[start:start + CHUNK])
 
 
+def remove_items(session: Session, archive_id: int, keys: list[str]) -> int:
+    """Delete these keys' items with their images, texts and labels; returns how many items were removed."""
+    removed = 0
+    for start in range(0, len(keys), CHUNK):
+        ids = list(_ids_for_keys(session, archive_id, keys[start:start + CHUNK]).values())
+        if ids:
+            for table in (Label, Image, TextRow, Item):
+                session.execute(delete(table).where((table.id if table is Item else table.item_id).in_(ids)))
+            removed += len(ids)
+    return removed
+
+
 def _ids_for_keys(session: Session, archive_id: int, keys: list[str]) -> dict[str, int]:
     rows = session.execute(select(Item.key, Item.id).where(Item.archive_id == archive_id, Item.key.in_(keys)))
     return dict(rows.all())
