@@ -10,6 +10,17 @@ from medsearch.query import ranking
 from medsearch.query.ranking import candidate_count, rank
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_faiss_thread():
+    """OpenMP threads spin against each other on a busy shared CPU; these indexes are tiny anyway."""
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield
+    faiss.omp_set_num_threads(before)
+
+
 def unit_rows(n: int, dim: int, seed: int) -> np.ndarray:
     x = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
     return x / np.linalg.norm(x, axis=1, keepdims=True)
@@ -23,7 +34,7 @@ def brute_force(vectors, query, k, ids=None):
 
 
 def ivfpq(vectors, nlist=8, nprobe=8):
-    index = faiss.index_factory(vectors.shape[1], f"IVF{nlist},PQ16x4", faiss.METRIC_INNER_PRODUCT)
+    index = faiss.index_factory(vectors.shape[1], f"IVF{nlist},PQ16x4np", faiss.METRIC_INNER_PRODUCT)
     index.train(vectors)
     index.add(vectors)
     faiss.extract_index_ivf(index).nprobe = nprobe
@@ -118,3 +129,20 @@ def test_metadata_is_fetched_for_k_ids_when_nothing_is_stale(data):
     hits = rank(index, vectors, queries[0], 10, known=known, timings=timings)
     assert len(hits) == 10 and calls == [10]
     assert set(timings) == {"ann", "rescore", "metadata"} and all(t >= 0 for t in timings.values())
+
+
+def test_selector_and_nprobe_reach_an_ivf_inside_opq():
+    """The indexer's large-index factory is OPQ+IVF-PQ (an IndexPreTransform): filters must still apply."""
+    vectors = unit_rows(1500, 32, seed=6)
+    opq = faiss.OPQMatrix(32, 8)
+    opq.niter, opq.niter_pq = 2, 2  # few training rounds: this test is about the wrapping, not accuracy
+    ivfpq = faiss.IndexIVFPQ(faiss.IndexFlatIP(32), 32, 8, 8, 4, faiss.METRIC_INNER_PRODUCT)
+    index = faiss.IndexPreTransform(opq, ivfpq)
+    index.train(vectors)
+    index.add(vectors)
+    faiss.try_extract_index_ivf(index).nprobe = 8
+    allowed = np.arange(0, 1500, 7)
+    ids = ranking.ann_candidates(index, vectors[0], 50, allowed)
+    assert len(ids) == 50 and set(ids.tolist()) <= set(allowed.tolist())
+    faiss.try_extract_index_ivf(index).nprobe = 1
+    assert len(ranking.ann_candidates(index, vectors[0], 1500)) < 1500  # one list probed, not all

@@ -23,6 +23,17 @@ from conftest import build_tiny_index
 STALE = {7, 50}
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_faiss_thread():
+    """OpenMP threads spin against each other on a busy shared CPU; these indexes are tiny anyway."""
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield
+    faiss.omp_set_num_threads(before)
+
+
 @pytest.fixture
 def index(tiny_index):
     idx = open_index(tiny_index[0])
@@ -135,7 +146,7 @@ def test_search_similar_uses_the_stored_vector_and_leaves_the_item_out(index, ti
 
 def test_ivf_pq_index_with_rescoring_matches_brute_force(tmp_path):
     index_dir = tmp_path / "ivf"
-    build_tiny_index(index_dir, n=200, stale=set(), factories={"image": "IVF4,Flat", "text": "IVF4,PQ8x4"})
+    build_tiny_index(index_dir, n=200, stale=set(), factories={"image": "IVF4,Flat", "text": "IVF4,PQ8x4np"})
     with open_index(index_dir) as idx:
         assert json.loads((index_dir / "manifest.json").read_text())["modalities"]["text"]["nprobe"] == 4
         query = idx.embed_text("pleural effusion", target="text")
