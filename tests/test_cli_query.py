@@ -111,3 +111,20 @@ def test_help_does_not_import_heavy_modules():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "name, image_query, available, expected",
+    [
+        (None, False, ("image", "text"), "image"),
+        (None, True, ("image", "text"), "text"),
+        (None, False, ("text",), "text"),  # a report-only index answers text queries with reports
+        (None, True, ("image",), "image"),
+        ("reports", False, ("image", "text"), "text"),
+        ("Images", True, ("image", "text"), "image"),
+    ],
+)
+def test_resolve_target(name, image_query, available, expected):
+    from medsearch.commands.query import resolve_target
+
+    assert resolve_target(name, image_query, available) == expected

@@ -13,9 +13,12 @@ from medsearch.errors import BadQuery
 TARGET_NAMES = {"images": "image", "image": "image", "reports": "text", "report": "text", "text": "text"}
 
 
-def resolve_target(name: str | None, image_query: bool) -> str:
+def resolve_target(name: str | None, image_query: bool, available=("image", "text")) -> str:
+    """--target -> "image"/"text"; unset: reports for an image query, images for a text query, or whichever
+    kind the index has when it holds only one (a report-only index answers text queries with reports)."""
     if name is None:
-        return "text" if image_query else "image"
+        preferred = "text" if image_query else "image"
+        return preferred if preferred in available or not available else next(iter(available))
     try:
         return TARGET_NAMES[name.lower()]
     except KeyError:
@@ -49,9 +52,9 @@ def register(app: typer.Typer) -> None:
 
         if (text is None) == (image is None):
             raise BadQuery("give either a query text or --image PATH", hint="e.g. medsearch query 'pneumothorax' --index DIR")
-        search_target = resolve_target(target, image_query=image is not None)
         filters = Filters(modality=modality, labels=list(label or []), split=split, licence=licence)
         with open_index(index, model=model, device=device, db_url=db) as idx:
+            search_target = resolve_target(target, image is not None, tuple(idx.manifest.modalities))
             if image is not None:
                 results = idx.search_image(image, k=k, target=search_target, filters=filters)
             else:
