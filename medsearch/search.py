@@ -179,29 +179,31 @@ class Index:
         start = time.perf_counter()
         vector = self.embed_text(query, target=target, ensemble=ensemble, expand=expand)
         encode_s = time.perf_counter() - start
-        return self.search_vector(vector, k=k, target=target, filters=filters, _encode_s=encode_s)
+        return self._search(vector, k, target, filters, encode_s)
 
     def search_image(self, image, k: int = 10, target: str = "text", filters=None) -> list[SearchResult]:
         _check_target(target)
         start = time.perf_counter()
         vector = self.embed_image(image)
         encode_s = time.perf_counter() - start
-        return self.search_vector(vector, k=k, target=target, filters=filters, _encode_s=encode_s)
+        return self._search(vector, k, target, filters, encode_s)
 
-    def search_vector(
-        self, vector: np.ndarray, k: int = 10, target: str = "image", filters=None, _encode_s: float = 0.0
-    ) -> list[SearchResult]:
+    def search_vector(self, vector: np.ndarray, k: int = 10, target: str = "image", filters=None) -> list[SearchResult]:
         """Rank ``target`` vectors against a query vector: ANN, exact rescoring, stale ids dropped, metadata."""
+        return self._search(vector, k, target, filters, encode_s=0.0)
+
+    def _search(self, vector, k: int, target: str, filters, encode_s: float) -> list[SearchResult]:
         from medsearch.query.ranking import rank
 
-        _check_target(target), _check_k(k)
+        _check_target(target)
+        _check_k(k)
         vector = np.asarray(vector, dtype=np.float32).reshape(-1)
         if vector.shape[0] != self.manifest.dim:
             raise IndexMismatch(f"query vector has dimension {vector.shape[0]}, the index {self.manifest.dim}")
         start = time.perf_counter()
         ann, vectors = self._parts(target)
         store = self.store
-        timings = {"encode": _encode_s, "load": time.perf_counter() - start}
+        timings = {"encode": encode_s, "load": time.perf_counter() - start}
         filters = _as_filters(filters)
         if filters is not None:
             filter_start = time.perf_counter()
@@ -210,14 +212,15 @@ class Index:
         else:
             allowed = None
         hits = rank(ann, vectors, vector, k, known=lambda ids: store.records(target, ids), allowed=allowed, timings=timings)
-        timings["total"] = _encode_s + time.perf_counter() - start
+        timings["total"] = encode_s + time.perf_counter() - start
         self.last_timings = timings
         return [SearchResult.from_record(i + 1, score, target, record) for i, (_, score, record) in enumerate(hits)]
 
     def search_similar(self, item_id: int, k: int = 10, target: str = "image", filters=None) -> list[SearchResult]:
         """'More like this': the item's stored vector (of ``target``'s kind, else the other) as the query;
         the item itself is left out."""
-        _check_target(target), _check_k(k)
+        _check_target(target)
+        _check_k(k)
         record = self.item(item_id)
         own = {"image": record.image_vector_id, "text": record.text_vector_id}
         for modality in sorted(own, key=lambda m: m != target):
