@@ -1,0 +1,93 @@
+"""The embedded default model: EfficientNet-Lite0 + MiniLM-L6 towers with contrastively trained heads.
+
+The trained tensors (projection heads, the temperature and any unfrozen tower block) ship in
+``medsearch/models/weights/medsearch-default.safetensors``; the towers come from their pip packages. Nothing is
+downloaded. Text goes through onnxruntime (no torch, see ``text_runtime``); images through torch, imported only
+when the first image is encoded. See MODEL_CARD.md for data, licences and figures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from functools import cached_property
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from medsearch.errors import ModelUnavailable
+from medsearch.models.base import Encoder, l2_normalise
+
+NAME = "medsearch-default"
+WEIGHTS = Path(__file__).parent / "weights" / f"{NAME}.safetensors"
+
+
+def fingerprint(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+def read_config(path: Path) -> dict:
+    """The training config stored in the safetensors header, read without torch."""
+    with open(path, "rb") as f:
+        header_len = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(header_len))
+    config = json.loads(header.get("__metadata__", {}).get("config", "{}"))
+    return config.get("model", config)
+
+
+class DefaultEncoder(Encoder):
+    def __init__(self, weights: Path = WEIGHTS, device: str = "cpu"):
+        if not weights.exists():
+            raise ModelUnavailable(f"default model weights missing: {weights}", hint="reinstall medsearch")
+        self.weights = weights
+        self.fp = fingerprint(weights)
+        self.model_id = f"{NAME}@{self.fp}"
+        self.config = read_config(weights)
+        self.dim = int(self.config["dim"])
+        self.device = device
+
+    def image_transform(self):
+        from medsearch.models.towers import LetterboxTransform
+
+        return LetterboxTransform()
+
+    @cached_property
+    def _text(self):
+        from medsearch.models import text_runtime
+
+        return text_runtime.load(self.weights, self.fp)
+
+    @cached_property
+    def _image(self):
+        from medsearch.models.default_torch import ImageEncoder, read_weights
+
+        return ImageEncoder(*read_weights(self.weights)).to(self._torch_device)
+
+    @cached_property
+    def _torch_device(self) -> str:
+        from medsearch.models.device import resolve_device
+
+        return resolve_device(self.device)
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        return self._text.encode(list(texts))
+
+    def encode_image_batch(self, batch) -> np.ndarray:
+        import torch
+
+        from medsearch.models.device import autocast
+
+        x = torch.as_tensor(np.asarray(batch, dtype=np.float32)) if not torch.is_tensor(batch) else batch
+        with torch.inference_mode(), autocast(self._torch_device):
+            out = self._image(x.to(self._torch_device).float())
+        return l2_normalise(out.float().cpu().numpy())
+
+    @property
+    def logit_scale(self) -> float:
+        return float(math.exp(min(self.config.get("logit_scale", math.log(100.0)), math.log(100.0))))
+
+
+def load(device: str = "auto", weights: str | Path | None = None, **_) -> DefaultEncoder:
+    return DefaultEncoder(Path(weights) if weights else WEIGHTS, device=device)

@@ -1,0 +1,72 @@
+"""The torch side of the embedded default: towers with the trained weights laid over them.
+
+Only imported when an image is encoded or the text tower is exported to ONNX, never for a text query.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+from safetensors.torch import load_file
+
+from medsearch.models import towers
+from medsearch.models.heads import DualHeads
+
+
+def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """Trained tensors (float32) and the config stored in the file's metadata."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        config = json.loads((f.metadata() or {})["config"])
+    tensors = {k: v.float() for k, v in load_file(str(path)).items()}
+    return tensors, config.get("model", config)
+
+
+def _part(tensors: dict, prefix: str) -> dict:
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def build_heads(tensors: dict, config: dict) -> DualHeads:
+    heads = DualHeads(towers.IMAGE_FEATURE_DIM, towers.TEXT_FEATURE_DIM, config["dim"], config["hidden"], 0.0)
+    heads.load_state_dict(_part(tensors, "heads."))
+    return heads.eval()
+
+
+class ImageEncoder(nn.Module):
+    """(n, 3, 224, 224) in [-1, 1] -> (n, dim) normalised."""
+
+    def __init__(self, tensors: dict, config: dict):
+        super().__init__()
+        self.tower = towers.build_image_tower()
+        if config.get("image_top"):
+            towers.image_top(self.tower, config["image_top"]).load_state_dict(_part(tensors, "image_top."))
+        self.head = build_heads(tensors, config).image
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.tower(x.contiguous(memory_format=torch.channels_last)))
+
+
+class TextEncoder(nn.Module):
+    """(input_ids, attention_mask) int64 -> (n, dim) normalised. The graph exported to ONNX."""
+
+    def __init__(self, tensors: dict, config: dict):
+        super().__init__()
+        self.bert = towers.build_text_tower()
+        n_top = config.get("text_top", 0)
+        if n_top:
+            top = nn.ModuleList(self.bert.encoder.layer[towers.N_TEXT_LAYERS - n_top :])
+            top.load_state_dict(_part(tensors, "text_top."))
+        self.head = build_heads(tensors, config).text
+        self.eval()
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.bert.embeddings(input_ids=input_ids)
+        ext = towers.additive_mask(attention_mask, hidden.dtype)
+        for layer in self.bert.encoder.layer:
+            hidden = towers._layer_out(layer(hidden, attention_mask=ext))
+        return self.head(towers.mean_pool(hidden, attention_mask))

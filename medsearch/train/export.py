@@ -1,0 +1,31 @@
+"""Turn a best checkpoint of the feature model into the shipped default weights file (fp16, config in metadata)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from safetensors.torch import load_file, save_file
+
+
+def export_default(checkpoint_file: Path, out: Path, metrics: dict) -> Path:
+    """fp16 tensors halve the file; the towers' own frozen weights are not included (they come from pip)."""
+    from safetensors import safe_open
+
+    tensors = load_file(str(checkpoint_file))
+    with safe_open(str(checkpoint_file), framework="pt") as f:
+        config = json.loads(f.metadata()["config"])
+    model_config = dict(config["model"])
+    model_config["logit_scale"] = float(tensors["heads.logit_scale"].clamp(max=math.log(100.0)))
+    small = {k: (v.half() if v.is_floating_point() and v.dim() > 0 else v).contiguous() for k, v in tensors.items()}
+    summary = {
+        "archive": metrics.get("archive"),
+        "train_pairs": metrics.get("train_pairs"),
+        "licences": metrics.get("licences"),
+        "best_epoch": metrics.get("best_epoch"),
+        "test": {k: round(v, 2) for k, v in metrics.get("test", {}).items()},
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_file(small, str(out), metadata={"config": json.dumps({"model": model_config, "train": config}), "summary": json.dumps(summary)})
+    return out

@@ -1,0 +1,171 @@
+"""`medsearch train` as a Python function: archive -> pairs -> (cached features) -> loop -> metrics and weights.
+
+Two trainables, chosen by model name through ``TRAINABLES`` (a registry, not an if-chain):
+- ``medsearch-default``: heads (+ last tower block/layer) over cached frozen-tower features; writes the
+  exported default weights file;
+- any open_clip name (``hf-hub:``, ``local-dir:``, ``open_clip:``, ``biomedclip``): end-to-end fine-tuning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from medsearch.archives.item import Item, Skipped
+from medsearch.errors import BadArchive
+from medsearch.train.loop import TrainConfig, TrainResult
+
+REDISTRIBUTABLE = ("CC BY", "CC0")
+
+
+@dataclass
+class TrainRequest:
+    manifest: str
+    root: str
+    out: Path
+    model: str = "medsearch-default"
+    licences: tuple[str, ...] | None = None  # train only on rows with these licences (None: all rows)
+    unfreeze_image: int = 0  # last EfficientNet stages to fine-tune
+    unfreeze_text: int = 0  # last MiniLM layers to fine-tune
+    dim: int = 256
+    hidden: int = 512
+    dropout: float = 0.1
+    feature_noise: float = 0.1
+    cache_dir: Path | None = None
+    resume: bool = False
+    progress: bool = True
+    device: str = "cpu"
+    config: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass
+class Splits:
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+def split_rows(splits: list, licences: list, allowed: tuple[str, ...] | None, seed: int = 0) -> Splits:
+    """Row numbers per split; training rows filtered by licence. No val split: 10% of train, by seed."""
+    splits_arr = np.array([s or "train" for s in splits])
+    lic = np.array([x or "" for x in licences])
+    train = np.flatnonzero(splits_arr == "train")
+    val = np.flatnonzero(splits_arr == "val")
+    if len(val) == 0:
+        shuffled = np.random.default_rng(seed).permutation(train)
+        cut = max(1, len(train) // 10)
+        val, train = np.sort(shuffled[:cut]), np.sort(shuffled[cut:])
+    if allowed is not None:
+        train = train[np.isin(lic[train], list(allowed))]
+    return Splits(train, val, np.flatnonzero(splits_arr == "test"))
+
+
+def read_pairs(manifest: str, root: str) -> tuple[str, list[Item], list[Skipped]]:
+    from medsearch.archives import open_archive
+
+    archive = open_archive(manifest, root)
+    items = [it for it in archive.items() if it.image_path is not None and it.text]
+    if not items:
+        raise BadArchive(f"{manifest}: no items with both an image and a text under {root}")
+    return archive.name, items, list(archive.skipped)
+
+
+def feature_cache_dir(req: TrainRequest, archive_name: str) -> Path:
+    from medsearch.models.text_runtime import cache_dir
+
+    tag = hashlib.sha256(f"{Path(req.root).resolve()}".encode()).hexdigest()[:8]
+    base = req.cache_dir or cache_dir() / "features"
+    return Path(base) / f"{archive_name}-{tag}-i{req.unfreeze_image}t{req.unfreeze_text}"
+
+
+def _default_trainable(req: TrainRequest, archive_name: str, items: list[Item], skipped: list[Skipped]):
+    from medsearch.train.feature_model import FeatureData, FeatureModel
+    from medsearch.train.features import ITEMS_FILE, FeatureCache, extract
+
+    cache_path = feature_cache_dir(req, archive_name)
+    if (cache_path / ITEMS_FILE).exists():
+        cache = FeatureCache.load(cache_path)
+    else:
+        cache = extract(items, req.unfreeze_image, req.unfreeze_text, skipped=skipped, progress=_extract_progress(req, len(items)))
+        cache.save(cache_path)
+    model = FeatureModel(req.dim, req.hidden, req.dropout, req.unfreeze_image, req.unfreeze_text, req.feature_noise)
+    data = FeatureData(cache, req.unfreeze_image, req.unfreeze_text)
+    return model, data, cache.splits, cache.licences
+
+
+def _openclip_trainable(req: TrainRequest, archive_name: str, items: list[Item], skipped: list[Skipped]):
+    from medsearch.models.registry import resolve
+    from medsearch.train.openclip_model import ItemData, OpenClipModule
+
+    name = resolve(req.model).options.get("name", req.model)
+    model = OpenClipModule(name, req.device)
+    data = ItemData(items, model.preprocess, model.tokenizer)
+    return model, data, [it.split for it in items], [it.licence for it in items]
+
+
+TRAINABLES = {"medsearch-default": _default_trainable}
+
+
+def _extract_progress(req: TrainRequest, total: int):
+    if not req.progress:
+        return None
+    from rich.progress import Progress
+
+    bar = Progress()
+    bar.start()
+    task = bar.add_task("caching tower features", total=total)
+
+    def update(done: int) -> None:
+        bar.update(task, completed=done)
+        if done >= total:
+            bar.stop()
+
+    return update
+
+
+def run(req: TrainRequest) -> dict:
+    """Train, keep the best epoch by val recall, report val and test recall; returns the metrics dict."""
+    import torch
+
+    from medsearch.train import checkpoint
+    from medsearch.train.loop import evaluate, train
+
+    torch.manual_seed(req.config.seed)
+    archive_name, items, skipped = read_pairs(req.manifest, req.root)
+    build = TRAINABLES.get(req.model, _openclip_trainable)
+    model, data, splits, licences = build(req, archive_name, items, skipped)
+    rows = split_rows(splits, licences, req.licences, req.config.seed)
+    if len(rows.train) < 2:
+        raise BadArchive(f"{archive_name}: only {len(rows.train)} training pairs after the licence filter")
+    result: TrainResult = train(model, data, rows.train, rows.val, req.config, req.out, req.resume, req.progress)
+    checkpoint.load_weights(req.out / checkpoint.BEST_FILE, model)
+    test = evaluate(model, data, rows.test, req.config.eval_batch) if len(rows.test) else {}
+    metrics = {
+        "archive": archive_name,
+        "model": req.model,
+        "train_pairs": int(len(rows.train)),
+        "licences": list(req.licences) if req.licences else "all",
+        "best_epoch": result.best_epoch,
+        "val": result.best_val,
+        "test": test,
+        "history": result.history,
+        "skipped": [asdict(s) for s in skipped],
+        "request": _request_record(req),
+        "logit_scale": float(model.scale()),
+    }
+    (req.out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    if req.model in TRAINABLES:
+        from medsearch.train.export import export_default
+
+        export_default(req.out / checkpoint.BEST_FILE, req.out / "medsearch-default.safetensors", metrics)
+    return metrics
+
+
+def _request_record(req: TrainRequest) -> dict:
+    d = asdict(req)
+    d["out"], d["cache_dir"] = str(req.out), str(req.cache_dir) if req.cache_dir else None
+    return d
