@@ -162,7 +162,7 @@ def negative_log_likelihood(logits: np.ndarray, labels: np.ndarray, temperature:
     return float(-np.mean(np.log(np.maximum(p[np.arange(len(labels)), np.asarray(labels)], 1e-12))))
 
 
-def fit_temperature(logits: np.ndarray, labels: np.ndarray, low: float = 0.01, high: float = 100.0) -> float:
+def fit_temperature(logits: np.ndarray, labels: np.ndarray, low: float = 0.01, high: float = 1000.0) -> float:
     """Temperature minimising the NLL of softmax(logits / T): golden-section search on log T."""
     a, b = np.log(low), np.log(high)
     ratio = (np.sqrt(5) - 1) / 2

@@ -1,0 +1,166 @@
+"""`medsearch bench retrieval | zeroshot | phrasing`: evaluation figures as a table, a JSON file and a PNG."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+bench_app = typer.Typer(help="Evaluate a model or an index: retrieval recall, zero-shot classification, phrasing robustness.",
+                        no_args_is_help=True)
+
+ModelOpt = Annotated[Optional[str], typer.Option("--model", help="model name (see `medsearch models`); default: medsearch-default")]
+DeviceOpt = Annotated[str, typer.Option(help="cpu, cuda, mps or auto")]
+OutOpt = Annotated[Path, typer.Option("--out", help="folder for the JSON results and the PNG figure")]
+SeedOpt = Annotated[int, typer.Option(help="seed for the pool sample and the bootstrap")]
+BootOpt = Annotated[int, typer.Option("--bootstrap", help="bootstrap resamples for the 95% intervals")]
+BatchOpt = Annotated[int, typer.Option(help="images per encoder batch")]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(bench_app, name="bench")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "run"
+
+
+def _write_json(data: dict, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, default=float) + "\n")
+    return path
+
+
+def _fmt(value) -> str:
+    return "-" if value is None or value != value else f"{value:.3f}"
+
+
+@bench_app.command("retrieval")
+def retrieval_command(
+    manifest: Annotated[str, typer.Option(help="archive manifest name (roco, demo, ...) or path to a .toml")],
+    root: Annotated[Optional[Path], typer.Option(help="archive root folder (default: the manifest's)")] = None,
+    split: Annotated[Optional[str], typer.Option(help="evaluate one split only (train, val, test)")] = None,
+    pool: Annotated[Optional[int], typer.Option(help="sample a fixed pool of N pairs (published ROCO figures use 1000)")] = None,
+    seed: SeedOpt = 0,
+    model: ModelOpt = None,
+    device: DeviceOpt = "auto",
+    batch_size: BatchOpt = 64,
+    bootstrap: BootOpt = 1000,
+    out: OutOpt = Path("bench-results"),
+) -> None:
+    """Recall@1/5/10 image->text and text->image with bootstrap 95% CIs; a hit is a retrieved text identical to the query's."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from medsearch.archives import open_archive
+    from medsearch.eval.plots import recall_curve_png
+    from medsearch.eval.retrieval import run_retrieval
+    from medsearch.models import load_encoder
+
+    archive = open_archive(manifest, root)
+    encoder = load_encoder(model, device=device)
+    result = run_retrieval(archive, encoder, split=split, pool=pool, seed=seed, batch_size=batch_size, n_boot=bootstrap)
+    console = Console()
+    console.print(f"archive {result['archive']} split {split or 'all'} model {result['model_id']}: "
+                  f"pool size {result['pool_size']} pairs ({result['unique_texts']} distinct texts), "
+                  f"{len(result['skipped'])} skipped")
+    table = Table("direction", *[f"{k} [95% CI]" for k in result["recall"]["image_to_text"]])
+    for direction, values in result["recall"].items():
+        table.add_row(direction.replace("_", " "),
+                      *[f"{_fmt(v['value'])} [{_fmt(v['ci_low'])}, {_fmt(v['ci_high'])}]" for v in values.values()])
+    console.print(table)
+    stem = _slug(f"retrieval_{result['archive']}_{split or 'all'}_{result['pool_size']}_{result['model_id']}")
+    json_path = _write_json(result, out / f"{stem}.json")
+    png_path = recall_curve_png(result["curves"], out / f"{stem}.png",
+                                f"{result['archive']} {split or 'all'} (pool {result['pool_size']})")
+    console.print(f"wrote {json_path} and {png_path}")
+
+
+@bench_app.command("zeroshot")
+def zeroshot_command(
+    task: Annotated[str, typer.Option(help="nih-normal, nih-findings or roco-modality")],
+    root: Annotated[Optional[Path], typer.Option(help="archive root folder (e.g. /data/nih-cxr14-64px)")] = None,
+    split: Annotated[str, typer.Option(help="split evaluated")] = "test",
+    val_split: Annotated[str, typer.Option(help="split the temperature is fitted on")] = "val",
+    templates: Annotated[Optional[str], typer.Option(help="prompt template set (medsearch.prompts); default: the task's")] = None,
+    seed: SeedOpt = 0,
+    model: ModelOpt = None,
+    device: DeviceOpt = "auto",
+    batch_size: BatchOpt = 64,
+    bootstrap: BootOpt = 1000,
+    out: OutOpt = Path("bench-results"),
+) -> None:
+    """Zero-shot classification: accuracy, per-class/macro AUROC, sensitivity at 95% specificity, ECE, subgroup gaps."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from medsearch.eval.plots import reliability_png
+    from medsearch.eval.zeroshot import get_task, run_zeroshot
+    from medsearch.models import load_encoder
+
+    get_task(task)  # unknown names fail before the model loads
+    encoder = load_encoder(model, device=device)
+    result = run_zeroshot(task, encoder, root=str(root) if root else None, split=split, val_split=val_split,
+                          template_set=templates, batch_size=batch_size, n_boot=bootstrap, seed=seed)
+    console = Console()
+    head = f"{task} on {split} ({result['n']} images, model {result['model_id']}, templates {result['template_set']})"
+    if "accuracy" in result:
+        head += f": accuracy {_fmt(result['accuracy'])} [{_fmt(result['accuracy_ci'][0])}, {_fmt(result['accuracy_ci'][1])}]"
+    console.print(head + f", macro AUROC {_fmt(result['macro_auroc'])}")
+    table = Table("class", "n pos", "AUROC [95% CI]", "sens @ 95% spec")
+    for name, r in result["per_class"].items():
+        table.add_row(name, str(r["n_pos"]), f"{_fmt(r['auroc'])} [{_fmt(r['auroc_ci'][0])}, {_fmt(r['auroc_ci'][1])}]",
+                      _fmt(r["sensitivity_at_95_specificity"]))
+    console.print(table)
+    stem = _slug(f"zeroshot_{task}_{split}_{result['model_id']}")
+    if "calibration" in result:
+        cal = result["calibration"]
+        console.print(f"ECE {_fmt(cal['ece_before'])} -> {_fmt(cal['ece_after'])} after temperature "
+                      f"{cal['temperature']:.3f} fitted on {cal['temperature_fitted_on'] or 'nothing (no val items)'}")
+        png = reliability_png(cal["reliability_before"], cal["reliability_after"], out / f"{stem}.png", head.split(":")[0])
+        console.print(f"reliability diagram: {png}")
+    for attribute, sub in (result.get("subgroups") or result.get("subgroups_any_finding_max_score") or {}).items():
+        groups = ", ".join(f"{g} {_fmt(v['auroc'])} (n={v['n']})" for g, v in sub["groups"].items())
+        console.print(f"subgroup AUROC by {attribute}: {groups}; gap {_fmt(sub['gap'])}")
+    console.print(f"wrote {_write_json(result, out / f'{stem}.json')}")
+
+
+@bench_app.command("phrasing")
+def phrasing_command(
+    index: Annotated[Path, typer.Option(help="index directory (built by `medsearch index`)")],
+    groups: Annotated[Optional[Path], typer.Option(help="query groups JSON (default: the shipped phrasing_groups.json)")] = None,
+    k: Annotated[int, typer.Option(help="top-k compared between phrasings")] = 10,
+    target: Annotated[str, typer.Option(help="search images or texts")] = "image",
+    model: ModelOpt = None,
+    device: DeviceOpt = "auto",
+    db_url: Annotated[Optional[str], typer.Option(help="metadata database URL when the index uses one")] = None,
+    out: OutOpt = Path("bench-results"),
+) -> None:
+    """Top-k overlap (Jaccard) and rank agreement between phrasings meaning the same thing, per setting."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from medsearch.eval.plots import phrasing_png
+    from medsearch.eval.robustness import lexicon_gaps, load_groups, run_phrasing
+    from medsearch.prompts import default_lexicon
+    from medsearch.search import open_index
+
+    query_groups = load_groups(groups)
+    with open_index(index, model=model, device=device, db_url=db_url) as idx:
+        result = run_phrasing(idx, query_groups, k=k, target=target)
+        result["model_id"] = idx.manifest.model_id
+    result["index"] = str(index)
+    result["lexicon_missing_short_forms"] = lexicon_gaps(query_groups, default_lexicon())
+    console = Console()
+    console.print(f"{result['groups']} query groups, top-{k}, target {target}")
+    table = Table("setting", "ensemble", "lexicon", "mean Jaccard", "median Jaccard", "rank agreement", "groups >= 0.9")
+    for name, s in result["settings"].items():
+        table.add_row(name, str(s["ensemble"]), str(s["expand"]), _fmt(s["mean_jaccard"]), _fmt(s["median_jaccard"]),
+                      _fmt(s["mean_rank_agreement"]), f"{s['groups_at_or_above_0.9']}/{result['groups']}")
+    console.print(table)
+    stem = _slug(f"phrasing_{target}_{result['model_id']}")
+    png = phrasing_png(result["settings"], out / f"{stem}.png", f"phrasing robustness, top-{k} ({target})")
+    console.print(f"wrote {_write_json(result, out / f'{stem}.json')} and {png}")

@@ -1,0 +1,224 @@
+"""Zero-shot classification: class prompts (through the query layer's template ensembles) against image embeddings.
+
+Tasks are named in ``TASKS``: each says which archive it reads, how an item's labels become a class, and the
+phrase per class. Single-label tasks (``nih-normal``, ``roco-modality``) report accuracy, per-class and macro
+AUROC, sensitivity at 95% specificity, ECE before and after temperature scaling fitted on the val split, and
+subgroup AUROC gaps (sex, age band) where items carry them. ``nih-findings`` is multi-label: one-vs-normal
+scores per finding, per-finding and macro AUROC and sensitivity at 95% specificity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from medsearch.archives.item import Item
+from medsearch.errors import UnknownName
+from medsearch.eval import metrics
+
+MANIFEST_DIR = Path(__file__).parent / "manifests"
+NORMAL_LABEL = "No Finding"
+
+NIH_FINDINGS = {
+    "Atelectasis": "atelectasis", "Cardiomegaly": "cardiomegaly", "Consolidation": "consolidation",
+    "Edema": "pulmonary edema", "Effusion": "pleural effusion", "Emphysema": "emphysema",
+    "Fibrosis": "pulmonary fibrosis", "Hernia": "hiatal hernia", "Infiltration": "pulmonary infiltrate",
+    "Mass": "lung mass", "Nodule": "lung nodule", "Pleural_Thickening": "pleural thickening",
+    "Pneumonia": "pneumonia", "Pneumothorax": "pneumothorax",
+}
+
+# archive modality (medsearch.archives.modality keyword rules on captions) -> class phrase
+ROCO_MODALITIES = {
+    "CT": "computed tomography scan", "MRI": "magnetic resonance imaging scan",
+    "ultrasound": "ultrasound image", "X-ray": "plain radiograph", "angiography": "angiogram",
+}
+
+
+class UnknownTask(UnknownName):
+    def __init__(self, name: str, valid):
+        super().__init__("zero-shot task", name, valid)
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    manifest: str  # built-in archive name or a manifest path
+    classes: dict[str, str]  # class -> phrase embedded through the template ensemble
+    label_of: Callable[[Item], str | None]  # single-label: the item's class (None: not in this task)
+    multilabel: bool = False
+    description: str = ""
+    reference_phrase: str = "normal chest radiograph"  # multi-label: each finding is scored against this
+    template_set: str = "clinical"
+
+
+def _normal_or_abnormal(item: Item) -> str | None:
+    if not item.labels:
+        return None
+    return "normal" if item.labels == [NORMAL_LABEL] else "abnormal"
+
+
+def _roco_modality(item: Item) -> str | None:
+    return item.modality if item.modality in ROCO_MODALITIES else None
+
+
+TASKS: dict[str, Task] = {
+    task.name: task
+    for task in (
+        Task("nih-normal", str(MANIFEST_DIR / "nih-cxr14.toml"),
+             {"normal": "normal chest radiograph with no acute findings",
+              "abnormal": "abnormal chest radiograph with disease"},
+             _normal_or_abnormal, description="NIH ChestX-ray14: No Finding vs any finding"),
+        Task("nih-findings", str(MANIFEST_DIR / "nih-cxr14.toml"), NIH_FINDINGS, lambda item: None,
+             multilabel=True, description="NIH ChestX-ray14: each of 14 findings against a normal-study prompt"),
+        Task("roco-modality", "roco", ROCO_MODALITIES, _roco_modality, template_set="none",
+             description="ROCO: coarse modality (CT, MRI, ultrasound, radiograph, angiography) from caption keyword rules"),
+    )
+}
+
+
+def get_task(name: str) -> Task:
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise UnknownTask(name, list(TASKS)) from None
+
+
+def class_embeddings(encoder, phrases: list[str], template_set: str) -> np.ndarray:
+    from medsearch.prompts import ensemble_embedding
+
+    return np.stack([ensemble_embedding(encoder, phrase, template_set) for phrase in phrases])
+
+
+def age_band(age) -> str | None:
+    try:
+        years = int(float(age))
+    except (TypeError, ValueError):
+        return None
+    return "<40" if years < 40 else ("40-59" if years < 60 else "60+")
+
+
+SUBGROUPS: dict[str, Callable[[Item], str | None]] = {
+    "sex": lambda item: (item.extra.get("sex") or None),
+    "age_band": lambda item: age_band(item.extra.get("age")),
+}
+
+
+def subgroup_auroc(items: list[Item], labels: np.ndarray, scores: np.ndarray, min_per_class: int = 5) -> dict:
+    """AUROC per subgroup value and the largest gap, for each attribute the items carry."""
+    out = {}
+    for attribute, value_of in SUBGROUPS.items():
+        values = np.array([value_of(item) or "" for item in items])
+        groups = {}
+        for value in sorted(set(values) - {""}):
+            mask = values == value
+            pos = int(labels[mask].sum())
+            if pos >= min_per_class and mask.sum() - pos >= min_per_class:
+                groups[value] = {"n": int(mask.sum()), "auroc": metrics.auroc(labels[mask], scores[mask])}
+        if len(groups) >= 2:
+            aurocs = [g["auroc"] for g in groups.values()]
+            out[attribute] = {"groups": groups, "gap": float(max(aurocs) - min(aurocs))}
+    return out
+
+
+def _binary_report(labels: np.ndarray, scores: np.ndarray, n_boot: int, seed: int) -> dict:
+    value, low, high = metrics.bootstrap_ci(metrics.auroc, labels, scores, n_boot=n_boot, seed=seed)
+    return {"n_pos": int(labels.sum()), "n": int(len(labels)), "auroc": value, "auroc_ci": [low, high],
+            "sensitivity_at_95_specificity": metrics.sensitivity_at_specificity(labels, scores, 0.95)}
+
+
+def evaluate_single_label(task: Task, items: list[Item], image_vectors: np.ndarray, class_vectors: np.ndarray,
+                          logit_scale: float, val: tuple[np.ndarray, np.ndarray] | None, n_boot: int, seed: int,
+                          bins: int = 10) -> dict:
+    """``val`` = (val logits, val class indices) for fitting the temperature; None leaves T = 1."""
+    names = list(task.classes)
+    y = np.array([names.index(task.label_of(item)) for item in items])
+    logits = logit_scale * image_vectors @ class_vectors.T
+    probs = metrics.softmax(logits)
+    predicted = probs.argmax(axis=1)
+    acc, acc_low, acc_high = metrics.bootstrap_ci(np.mean, (predicted == y).astype(float), n_boot=n_boot, seed=seed)
+    per_class = {}
+    for c, name in enumerate(names):
+        if 0 < (y == c).sum() < len(y):
+            per_class[name] = _binary_report(y == c, probs[:, c], n_boot, seed)
+    report = {
+        "classes": names,
+        "n": int(len(y)),
+        "class_counts": {name: int((y == c).sum()) for c, name in enumerate(names)},
+        "accuracy": acc, "accuracy_ci": [acc_low, acc_high],
+        "per_class": per_class,
+        "macro_auroc": float(np.nanmean([r["auroc"] for r in per_class.values()])) if per_class else float("nan"),
+    }
+    temperature = metrics.fit_temperature(*val) if val is not None and len(val[1]) else 1.0
+    scaled = metrics.softmax(logits, temperature)
+    report["calibration"] = {
+        "bins": bins,
+        "temperature": temperature,
+        "temperature_fitted_on": "val" if val is not None and len(val[1]) else None,
+        "ece_before": metrics.expected_calibration_error(probs, y, bins),
+        "ece_after": metrics.expected_calibration_error(scaled, y, bins),
+        "nll_before": metrics.negative_log_likelihood(logits, y),
+        "nll_after": metrics.negative_log_likelihood(logits, y, temperature),
+        "reliability_before": metrics.reliability_bins(probs, y, bins),
+        "reliability_after": metrics.reliability_bins(scaled, y, bins),
+    }
+    if len(names) == 2:  # subgroup gaps on the positive (second) class score
+        report["subgroups"] = subgroup_auroc(items, y == 1, probs[:, 1])
+    return report
+
+
+def evaluate_multilabel(task: Task, items: list[Item], image_vectors: np.ndarray, class_vectors: np.ndarray,
+                        reference_vector: np.ndarray, n_boot: int, seed: int) -> dict:
+    scores = image_vectors @ class_vectors.T - (image_vectors @ reference_vector)[:, None]
+    per_class = {}
+    for c, name in enumerate(task.classes):
+        labels = np.array([name in item.labels for item in items])
+        if 0 < labels.sum() < len(labels):
+            per_class[name] = _binary_report(labels, scores[:, c], n_boot, seed)
+    any_finding = np.array([bool(item.labels) and item.labels != [NORMAL_LABEL] for item in items])
+    return {
+        "classes": list(task.classes), "n": len(items), "per_class": per_class,
+        "macro_auroc": float(np.nanmean([r["auroc"] for r in per_class.values()])) if per_class else float("nan"),
+        "subgroups_any_finding_max_score": subgroup_auroc(items, any_finding, scores.max(axis=1)),
+    }
+
+
+def run_zeroshot(task_name: str, encoder, root: str | None = None, split: str = "test", val_split: str = "val",
+                 template_set: str | None = None, batch_size: int = 64, n_boot: int = 1000, seed: int = 0,
+                 show_progress: bool = True, archive=None) -> dict:
+    from medsearch.archives import open_archive
+    from medsearch.eval.embedding import embed_items
+
+    task = get_task(task_name)
+    template_set = template_set or task.template_set
+    archive = archive or open_archive(task.manifest, root)
+    usable = [it for it in archive.items()
+              if it.image_path is not None and (task.multilabel and it.labels or task.label_of(it) is not None)]
+    test_items = [it for it in usable if it.split == split]
+    val_items = [it for it in usable if it.split == val_split] if not task.multilabel else []
+    emb = embed_items(test_items + val_items, encoder, batch_size=batch_size, texts=False, show_progress=show_progress)
+    is_test = np.array([it.split == split for it in emb.items], dtype=bool)
+    test = [it for it, t in zip(emb.items, is_test) if t]
+    class_vectors = class_embeddings(encoder, list(task.classes.values()), template_set)
+    common = {"benchmark": "zeroshot", "task": task.name, "description": task.description,
+              "model_id": encoder.model_id, "split": split, "template_set": template_set,
+              "prompts": task.classes,
+              "skipped": [{"where": s.where, "reason": s.reason, "stage": s.stage}
+                          for s in list(getattr(archive, "skipped", [])) + emb.skipped]}
+    if task.multilabel:
+        reference = class_embeddings(encoder, [task.reference_phrase], template_set)[0]
+        body = evaluate_multilabel(task, test, emb.image_vectors[is_test], class_vectors, reference, n_boot, seed)
+        return {**common, "reference_prompt": task.reference_phrase, **body}
+    names = list(task.classes)
+    val_vectors = emb.image_vectors[~is_test]
+    val_items_kept = [it for it, t in zip(emb.items, is_test) if not t]
+    val = None
+    if val_items_kept:
+        val = (encoder.logit_scale * val_vectors @ class_vectors.T,
+               np.array([names.index(task.label_of(it)) for it in val_items_kept]))
+    body = evaluate_single_label(task, test, emb.image_vectors[is_test], class_vectors, encoder.logit_scale, val,
+                                 n_boot, seed)
+    return {**common, "val_split": val_split, "val_n": len(val_items_kept), "logit_scale": encoder.logit_scale,
+            **body}
