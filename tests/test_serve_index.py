@@ -57,7 +57,7 @@ def test_uploaded_image_finds_itself(client, tiny_index):
     assert response.json()["results"][0]["score"] == pytest.approx(1.0, abs=1e-4)
 
 
-def test_more_like_this_uses_the_stored_vector_and_leaves_the_item_out(client, tiny_index):
+def test_more_like_this_leaves_the_item_out(client, tiny_index):
     hits = client.get("/api/search", params={"q": "nodule case11", "target": "text", "k": 1}).json()["results"]
     item_id = hits[0]["item_id"]
     similar = client.get(f"/api/items/{item_id}/similar", params={"k": 5, "target": "text"}).json()["results"]
@@ -80,16 +80,13 @@ def test_export_html_of_real_items(client):
     assert html.count("data:image/png;base64,") == 3 and "Source: archive: tiny" in html
 
 
-def test_stored_vector_is_the_items_own_row(tiny_index):
-    import numpy as np
-
-    from medsearch.serve.similar import stored_vector
-
-    index_dir, _ = tiny_index
-    with open_index(index_dir) as index:
-        record = index.item(index.search_text("effusion case13", target="text", k=1)[0].item_id)
-        expected = np.load(index_dir / "image_vectors.npy")[record.image_vector_id]
-        np.testing.assert_array_equal(stored_vector(index, record), expected)
+def test_more_like_this_matches_index_search_similar(client, tiny_index):
+    item_id = client.get("/api/search", params={"q": "effusion case13", "target": "text", "k": 1}).json()["results"][0]["item_id"]
+    served = client.get(f"/api/items/{item_id}/similar", params={"k": 4, "target": "image"}).json()["results"]
+    with open_index(tiny_index[0]) as index:
+        expected = index.search_similar(item_id, k=4, target="image")
+    assert [h["item_id"] for h in served] == [h.item_id for h in expected]
+    assert [h["score"] for h in served] == pytest.approx([h.score for h in expected], abs=1e-4)
 
 
 def run_cli(*args, **kwargs):
