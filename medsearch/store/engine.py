@@ -49,6 +49,9 @@ def make_engine(url: str) -> Engine:
                 options["poolclass"] = StaticPool
         else:
             options["pool_pre_ping"] = True
+        if parsed.get_driver_name() == "psycopg":
+            # no server-side prepared statements: their generic plans scan a whole table for `key IN (2,000 keys)`
+            options["connect_args"] = {"prepare_threshold": None}
         engine = create_engine(parsed, **options)
     except (ArgumentError, NoSuchModuleError, ModuleNotFoundError, ImportError) as exc:
         raise StoreError(f"cannot open store {safe_url(url)}: {exc}", hint=hint_for(url)) from exc

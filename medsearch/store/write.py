@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
 from medsearch.errors import StoreError
 from medsearch.privacy import PHI_KEYWORDS
+from medsearch.store.bulk import insert_rows
 from medsearch.store.models import Image, Item, Label, TextRow
 from medsearch.store.records import NewItem
 
+ANALYZE_AFTER = 5000  # PostgreSQL: after this many items, refresh planner statistics (autovacuum lags behind)
 CHUNK = 2000  # rows per statement batch; keeps IN lists well under every backend's parameter limit
 _PHI_LOWER = {name.lower() for name in PHI_KEYWORDS}
 
@@ -50,6 +52,8 @@ def add_items(session: Session, archive_id: int, records: list[NewItem]) -> None
     latest = list({record.key: record for record in records}.values())  # a key given twice: the last one wins
     for start in range(0, len(latest), CHUNK):
         _add_chunk(session, archive_id, latest[start:start + CHUNK])
+    if len(latest) >= ANALYZE_AFTER and session.get_bind().dialect.name == "postgresql":
+        session.execute(text("ANALYZE items, images, texts, labels"))
 
 
 def remove_items(session: Session, archive_id: int, keys: list[str]) -> int:
@@ -80,7 +84,7 @@ def _add_chunk(session: Session, archive_id: int, chunk: list[NewItem]) -> None:
     fresh = [_item_values(archive_id, r) for r in chunk if r.key not in ids]
     if fresh:
         # plain executemany, then read the new ids back: RETURNING with many rows goes row by row on SQLite
-        session.execute(insert(Item.__table__), fresh)
+        insert_rows(session, Item.__table__, fresh)
         ids.update(_ids_for_keys(session, archive_id, [row["key"] for row in fresh]))
 
     images = [{"item_id": ids[r.key], "path": r.image_path, "vector_id": r.image_vector_id}
@@ -89,5 +93,4 @@ def _add_chunk(session: Session, archive_id: int, chunk: list[NewItem]) -> None:
              for r in chunk if r.text is not None or r.text_vector_id is not None]
     labels = [{"item_id": ids[r.key], "label": label} for r in chunk for label in _unique_labels(r.labels)]
     for table, rows in ((Image, images), (TextRow, texts), (Label, labels)):
-        if rows:
-            session.execute(insert(table.__table__), rows)  # Core executemany: no per-row ORM bookkeeping
+        insert_rows(session, table.__table__, rows)
