@@ -10,19 +10,24 @@ import torch.nn.functional as F
 
 
 class ProjectionHead(nn.Module):
-    """LayerNorm -> Linear -> GELU -> Dropout -> Linear, plus a linear shortcut; output L2-normalised."""
+    """LayerNorm -> Linear -> GELU -> Dropout -> Linear, plus a linear shortcut; output L2-normalised.
+
+    ``hidden=0`` leaves only the linear map (the linear-probe baseline).
+    """
 
     def __init__(self, in_dim: int, out_dim: int = 256, hidden: int = 512, dropout: float = 0.1):
         super().__init__()
         self.norm = nn.LayerNorm(in_dim)
-        self.fc1 = nn.Linear(in_dim, hidden)
-        self.fc2 = nn.Linear(hidden, out_dim)
+        self.fc1 = nn.Linear(in_dim, hidden) if hidden else None
+        self.fc2 = nn.Linear(hidden, out_dim) if hidden else None
         self.shortcut = nn.Linear(in_dim, out_dim, bias=False)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.norm(x)
-        y = self.fc2(self.drop(F.gelu(self.fc1(x)))) + self.shortcut(x)
+        y = self.shortcut(x)
+        if self.fc1 is not None:
+            y = y + self.fc2(self.drop(F.gelu(self.fc1(x))))
         return F.normalize(y, dim=-1)
 
 

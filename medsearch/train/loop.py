@@ -72,7 +72,10 @@ def evaluate(model, data, rows: np.ndarray, batch: int = 256) -> dict:
     return recall_at_k(image, text)
 
 
-def train(model, data, train_rows, val_rows, cfg: TrainConfig, out_dir: Path, resume=False, progress=True) -> TrainResult:
+def train(
+    model, data, train_rows, val_rows, cfg: TrainConfig, out_dir: Path, resume=False, progress=True, stop_after: int | None = None
+) -> TrainResult:
+    """``stop_after``: end after this many epochs in total (the schedule still spans ``cfg.epochs``)."""
     out_dir = Path(out_dir)
     torch.manual_seed(cfg.seed)
     optimizer = torch.optim.AdamW(_param_groups(model, cfg), weight_decay=cfg.weight_decay)
@@ -92,7 +95,7 @@ def train(model, data, train_rows, val_rows, cfg: TrainConfig, out_dir: Path, re
     bar = _progress(progress)
     with bar:
         task = bar.add_task("training", total=cfg.epochs * len(train_rows), completed=state["epoch"] * len(train_rows))
-        for epoch in range(state["epoch"], cfg.epochs):
+        for epoch in range(state["epoch"], min(cfg.epochs, stop_after or cfg.epochs)):
             model.train()
             torch.manual_seed(cfg.seed + epoch)
             order = np.random.default_rng(cfg.seed + epoch).permutation(train_rows)

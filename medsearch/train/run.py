@@ -78,8 +78,12 @@ def feature_cache_dir(req: TrainRequest, archive_name: str) -> Path:
     from medsearch.models.text_runtime import cache_dir
 
     tag = hashlib.sha256(f"{Path(req.root).resolve()}".encode()).hexdigest()[:8]
-    base = req.cache_dir or cache_dir() / "features"
-    return Path(base) / f"{archive_name}-{tag}-i{req.unfreeze_image}t{req.unfreeze_text}"
+    return Path(req.cache_dir or cache_dir() / "features") / f"{archive_name}-{tag}"
+
+
+def _cache_serves(cache_meta: dict, req: TrainRequest) -> bool:
+    """A cache cut at stage/layer N serves both frozen training (0) and unfreezing exactly N."""
+    return req.unfreeze_image in (0, cache_meta["image_top"]) and req.unfreeze_text in (0, cache_meta["text_top"])
 
 
 def _default_trainable(req: TrainRequest, archive_name: str, items: list[Item], skipped: list[Skipped]):
@@ -87,10 +91,11 @@ def _default_trainable(req: TrainRequest, archive_name: str, items: list[Item], 
     from medsearch.train.features import ITEMS_FILE, FeatureCache, extract
 
     cache_path = feature_cache_dir(req, archive_name)
-    if (cache_path / ITEMS_FILE).exists():
-        cache = FeatureCache.load(cache_path)
-    else:
-        cache = extract(items, req.unfreeze_image, req.unfreeze_text, skipped=skipped, progress=_extract_progress(req, len(items)))
+    cache = FeatureCache.load(cache_path) if (cache_path / ITEMS_FILE).exists() else None
+    if cache is None or not _cache_serves(cache.meta, req):
+        image_top, text_top = max(req.unfreeze_image, 1), max(req.unfreeze_text, 1)
+        progress = _extract_progress(req, len(items))
+        cache = extract(items, image_top, text_top, skipped=skipped, progress=progress)
         cache.save(cache_path)
     model = FeatureModel(req.dim, req.hidden, req.dropout, req.unfreeze_image, req.unfreeze_text, req.feature_noise)
     data = FeatureData(cache, req.unfreeze_image, req.unfreeze_text)
