@@ -56,6 +56,19 @@ def test_add_then_fetch_round_trip(store):
     assert store.item(record.item_id) == record
 
 
+def test_awkward_text_and_extra_survive(store):
+    from pathlib import Path
+
+    text = "tab\there\nnew line, back\\slash \\N, quote ' \" and ünïcødé ≥ 5 mm"
+    archive = store.archive_id("demo", "/data")
+    store.add_items(archive, [new_item(0, text=text, labels=["a\tb", "ü"],
+                                       extra={"nested": {"k": [1, 2.5, None]}, "where": Path("/x/y.png")})])
+    record = store.records("text", [0])[0]
+    assert record.text == text
+    assert record.labels == ["a\tb", "ü"]
+    assert record.extra == {"nested": {"k": [1, 2.5, None]}, "where": "/x/y.png"}
+
+
 def test_archive_id_is_get_or_create(store):
     first = store.archive_id("demo", "/data", "demo")
     assert store.archive_id("demo", "/moved", "demo") == first
