@@ -36,6 +36,7 @@ class Store:
     @classmethod
     def open(cls, url: str) -> "Store":
         """Connect and bring the schema up to date (Alembic); StoreError with a hint when that fails."""
+        url = str(url)
         engine = make_engine(url)
         try:
             connection = engine.connect()

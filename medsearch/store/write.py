@@ -83,7 +83,7 @@ def _add_chunk(session: Session, archive_id: int, chunk: list[NewItem]) -> None:
         session.execute(update(Item), [{"id": ids[r.key], **_item_values(archive_id, r)} for r in chunk if r.key in ids])
     fresh = [_item_values(archive_id, r) for r in chunk if r.key not in ids]
     if fresh:
-        # plain executemany, then read the new ids back: RETURNING with many rows goes row by row on SQLite
+        # bulk insert, then read the new ids back: RETURNING over many rows goes row by row on SQLite
         insert_rows(session, Item.__table__, fresh)
         ids.update(_ids_for_keys(session, archive_id, [row["key"] for row in fresh]))
 
