@@ -92,8 +92,28 @@ def timed(fn, *args):
     return out, time.perf_counter() - t
 
 
+def bound_training(index, opq_iters: int, opq_points: int, pq_points: int) -> dict:
+    """Cap the k-means work of OPQ and PQ training (FAISS defaults: OPQ 50 iterations on 65k points, PQ on
+    256 points per centroid = 65k): on 2 shared cores OPQ training alone took over 15 minutes at 10k vectors."""
+    import faiss
+
+    settings = {}
+    if isinstance(index, faiss.IndexPreTransform):
+        for i in range(index.chain.size()):
+            vt = faiss.downcast_VectorTransform(index.chain.at(i))
+            if isinstance(vt, faiss.OPQMatrix):
+                vt.niter, vt.max_train_points = opq_iters, opq_points
+                settings.update(opq_iters=opq_iters, opq_train_points=opq_points)
+    ivf = faiss.downcast_index(faiss.extract_index_ivf(index))
+    if isinstance(ivf, faiss.IndexIVFPQ):
+        ivf.pq.cp.max_points_per_centroid = max(1, pq_points // ivf.pq.ksub)
+        settings["pq_train_points"] = ivf.pq.cp.max_points_per_centroid * ivf.pq.ksub
+    return settings
+
+
 def bench_size(n: int, dim: int, n_queries: int, nprobes: list[int], rescore_k: int, train_sample: int,
-               factory: str | None, seed: int) -> dict:
+               factory: str | None, seed: int, train_sample_cap: int = 131072, opq_iters: int = 4,
+               opq_points: int = 4096, pq_points: int = 16384) -> dict:
     import faiss
 
     gen = _Generator(dim, clusters=max(50, n // 500), seed=seed, spectrum_decay=0.8, spread=0.6)
@@ -109,7 +129,8 @@ def bench_size(n: int, dim: int, n_queries: int, nprobes: list[int], rescore_k: 
 
     factory = factory or default_factory(n, dim)
     index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
-    train_sample = train_sample or default_train_sample(n, factory)
+    training = bound_training(index, opq_iters, opq_points, pq_points)
+    train_sample = min(train_sample_cap, train_sample or default_train_sample(n, factory))
     sample = base[np.sort(np.random.default_rng(seed).choice(n, min(n, train_sample), replace=False))]
     _, train_s = timed(index.train, sample)
     _, add_s = timed(index.add, base)
@@ -138,7 +159,7 @@ def bench_size(n: int, dim: int, n_queries: int, nprobes: list[int], rescore_k: 
         "n": n, "dim": dim, "queries": n_queries, "generate_s": gen_s,
         "exact": {"build_s": flat_build, "qps": n_queries / flat_s, "bytes_per_vector": 4 * dim},
         "ivfpq": {
-            "factory": factory, "train_sample": len(sample), "train_s": train_s, "add_s": add_s,
+            "factory": factory, "train_sample": len(sample), "training_limits": training, "train_s": train_s, "add_s": add_s,
             "build_s": train_s + add_s, "bytes_per_vector": index_bytes / n,
             "rescore_candidates": rescore_k,
             "rescore_vectors_bytes_per_vector": 4 * dim if rescore_k else 0,
@@ -158,6 +179,10 @@ def main() -> None:
     p.add_argument("--train-sample", type=int, default=0, help="0 = the indexer's rule (64 x nlist)")
     p.add_argument("--threads", type=int, default=1,
                    help="faiss threads for every timing (1: stable figures on a shared 2-core machine)")
+    p.add_argument("--train-cap", type=int, default=131072, help="most vectors the IVF k-means trains on")
+    p.add_argument("--opq-iters", type=int, default=4)
+    p.add_argument("--opq-points", type=int, default=4096)
+    p.add_argument("--pq-points", type=int, default=16384)
     p.add_argument("--factory", default=None, help="faiss factory string; default: the indexer's choice")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/ann.json"))
@@ -170,7 +195,8 @@ def main() -> None:
     for n in args.sizes:
         print(f"size {n}", flush=True)
         results.append(bench_size(n, args.dim, args.queries, args.nprobes, args.rescore, args.train_sample,
-                                  args.factory, args.seed))
+                                  args.factory, args.seed, args.train_cap, args.opq_iters, args.opq_points,
+                                  args.pq_points))
         write(args, results, faiss)
     write(args, results, faiss)
 

@@ -1,0 +1,116 @@
+"""Query latency: cold `medsearch query` wall time (fresh subprocess each run) and warm in-process
+``Index.search_text`` p50/p99 against its two unavoidable parts measured alone on the same queries:
+text encoding (``Index.embed_text``: normalise, lexicon, template ensemble) and the raw FAISS search of the
+query vector (``k`` x the rescoring candidates). Ratio = warm p50 / (encode p50 + faiss p50).
+
+The queries are every phrasing in medsearch/eval/phrasing_groups.json (~180 clinical queries).
+
+    python benchmarks/query_latency.py --index idx-demo --out benchmarks/results/query_latency.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def percentiles(values) -> dict:
+    v = np.asarray(values) * 1000.0
+    return {"p50_ms": float(np.percentile(v, 50)), "p90_ms": float(np.percentile(v, 90)),
+            "p99_ms": float(np.percentile(v, 99)), "mean_ms": float(v.mean()), "n": int(len(v))}
+
+
+def cold_runs(index: Path, query: str, runs: int, model: str | None) -> dict:
+    exe = shutil.which("medsearch") or f"{sys.executable} -m medsearch.cli"
+    cmd = [*exe.split(), "query", query, "--index", str(index), "--k", "10"]
+    if model:
+        cmd += ["--model", model]
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        times.append(time.perf_counter() - t)
+        if done.returncode != 0:
+            raise SystemExit(f"`{' '.join(cmd)}` failed: {done.stderr.strip()}")
+    return {"command": " ".join(cmd), "runs": runs, "seconds": times, "median_s": float(np.median(times)),
+            "min_s": float(min(times)), "max_s": float(max(times))}
+
+
+def warm_runs(index_path: Path, queries: list[str], model: str | None, target: str, candidates: int) -> dict:
+    from medsearch.search import open_index
+
+    index = open_index(index_path, model=model)
+    index.search_text(queries[0], k=10, target=target)  # loads encoder, index, vectors, store
+    total, encode, faiss_s, stages = [], [], [], []
+    ann, _ = index._parts(target)  # the loaded FAISS index, to time its raw search alone
+    for q in queries:
+        t = time.perf_counter()
+        index.search_text(q, k=10, target=target)
+        total.append(time.perf_counter() - t)
+        stages.append(dict(getattr(index, "last_timings", {}) or {}))
+        t = time.perf_counter()
+        vector = index.embed_text(q, target=target)
+        encode.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        ann.search(vector.reshape(1, -1).astype(np.float32), candidates)
+        faiss_s.append(time.perf_counter() - t)
+    index.close()
+    stage_means = {}
+    for key in sorted({k for s in stages for k in s}):
+        stage_means[key + "_ms"] = float(np.mean([s.get(key, 0.0) for s in stages]) * 1000)
+    t, e, f = percentiles(total), percentiles(encode), percentiles(faiss_s)
+    return {
+        "queries": len(queries), "target": target, "faiss_k": candidates,
+        "search_text": t, "encode": e, "faiss_search": f,
+        "ratio_p50": t["p50_ms"] / (e["p50_ms"] + f["p50_ms"]),
+        "ratio_p99": t["p99_ms"] / (e["p99_ms"] + f["p99_ms"]),
+        "stage_means_from_last_timings": stage_means,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--index", type=Path, required=True)
+    p.add_argument("--model", default=None, help="default: the index's model")
+    p.add_argument("--target", default="image")
+    p.add_argument("--cold-runs", type=int, default=5)
+    p.add_argument("--candidates", type=int, default=40, help="k of the raw FAISS search (the search path's 4 x k)")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/query_latency.json"))
+    args = p.parse_args()
+
+    from medsearch.eval.robustness import load_groups
+
+    queries = [q for g in load_groups() for q in g["queries"]]
+    cold = cold_runs(args.index, "CT pulmonary angiogram showing pulmonary embolism", args.cold_runs, args.model)
+    print(f"cold CLI query: median {cold['median_s']:.2f}s over {cold['runs']} runs (target <= 1.5 s)", flush=True)
+    warm = warm_runs(args.index, queries, args.model, args.target, args.candidates)
+    print(f"warm search_text p50 {warm['search_text']['p50_ms']:.1f} ms, p99 {warm['search_text']['p99_ms']:.1f} ms; "
+          f"encode p50 {warm['encode']['p50_ms']:.1f} ms + faiss p50 {warm['faiss_search']['p50_ms']:.2f} ms; "
+          f"ratio p50 {warm['ratio_p50']:.2f} (target <= 1.2)")
+    manifest = json.loads((args.index / "manifest.json").read_text())
+    import faiss
+    import torch
+
+    result = {
+        "benchmark": "query_latency", "index": str(args.index), "model_id": manifest.get("model_id"),
+        "index_counts": {k: v.get("count") for k, v in (manifest.get("modalities") or {}).items()}
+        if isinstance(manifest.get("modalities"), dict) else None,
+        "cold_cli": cold, "warm": warm, "targets": {"cold_cli_s": 1.5, "warm_ratio": 1.2},
+        "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "faiss_threads": faiss.omp_get_max_threads(), "platform": platform.platform()},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
