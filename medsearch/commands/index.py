@@ -1,0 +1,73 @@
+"""`medsearch index`: embed an archive into an index directory (only new or changed items on a rerun)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+SKIPPED_SHOWN = 20
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("index")
+    def index_command(
+        manifest: Annotated[str, typer.Option(help="built-in archive name (roco, demo, ...) or a manifest .toml")],
+        index: Annotated[Path, typer.Option(help="index directory to create or update")],
+        root: Annotated[Optional[Path], typer.Option(help="archive folder (default: the manifest's; demo needs none)")] = None,
+        model: Annotated[Optional[str], typer.Option(help="encoder name (see `medsearch models`)")] = None,
+        db: Annotated[Optional[str], typer.Option(help="metadata database URL (default: meta.sqlite in the index)", envvar="MEDSEARCH_DB")] = None,
+        factory: Annotated[Optional[str], typer.Option(help="faiss factory string, e.g. 'IVF1024,PQ32' (default: chosen by size)")] = None,
+        batch_size: Annotated[int, typer.Option(help="items per encoder batch")] = 64,
+        workers: Annotated[Optional[int], typer.Option(help="image decoding processes (0 = in the main process)")] = None,
+        device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
+        limit: Annotated[Optional[int], typer.Option(help="index only the first N items of the archive")] = None,
+        rebuild: Annotated[bool, typer.Option(help="delete the existing index and start again")] = False,
+    ) -> None:
+        """Index an archive: decode, embed, write vectors + FAISS + metadata; reruns embed only what changed."""
+        from medsearch.archives import open_archive
+        from medsearch.models import load_encoder
+        from medsearch.models.registry import resolve
+
+        from indexer.pipeline import build_index
+
+        archive = open_archive(manifest, root)
+        encoder = load_encoder(model, device=device)
+        summary = build_index(archive, index, encoder, db_url=db, factory=factory, batch_size=batch_size,
+                              workers=workers, device=device, limit=limit, rebuild=rebuild,
+                              model_name=resolve(model).name)
+        print_summary(summary)
+
+
+def print_summary(summary) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    counts = Table("", "", title=f"indexed {summary.archive} into {summary.index_dir}", show_header=False)
+    counts.add_row("model", summary.model_id)
+    counts.add_row("items read", str(summary.seen))
+    counts.add_row("indexed (new or changed)", str(summary.indexed))
+    counts.add_row("unchanged", str(summary.unchanged))
+    counts.add_row("skipped", str(len(summary.skipped)))
+    for modality, factory in summary.factories.items():
+        counts.add_row(f"{modality} index", f"{factory}, {summary.counts[modality]} vectors")
+    counts.add_row("items/s", f"{summary.items_per_s:.1f}")
+    console.print(counts)
+
+    stages = Table("stage", "seconds", title="stage times")
+    for stage, seconds in summary.stage_seconds.items():
+        stages.add_row(stage, f"{seconds:.2f}")
+    stages.add_row("total", f"{summary.total_seconds:.2f}")
+    console.print(stages)
+
+    if summary.skipped:
+        skipped = Table("where", "stage", "reason", title=f"skipped items ({len(summary.skipped)})")
+        for s in summary.skipped[:SKIPPED_SHOWN]:
+            skipped.add_row(s.where, s.stage, s.reason)
+        console.print(skipped)
+        more = len(summary.skipped) - SKIPPED_SHOWN
+        if more > 0:
+            console.print(f"... and {more} more")
+        console.print(f"full list: {Path(summary.index_dir) / 'skipped.jsonl'}")
