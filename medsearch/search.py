@@ -24,6 +24,9 @@ from medsearch.index_dir import IndexManifest, default_db_url, read_manifest, ve
 from medsearch.store.filters import Filters
 
 TARGETS = ("image", "text")
+# Filtered searches first try the unfiltered candidate pool with the filter checked on its records (cheap for
+# broad filters); only when too few pass do they fetch the allowed vector ids from the store.
+POST_FILTER_FIRST = True
 
 __all__ = ["Filters", "Index", "SearchResult", "open_index"]
 
@@ -103,6 +106,7 @@ class Index:
         self._vectors: dict[str, np.ndarray] = {}
         self._lock = threading.RLock()
         self.last_timings: dict[str, float] = {}  # seconds per stage of the latest search (encode, filter, ann...)
+        self.last_plan = ""  # how the latest search ran: unfiltered, post-filter or pre-filter
 
     # --- lazily loaded parts ---------------------------------------------------------------------
 
@@ -193,7 +197,8 @@ class Index:
         return self._search(vector, k, target, filters, encode_s=0.0)
 
     def _search(self, vector, k: int, target: str, filters, encode_s: float) -> list[SearchResult]:
-        from medsearch.query.ranking import rank
+        from medsearch.query.postfilter import record_matches
+        from medsearch.query.ranking import rank, rank_post_filtered
 
         _check_target(target)
         _check_k(k)
@@ -205,13 +210,19 @@ class Index:
         store = self.store
         timings = {"encode": encode_s, "load": time.perf_counter() - start}
         filters = _as_filters(filters)
-        if filters is not None:
-            filter_start = time.perf_counter()
-            allowed = store.allowed_vector_ids(target, filters)
-            timings["filter"] = time.perf_counter() - filter_start
-        else:
+        known = lambda ids: store.records(target, ids)  # noqa: E731
+        hits, self.last_plan = None, "unfiltered"
+        if filters is not None and POST_FILTER_FIRST:
+            hits = rank_post_filtered(ann, vectors, vector, k, known, lambda r: record_matches(filters, r), timings)
+            self.last_plan = "post-filter"
+        if hits is None:
             allowed = None
-        hits = rank(ann, vectors, vector, k, known=lambda ids: store.records(target, ids), allowed=allowed, timings=timings)
+            if filters is not None:
+                filter_start = time.perf_counter()
+                allowed = store.allowed_vector_ids(target, filters)
+                timings["filter"] = time.perf_counter() - filter_start
+                self.last_plan = "pre-filter"
+            hits = rank(ann, vectors, vector, k, known=known, allowed=allowed, timings=timings)
         timings["total"] = encode_s + time.perf_counter() - start
         self.last_timings = timings
         return [SearchResult.from_record(i + 1, score, target, record) for i, (_, score, record) in enumerate(hits)]

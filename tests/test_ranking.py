@@ -146,3 +146,15 @@ def test_selector_and_nprobe_reach_an_ivf_inside_opq():
     assert len(ids) == 50 and set(ids.tolist()) <= set(allowed.tolist())
     faiss.try_extract_index_ivf(index).nprobe = 1
     assert len(ranking.ann_candidates(index, vectors[0], 1500)) < 1500  # one list probed, not all
+
+
+def test_post_filter_on_a_broad_filter_equals_brute_force_and_gives_up_on_a_narrow_one(data):
+    vectors, _, queries = data
+    index = faiss.IndexFlatIP(vectors.shape[1])  # exact ANN: this test is about the filter logic, not recall
+    index.add(vectors)
+    even = lambda record: record % 2 == 0  # noqa: E731  (records are the vector ids here)
+    known = lambda ids: {i: i for i in ids}  # noqa: E731
+    for q in queries:
+        hits = ranking.rank_post_filtered(index, vectors, q, 10, known, even)
+        assert [h[0] for h in hits] == brute_force(vectors, q, 10, ids=np.arange(0, 2000, 2))[0]
+    assert ranking.rank_post_filtered(index, vectors, queries[0], 10, known, lambda r: r == 3) is None

@@ -16,6 +16,7 @@ from PIL import Image
 from medsearch.errors import BadQuery, IndexCorrupt, IndexMismatch, IndexNotFound, StoreError
 from medsearch.models.fake import FakeEncoder
 from medsearch.query import ranking
+from medsearch import search as search_module
 from medsearch.search import Filters, SearchResult, open_index
 
 from conftest import build_tiny_index
@@ -94,10 +95,14 @@ FILTER_CASES = {
 }
 
 
-@pytest.mark.parametrize("exact_limit", [5000, 0], ids=["exact-scan", "ann-with-selector"])
+@pytest.mark.parametrize(
+    "plan", ["auto", "pre-filter-exact-scan", "pre-filter-ann-with-selector"]
+)
 @pytest.mark.parametrize("case", list(FILTER_CASES))
-def test_filters_keep_recall(index, tiny_index, monkeypatch, case, exact_limit):
-    monkeypatch.setattr(ranking, "EXACT_FILTER_LIMIT", exact_limit)
+def test_filters_keep_recall(index, tiny_index, monkeypatch, case, plan):
+    if plan != "auto":
+        monkeypatch.setattr(search_module, "POST_FILTER_FIRST", False)
+        monkeypatch.setattr(ranking, "EXACT_FILTER_LIMIT", 5000 if plan.endswith("exact-scan") else 0)
     filters, keep = FILTER_CASES[case]
     index_dir, items = tiny_index
     query = index.embed_text("nodule", target="image")
@@ -105,6 +110,27 @@ def test_filters_keep_recall(index, tiny_index, monkeypatch, case, exact_limit):
     hits = index.search_text("nodule", k=10, filters=filters)
     assert [h.key for h in hits] == want
     assert len(want) >= 1
+    assert index.last_plan == ("pre-filter" if plan != "auto" else index.last_plan)
+
+
+def test_broad_filters_post_filter_and_narrow_ones_pre_filter(index):
+    index.search_text("nodule", k=5, filters=Filters(licence="CC BY*"))
+    assert index.last_plan == "post-filter" and "filter" not in index.last_timings
+    # no item carries both labels: the 100 candidates (of 118) cannot yield 10, so the store is asked
+    hits = index.search_text("nodule", k=10, filters=Filters(labels=["followup", "nodule"]))
+    assert index.last_plan == "pre-filter" and "filter" in index.last_timings and hits == []
+    # with k=20 the pool (200 > 118) covers the whole index, so the post-filter answer is already complete
+    hits = index.search_text("nodule", k=20, filters=Filters(labels=["followup", "cardiomegaly"]))
+    assert index.last_plan == "post-filter" and len(hits) == 10
+
+
+def test_post_filter_agrees_with_the_store(index, tiny_index):
+    from medsearch.query.postfilter import record_matches
+
+    records = index.store.records("image", list(range(120)))
+    for filters, _ in FILTER_CASES.values():
+        allowed = set(index.store.allowed_vector_ids("image", filters).tolist())
+        assert {i for i, r in records.items() if record_matches(filters, r)} == allowed
 
 
 def test_filters_as_dict_and_empty_filters(index):

@@ -108,6 +108,35 @@ def rank(
         n = min(n * 4, ntotal)
 
 
+def rank_post_filtered(
+    index,
+    vectors: np.ndarray,
+    query: np.ndarray,
+    k: int,
+    known: Callable[[list[int]], Mapping[int, object]],
+    keep: Callable[[object], bool],
+    timings: dict | None = None,
+) -> list[tuple[int, float, object]] | None:
+    """Broad filters: the unfiltered candidate pool, rescored, its records fetched in one call and ``keep``
+    applied to them. None when fewer than ``k`` pass and the pool did not cover the whole index: the caller
+    then pre-filters (allowed ids from the store), which costs a query proportional to the allowed set.
+    """
+    ntotal = min(index.ntotal, len(vectors))
+    if ntotal == 0:
+        return []
+    n = candidate_count(k, ntotal)
+    with _timed(timings, "ann"):
+        ids = ann_candidates(index, query, n)
+    ids = ids[ids < len(vectors)]
+    with _timed(timings, "rescore"):
+        ids, scores = top_k(ids, exact_scores(vectors, ids, query), len(ids))
+    with _timed(timings, "metadata"):
+        records = known(ids.tolist())
+    hits = [(int(i), float(s), records[int(i)]) for i, s in zip(ids, scores)
+            if int(i) in records and keep(records[int(i)])]
+    return hits[:k] if len(hits) >= k or n >= ntotal else None
+
+
 @contextmanager
 def _timed(timings: dict | None, stage: str):
     start = time.perf_counter()
