@@ -78,7 +78,8 @@ def ivf_lists(n: int) -> int:
     """4*sqrt(N) rounded to a power of two, clipped to [64, 65536], and never more than N/39 lists."""
     nlist = 2 ** round(math.log2(4 * math.sqrt(max(n, 1))))
     nlist = min(max(nlist, 64), 65536)
-    return max(1, min(nlist, n // MIN_POINTS_PER_LIST))
+    most = max(1, n // MIN_POINTS_PER_LIST)
+    return min(nlist, 2 ** int(math.log2(most)))
 
 
 def pq_code_size(d: int) -> int:
