@@ -128,3 +128,27 @@ def test_resolve_target(name, image_query, available, expected):
     from medsearch.commands.query import resolve_target
 
     assert resolve_target(name, image_query, available) == expected
+
+
+@pytest.fixture(scope="module")
+def demo_index(tmp_path_factory):
+    """60 demo figures indexed by the real indexer (`medsearch index`) with the fake encoder."""
+    index_dir = tmp_path_factory.mktemp("demo") / "index"
+    args = ["index", "--manifest", "demo", "--index", str(index_dir), "--model", "fake", "--workers", "0", "--limit", "60"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return index_dir
+
+
+def test_query_an_index_built_by_the_indexer(demo_index):
+    hits = query_json(demo_index, "pulmonary angiography", "--target", "reports", "--k", "5")
+    assert len(hits) == 5 and [h["rank"] for h in hits] == [1, 2, 3, 4, 5]
+    assert all(h["key"].startswith("ROCO_") and h["licence"] == "CC BY" for h in hits)
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+    first = hits[0]
+    everything = query_json(demo_index, "x", "--target", "text", "--k", "100")
+    assert len({h["key"] for h in everything}) == 60  # every indexed item reachable, none twice
+    image_hits = query_json(demo_index, "--image", first["image_path"], "--target", "images", "--k", "1")
+    assert image_hits[0]["key"] == first["key"] and image_hits[0]["score"] == pytest.approx(1.0, abs=1e-5)
+    info = json.loads(runner.invoke(app, ["info", "--index", str(demo_index), "--json"]).stdout)
+    assert info["counts"]["items"] == 60 and info["manifest"]["model_id"] == "fake-32"

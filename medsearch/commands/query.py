@@ -88,15 +88,19 @@ def print_results(results) -> None:
         console.print("no results")
         return
     paths = [display_path(r) for r in results]
-    rows = [(str(r.rank), f"{r.score:.3f}", r.key, path) for r, path in zip(results, paths)]
-    headers = ("rank", "score", "key", "path")
-    widths = [min(max(len(h), *(len(row[i]) for row in rows)), 48) for i, h in enumerate(headers)]
-    room = max(console.width - sum(widths) - 3 * (len(widths) + 1) - 1, 12)  # what the other columns leave
-    text_width = min(room, max(4, *(len(first_line(r.text, room)) for r in results)))
+    rows = [(str(r.rank), f"{r.score:.3f}", r.key) for r in results]
+    headers = ("rank", "score", "key")
+    widths = [min(max(len(h), *(len(row[i]) for row in rows)), 24) for i, h in enumerate(headers)]
+    room = max(console.width - sum(widths) - 3 * (len(widths) + 2) - 1, 24)  # left for path and text
+    path_width = min(max(4, *map(len, paths)), max(12, int(room * 0.45)))
+    text_room = max(room - path_width, 12)
+    text_width = min(text_room, max(4, *(len(first_line(r.text, text_room)) for r in results)))
     table = Table()
     for header, width in zip(headers, widths):
         table.add_column(header, width=width, no_wrap=True, overflow="ellipsis")
+    table.add_column("path", width=path_width, no_wrap=True, overflow="ellipsis")
     table.add_column("text", width=text_width, no_wrap=True, overflow="ellipsis")
+    rows = [(*row, path) for row, path in zip(rows, paths)]
     for row, r in zip(rows, results):
         table.add_row(*map(escape, row), escape(first_line(r.text, text_width)))
     console.print(table)
