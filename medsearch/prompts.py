@@ -126,7 +126,7 @@ LEXICON_PATH = Path(__file__).parent / "data" / "lexicon.json"
 @lru_cache(maxsize=1)
 def default_lexicon() -> Lexicon:
     data = json.loads(LEXICON_PATH.read_text("utf-8"))
-    return Lexicon({**data["abbreviations"], **data["lay_terms"]})
+    return Lexicon({**data["abbreviations"], **data["lay_terms"], **data.get("spellings", {})})
 
 
 def prepare_query(query: str, expand: bool = True, lexicon: Lexicon | None = None) -> str:

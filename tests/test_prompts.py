@@ -48,6 +48,8 @@ def test_normalise(raw, expected):
         ("SOB", "dyspnea shortness of breath (sob)"),
         ("CXR with CHF", "chest x-ray (cxr) with congestive heart failure (chf)"),
         ("post-PE changes", "post-pulmonary embolism (pe) changes"),
+        ("Subdural haematoma", "subdural hematoma (haematoma)"),
+        ("oedema", "edema (oedema)"),
     ],
 )
 def test_expansion_keeps_the_original_term(query, expected):
@@ -79,7 +81,7 @@ def test_lexicon_file_is_large_and_well_formed():
     assert len(data["lay_terms"]) >= 30
     for key in ("PE", "PTX", "SOB", "CXR", "MI", "CHF", "COPD", "DVT", "AAA", "ICH", "SAH"):
         assert key in data["abbreviations"], key
-    assert len(default_lexicon()) == len(data["abbreviations"]) + len(data["lay_terms"])
+    assert len(default_lexicon()) == len(data["abbreviations"]) + len(data["lay_terms"]) + len(data["spellings"])
 
 
 @pytest.mark.parametrize("query", ["", "   ", "?!,"])
