@@ -3,6 +3,9 @@
     from indexer.pipeline import build_index
     summary = build_index(open_archive("demo"), "idx", load_encoder("fake"))
 
+An item whose image cannot be decoded is skipped whole (Skipped(stage="decode")), text included, so a store
+row always has every vector its item should have; a rerun tries it again.
+
 Resumable: every ``commit_every`` batches the writer makes vectors and store rows durable, so a killed run
 loses at most one chunk and a rerun embeds only what the store lacks.
 """
@@ -133,8 +136,9 @@ def build_index(
             embedding = bar.add_task("embedding", total=len(result.pending))
             run_batches(embedder, writer, result.pending, timer, summary, commit_every,
                         lambda n: bar.advance(embedding, n))
-        with timer.stage("index"):
-            manifest = writer.finalize()
+            bar.add_task("indexing", total=None)
+            with timer.stage("index"):
+                manifest = writer.finalize()
         summary.indexed = writer.written
     finally:
         store.close()

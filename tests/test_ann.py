@@ -106,3 +106,32 @@ def test_incremental_add_gives_next_row_ids():
     built.add(x[200:])
     _, found = built.search(x[250:251], 1)
     assert built.ntotal == 300 and found[0, 0] == 250
+
+
+def _flat(factory: str, n: int) -> ann.AnnIndex:
+    index = ann.new_index(8, "Flat")
+    index.add(np.eye(8, dtype=np.float32)[np.arange(n) % 8])
+    return ann.AnnIndex(index, factory, None)
+
+
+@pytest.mark.parametrize(
+    "existing, wanted, forced, expected",
+    [
+        ("Flat", "Flat", False, False),
+        ("Flat", "IVF1024,PQ32", False, True),  # crossed the exact limit
+        ("IVF1024,PQ32", "IVF1024,PQ32", False, False),
+        ("IVF1024,PQ32", "IVF2048,PQ32", False, True),  # grew ~4x: twice the lists
+        ("IVF1024,PQ32", "Flat", True, True),  # --factory names another index
+        ("IVF2,Flat", "IVF2,Flat", True, False),
+    ],
+)
+def test_writer_rebuild_rule(existing, wanted, forced, expected):
+    from indexer.writer import needs_rebuild
+
+    assert needs_rebuild(_flat(existing, 4), wanted, n=10, forced=forced) is expected
+
+
+def test_index_ahead_of_its_vector_file_is_rebuilt():
+    from indexer.writer import needs_rebuild
+
+    assert needs_rebuild(_flat("Flat", 12), "Flat", n=10, forced=False) is True

@@ -8,6 +8,14 @@ from typing import Annotated, Optional
 import typer
 
 SKIPPED_SHOWN = 20
+STAGE_NOTES = {
+    "read": "archive walk + content hashes",
+    "decode_wait": "main process waiting for decoded batches",
+    "decode_workers": "decode + transform, summed over workers (overlaps the rest)",
+    "embed": "encoder",
+    "write": "vector files + store rows",
+    "index": "FAISS add/build + manifest",
+}
 
 
 def register(app: typer.Typer) -> None:
@@ -56,10 +64,10 @@ def print_summary(summary) -> None:
     counts.add_row("items/s", f"{summary.items_per_s:.1f}")
     console.print(counts)
 
-    stages = Table("stage", "seconds", title="stage times")
+    stages = Table("stage", "seconds", "", title="stage times")
     for stage, seconds in summary.stage_seconds.items():
-        stages.add_row(stage, f"{seconds:.2f}")
-    stages.add_row("total", f"{summary.total_seconds:.2f}")
+        stages.add_row(stage, f"{seconds:.2f}", STAGE_NOTES.get(stage, ""))
+    stages.add_row("total", f"{summary.total_seconds:.2f}", "wall clock")
     console.print(stages)
 
     if summary.skipped:
