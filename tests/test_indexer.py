@@ -168,6 +168,22 @@ def test_factory_override_rebuilds_the_index(tmp_path, archive_dir):
     assert manifest.modalities["text"].nprobe in (1, 2) and manifest.modalities["text"].count == GOOD + 1
 
 
+def test_ivf_index_grows_by_adding_not_rebuilding(tmp_path, archive_dir, monkeypatch):
+    from indexer import ann
+
+    index(tmp_path, factory="IVF2,Flat")
+    monkeypatch.setattr(ann, "build", lambda *a, **k: pytest.fail("rebuilt instead of adding"))
+    checksum = read_manifest(tmp_path / "idx").modalities["text"].checksum
+    csv = archive_dir / "items.csv"
+    csv.write_text(csv.read_text().replace("gone,", "late,,a late report about atelectasis,,test,CC BY,\ngone,"))
+    again = index(tmp_path, factory="IVF2,Flat")
+    text = read_manifest(tmp_path / "idx").modalities["text"]
+
+    assert again.indexed == 1 and text.count == GOOD + 2 and text.checksum != checksum
+    assert text.factory == "IVF2,Flat"
+    verify_checksums(tmp_path / "idx", read_manifest(tmp_path / "idx"))
+
+
 def test_limit_reads_only_the_first_items(tmp_path, archive_dir):
     summary = index(tmp_path, limit=3)
     assert (summary.seen, summary.indexed) == (3, 3)
