@@ -22,6 +22,7 @@ from medsearch.archives.item import Skipped
 from medsearch.index_dir import IndexManifest, default_db_url
 
 from indexer.embed import DEFAULT_BATCH_SIZE, EmbeddedBatch, TorchEmbedder
+from indexer.lock import index_lock
 from indexer.reader import ArchiveReader, Pending, ReadResult
 from indexer.writer import SKIPPED_FILE, IndexWriter, open_index_dir
 
@@ -111,43 +112,49 @@ def build_index(
 
     started = time.perf_counter()
     index_dir = Path(index_dir)
-    manifest = open_index_dir(index_dir, encoder.model_id, model_name or encoder.model_id, encoder.dim, db_url, rebuild)
     summary = RunSummary(archive=archive.name, index_dir=str(index_dir), model_id=encoder.model_id)
     timer = Timer()
-    store = Store.open(manifest.db_url or default_db_url(index_dir))
-    try:
-        manifest_path = getattr(getattr(archive, "manifest", None), "path", None)
-        archive_id = store.archive_id(archive.name, str(getattr(archive, "root", "") or ""),
-                                      None if manifest_path is None else str(manifest_path))
-        known = store.known_hashes(archive_id)
-        if rebuild and known:  # an external database keeps rows whose vectors were just deleted
-            store.remove_items(archive_id, list(known))
-            known = {}
-        writer = IndexWriter(index_dir, manifest, store, archive_id, factory)
-        reader = reader or ArchiveReader(archive, limit)
-        embedder = embedder or TorchEmbedder(encoder, batch_size, workers, device)
-        with progress_bar(progress) as bar:
-            reading = bar.add_task("reading", total=_size_hint(archive, limit))
-            with timer.stage("read"):
-                result = reader.read(known, on_item=lambda: bar.advance(reading))
-            bar.update(reading, total=result.seen, completed=result.seen)
-            summary.seen, summary.unchanged = result.seen, result.unchanged
-            summary.skipped.extend(result.skipped)
-            embedding = bar.add_task("embedding", total=len(result.pending))
-            run_batches(embedder, writer, result.pending, timer, summary, commit_every,
-                        lambda n: bar.advance(embedding, n))
-            bar.add_task("indexing", total=None)
-            with timer.stage("index"):
-                manifest = writer.finalize()
-        summary.indexed = writer.written
-    finally:
-        store.close()
+    with index_lock(index_dir):
+        manifest = open_index_dir(index_dir, encoder.model_id, model_name or encoder.model_id, encoder.dim,
+                                  db_url, rebuild)
+        store = Store.open(manifest.db_url or default_db_url(index_dir))
+        try:
+            archive_id = store_archive_id(store, archive)
+            known = store.known_hashes(archive_id)
+            if rebuild and known:  # an external database keeps rows whose vectors were just deleted
+                store.remove_items(archive_id, list(known))
+                known = {}
+            writer = IndexWriter(index_dir, manifest, store, archive_id, factory)
+            reader = reader or ArchiveReader(archive, limit)
+            embedder = embedder or TorchEmbedder(encoder, batch_size, workers, device)
+            with progress_bar(progress) as bar:
+                reading = bar.add_task("reading", total=_size_hint(archive, limit))
+                with timer.stage("read"):
+                    result = reader.read(known, on_item=lambda: bar.advance(reading))
+                bar.update(reading, total=result.seen, completed=result.seen)
+                summary.seen, summary.unchanged = result.seen, result.unchanged
+                summary.skipped.extend(result.skipped)
+                embedding = bar.add_task("embedding", total=len(result.pending))
+                run_batches(embedder, writer, result.pending, timer, summary, commit_every,
+                            lambda n: bar.advance(embedding, n))
+                bar.add_task("indexing", total=None)
+                with timer.stage("index"):
+                    manifest = writer.finalize()
+            summary.indexed = writer.written
+        finally:
+            store.close()
+        write_skipped(index_dir / SKIPPED_FILE, summary.skipped)
     summary.factories = {m: e.factory for m, e in manifest.modalities.items()}
     summary.counts = {m: e.count for m, e in manifest.modalities.items()}
-    write_skipped(index_dir / SKIPPED_FILE, summary.skipped)
     summary.stage_seconds = timer.seconds
     summary.total_seconds = time.perf_counter() - started
     return summary
+
+
+def store_archive_id(store, archive) -> int:
+    manifest_path = getattr(getattr(archive, "manifest", None), "path", None)
+    return store.archive_id(archive.name, str(getattr(archive, "root", "") or ""),
+                            None if manifest_path is None else str(manifest_path))
 
 
 def run_batches(embedder: Embedder, writer: Writer, pending: Sequence[Pending], timer: Timer,

@@ -67,6 +67,7 @@ def open_index_dir(index_dir: Path, model_id: str, model_name: str, dim: int, db
 
 
 def clear_index_dir(index_dir: Path, default_db: bool) -> None:
+    # not the lock file: the running process holds it
     names = [MANIFEST, SKIPPED_FILE] + [name for m in MODALITIES for name in index_files(m)]
     if default_db:
         names.append("meta.sqlite")

@@ -99,3 +99,10 @@ class UnsafeBind(MedsearchError):
     """A server asked to listen beyond loopback without an access token."""
 
     exit_code = 2
+
+
+class IndexBusy(MedsearchError):
+    """Another indexing run holds the index directory."""
+
+    exit_code = 9
+    hint = "wait for the other `medsearch index` run on this directory to finish"

@@ -210,3 +210,14 @@ def test_demo_archive_end_to_end(tmp_path):
     with medsearch.open_index(tmp_path / "demo", model="fake") as idx:
         hits = idx.search_text("chest", k=5)
     assert len(hits) == 5
+
+
+def test_second_run_on_a_locked_directory_is_refused(tmp_path, archive_dir):
+    from medsearch.errors import IndexBusy
+
+    from indexer.lock import index_lock
+
+    with index_lock(tmp_path / "idx"):
+        with pytest.raises(IndexBusy, match="another indexing run"):
+            index(tmp_path)
+    assert index(tmp_path).indexed == GOOD + 1  # released on exit
