@@ -158,3 +158,19 @@ def test_post_filter_on_a_broad_filter_equals_brute_force_and_gives_up_on_a_narr
         hits = ranking.rank_post_filtered(index, vectors, q, 10, known, even)
         assert [h[0] for h in hits] == brute_force(vectors, q, 10, ids=np.arange(0, 2000, 2))[0]
     assert ranking.rank_post_filtered(index, vectors, queries[0], 10, known, lambda r: r == 3) is None
+
+
+def test_post_filter_grows_the_pool_for_a_one_in_three_filter(data):
+    vectors, _, queries = data
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    index.add(vectors)
+    fetched = []
+
+    def known(ids):
+        fetched.append(len(ids))
+        return {i: i for i in ids}
+
+    hits = ranking.rank_post_filtered(index, vectors, queries[1], 10, known, lambda r: r % 3 == 0)
+    assert [h[0] for h in hits] == brute_force(vectors, queries[1], 10, ids=np.arange(0, 2000, 3))[0]
+    # ~33 of the first 100 pass, short of 75: the pool grows to ~300 and only the new ids are fetched
+    assert fetched[0] == 100 and len(fetched) == 2 and 150 <= 100 + fetched[1] <= 400

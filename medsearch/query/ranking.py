@@ -6,6 +6,7 @@ dropped), and an optional ``allowed`` array restricts the search to the vector i
 
 from __future__ import annotations
 
+import math
 import time
 from contextlib import contextmanager
 from typing import Callable, Mapping
@@ -16,6 +17,11 @@ import numpy as np
 EXACT_FILTER_LIMIT = 5000
 CANDIDATE_FACTOR = 10
 MIN_CANDIDATES = 100
+# Post-filtering (see rank_post_filtered): passing candidates wanted, as a share of an unfiltered pool; the
+# smallest share of candidates passing worth growing the pool for; the largest pool before pre-filtering.
+POST_FILTER_DEPTH = 0.75
+POST_FILTER_MIN_SHARE = 0.2
+POST_FILTER_MAX_POOL = 1000
 
 
 def candidate_count(k: int, ntotal: int) -> int:
@@ -117,24 +123,38 @@ def rank_post_filtered(
     keep: Callable[[object], bool],
     timings: dict | None = None,
 ) -> list[tuple[int, float, object]] | None:
-    """Broad filters: the unfiltered candidate pool, rescored, its records fetched in one call and ``keep``
-    applied to them. None when fewer than ``k`` pass and the pool did not cover the whole index: the caller
-    then pre-filters (allowed ids from the store), which costs a query proportional to the allowed set.
+    """Broad filters: unfiltered ANN candidates, rescored, their records fetched and ``keep`` applied.
+
+    To keep the recall of an unfiltered search, the candidates that pass must be about as many as an unfiltered
+    search rescores (``POST_FILTER_DEPTH`` of them), so the pool grows by 1/share-passing. None when too few
+    pass (share below ``POST_FILTER_MIN_SHARE`` or the pool would exceed ``POST_FILTER_MAX_POOL``): the caller
+    then pre-filters, which costs a store query proportional to the allowed set.
     """
     ntotal = min(index.ntotal, len(vectors))
     if ntotal == 0:
         return []
+    depth = POST_FILTER_DEPTH * candidate_count(k, ntotal)
     n = candidate_count(k, ntotal)
-    with _timed(timings, "ann"):
-        ids = ann_candidates(index, query, n)
-    ids = ids[ids < len(vectors)]
-    with _timed(timings, "rescore"):
-        ids, scores = top_k(ids, exact_scores(vectors, ids, query), len(ids))
-    with _timed(timings, "metadata"):
-        records = known(ids.tolist())
-    hits = [(int(i), float(s), records[int(i)]) for i, s in zip(ids, scores)
-            if int(i) in records and keep(records[int(i)])]
-    return hits[:k] if len(hits) >= k or n >= ntotal else None
+    records: dict = {}
+    fetched: set[int] = set()
+    while True:
+        with _timed(timings, "ann"):
+            ids = ann_candidates(index, query, n)
+        ids = ids[ids < len(vectors)]
+        with _timed(timings, "rescore"):
+            ids, scores = top_k(ids, exact_scores(vectors, ids, query), len(ids))
+        new = [i for i in ids.tolist() if i not in fetched]
+        with _timed(timings, "metadata"):
+            records.update(known(new))
+        fetched.update(new)
+        hits = [(int(i), float(s), records[int(i)]) for i, s in zip(ids, scores)
+                if int(i) in records and keep(records[int(i)])]
+        if n >= ntotal or (len(hits) >= max(k, depth)):
+            return hits[:k]
+        share = len(hits) / max(len(ids), 1)
+        if share < POST_FILTER_MIN_SHARE or n >= POST_FILTER_MAX_POOL:
+            return None
+        n = min(max(math.ceil(candidate_count(k, ntotal) / share), 2 * n), ntotal, POST_FILTER_MAX_POOL)
 
 
 @contextmanager
