@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Callable, Iterator, Protocol, Sequence
 
 from medsearch.archives.item import Skipped
+from medsearch.errors import StoreError
 from medsearch.index_dir import IndexManifest, default_db_url
 
 from indexer.embed import DEFAULT_BATCH_SIZE, EmbeddedBatch, TorchEmbedder
 from indexer.lock import index_lock
 from indexer.reader import ArchiveReader, Pending, ReadResult
-from indexer.writer import SKIPPED_FILE, IndexWriter, open_index_dir
+from indexer.writer import SKIPPED_FILE, IndexWriter, clear_index_dir, open_index_dir
 
 COMMIT_EVERY = 16  # batches per durable chunk (1,024 items at the default batch size)
 
@@ -115,15 +116,13 @@ def build_index(
     summary = RunSummary(archive=archive.name, index_dir=str(index_dir), model_id=encoder.model_id)
     timer = Timer()
     with index_lock(index_dir):
-        manifest = open_index_dir(index_dir, encoder.model_id, model_name or encoder.model_id, encoder.dim,
-                                  db_url, rebuild)
+        if rebuild:
+            clear_for_rebuild(index_dir, db_url, archive)
+        manifest = open_index_dir(index_dir, encoder.model_id, model_name or encoder.model_id, encoder.dim, db_url)
         store = Store.open(manifest.db_url or default_db_url(index_dir))
         try:
             archive_id = store_archive_id(store, archive)
             known = store.known_hashes(archive_id)
-            if rebuild and known:  # an external database keeps rows whose vectors were just deleted
-                store.remove_items(archive_id, list(known))
-                known = {}
             writer = IndexWriter(index_dir, manifest, store, archive_id, factory)
             reader = reader or ArchiveReader(archive, limit)
             embedder = embedder or TorchEmbedder(encoder, batch_size, workers, device)
@@ -149,6 +148,22 @@ def build_index(
     summary.stage_seconds = timer.seconds
     summary.total_seconds = time.perf_counter() - started
     return summary
+
+
+def clear_for_rebuild(index_dir: Path, db_url: str | None, archive) -> None:
+    """Delete the index files; in an external database, this archive's rows (which point at those vectors)."""
+    from medsearch.store import Store
+
+    if db_url is not None:
+        with Store.open(db_url) as store:
+            archive_id = store_archive_id(store, archive)
+            keys = list(store.known_hashes(archive_id))
+            others = store.counts()["items"] - len(keys)
+            if others:  # checked before anything is deleted
+                raise StoreError(f"--rebuild would leave {others} rows of other archives pointing at deleted vectors",
+                                 hint="rebuild into a fresh --db (or --index) instead")
+            store.remove_items(archive_id, keys)
+    clear_index_dir(index_dir, default_db=db_url is None)
 
 
 def store_archive_id(store, archive) -> int:

@@ -42,13 +42,10 @@ def index_files(modality: str) -> tuple[str, str]:
     return f"{modality}.faiss", f"{modality}_vectors.npy"
 
 
-def open_index_dir(index_dir: Path, model_id: str, model_name: str, dim: int, db_url: str | None,
-                   rebuild: bool = False) -> IndexManifest:
+def open_index_dir(index_dir: Path, model_id: str, model_name: str, dim: int, db_url: str | None) -> IndexManifest:
     """The manifest of ``index_dir``: created if absent, checked against the model if present."""
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
-    if rebuild:
-        clear_index_dir(index_dir, default_db=db_url is None)
     if (index_dir / MANIFEST).exists():
         manifest = read_manifest(index_dir)
         if manifest.model_id != model_id or manifest.dim != dim:

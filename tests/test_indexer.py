@@ -221,3 +221,17 @@ def test_second_run_on_a_locked_directory_is_refused(tmp_path, archive_dir):
         with pytest.raises(IndexBusy, match="another indexing run"):
             index(tmp_path)
     assert index(tmp_path).indexed == GOOD + 1  # released on exit
+
+
+def test_rebuild_with_an_external_database(tmp_path, archive_dir):
+    from medsearch.errors import StoreError
+
+    db = f"sqlite:///{tmp_path / 'external.sqlite'}"
+    index(tmp_path, db_url=db)
+    rebuilt = index(tmp_path, db_url=db, rebuild=True)
+    assert (rebuilt.indexed, rebuilt.unchanged, rebuilt.counts["text"]) == (GOOD + 1, 0, GOOD + 1)
+    other = open_archive("demo")
+    build_index(other, tmp_path / "idx", FakeEncoder(), db_url=db, limit=2, workers=0, progress=False)
+    with pytest.raises(StoreError, match="rows of other archives"):
+        index(tmp_path, db_url=db, rebuild=True)
+    assert index(tmp_path, db_url=db).unchanged == GOOD + 1  # nothing was deleted
