@@ -86,11 +86,13 @@ def one_thread_per_worker(_worker_id: int) -> None:
 class TorchEmbedder:
     """Pending items -> EmbeddedBatch stream, ``batch_size`` items at a time."""
 
-    def __init__(self, encoder, batch_size: int = DEFAULT_BATCH_SIZE, workers: int | None = None, device: str | None = None):
+    def __init__(self, encoder, batch_size: int = DEFAULT_BATCH_SIZE, workers: int | None = None,
+                 device: str | None = None):
         self.encoder = encoder
         self.batch_size = batch_size
         self.workers = default_workers() if workers is None else workers
-        self.device = resolve_device(device) if device not in (None, "auto") else getattr(encoder, "device", None) or resolve_device("auto")
+        # autocast follows where the encoder's weights are; "auto" only decides for encoders that do not say
+        self.device = device if device not in (None, "auto") else getattr(encoder, "device", None) or resolve_device()
 
     def embed(self, pending: Sequence[Pending]) -> Iterator[EmbeddedBatch]:
         if not pending:
