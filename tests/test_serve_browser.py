@@ -88,7 +88,7 @@ def test_search_detail_upload_collection_and_export(browser_page, live_url, quer
     page.locator(".card button.similar").first.click()
     expect(page.locator("#status")).to_contain_text("(more like this)")
     page.wait_for_selector(".card")
-    page.locator(".card button.add").first.click()
+    page.locator(".card button.add", has_text="Add to collection").first.click()
     expect(page.locator("#collection-count")).to_have_text("2")
     page.fill("#collection-title", "Chest teaching file")
     page.locator("#collection-title").dispatch_event("change")
@@ -146,21 +146,21 @@ DEMO_ITEMS = 40  # of the packaged demo archive (real CC BY ROCO figures)
 def live_url(tmp_path):
     from test_serve_support import LiveServer
 
+    from medsearch.search import open_index
     from medsearch.serve.app import create_app
 
-    with LiveServer(create_app(demo_index(tmp_path / "index"))) as url:
+    index_dir = build_demo_index(tmp_path / "index")
+    with LiveServer(create_app(lambda: open_index(index_dir))) as url:
         yield url
 
 
-def demo_index(index_dir: Path):
-    """A fake-encoder index over the first DEMO_ITEMS items of the demo archive."""
-    from itertools import islice
-
-    from test_serve_support import StubIndex, StubRecord
+def build_demo_index(index_dir: Path) -> Path:
+    """A real index (indexer pipeline, fake encoder) over the first DEMO_ITEMS items of the demo archive."""
+    from indexer.pipeline import build_index
 
     from medsearch.archives import open_archive
+    from medsearch.models.fake import FakeEncoder
 
-    items = list(islice(open_archive("demo").items(), DEMO_ITEMS))
-    return StubIndex([StubRecord(i + 1, "demo", it.key, str(it.image_path), it.text, it.labels, split=it.split,
-                                 licence=it.licence, modality=it.modality, extra=it.extra)
-                      for i, it in enumerate(items)])
+    build_index(open_archive("demo"), index_dir, FakeEncoder(), limit=DEMO_ITEMS, workers=0, progress=False,
+                model_name="fake")
+    return index_dir
