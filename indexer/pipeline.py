@@ -119,10 +119,12 @@ def build_index(
         if rebuild:
             clear_for_rebuild(index_dir, db_url, archive)
         manifest = open_index_dir(index_dir, encoder.model_id, model_name or encoder.model_id, encoder.dim, db_url)
-        store = Store.open(manifest.db_url or default_db_url(index_dir))
+        with timer.stage("open"):
+            store = Store.open(manifest.db_url or default_db_url(index_dir))
         try:
-            archive_id = store_archive_id(store, archive)
-            known = store.known_hashes(archive_id)
+            with timer.stage("open"):
+                archive_id = store_archive_id(store, archive)
+                known = store.known_hashes(archive_id)
             writer = IndexWriter(index_dir, manifest, store, archive_id, factory)
             reader = reader or ArchiveReader(archive, limit)
             embedder = embedder or TorchEmbedder(encoder, batch_size, workers, device)

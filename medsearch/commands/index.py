@@ -9,6 +9,7 @@ import typer
 
 SKIPPED_SHOWN = 20
 STAGE_NOTES = {
+    "open": "store connection, schema check, known content hashes",
     "read": "archive walk + content hashes",
     "decode_wait": "main process waiting for decoded batches",
     "decode_workers": "decode + transform, summed over workers (overlaps the rest)",
