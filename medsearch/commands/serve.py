@@ -28,7 +28,8 @@ def register(app: typer.Typer) -> None:
         port: Annotated[int, typer.Option(help="TCP port")] = 8000,
         token: Annotated[str | None, typer.Option(help="access token clients must send (Authorization: Bearer T)",
                                                   envvar="MEDSEARCH_TOKEN")] = None,
-        db: Annotated[str | None, typer.Option("--db", help="metadata database URL, if not the index's own")] = None,
+        db: Annotated[str | None, typer.Option("--db", help="metadata database URL, if not the index's own",
+                                               envvar="MEDSEARCH_DB")] = None,
         model: Annotated[str | None, typer.Option(help="model name; must be the one the index was built with")] = None,
         max_upload_mb: Annotated[int, typer.Option(help="largest image upload accepted, in MB")] = 20,
     ) -> None:

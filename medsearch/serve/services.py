@@ -26,9 +26,14 @@ class Services:
 
 
 def warm_up(index) -> None:
-    """Load the model, the ANN index and the store now (they load lazily) so the first visitor doesn't wait."""
+    """Load both towers of the model, the ANN index and the store now (all load lazily), so that the first
+    visitor doesn't wait for them."""
     modalities = getattr(getattr(index, "manifest", None), "modalities", None) or {"image": None}
     index.search_text("chest radiograph", k=1, target=next(iter(modalities)))
+    if hasattr(index, "embed_image"):
+        from PIL import Image
+
+        index.embed_image(Image.new("RGB", (64, 64)))
 
 
 def get_services(request: Request) -> Services:
