@@ -114,6 +114,7 @@ def client_loop(url, headers, workload, mix, deadline, tally, seed):
 
 def run_load(url: str, token: str | None, clients: int, seconds: float, mix: dict[str, int]) -> dict:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    load_before = os.getloadavg()[0]  # other work on the machine, before this test adds its own
     with httpx.Client(base_url=url, headers=headers, timeout=120) as client:
         info = client.get("/api/info").raise_for_status().json()
         workload = Workload(client)
@@ -133,7 +134,8 @@ def run_load(url: str, token: str | None, clients: int, seconds: float, mix: dic
     all_errors = [e for errors in tally.errors.values() for e in errors]
     return {
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {"cpus": os.cpu_count(), "load_average_1min_before": round(load_before, 2),
+                    "python": platform.python_version(), "platform": platform.platform()},
         "index": {"model": info["model"], "counts": info["counts"]},
         "clients": clients, "seconds": round(elapsed, 1), "mix": mix,
         "overall": summarise(every, all_errors, elapsed),
@@ -190,6 +192,7 @@ def main(argv=None) -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--mix", help="request mix, e.g. search_image=4,search_text=2,item=1,thumbnail=2,upload=1")
+    parser.add_argument("--note", default="", help="free text kept in the report (which index, machine load)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "serve_load.json"))
     args = parser.parse_args(argv)
 
@@ -203,6 +206,7 @@ def main(argv=None) -> int:
         if proc is not None:
             proc.terminate()
             proc.wait(timeout=30)
+    report = {"note": args.note, **report}
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     o = report["overall"]
     print(f"{args.clients} clients, {report['seconds']} s: {o['qps']} req/s, p50 {o['p50_ms']} ms, "
