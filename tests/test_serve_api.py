@@ -25,7 +25,7 @@ def records(tmp_path):
     dcm = write_dicom(tmp_path / "chest.dcm")
     return [
         StubRecord(1, "roco", "ROCO_1", str(png), "CT of the chest shows a <b>pneumothorax</b> on the right.",
-                   ["pneumothorax"], split="test", licence="CC BY", modality="CT",
+                   ["pneumothorax", "C0032326", "T047:Disease or Syndrome"], split="test", licence="CC BY", modality="CT",
                    extra={"pmc_id": "PMC123", "image_relpath": "images/figure.png"}, image_vector_id=0),
         StubRecord(2, "dicom-folder", "1.2.3.4", str(dcm), "Chest radiograph.", ["fracture"],
                    patient="3fa9c0d1e2b4a5f6", split="test", licence="CC BY-NC", modality="CR",
@@ -139,7 +139,7 @@ def test_bad_text_queries_get_a_json_error(client, params, status, code):
 def test_item_detail_has_text_labels_licence_and_attribution(client):
     body = client.get("/api/items/1").json()
     assert body["text"] == "CT of the chest shows a <b>pneumothorax</b> on the right."
-    assert body["labels"] == ["pneumothorax"] and body["licence"] == "CC BY"
+    assert body["labels"] == ["pneumothorax", "C0032326", "T047:Disease or Syndrome"] and body["licence"] == "CC BY"
     assert body["attribution"] == {"archive": "roco", "key": "ROCO_1", "licence": "CC BY", "pmc_id": "PMC123",
                                    "image_relpath": "images/figure.png"}
 
@@ -264,7 +264,9 @@ def test_export_html_embeds_images_captions_licences_and_no_phi(client, tmp_path
     assert html.count("data:image/png;base64,") == 2  # item 3 is a report without image
     assert "Chest &lt;cases&gt;" in html and "<cases>" not in html
     assert "&lt;b&gt;pneumothorax&lt;/b&gt;" in html  # captions are escaped, not markup
-    assert "Look at the apex." in html and "PMC123" in html
+    assert "Look at the apex." in html
+    assert '<a href="https://www.ncbi.nlm.nih.gov/pmc/articles/PMC123/">PMC123</a>' in html
+    assert "<span>Disease or Syndrome</span>" in html and "C0032326" not in html  # codes are not printed
     assert "Licence: CC BY-NC" in html and "Licence: CC BY" in html
     assert html.index("item-2") < html.index("item-1") < html.index("item-3")  # author's order
     for value in [*PHI.values(), "Smith^Op", "3fa9c0d1e2b4a5f6", str(tmp_path), "src=\"http"]:

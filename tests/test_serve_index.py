@@ -77,7 +77,7 @@ def test_item_detail_and_thumbnail_of_a_real_item(client):
 def test_export_html_of_real_items(client):
     ids = [h["item_id"] for h in client.get("/api/search", params={"q": "scan", "k": 3}).json()["results"]]
     html = client.post("/api/export/html", json={"item_ids": ids, "title": "Tiny"}).text
-    assert html.count("data:image/png;base64,") == 3 and "Source: archive: tiny" in html
+    assert html.count("data:image/png;base64,") == 3 and "Source: tiny / k0" in html
 
 
 def test_more_like_this_matches_index_search_similar(client, tiny_index):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from datetime import datetime, timezone
 from html import escape
 
@@ -23,15 +24,32 @@ def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
+PMC_URL = "https://www.ncbi.nlm.nih.gov/pmc/articles/{}/"
+CONCEPT_CODE = re.compile(r"^C\d{7}$")  # UMLS CUIs: kept in the data, not printed as chips
+SEMANTIC_TYPE = re.compile(r"^T\d{3}:")  # "T047:Disease or Syndrome" -> "Disease or Syndrome"
+
+
+def readable_labels(labels: list[str]) -> list[str]:
+    return [SEMANTIC_TYPE.sub("", label) for label in labels if not CONCEPT_CODE.match(label)]
+
+
 def _attribution_line(attr: dict) -> str:
-    parts = [f"{escape(str(k))}: {escape(str(v))}" for k, v in attr.items() if v not in (None, "")]
+    """archive / key, then the source fields (a PMC id becomes a link to the article)."""
+    parts = [f"{escape(str(attr.get('archive') or ''))} / {escape(str(attr['key']))}"]
+    for name, value in attr.items():
+        if name in ("archive", "key", "licence", "image_relpath") or value in (None, ""):
+            continue
+        if name in ("pmc_id", "pmcid") and re.fullmatch(r"PMC\d+", str(value)):
+            parts.append(f'<a href="{PMC_URL.format(value)}">{escape(str(value))}</a>')
+        else:
+            parts.append(f"{escape(str(name))}: {escape(str(value))}")
     return " · ".join(parts)
 
 
 def figure(number: int, record, png: bytes | None, note: str | None) -> str:
     view = item_view(record)
     img = f'<img src="{data_uri(png)}" alt="figure {number}">' if png else ""
-    labels = "".join(f"<span>{escape(label)}</span>" for label in view["labels"])
+    labels = "".join(f"<span>{escape(label)}</span>" for label in readable_labels(view["labels"]))
     note_html = f'<p class="note">{escape(note)}</p>' if note else ""
     licence = escape(view["licence"] or "licence unknown: check before reuse")
     return (
