@@ -11,18 +11,24 @@ from medsearch.serve.settings import ServeSettings
 from medsearch.serve.thumbnails import ThumbnailCache
 
 
+ENCODING_METHODS = frozenset({"search_text", "search_image"})
+
+
 @dataclass
 class Services:
     index: object
     settings: ServeSettings
     thumbnails: ThumbnailCache
-    # The Index is not documented as thread-safe (a SQLite connection, a torch model), and FastAPI runs
-    # sync routes on a thread pool: calls into it are serialised. Thumbnails render outside the lock.
+    # FastAPI runs sync routes on a thread pool. Queries that run the encoder take turns: the model already
+    # uses every core, and parallel forward passes only add contention. Metadata reads (item, info, stored
+    # vectors) don't wait behind them: the store opens a session per call and faiss searches are read-only.
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def call(self, method: str, *args, **kwargs):
-        with self.lock:
-            return getattr(self.index, method)(*args, **kwargs)
+        if method in ENCODING_METHODS:
+            with self.lock:
+                return getattr(self.index, method)(*args, **kwargs)
+        return getattr(self.index, method)(*args, **kwargs)
 
 
 def warm_up(index) -> None:
