@@ -22,17 +22,17 @@ RESULTS = Path(__file__).parent / "results"
 WEIGHTS = Path(__file__).parents[1] / "medsearch" / "models" / "weights" / "medsearch-default.safetensors"
 
 # name -> (TrainRequest overrides, TrainConfig overrides)
+REG = {"hidden": 512, "feature_noise": 0.5, "dropout": 0.5}  # heavy regularisation: a few thousand pairs
+REG_CFG = {"lr": 5e-4, "weight_decay": 0.2, "epochs": 20}
 SETTINGS: dict[str, tuple[dict, dict]] = {
     "linear_all": ({"hidden": 0, "feature_noise": 0.0, "dropout": 0.0}, {}),
     "mlp_all": ({}, {}),
-    "mlp_all_soft": ({}, {"soft_weight": 0.3}),
-    "mlp_all_queue": ({}, {"queue_size": 1024}),
-    "img1_all": ({"unfreeze_image": 1}, {"epochs": 15}),
-    "txt1_all": ({"unfreeze_text": 1}, {"epochs": 15}),
+    "mlpreg_all": (REG, REG_CFG),
+    "img1_all": ({**REG, "unfreeze_image": 1}, {**REG_CFG, "epochs": 12}),
     "linear_ccby": ({"hidden": 0, "feature_noise": 0.0, "dropout": 0.0, "licences": REDISTRIBUTABLE}, {}),
     "mlp_ccby": ({"licences": REDISTRIBUTABLE}, {}),
-    "mlp_ccby_soft": ({"licences": REDISTRIBUTABLE}, {"soft_weight": 0.3}),
-    "img1_ccby": ({"unfreeze_image": 1, "licences": REDISTRIBUTABLE}, {"epochs": 15}),
+    "mlpreg_ccby": ({**REG, "licences": REDISTRIBUTABLE}, REG_CFG),
+    "img1_ccby": ({**REG, "unfreeze_image": 1, "licences": REDISTRIBUTABLE}, {**REG_CFG, "epochs": 12}),
 }
 
 
