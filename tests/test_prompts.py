@@ -39,21 +39,33 @@ def test_normalise(raw, expected):
 @pytest.mark.parametrize(
     "query, expected",
     [
-        ("PE", "pulmonary embolism (pe)"),
-        ("pe", "pulmonary embolism (pe)"),
-        ("Rule out PTX.", "rule out pneumothorax (ptx)"),
-        ("collapsed lung", "pneumothorax (collapsed lung)"),
-        ("Heart attack", "myocardial infarction (heart attack)"),
-        ("blood clot in the lung", "pulmonary embolism (blood clot in the lung)"),
-        ("SOB", "dyspnea shortness of breath (sob)"),
-        ("CXR with CHF", "chest x-ray (cxr) with congestive heart failure (chf)"),
-        ("post-PE changes", "post-pulmonary embolism (pe) changes"),
-        ("Subdural haematoma", "subdural hematoma (haematoma)"),
-        ("oedema", "edema (oedema)"),
+        ("PE", "pulmonary embolism"),
+        ("pe", "pulmonary embolism"),
+        ("Rule out PTX.", "rule out pneumothorax"),
+        ("collapsed lung", "pneumothorax"),
+        ("Heart attack", "myocardial infarction"),
+        ("blood clot in the lung", "pulmonary embolism"),
+        ("SOB", "dyspnea shortness of breath"),
+        ("CXR with CHF", "chest x-ray with congestive heart failure"),
+        ("post-PE changes", "post-pulmonary embolism changes"),
+        ("Subdural haematoma", "subdural hematoma"),
+        ("oedema", "edema"),
     ],
 )
-def test_expansion_keeps_the_original_term(query, expected):
+def test_expansion_replaces_terms_with_clinical_phrases(query, expected):
     assert prepare_query(query) == expected
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("PE", "pulmonary embolism (pe)"),
+        ("collapsed lung, left", "pneumothorax (collapsed lung) left"),
+        ("pulmonary embolism (PE)", "pulmonary embolism pe"),
+    ],
+)
+def test_keep_style_keeps_the_original_term(query, expected):
+    assert prepare_query(query, lexicon=default_lexicon("keep")) == expected
 
 
 def test_expansion_is_whole_word_only():
@@ -62,7 +74,14 @@ def test_expansion_is_whole_word_only():
 
 
 def test_phrase_already_present_is_not_added_twice():
-    assert prepare_query("pulmonary embolism (PE)") == "pulmonary embolism pe"
+    assert prepare_query("pulmonary embolism (PE)") == "pulmonary embolism"
+    assert prepare_query("PE, pulmonary embolism") == "pulmonary embolism"
+
+
+def test_unknown_expansion_style_lists_valid_ones():
+    with pytest.raises(UnknownName, match="unknown expansion style 'nope'") as err:
+        Lexicon({"pe": "pulmonary embolism"}, style="nope")
+    assert "keep, replace" in err.value.one_line()
 
 
 def test_no_expand_only_normalises():
@@ -71,8 +90,8 @@ def test_no_expand_only_normalises():
 
 def test_longest_term_wins():
     lex = Lexicon({"heart": "cardiac", "heart attack": "myocardial infarction"})
-    assert lex.expand("heart attack") == "myocardial infarction (heart attack)"
-    assert lex.expand("heart size") == "cardiac (heart) size"
+    assert lex.expand("heart attack") == "myocardial infarction"
+    assert lex.expand("heart size") == "cardiac size"
 
 
 def test_lexicon_file_is_large_and_well_formed():
