@@ -161,6 +161,10 @@ def prepare_query(query: str, expand: bool = True, lexicon: Lexicon | None = Non
     return text
 
 
+def template_set_for(target: str, ensemble: bool = True) -> str:
+    return DEFAULT_TEMPLATE_SET.get(target, "none") if ensemble else "none"
+
+
 def embed_query(
     encoder,
     query: str,
@@ -171,8 +175,7 @@ def embed_query(
 ) -> np.ndarray:
     """Query text -> (dim,) unit vector for searching the ``target`` ("image" or "text") vectors."""
     text = prepare_query(query, expand=expand)
-    name = template_set or (DEFAULT_TEMPLATE_SET.get(target, "none") if ensemble else "none")
-    return ensemble_embedding(encoder, text, name)
+    return ensemble_embedding(encoder, text, template_set or template_set_for(target, ensemble))
 
 
 def list_template_sets() -> Sequence[str]:

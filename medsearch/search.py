@@ -107,6 +107,7 @@ class Index:
         self._lock = threading.RLock()
         self.last_timings: dict[str, float] = {}  # seconds per stage of the latest search (encode, filter, ann...)
         self.last_plan = ""  # how the latest search ran: unfiltered, post-filter or pre-filter
+        self.last_query = ""  # the text the latest text query embedded (normalised, lexicon-expanded)
 
     # --- lazily loaded parts ---------------------------------------------------------------------
 
@@ -164,9 +165,11 @@ class Index:
 
     def embed_text(self, query: str, target: str = "image", ensemble: bool = True, expand: bool = True) -> np.ndarray:
         """The (dim,) unit vector a text query searches with (normalised, expanded, template ensemble)."""
-        from medsearch.prompts import embed_query
+        from medsearch.prompts import ensemble_embedding, prepare_query, template_set_for
 
-        return embed_query(self.encoder, query, target=_check_target(target), ensemble=ensemble, expand=expand)
+        text = prepare_query(query, expand=expand)
+        self.last_query = text
+        return ensemble_embedding(self.encoder, text, template_set_for(_check_target(target), ensemble))
 
     def embed_image(self, image) -> np.ndarray:
         return self.encoder.encode_images([_to_pil(image)])[0]

@@ -35,10 +35,13 @@ def test_json_output_parses_and_is_ranked(tiny_index):
 
 
 def test_table_output(tiny_index):
-    result = runner.invoke(app, ["query", "case17", "--index", str(tiny_index[0]), "--target", "text", "--k", "2"])
+    result = runner.invoke(app, ["query", "Case17!", "--index", str(tiny_index[0]), "--target", "text", "--k", "2"])
     assert result.exit_code == 0, result.output
     assert "k017" in result.stdout and "images/img017.png" in result.stdout and "rank" in result.stdout
     assert "second line" not in result.stdout  # only the first line of the text
+    assert "searched for: case17" in result.stdout  # the query as embedded, when it differs from the input
+    plain = runner.invoke(app, ["query", "case17", "--index", str(tiny_index[0])])
+    assert plain.exit_code == 0 and "searched for" not in plain.stdout
 
 
 def test_filters_on_the_command_line(tiny_index):

@@ -58,6 +58,8 @@ def test_results_are_ranked_by_score(index):
     assert scores == sorted(scores, reverse=True)
     assert all(isinstance(h, SearchResult) and h.target == "image" for h in hits)
     assert {"encode", "ann", "rescore", "metadata", "total"} <= set(index.last_timings)
+    index.search_text("Collapsed lung!", k=1)
+    assert index.last_query == "pneumothorax"
 
 
 @pytest.mark.parametrize("target", ["image", "text"])

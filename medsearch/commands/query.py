@@ -61,12 +61,13 @@ def register(app: typer.Typer) -> None:
                 results = idx.search_text(
                     text, k=k, target=search_target, ensemble=not no_ensemble, expand=not no_expand, filters=filters
                 )
+            searched_for = idx.last_query if image is None else None
         if json_output:
             import json
 
             typer.echo(json.dumps([r.to_dict() for r in results], indent=2, default=str))
         else:
-            print_results(results)
+            print_results(results, searched_for if searched_for != text else None)
 
 
 def first_line(text: str | None, width: int = 90) -> str:
@@ -78,12 +79,14 @@ def display_path(result) -> str:
     return result.extra.get("image_relpath") or result.image_path or ""
 
 
-def print_results(results) -> None:
+def print_results(results, searched_for: str | None = None) -> None:
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
     console = Console()
+    if searched_for:
+        console.print(f"[dim]searched for: {escape(searched_for)}[/dim]")
     if not results:
         console.print("no results")
         return
