@@ -114,8 +114,10 @@ def test_bench_zeroshot_multilabel_and_unknown_task(tmp_path):
                                  "--bootstrap", "10", "--out", str(out)])
     assert result.exit_code == 0, result.output
     data = json.loads(next(out.glob("*.json")).read_text())
-    assert set(data["per_class"]) == {"Effusion", "Mass"}  # the only findings with both classes present
-    assert data["per_class"]["Effusion"]["n_pos"] == 8 and data["per_class"]["Mass"]["n_pos"] == 4
+    # Effusion: 8 of 16 positive; Mass: 4 positives, under the 5 needed for an AUROC; the rest: none
+    assert set(data["per_class"]) == {"Effusion"}
+    assert data["per_class"]["Effusion"]["n_pos"] == 8
+    assert data["positives_below_minimum"]["classes"]["Mass"] == 4
     from medsearch.cli import main
     with pytest.raises(SystemExit) as exc:
         main(["bench", "zeroshot", "--task", "nope", "--model", "fake"])

@@ -21,6 +21,7 @@ from medsearch.eval import metrics
 
 MANIFEST_DIR = Path(__file__).parent / "manifests"
 NORMAL_LABEL = "No Finding"
+MIN_POSITIVES = 5  # a class with fewer positives in the split gets no AUROC (its interval would be meaningless)
 
 NIH_FINDINGS = {
     "Atelectasis": "atelectasis", "Cardiomegaly": "cardiomegaly", "Consolidation": "consolidation",
@@ -172,14 +173,17 @@ def evaluate_single_label(task: Task, items: list[Item], image_vectors: np.ndarr
 def evaluate_multilabel(task: Task, items: list[Item], image_vectors: np.ndarray, class_vectors: np.ndarray,
                         reference_vector: np.ndarray, n_boot: int, seed: int) -> dict:
     scores = image_vectors @ class_vectors.T - (image_vectors @ reference_vector)[:, None]
-    per_class = {}
+    per_class, too_few = {}, {}
     for c, name in enumerate(task.classes):
         labels = np.array([name in item.labels for item in items])
-        if 0 < labels.sum() < len(labels):
+        if MIN_POSITIVES <= labels.sum() <= len(labels) - MIN_POSITIVES:
             per_class[name] = _binary_report(labels, scores[:, c], n_boot, seed)
+        else:
+            too_few[name] = int(labels.sum())
     any_finding = np.array([bool(item.labels) and item.labels != [NORMAL_LABEL] for item in items])
     return {
         "classes": list(task.classes), "n": len(items), "per_class": per_class,
+        "positives_below_minimum": {"min_positives": MIN_POSITIVES, "classes": too_few},
         "macro_auroc": float(np.nanmean([r["auroc"] for r in per_class.values()])) if per_class else float("nan"),
         "subgroups_any_finding_max_score": subgroup_auroc(items, any_finding, scores.max(axis=1)),
     }
