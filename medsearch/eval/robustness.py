@@ -82,6 +82,8 @@ def lexicon_gaps(groups: list[dict], lexicon) -> list[str]:
     missing = []
     for g in groups:
         for q in g["queries"]:
+            if q.isupper():  # a whole query in capitals is a formatting variant, not short forms
+                continue
             for word in q.split():
                 token = word.strip(".,")
                 if token.isupper() and len(token) >= 2 and normalise(token) not in lexicon.entries:
