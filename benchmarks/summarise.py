@@ -17,33 +17,29 @@ def load(name: str) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def best_at_target(sweep: list[dict], key: str, qps_key: str, target: float = 0.95) -> dict | None:
-    """The fastest nprobe whose recall reaches the target."""
-    ok = [row for row in sweep if row.get(key, 0) >= target]
-    return max(ok, key=lambda row: row[qps_key]) if ok else None
+def variants(row: dict) -> dict[str, dict]:
+    """ranking name -> {recall_at_10, qps} for one nprobe row: raw PQ and each exact-rescoring depth."""
+    out = {"raw PQ": {"recall_at_10": row["recall_at_10"], "qps": row["qps"]}}
+    for depth, values in row.get("rescored", {}).items():
+        out[f"rescore {depth}"] = values
+    return out
 
 
-def ann_table() -> list[str]:
-    rows = []
-    for name in ("ann.json",):
-        data = load(name)
-        for r in (data or {}).get("results", []):
-            if any(row[0] == r["n"] for row in rows):
-                continue
-            pq = r["ivfpq"]
-            exact_qps = r["exact"]["qps"]
-            for label, key, qk in (("rescored", "recall_at_10_rescored", "qps_rescored"), ("raw PQ", "recall_at_10", "qps")):
-                best = best_at_target(pq["sweep"], key, qk)
-                top = max(pq["sweep"], key=lambda row: row[key])
-                pick = best or top
-                rows.append((r["n"], pq["factory"], label, pick["nprobe"], pick[key], pick[qk], exact_qps,
-                             pick[qk] / exact_qps, pq["bytes_per_vector"], pq["build_s"], r["exact"]["build_s"],
-                             best is not None))
-    out = ["| vectors | factory | ranking | nprobe | recall@10 | queries/s | exact queries/s | speed-up | bytes/vector (index) | IVF-PQ build s | exact build s |",
-           "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for n, f, label, nprobe, rec, qps, eqps, sp, bpv, bs, ebs, hit in sorted(rows, key=lambda r: (r[0], r[2])):
-        mark = "" if hit else " (best; < 0.95)"
-        out.append(f"| {n:,} | {f} | {label} | {nprobe} | {rec:.3f}{mark} | {qps:,.0f} | {eqps:,.0f} | {sp:.1f}x | {bpv:.1f} | {bs:.1f} | {ebs:.2f} |")
+def ann_table(target: float = 0.95) -> list[str]:
+    data = load("ann.json") or {"results": []}
+    out = ["| vectors | factory | ranking | nprobe | recall@10 | queries/s | exact queries/s | speed-up | index bytes/vector | IVF-PQ build s |",
+           "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in data["results"]:
+        pq, exact_qps = r["ivfpq"], r["exact"]["qps"]
+        names = variants(pq["sweep"][0])
+        for name in names:
+            rows = [(row["nprobe"], variants(row)[name]) for row in pq["sweep"]]
+            ok = [x for x in rows if x[1]["recall_at_10"] >= target]
+            nprobe, v = max(ok, key=lambda x: x[1]["qps"]) if ok else max(rows, key=lambda x: x[1]["recall_at_10"])
+            note = "" if ok else " (best; < target)"
+            out.append(f"| {r['n']:,} | {pq['factory']} | {name} | {nprobe} | {v['recall_at_10']:.3f}{note} | "
+                       f"{v['qps']:,.0f} | {exact_qps:,.0f} | {v['qps'] / exact_qps:.1f}x | {pq['bytes_per_vector']:.1f} | "
+                       f"{pq['build_s']:.0f} |")
     return out
 
 
