@@ -255,3 +255,42 @@ def test_text_search_does_not_import_torch(tiny_index):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["3", "False"]
+
+
+DEFAULT_MODEL_TEXT_QUERY = """
+import sys, faiss, numpy as np
+from pathlib import Path
+from medsearch.index_dir import IndexManifest, ModalityEntry, default_db_url, sha256_file, write_manifest
+from medsearch.models import load_encoder
+from medsearch.search import open_index
+from medsearch.store import NewItem, Store
+
+out = Path(sys.argv[1])
+texts = ["Pulmonary embolism in the right lower lobe artery.", "Left pneumothorax with a chest tube.",
+         "Cardiomegaly and small bilateral pleural effusions.", "Fracture of the distal radius."]
+encoder = load_encoder("medsearch-default", device="cpu")
+vectors = encoder.encode_texts(texts)
+np.save(out / "text_vectors.npy", vectors)
+ann = faiss.IndexFlatIP(vectors.shape[1]); ann.add(vectors); faiss.write_index(ann, str(out / "text.faiss"))
+store = Store.open(default_db_url(out))
+store.add_items(store.archive_id("t", str(out), "t"),
+                [NewItem(key=f"r{i}", text=t, content_hash=str(i), text_vector_id=i) for i, t in enumerate(texts)])
+store.close()
+write_manifest(out, IndexManifest(model_id=encoder.model_id, model_name="medsearch-default", dim=encoder.dim,
+    modalities={"text": ModalityEntry("Flat", 4, "text.faiss", "text_vectors.npy", sha256_file(out / "text.faiss"))}))
+hits = open_index(out).search_text("PE", k=2, target="text")
+print(hits[0].key, "torch" in sys.modules)
+"""
+
+
+@pytest.mark.slow
+def test_default_model_text_query_never_imports_torch(tmp_path):
+    """Index and query by text with the embedded default model in a fresh interpreter: onnxruntime only."""
+    from medsearch.models.default import WEIGHTS
+
+    if not WEIGHTS.exists():
+        pytest.skip("default model weights not built yet")
+    out = subprocess.run([sys.executable, "-c", DEFAULT_MODEL_TEXT_QUERY, str(tmp_path)],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["r0", "False"]
