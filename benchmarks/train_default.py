@@ -24,14 +24,18 @@ WEIGHTS = Path(__file__).parents[1] / "medsearch" / "models" / "weights" / "meds
 # name -> (TrainRequest overrides, TrainConfig overrides)
 REG = {"hidden": 512, "feature_noise": 0.5, "dropout": 0.5}  # heavy regularisation: a few thousand pairs
 REG_CFG = {"lr": 5e-4, "weight_decay": 0.2, "epochs": 20}
+LINNOISE = {"hidden": 0, "feature_noise": 0.3, "dropout": 0.0}  # best on val for CC BY + CC0: shipped
+LINNOISE_CFG = {"lr": 1e-3, "weight_decay": 0.2, "epochs": 20}
 SETTINGS: dict[str, tuple[dict, dict]] = {
     "linear_all": ({"hidden": 0, "feature_noise": 0.0, "dropout": 0.0}, {}),
     "mlp_all": ({}, {}),
     "mlpreg_all": (REG, REG_CFG),
+    "linnoise_all": (LINNOISE, LINNOISE_CFG),
     "img1_all": ({**REG, "unfreeze_image": 1}, {**REG_CFG, "epochs": 12}),
     "linear_ccby": ({"hidden": 0, "feature_noise": 0.0, "dropout": 0.0, "licences": REDISTRIBUTABLE}, {}),
     "mlp_ccby": ({"licences": REDISTRIBUTABLE}, {}),
     "mlpreg_ccby": ({**REG, "licences": REDISTRIBUTABLE}, REG_CFG),
+    "linnoise_ccby": ({**LINNOISE, "licences": REDISTRIBUTABLE}, LINNOISE_CFG),
     "img1_ccby": ({**REG, "unfreeze_image": 1, "licences": REDISTRIBUTABLE}, {**REG_CFG, "epochs": 12}),
 }
 
