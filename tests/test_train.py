@@ -147,3 +147,16 @@ def test_resume_continues_to_the_same_weights_as_an_uninterrupted_run(tmp_path):
     assert [h["epoch"] for h in result.history] == [1, 2, 3, 4]
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-6), name
+
+
+def test_exported_default_weights_are_byte_identical_across_exports(tmp_path):
+    from medsearch.models.default import read_config
+    from medsearch.train.export import export_default
+
+    _run(tmp_path, epochs=1)
+    metrics = {"archive": "synthetic", "train_pairs": 64, "test": {"i2t@1": 1.0}}
+    a = export_default(tmp_path / checkpoint.BEST_FILE, tmp_path / "a.safetensors", metrics)
+    b = export_default(tmp_path / checkpoint.BEST_FILE, tmp_path / "b.safetensors", metrics)
+    assert a.read_bytes() == b.read_bytes()  # the fingerprint in model_id must not change between exports
+    config = read_config(a)
+    assert config["dim"] == 16 and config["hidden"] == 32 and "logit_scale" in config

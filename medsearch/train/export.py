@@ -27,5 +27,7 @@ def export_default(checkpoint_file: Path, out: Path, metrics: dict) -> Path:
         "test": {k: round(v, 2) for k, v in metrics.get("test", {}).items()},
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_file(small, str(out), metadata={"config": json.dumps({"model": model_config, "train": config}), "summary": json.dumps(summary)})
+    # one metadata key: safetensors writes several keys in hash order, which would change the file's fingerprint
+    meta = json.dumps({"model": model_config, "train": config, "summary": summary}, sort_keys=True)
+    save_file(small, str(out), metadata={"config": meta})
     return out
