@@ -32,6 +32,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from medsearch.query.ranking import candidate_count
+
 EXACT_LIMIT = 50_000
 MAX_CODE_BYTES = 64
 MIN_SUBVECTOR_DIMS = 8
@@ -39,7 +41,8 @@ MIN_POINTS_PER_LIST = 39
 TRAIN_POINTS_PER_LIST = 64  # training sample size = this * nlist (FAISS suggests 30..256)
 RECALL_TARGET = 0.95
 RECALL_K = 10
-RESCORE_CANDIDATES = 40  # candidates a search fetches before exact rescoring (4 x k)
+# nprobe is tuned for the candidate pool a k=10 search really rescores (medsearch.query.ranking decides it)
+RESCORE_CANDIDATES = candidate_count(10, 1 << 62)
 TUNE_QUERIES = 500
 TUNE_FLOPS = 2e10  # budget for the exact ground truth: fewer held-out queries on big collections (>= 100)
 
