@@ -200,6 +200,21 @@ def test_migration_creates_tables_on_fresh_database(store_url):
     assert {"archives", "items", "images", "texts", "labels", "medsearch_alembic_version"} <= tables
 
 
+def test_head_revision_constant_matches_the_migration_scripts(store_url):
+    from sqlalchemy import create_engine
+
+    from medsearch.store.migrate import HEAD_REVISION, current_revision, head_revision
+
+    assert HEAD_REVISION == head_revision()
+    Store.open(store_url).close()
+    engine = create_engine(store_url)
+    try:
+        with engine.connect() as connection:
+            assert current_revision(connection) == HEAD_REVISION
+    finally:
+        engine.dispose()
+
+
 def test_reopen_keeps_data(store_url):
     with Store.open(store_url) as store:
         store.add_items(store.archive_id("demo", "/data"), [new_item(0)])
