@@ -37,6 +37,11 @@ SETTINGS: dict[str, tuple[dict, dict]] = {
     "mlpreg_ccby": ({**REG, "licences": REDISTRIBUTABLE}, REG_CFG),
     "linnoise_ccby": ({**LINNOISE, "licences": REDISTRIBUTABLE}, LINNOISE_CFG),
     "img1_ccby": ({**REG, "unfreeze_image": 1, "licences": REDISTRIBUTABLE}, {**REG_CFG, "epochs": 12}),
+    # variants that did not beat the shipped setting on val (MODEL_CARD.md, "Also tried")
+    "linnoise_queue_ccby": ({**LINNOISE, "licences": REDISTRIBUTABLE}, {**LINNOISE_CFG, "queue_size": 1024}),
+    "linnoise_soft_ccby": ({**LINNOISE, "licences": REDISTRIBUTABLE}, {**LINNOISE_CFG, "soft_weight": 0.3}),
+    "mlpreg_soft_ccby": ({**REG, "licences": REDISTRIBUTABLE}, {**REG_CFG, "soft_weight": 0.3}),
+    "mlpnoise1_ccby": ({**REG, "feature_noise": 1.0, "licences": REDISTRIBUTABLE}, REG_CFG),
 }
 
 
