@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medsearch.errors import BadQuery, IndexCorrupt, IndexMismatch
+from medsearch.errors import BadQuery, IndexCorrupt, IndexMismatch, MedsearchError
 from medsearch.index_dir import IndexManifest, default_db_url, read_manifest, verify_checksums
 from medsearch.store.filters import Filters
 
@@ -104,7 +104,10 @@ class Index:
         self._store = None
         self._ann: dict[str, object] = {}
         self._vectors: dict[str, np.ndarray] = {}
-        self._lock = threading.RLock()
+        # one lock per lazily loaded part, so that they can load at the same time (see _load_in_background)
+        self._encoder_lock = threading.Lock()
+        self._store_lock = threading.Lock()
+        self._ann_lock = threading.RLock()
         self.last_timings: dict[str, float] = {}  # seconds per stage of the latest search (encode, filter, ann...)
         self.last_plan = ""  # how the latest search ran: unfiltered, post-filter or pre-filter
         self.last_query = ""  # the text the latest text query embedded (normalised, lexicon-expanded)
@@ -113,7 +116,7 @@ class Index:
 
     @property
     def encoder(self):
-        with self._lock:
+        with self._encoder_lock:
             if self._encoder is None:
                 from medsearch.models import load_encoder
 
@@ -124,7 +127,7 @@ class Index:
 
     @property
     def store(self):
-        with self._lock:
+        with self._store_lock:
             if self._store is None:
                 from medsearch.store import Store
 
@@ -143,7 +146,7 @@ class Index:
 
     def _parts(self, modality: str):
         """(faiss index, float vectors) for one modality."""
-        with self._lock:
+        with self._ann_lock:
             if modality not in self._ann:
                 import faiss
 
@@ -160,6 +163,22 @@ class Index:
                     ivf.nprobe = entry.nprobe
                 self._ann[modality], self._vectors[modality] = ann, vectors
             return self._ann[modality], self._vectors[modality]
+
+    def _load_in_background(self, target: str) -> None:
+        """On a cold index, open the store and read the faiss index in a thread while the query is embedded
+        (onnxruntime releases the GIL): a cold CLI query overlaps the two instead of paying for both.
+        Errors are not lost: the search itself touches the same parts and raises them in the caller."""
+        if self._store is not None and target in self._ann:
+            return
+
+        def load() -> None:
+            try:
+                self.store
+                self._parts(target)
+            except MedsearchError:
+                pass  # raised again, in the caller's thread, when the search reaches the same part
+
+        threading.Thread(target=load, name="medsearch-prefetch", daemon=True).start()
 
     # --- queries ---------------------------------------------------------------------------------
 
@@ -184,6 +203,7 @@ class Index:
         filters=None,
     ) -> list[SearchResult]:
         start = time.perf_counter()
+        self._load_in_background(_check_target(target))
         vector = self.embed_text(query, target=target, ensemble=ensemble, expand=expand)
         encode_s = time.perf_counter() - start
         return self._search(vector, k, target, filters, encode_s)
@@ -269,10 +289,11 @@ class Index:
         }
 
     def close(self) -> None:
-        with self._lock:
+        with self._store_lock:
             if self._store is not None:
                 self._store.close()
                 self._store = None
+        with self._ann_lock:
             self._ann.clear()
             self._vectors.clear()
 
