@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from dicom_factory import write_dicom
 from medsearch.archives.archive import Archive
 from medsearch.archives.dicom_folder import DicomFolderReader
 from medsearch.archives.manifest import parse_manifest
@@ -31,21 +32,8 @@ separator = ";"
 
 
 def _write_dicom(path: Path, accession: str, patient_id: str, modality: str) -> None:
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID = "1.2.826.0.1.99"
-    ds.Modality, ds.BodyPartExamined = modality, "CHEST"
-    ds.AccessionNumber, ds.PatientID, ds.PatientName = accession, patient_id, "Doe^John"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(path, enforce_file_format=True)
+    write_dicom(path, StudyInstanceUID="1.2.826.0.1.99", Modality=modality, BodyPartExamined="CHEST",
+                AccessionNumber=accession, PatientID=patient_id, PatientName="Doe^John")
 
 
 def _archive(root: Path, manifest_text: str = MANIFEST) -> Archive:

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from dicom_factory import write_dicom
 from medsearch.cli import app
 from medsearch.errors import IndexMismatch
 
@@ -25,25 +26,9 @@ def _invoke(*args: str) -> str:
 
 
 def _dicom_from_image(image_path: Path, out: Path) -> Path:
-    """A MONOCHROME2 secondary-capture DICOM holding the pixels of an ordinary image, with patient tags."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
+    """A DICOM holding the grey pixels of an ordinary image, with patient tags that must never surface."""
     pixels = np.asarray(Image.open(image_path).convert("L"), dtype=np.uint8)
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-    ds.Modality, ds.PatientName, ds.PatientID = "OT", "Doe^Jane", "MRN-0001"
-    ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    ds.PixelData = pixels.tobytes()
-    ds.save_as(out, enforce_file_format=True)
-    return out
+    return write_dicom(out, pixels, PatientName="Doe^Jane", PatientID="MRN-0001")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from dicom_factory import write_dicom
 from medsearch.errors import ImageLoadError
 from medsearch.imaging import (
     dicom_metadata,
@@ -57,28 +58,11 @@ def _png_header_claiming(width: int, height: int) -> bytes:
 
 
 def _synthetic_dicom(tmp_path: Path, with_pixels: bool = True, **tags) -> Path:
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"  # secondary capture
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = meta.MediaStorageSOPClassUID
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = "OT"
-    if with_pixels:
-        ds.Rows, ds.Columns = 4, 6
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-        ds.PixelData = np.arange(24, dtype=np.uint16).reshape(4, 6).tobytes()
-    for keyword, value in tags.items():
-        setattr(ds, keyword, value)
-    path = tmp_path / "synthetic.dcm"
-    ds.save_as(path, enforce_file_format=True)
-    return path
+    """A 4x6 12-bit ramp (or no pixel data at all)."""
+    if not with_pixels:
+        return write_dicom(tmp_path / "synthetic.dcm", **tags)
+    ramp = np.arange(24, dtype=np.uint16).reshape(4, 6)
+    return write_dicom(tmp_path / "synthetic.dcm", ramp, **{"BitsStored": 12, "HighBit": 11, **tags})
 
 
 # --- the 23 real sample files -------------------------------------------------------------------------------
