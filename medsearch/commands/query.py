@@ -95,15 +95,16 @@ def print_results(results, searched_for: str | None = None) -> None:
     headers = ("rank", "score", "key")
     widths = [min(max(len(h), *(len(row[i]) for row in rows)), 24) for i, h in enumerate(headers)]
     room = max(console.width - sum(widths) - 3 * (len(widths) + 2) - 1, 24)  # left for path and text
-    path_width = min(max(4, *map(len, paths)), max(12, int(room * 0.45)))
+    path_width = min(max(4, *map(len, paths)), max(12, int(room * 0.35)))
+    paths = [p if len(p) <= path_width else "…" + p[-(path_width - 1):] for p in paths]  # the file name matters most
     text_room = max(room - path_width, 12)
-    text_width = min(text_room, max(4, *(len(first_line(r.text, text_room)) for r in results)))
+    text_width = min(text_room, max(4, *(len(first_line(r.text, 2 * text_room)) for r in results)))
     table = Table()
     for header, width in zip(headers, widths):
         table.add_column(header, width=width, no_wrap=True, overflow="ellipsis")
     table.add_column("path", width=path_width, no_wrap=True, overflow="ellipsis")
-    table.add_column("text", width=text_width, no_wrap=True, overflow="ellipsis")
+    table.add_column("text", width=text_width, overflow="fold")  # up to two lines of the text's first line
     rows = [(*row, path) for row, path in zip(rows, paths)]
     for row, r in zip(rows, results):
-        table.add_row(*map(escape, row), escape(first_line(r.text, text_width)))
+        table.add_row(*map(escape, row), escape(first_line(r.text, 2 * text_width)))
     console.print(table)
