@@ -10,6 +10,7 @@ tokenizer, no torch.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -39,7 +40,10 @@ def export_onnx(weights: Path, out: Path) -> Path:
     ids, mask = towers.tokenize(towers.load_tokenizer(), ["a chest radiograph", "ct of the abdomen with contrast"])
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(f".{os.getpid()}.tmp")
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # tracing warns about a Python bool in transformers' attention; the graph is checked against torch in tests
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter is chosen on purpose (dynamo=False)
         torch.onnx.export(
             module,
             (torch.from_numpy(ids), torch.from_numpy(mask)),

@@ -132,7 +132,9 @@ def build_text_tower():
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from transformers import BertModel
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # a local load of 103 tensors needs no progress bar in our output
     return BertModel.from_pretrained(str(minilm_dir()), local_files_only=True).eval()
 
 

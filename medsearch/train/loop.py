@@ -116,7 +116,7 @@ def train(
                 bar.update(task, advance=len(rows), description=f"epoch {epoch + 1}/{cfg.epochs} loss {np.mean(losses):.3f}")
             val = evaluate(model, data, val_rows, cfg.eval_batch)
             score = mean_recall(val)
-            state["history"].append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "val": val, "scale": float(model.scale())})
+            state["history"].append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "val": val, "scale": float(model.scale().detach())})
             state["epoch"] = epoch + 1
             if score > state["best_score"]:
                 state.update(best_score=score, best_epoch=epoch + 1, best_val=val)
