@@ -25,8 +25,13 @@ from indexer.reader import Pending, has_text
 DEFAULT_BATCH_SIZE = 64
 
 
-def default_workers() -> int:
-    return min(4, max(0, (os.cpu_count() or 1) - 1))
+def default_workers(device: str) -> int:
+    """Image-decoding processes. On a GPU they keep it fed. On the CPU the encoder already uses every core and a
+    decode process only competes with it: on 2 cores the demo archive indexed in 17.9 s with none, 21.0 s with one
+    (benchmarks/README.md, indexing throughput)."""
+    if device.startswith("cuda"):
+        return min(4, max(0, (os.cpu_count() or 1) - 1))
+    return 0
 
 
 @dataclass
@@ -90,9 +95,10 @@ class TorchEmbedder:
                  device: str | None = None):
         self.encoder = encoder
         self.batch_size = batch_size
-        self.workers = default_workers() if workers is None else workers
         # autocast follows where the encoder's weights are; "auto" only decides for encoders that do not say
-        self.device = device if device not in (None, "auto") else getattr(encoder, "device", None) or resolve_device()
+        chosen = device if device not in (None, "auto") else getattr(encoder, "device", None)
+        self.device = resolve_device(chosen or "auto")
+        self.workers = default_workers(self.device) if workers is None else workers
 
     def embed(self, pending: Sequence[Pending]) -> Iterator[EmbeddedBatch]:
         if not pending:

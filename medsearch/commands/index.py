@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
         db: Annotated[Optional[str], typer.Option(help="metadata database URL (default: meta.sqlite in the index)", envvar="MEDSEARCH_DB")] = None,
         factory: Annotated[Optional[str], typer.Option(help="faiss factory string, e.g. 'IVF1024,PQ32' (default: chosen by size)")] = None,
         batch_size: Annotated[int, typer.Option(help="items per encoder batch")] = 64,
-        workers: Annotated[Optional[int], typer.Option(help="image decoding processes (0 = in the main process)")] = None,
+        workers: Annotated[Optional[int], typer.Option(help="image decoding processes (0 = in the main process; default: 0 on the CPU, up to 4 with a GPU)")] = None,
         device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
         limit: Annotated[Optional[int], typer.Option(help="index only the first N items of the archive")] = None,
         rebuild: Annotated[bool, typer.Option(help="delete the existing index and start again")] = False,
