@@ -88,8 +88,7 @@ def _as_filters(filters) -> Filters | None:
             filters = Filters(**filters)
         except TypeError as exc:
             raise BadQuery(f"bad filters {filters!r}: {exc}") from exc
-    values = [getattr(filters, f.name) for f in dataclasses.fields(filters)]
-    return filters if any(values) else None
+    return None if filters.is_empty() else filters
 
 
 class Index:
@@ -220,7 +219,6 @@ class Index:
         return self._search(vector, k, target, filters, encode_s=0.0)
 
     def _search(self, vector, k: int, target: str, filters, encode_s: float) -> list[SearchResult]:
-        from medsearch.query.postfilter import record_matches
         from medsearch.query.ranking import rank, rank_post_filtered
 
         _check_target(target)
@@ -236,7 +234,7 @@ class Index:
         known = lambda ids: store.records(target, ids)  # noqa: E731
         hits, self.last_plan = None, "unfiltered"
         if filters is not None and POST_FILTER_FIRST:
-            hits = rank_post_filtered(ann, vectors, vector, k, known, lambda r: record_matches(filters, r), timings)
+            hits = rank_post_filtered(ann, vectors, vector, k, known, filters.matches, timings)
             self.last_plan = "post-filter"
         if hits is None:
             allowed = None

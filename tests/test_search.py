@@ -127,12 +127,11 @@ def test_broad_filters_post_filter_and_narrow_ones_pre_filter(index):
 
 
 def test_post_filter_agrees_with_the_store(index, tiny_index):
-    from medsearch.query.postfilter import record_matches
 
     records = index.store.records("image", list(range(120)))
     for filters, _ in FILTER_CASES.values():
         allowed = set(index.store.allowed_vector_ids("image", filters).tolist())
-        assert {i for i, r in records.items() if record_matches(filters, r)} == allowed
+        assert {i for i, r in records.items() if filters.matches(r)} == allowed
 
 
 def test_filters_as_dict_and_empty_filters(index):

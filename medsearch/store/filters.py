@@ -20,3 +20,19 @@ class Filters:
 
     def is_empty(self) -> bool:
         return not (self.modality or self.labels or self.split or self.licence)
+
+    def matches(self, record) -> bool:
+        """The rules above, checked in Python on a fetched record (the search's post-filter path); the store
+        applies the same rules in SQL, and tests/test_search.py checks that the two agree."""
+        if self.modality and (record.modality or "").lower() != self.modality.lower():
+            return False
+        if self.split and record.split != self.split:
+            return False
+        if self.licence:
+            licence = record.licence or ""
+            if self.licence.endswith("*"):
+                if not licence.startswith(self.licence[:-1]):
+                    return False
+            elif licence != self.licence:
+                return False
+        return set(self.labels or []) <= set(record.labels or [])
