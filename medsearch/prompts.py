@@ -18,6 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from medsearch.errors import BadQuery, UnknownName
+from medsearch.models.base import l2_normalise
 
 # Template sets by name. "{}" is the query itself; every set keeps the bare query so that a short
 # finding ("pneumothorax") and a caption-like query both stay close to their plain embedding.
@@ -68,10 +69,8 @@ def fill(query: str, template_set: str) -> list[str]:
 
 def ensemble_embedding(encoder, query: str, template_set: str = "clinical") -> np.ndarray:
     """One (dim,) unit vector: mean of the normalised template embeddings, renormalised."""
-    vectors = np.asarray(encoder.encode_texts(fill(query, template_set)), dtype=np.float32)
-    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    mean = vectors.mean(axis=0)
-    return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+    vectors = l2_normalise(encoder.encode_texts(fill(query, template_set)))
+    return l2_normalise(vectors.mean(axis=0))
 
 
 # --- normalisation -----------------------------------------------------------------------------------
