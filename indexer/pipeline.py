@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Protocol, Sequence
 
 from medsearch.archives.item import Skipped
-from medsearch.errors import StoreError
+from medsearch.errors import IndexMismatch, StoreError
 from medsearch.index_dir import IndexManifest, default_db_url
 
 from indexer.embed import DEFAULT_BATCH_SIZE, EmbeddedBatch, TorchEmbedder
@@ -126,6 +126,7 @@ def build_index(
                 archive_id = store_archive_id(store, archive)
                 known = store.known_hashes(archive_id)
             writer = IndexWriter(index_dir, manifest, store, archive_id, factory)
+            refuse_rows_without_vectors(known, writer, archive.name, store)
             reader = reader or ArchiveReader(archive, limit)
             embedder = embedder or TorchEmbedder(encoder, batch_size, workers, device)
             with progress_bar(progress) as bar:
@@ -166,6 +167,19 @@ def clear_for_rebuild(index_dir: Path, db_url: str | None, archive) -> None:
                                  hint="rebuild into a fresh --db (or --index) instead")
             store.remove_items(archive_id, keys)
     clear_index_dir(index_dir, default_db=db_url is None)
+
+
+def refuse_rows_without_vectors(known: dict, writer: IndexWriter, archive_name: str, store) -> None:
+    """A database that already holds this archive, with an index directory that holds none of its vectors (a
+    fresh ``--index`` pointed at a shared ``--db``): the rows point at vectors elsewhere. Refused: trusting them
+    would report every item "unchanged" and leave an index with no vectors; re-embedding would repoint rows that
+    the other index directory still uses."""
+    if known and not any(vectors.count() for vectors in writer.vectors.values()):
+        raise IndexMismatch(
+            f"{store!r} already holds archive {archive_name!r} ({len(known)} items) but {writer.index_dir} has "
+            "none of its vectors: they belong to another index directory",
+            hint="pass the --index that was built with this --db, use a fresh --db, or add --rebuild to re-embed "
+                 "into this directory (the other one then stops matching)")
 
 
 def store_archive_id(store, archive) -> int:

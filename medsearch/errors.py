@@ -106,3 +106,9 @@ class IndexBusy(MedsearchError):
 
     exit_code = 9
     hint = "wait for the other `medsearch index` run on this directory to finish"
+
+
+class NothingIndexed(MedsearchError):
+    """An indexing run that found no usable item: the archive is empty or every row was skipped."""
+
+    exit_code = 10

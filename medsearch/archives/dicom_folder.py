@@ -30,6 +30,7 @@ from pathlib import Path
 
 from medsearch.archives.fields import get_field, get_labels, required_columns
 from medsearch.archives.item import Item
+from medsearch.archives.paths import OUTSIDE_ROOT, inside_root
 from medsearch.archives.reader import Reader, SkipFn
 from medsearch.archives.table import open_text
 from medsearch.errors import BadArchive, ImageLoadError
@@ -123,6 +124,11 @@ class DicomFolderReader(Reader):
         reports = self.load_reports(skip)
         for path in self.dicom_files():
             relpath = path.relative_to(self.root).as_posix()
+            real = inside_root(path, self.root)
+            if real is None:  # checked before the header is read: a link must not make us open files elsewhere
+                skip(relpath, f"{OUTSIDE_ROOT}: {relpath} (a link to a file elsewhere)")
+                continue
+            path = real
             try:
                 header = read_header(path)
             except ImageLoadError as exc:
@@ -135,7 +141,7 @@ class DicomFolderReader(Reader):
             split = get_field(report, self.manifest.fields.get("split")) if report else None
             yield Item(
                 key=relpath,
-                image_path=path.absolute(),
+                image_path=path,
                 text=get_field(report, self.text_spec()) if report else None,
                 labels=get_labels(report, self.manifest.labels) if report else [],
                 patient=patient_key(header.get("PatientID")),

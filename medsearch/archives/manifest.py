@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from medsearch.archives.paths import resolve_root
 from medsearch.errors import BadArchive
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "manifests"
@@ -48,7 +49,7 @@ class Manifest:
     def resolve_root(self, root: str | Path | None) -> Path:
         """The archive root: the given one, else the manifest's default_root, else an error with a hint."""
         if root is not None:
-            return Path(root).expanduser().absolute()
+            return resolve_root(root)
         if self.default_root is None:
             raise BadArchive(
                 f"archive {self.name!r} needs a root folder",
@@ -56,9 +57,9 @@ class Manifest:
             )
         if self.default_root.startswith(PACKAGE_ROOT_PREFIX):
             relative = self.default_root[len(PACKAGE_ROOT_PREFIX):]
-            return Path(str(resources.files("medsearch").joinpath(relative))).absolute()
+            return resolve_root(str(resources.files("medsearch").joinpath(relative)))
         base = self.path.parent if self.path is not None else Path.cwd()
-        return (base / self.default_root).absolute()
+        return resolve_root(base / self.default_root)
 
     def layout_hint(self) -> str:
         files = [v for k, v in sorted(self.source.items()) if isinstance(v, str) and k != "images"]

@@ -22,6 +22,7 @@ from medsearch.archives.fields import get_field, get_labels
 from medsearch.archives.item import Item
 from medsearch.archives.manifest import Manifest
 from medsearch.archives.modality import guess_modality
+from medsearch.archives.paths import OUTSIDE_ROOT, inside_root, resolve_root
 from medsearch.errors import BadArchive
 from medsearch.privacy import patient_key
 
@@ -33,10 +34,10 @@ class Reader(ABC):
 
     def __init__(self, manifest: Manifest, root: Path):
         self.manifest = manifest
-        self.root = root
+        self.root = resolve_root(root)  # the same canonical form whatever spelling the user gave (../data, ~/x)
         self.root_file: Path | None = None  # a root given as a file: the archive's main file, its folder the root
-        if root.is_file():
-            self.root_file, self.root = root, root.parent
+        if self.root.is_file():
+            self.root_file, self.root = self.root, self.root.parent
 
     def check(self) -> None:
         """Raise BadArchive when the archive cannot be read at all. The default checks that the root exists."""
@@ -78,15 +79,19 @@ class Reader(ABC):
         return self.root / self.manifest.source.get("images", ".")
 
     def resolve_image(self, relpath: str) -> tuple[Path, str] | str:
-        """(absolute path, path relative to the root) for an image field value, or a reason it is unusable."""
+        """(real path, path relative to the root) for an image field value, or a reason it is unusable. The real
+        path (symlinks followed) must lie under the root: checked before anything opens the file."""
         absolute = Path(os.path.abspath(self.images_dir() / relpath))
         try:
             display = absolute.relative_to(self.root).as_posix()
         except ValueError:
-            return f"image path outside the archive root: {relpath}"
-        if not absolute.is_file():
+            return f"{OUTSIDE_ROOT}: {relpath}"
+        real = inside_root(absolute, self.root)
+        if real is None:
+            return f"{OUTSIDE_ROOT}: {display} (a link to a file elsewhere)"
+        if not real.is_file():
             return f"image file not found: {display}"
-        return absolute, display
+        return real, display
 
     def row_item(self, row: Any, where: str, skip: SkipFn) -> Item | None:
         """The Item for one row under the manifest's [fields], or None after calling skip()."""

@@ -10,6 +10,7 @@ import csv
 import gzip
 import io
 import json
+import sys
 from abc import abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,21 @@ from medsearch.archives.fields import required_columns
 from medsearch.archives.item import Item
 from medsearch.archives.reader import Reader, SkipFn
 from medsearch.errors import BadArchive
+
+
+def _raise_field_size_limit() -> None:
+    """The csv module refuses fields over 131,072 characters by default, which dropped whole rows holding a long
+    report. Raised to the largest the platform accepts: the full text is stored; the encoder truncates it."""
+    limit = sys.maxsize
+    while True:
+        try:
+            csv.field_size_limit(limit)
+            return
+        except OverflowError:  # a C long is 32 bits on Windows
+            limit //= 2
+
+
+_raise_field_size_limit()
 
 
 def open_text(path: Path) -> io.TextIOBase:

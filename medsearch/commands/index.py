@@ -47,6 +47,27 @@ def register(app: typer.Typer) -> None:
                               workers=workers, device=device, limit=limit, rebuild=rebuild,
                               model_name=resolve(model).name)
         print_summary(summary)
+        check_outcome(summary)
+
+
+def check_outcome(summary) -> None:
+    """Exit non-zero (NothingIndexed, code 10) when the run left no usable item: no rows, or every row skipped.
+    A run that skipped some rows succeeds and says how many on stderr."""
+    from collections import Counter
+
+    from medsearch.errors import NothingIndexed
+
+    usable, skipped = summary.indexed + summary.unchanged, len(summary.skipped)
+    listing = Path(summary.index_dir) / "skipped.jsonl"
+    if usable == 0 and skipped == 0:
+        raise NothingIndexed(f"nothing indexed: archive {summary.archive} yielded no rows",
+                             hint="check --root and the manifest's [source] table")
+    if usable == 0:
+        reason, count = Counter(s.reason.split(":")[0] for s in summary.skipped).most_common(1)[0]
+        raise NothingIndexed(f"nothing indexed: all {skipped} rows were skipped ({count} as {reason!r})",
+                             hint=f"fix the cause and rerun; every row and reason is in {listing}")
+    if skipped:
+        typer.echo(f"skipped {skipped} row(s), indexed or kept {usable}; reasons in {listing}", err=True)
 
 
 def print_summary(summary) -> None:

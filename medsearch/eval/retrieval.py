@@ -63,6 +63,15 @@ def run_retrieval(archive, encoder, split: str | None = None, pool: int | None =
     items = [it for it in archive.items()
              if it.image_path is not None and (it.text or "").strip() and (split is None or it.split == split)]
     archive_skipped = list(getattr(archive, "skipped", []))
+    if not items:
+        from medsearch.errors import BadArchive
+
+        reasons = sorted({s.reason.split(":")[0] for s in archive_skipped})[:3]
+        raise BadArchive(
+            f"no image+text pairs to evaluate in {getattr(archive, 'name', 'the archive')}"
+            + (f" split {split!r}" if split else "")
+            + (f" ({len(archive_skipped)} rows skipped: {'; '.join(reasons)})" if archive_skipped else ""),
+            hint="check --root (and --split): the archive needs rows with both an image and a text")
     chosen = [items[i] for i in sample_pool(len(items), pool, seed)]
     emb = embed_items(chosen, encoder, batch_size=batch_size, show_progress=show_progress)
     result = evaluate_pairs(emb.image_vectors, emb.text_vectors, emb.texts, ks=ks, n_boot=n_boot, seed=seed)

@@ -6,6 +6,7 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
+from medsearch.archives.paths import is_real_file
 from medsearch.serve.errors import ApiError
 
 
@@ -42,6 +43,9 @@ def render(item_id: int, image_path: str | None, size: int) -> bytes:
 
     if image_path is None:
         raise ApiError(404, "no_image", f"item {item_id} has no image")
-    if not Path(image_path).is_file():
+    if not Path(image_path).exists():
         raise ApiError(404, "image_missing", f"the image file of item {item_id} is no longer on disk")
+    if not is_real_file(image_path):  # indexed paths are real paths: a link here points outside the archive root
+        raise ApiError(404, "image_refused", f"the image file of item {item_id} is a link, not a file under the "
+                                             "archive root: not served")
     return thumbnail(Path(image_path), size=size)
