@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from medsearch.archives.case import Case
 from medsearch.archives.item import Item, Skipped
 from medsearch.archives.manifest import Manifest, builtin_manifest_paths, load_manifest
 from medsearch.archives.reader import Reader
@@ -33,6 +34,17 @@ class Archive:
                 continue
             seen.add(item.key)
             yield item
+
+    def cases(self) -> Iterator[Case]:
+        """The archive's case records (MedPix history/findings/diagnosis...); none for most layouts. Unusable
+        records are added to ``skipped``; a repeated case key is skipped."""
+        seen: set[str] = set()
+        for case in self.reader.cases(self._skip):
+            if case.key in seen:
+                self._skip(f"case {case.key}", "duplicate case id")
+                continue
+            seen.add(case.key)
+            yield case
 
     def size_hint(self) -> int | None:
         """About how many items there are (rows before skipping; a quick pass for tables), or None if unknown."""

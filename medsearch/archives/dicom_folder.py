@@ -149,4 +149,5 @@ class DicomFolderReader(Reader):
                 licence=self.manifest.licence,
                 modality=extra.get("Modality") or self.manifest.modality,
                 extra=extra,
+                case=extra.get("study_key"),  # the hashed StudyInstanceUID: a study's series form one case
             )

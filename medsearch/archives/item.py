@@ -14,6 +14,8 @@ class Item:
     ``key`` is the archive's own id (roco_id, uid, StudyInstanceUID...), unique within one archive.
     ``patient`` is already a salted hash (see ``medsearch.privacy.patient_key``) or None; never a raw id.
     ``extra`` holds non-PHI metadata worth showing (modality, view, body part, age band, sex...).
+    ``case`` is the key of the case the item belongs to (MedPix U_id, a hashed StudyInstanceUID, an IU X-ray uid,
+    a PMC article id as a weak grouping), or None; see ``medsearch.archives.case``.
     """
 
     key: str
@@ -25,6 +27,7 @@ class Item:
     licence: str | None = None
     modality: str | None = None
     extra: dict = field(default_factory=dict)
+    case: str | None = None
 
     def content_hash(self) -> str:
         """Hash of what gets embedded: image bytes and text. Re-runs skip items whose hash is unchanged."""

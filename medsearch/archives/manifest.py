@@ -35,7 +35,7 @@ class Manifest:
     description: str = ""
     default_root: str | None = None
     source: dict = field(default_factory=dict)  # reader-specific: table file, images folder, ...
-    fields: dict = field(default_factory=dict)  # id, image, text, patient, split, licence, modality, extra
+    fields: dict = field(default_factory=dict)  # id, image, text, patient, split, licence, modality, case, extra
     labels: tuple[LabelSource, ...] = ()
     split_map: dict = field(default_factory=dict)  # raw split value -> canonical name ("validate" -> "val")
     licence: str | None = None  # licence of every item when no licence field says otherwise
@@ -66,7 +66,7 @@ class Manifest:
         return ", ".join(files) if files else "the archive files"
 
 
-FIELD_KEYS = ("id", "image", "text", "patient", "split", "licence", "modality", "extra")
+FIELD_KEYS = ("id", "image", "text", "patient", "split", "licence", "modality", "case", "extra")
 
 _TOP_KEYS = {
     "name", "reader", "description", "default_root", "source", "fields", "labels", "split_map",

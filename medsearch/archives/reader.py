@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from medsearch.archives.case import Case
 from medsearch.archives.fields import get_field, get_labels
 from medsearch.archives.item import Item
 from medsearch.archives.manifest import Manifest
@@ -54,6 +55,11 @@ class Reader(ABC):
     @abstractmethod
     def read(self, skip: SkipFn) -> Iterator[Item]:
         """Yield every usable Item; call skip(where, reason) for every row that is not usable."""
+
+    def cases(self, skip: SkipFn) -> Iterator[Case]:
+        """Yield the archive's case records (history, findings, diagnosis...). Most layouts have none: their
+        items may still name a case (``Item.case``) that groups them."""
+        return iter(())
 
     # -- helpers shared by readers ---------------------------------------------------------------------------
 
@@ -135,4 +141,5 @@ class Reader(ABC):
             licence=get_field(row, fields.get("licence")) or manifest.licence,
             modality=modality,
             extra=extra,
+            case=get_field(row, fields.get("case")),
         )

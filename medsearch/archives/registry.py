@@ -16,6 +16,7 @@ READERS: dict[str, str] = {
     "r2gen": "medsearch.archives.iu_xray:R2GenReader",
     "mimic-cxr": "medsearch.archives.mimic_cxr:MimicCxrReader",
     "dicom-folder": "medsearch.archives.dicom_folder:DicomFolderReader",
+    "medpix": "medsearch.archives.medpix:MedPixReader",
 }
 
 

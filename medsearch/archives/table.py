@@ -73,7 +73,7 @@ class TableReader(Reader):
 
     def columns_needed(self) -> list[str]:
         fields = self.manifest.fields
-        specs = [fields.get(k) for k in ("id", "image", "text", "patient", "split", "licence", "modality")]
+        specs = [fields.get(k) for k in ("id", "image", "text", "patient", "split", "licence", "modality", "case")]
         names = [c for spec in specs for c in required_columns(spec)]
         names += [c for spec in fields.get("extra", []) for c in required_columns(spec)]
         names += [label.field for label in self.manifest.labels]
