@@ -112,3 +112,8 @@ class NothingIndexed(MedsearchError):
     """An indexing run that found no usable item: the archive is empty or every row was skipped."""
 
     exit_code = 10
+
+
+class ImageTooLarge(ImageLoadError):
+    """An image whose declared size (pixels, decoded bytes, inflated bytes) is past a decode limit:
+    refused before decoding (a decompression bomb, or a genuine image larger than this deployment allows)."""

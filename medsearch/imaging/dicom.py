@@ -1,10 +1,15 @@
-"""DICOM -> RGB 8-bit PIL image: modality LUT, VOI LUT / window, MONOCHROME1, middle frame, colour."""
+"""DICOM -> RGB 8-bit PIL image: modality LUT, VOI LUT / window, MONOCHROME1, middle frame, colour.
+
+Bomb guards: a deflated dataset is inflated with a bound (never pydicom's unbounded ``zlib.decompress``); the
+declared pixels and decoded bytes (rows x columns x frames x samples x bits) are checked before decoding; a frame
+larger than the working side is downsampled right after decoding, before the float LUT and windowing steps."""
 
 from __future__ import annotations
 
 import io
 import struct
 import warnings
+import zlib
 
 import numpy as np
 from PIL import Image
@@ -12,7 +17,8 @@ from pydicom.errors import BytesLengthException
 
 from medsearch.errors import ImageLoadError
 from medsearch.imaging.display import to_uint8
-from medsearch.imaging.limits import check_pixel_count
+from medsearch.imaging.limits import (DecodeLimits, check_decoded_bytes, check_pixel_count, inflate_bounded,
+                                      reduction_factor)
 
 # pydicom and its decoder plugins raise a mix of builtin exceptions for undecodable pixel data
 # (missing plugin -> RuntimeError, bad stream -> ValueError, no file meta -> AttributeError ...).
@@ -25,20 +31,29 @@ CORRUPT_HEADER_ERRORS = (
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
 
-def read_dataset(source, where, stop_before_pixels: bool = False, force: bool = False):
-    """Parse a DICOM file (path or bytes). ``force`` accepts streams with no preamble (ACR-NEMA)."""
+DEFLATED_UID = b"1.2.840.10008.1.2.1.99"
+META_PROBE_BYTES = 16 * 1024  # the file meta group (where the transfer syntax is) sits in the first few hundred bytes
+
+
+def read_dataset(source, where, stop_before_pixels: bool = False, force: bool = False,
+                 max_bytes: int | None = None):
+    """Parse a DICOM file (path or bytes). ``force`` accepts streams with no preamble (ACR-NEMA).
+    A deflated dataset is inflated to at most ``max_bytes`` (default: the decoded-bytes limit) + header slack."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    stream = io.BytesIO(bytes(source)) if isinstance(source, (bytes, bytearray, memoryview)) else source
+    is_bytes = isinstance(source, (bytes, bytearray, memoryview))
+    stream = io.BytesIO(bytes(source)) if is_bytes else source
     try:
         with warnings.catch_warnings():
             if force:  # a forced parse of a non-DICOM stream warns on every element; the outcome is checked below
                 warnings.simplefilter("ignore", UserWarning)
-            ds = pydicom.dcmread(stream, stop_before_pixels=stop_before_pixels, force=force)
+            ds = None if force else _read_if_deflated(source, is_bytes, where, stop_before_pixels, max_bytes)
+            if ds is None:
+                ds = pydicom.dcmread(stream, stop_before_pixels=stop_before_pixels, force=force)
     except InvalidDicomError as exc:
         raise ImageLoadError(where, f"not a DICOM file: {exc}") from exc
-    except CORRUPT_HEADER_ERRORS as exc:
+    except (*CORRUPT_HEADER_ERRORS, zlib.error) as exc:
         raise ImageLoadError(where, f"corrupt or truncated DICOM file: {type(exc).__name__}: {_one_line(exc)}") from exc
     if force and not _looks_like_image_dataset(ds) and not stop_before_pixels:
         raise ImageLoadError(where, "not an image: neither DICOM nor a format Pillow can read "
@@ -46,29 +61,75 @@ def read_dataset(source, where, stop_before_pixels: bool = False, force: bool = 
     return ds
 
 
+def _read_if_deflated(source, is_bytes: bool, where, stop_before_pixels: bool, max_bytes: int | None):
+    """A Deflated Explicit VR Little Endian file, parsed from a bounded inflate; None for any other syntax."""
+    from pydicom.dataset import FileDataset
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filereader import _read_file_meta_info, read_dataset as parse_dataset, read_preamble
+    from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
+
+    if is_bytes:
+        data = bytes(source)
+        probe = data[:META_PROBE_BYTES]
+    else:
+        with open(source, "rb") as f:
+            probe = f.read(META_PROBE_BYTES)
+        data = None
+    if DEFLATED_UID not in probe:
+        return None
+    if data is None:
+        with open(source, "rb") as f:
+            data = f.read()
+    fp = DicomBytesIO(data)
+    preamble = read_preamble(fp, False)
+    meta = _read_file_meta_info(fp)
+    if meta.get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
+        return None
+    body = DicomBytesIO(inflate_bounded(data[fp.tell():], where, max_bytes))
+    del data
+    stop_when = _at_pixel_data if stop_before_pixels else None
+    ds = parse_dataset(body, is_implicit_VR=False, is_little_endian=True, stop_when=stop_when)
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian  # once inflated, the pixel data is native
+    return FileDataset(str(where), ds, preamble=preamble, file_meta=meta, is_implicit_VR=False,
+                       is_little_endian=True)
+
+
+def _at_pixel_data(tag, vr, length) -> bool:
+    return int(tag) in (0x7FE00010, 0x7FE00009, 0x7FE00008)
+
+
 def _looks_like_image_dataset(ds) -> bool:
     return any(k in ds for k in ("Rows", "Columns", "SOPClassUID", "Modality", *_PIXEL_KEYWORDS))
 
 
-def render_dataset(ds, where, limit: int | None = None) -> Image.Image:
-    """Decode the representative frame of ``ds`` and map it to an 8-bit RGB image for display."""
+def render_dataset(ds, where, limits: DecodeLimits | int | None = None) -> Image.Image:
+    """Decode the representative frame of ``ds`` and map it to an 8-bit RGB image for display.
+    ``limits``: a DecodeLimits, or a plain pixel limit (the older signature)."""
+    if not isinstance(limits, DecodeLimits):
+        limits = DecodeLimits(max_pixels=limits)
     try:
-        return _render(ds, where, limit)
+        return _render(ds, where, limits)
     except CORRUPT_HEADER_ERRORS as exc:
         raise ImageLoadError(where, f"corrupt DICOM header value: {type(exc).__name__}: {_one_line(exc)}") from exc
 
 
-def _render(ds, where, limit: int | None) -> Image.Image:
+def _render(ds, where, limits: DecodeLimits) -> Image.Image:
     if not any(k in ds for k in _PIXEL_KEYWORDS):
         raise ImageLoadError(where, "DICOM has no pixel data (no PixelData element)")
     rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
     if rows <= 0 or cols <= 0:
         raise ImageLoadError(where, f"DICOM has pixel data but no valid Rows/Columns ({rows}x{cols})")
     frames = _frame_count(ds)
-    check_pixel_count(where, cols, rows, frames, limit)
+    check_pixel_count(where, cols, rows, frames, limits.pixels())
+    samples = max(int(ds.get("SamplesPerPixel", 1) or 1), 1)
+    bits = max(int(ds.get("BitsAllocated", 8) or 8), 1)
+    check_decoded_bytes(where, cols, rows, frames, samples * ((bits + 7) // 8), limits.bytes())
     _assume_transfer_syntax_if_missing(ds)
     index = frames // 2 if frames > 1 else None
     arr, photometric = _decode(ds, where, index)
+    step = reduction_factor(cols, rows, limits.max_side)
+    if step > 1:  # a very large frame: downsample before the float LUT / windowing copies
+        arr = np.ascontiguousarray(arr[::step, ::step])
     if int(ds.get("SamplesPerPixel", 1) or 1) > 1 or arr.ndim == 3:
         return Image.fromarray(_colour_to_rgb8(arr, ds, photometric), "RGB")
     if photometric == "PALETTE COLOR":

@@ -7,6 +7,7 @@ from importlib import resources
 from typing import Callable
 
 from fastapi import Depends, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -20,6 +21,13 @@ from medsearch.serve.settings import ServeSettings
 from medsearch.serve.thumbnails import ThumbnailCache
 
 STATIC_DIR = resources.files("medsearch.serve") / "static"
+DOCS_ASSETS = "/docs/assets"  # Swagger UI from the swagger-ui-bundle package: /docs works offline
+
+
+def _swagger_ui_dir() -> str:
+    from swagger_ui_bundle import swagger_ui_path
+
+    return str(swagger_ui_path)
 
 
 def create_app(index: object | Callable[[], object], settings: ServeSettings | None = None) -> FastAPI:
@@ -42,13 +50,13 @@ def create_app(index: object | Callable[[], object], settings: ServeSettings | N
             if close is not None:
                 close()
 
-    app = FastAPI(title="medsearch", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="medsearch", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Cross-modal medical image/report search over one index.")
     app.state.settings = settings
     install_error_handlers(app)
-    app.middleware("http")(security_headers)
     if settings.allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))
+    app.middleware("http")(security_headers)  # added last = outermost: its headers go on every response
 
     app.include_router(meta.router)
     protected = [Depends(require_token)]
@@ -56,6 +64,16 @@ def create_app(index: object | Callable[[], object], settings: ServeSettings | N
         app.include_router(router, dependencies=protected)
 
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    app.mount(DOCS_ASSETS, StaticFiles(directory=_swagger_ui_dir()), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url, title="medsearch API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js", swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+            swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from validator.swagger.io
+        )
 
     @app.get("/", include_in_schema=False)
     def page():

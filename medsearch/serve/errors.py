@@ -18,6 +18,7 @@ class ApiError(Exception):
 
 # Domain exception -> (HTTP status, code). The most specific class wins (checked in MRO order).
 DOMAIN_STATUS: dict[type, tuple[int, str]] = {
+    domain.ImageTooLarge: (413, "image_too_large"),
     domain.ImageLoadError: (422, "bad_image"),
     domain.BadItem: (422, "bad_item"),
     domain.BadQuery: (400, "bad_query"),

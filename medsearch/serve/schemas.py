@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
 Target = Literal["image", "text"]
+
+# Item ids are SQL BIGINTs: a larger number can name no item (and overflows the driver), so it is refused at
+# the edge with a 422 instead of reaching the store.
+MAX_ITEM_ID = 2**63 - 1
+ItemIdValue = Annotated[int, Field(ge=0, le=MAX_ITEM_ID)]
 
 
 class Hit(BaseModel):
@@ -79,9 +84,9 @@ class SessionRequest(BaseModel):
 
 
 class ExportRequest(BaseModel):
-    item_ids: list[int] = Field(min_length=1, description="items in the order they appear in the file")
+    item_ids: list[ItemIdValue] = Field(min_length=1, description="items in the order they appear in the file")
     title: str = Field("Teaching file", max_length=200)
-    notes: dict[int, str] = Field(default_factory=dict, description="author's note per item id")
+    notes: dict[ItemIdValue, str] = Field(default_factory=dict, description="author's note per item id")
 
 
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 404, 413, 415, 422)}

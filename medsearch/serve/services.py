@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from medsearch.serve.decoding import DecodeSlots
 from medsearch.serve.settings import ServeSettings
 from medsearch.serve.thumbnails import ThumbnailCache
 
@@ -23,6 +24,11 @@ class Services:
     # uses every core, and parallel forward passes only add contention. Metadata reads (item, info, stored
     # vectors) don't wait behind them: the store opens a session per call and faiss searches are read-only.
     lock: threading.Lock = field(default_factory=threading.Lock)
+    decoder: DecodeSlots | None = None  # uploads decode through this (bounded concurrency and size)
+
+    def __post_init__(self):
+        if self.decoder is None:
+            self.decoder = DecodeSlots(self.settings)
 
     def call(self, method: str, *args, **kwargs):
         if method in ENCODING_METHODS:

@@ -17,6 +17,13 @@ class ServeSettings:
     max_k: int = 100
     max_export_items: int = 200
     thumbnail_cache_bytes: int = 64 * MB
+    # Uploaded images (decompression bombs, see medsearch/imaging/limits.py): at most this many decode at once,
+    # each refused (413) when its header declares more than max_decoded_bytes, and decoded reduced to at most
+    # decode_max_side px a side. Memory budget for uploads: max_concurrent_decodes x (max_decoded_bytes + the
+    # upload itself + a reduced copy) = about 2 x 160 MB over the idle server (benchmarks/bomb_memory.py).
+    max_decoded_bytes: int = 128 * MB
+    max_concurrent_decodes: int = 2
+    decode_max_side: int = 1024
     export_image_size: int = 512
     # Host headers accepted; None accepts any. On loopback this stops DNS-rebinding pages from reaching the API.
     allowed_hosts: tuple[str, ...] | None = None

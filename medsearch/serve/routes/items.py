@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from medsearch.errors import StoreError
 from medsearch.serve.errors import ApiError
 from medsearch.serve.filters import FilterParams, filter_params
-from medsearch.serve.schemas import ERRORS, ItemDetail, SearchResponse, Target
+from medsearch.serve.schemas import ERRORS, MAX_ITEM_ID, ItemDetail, SearchResponse, Target
 from medsearch.serve.services import Services, get_services
 from medsearch.serve.similar import search_similar
 from medsearch.serve.views import hit_view, item_view
 
 router = APIRouter(tags=["items"])
+
+ItemId = Annotated[int, Path(ge=0, le=MAX_ITEM_ID, description="the item's id (from a search hit)")]
 
 
 def load_record(services: Services, item_id: int):
@@ -23,14 +27,14 @@ def load_record(services: Services, item_id: int):
 
 
 @router.get("/api/items/{item_id}", response_model=ItemDetail, responses=ERRORS)
-def item_detail(item_id: int, services: Services = Depends(get_services)):
+def item_detail(item_id: ItemId, services: Services = Depends(get_services)):
     """Metadata (safe tags only), full text, labels, licence and attribution of one item."""
     return item_view(load_record(services, item_id))
 
 
 @router.get("/api/items/{item_id}/thumbnail", responses={**ERRORS, 200: {"content": {"image/png": {}}}},
             response_class=Response)
-def item_thumbnail(item_id: int, size: int = Query(256, ge=32, le=1024, description="longest side, px"),
+def item_thumbnail(item_id: ItemId, size: int = Query(256, ge=32, le=1024, description="longest side, px"),
                    services: Services = Depends(get_services)):
     """A PNG rendered from the indexed file (DICOM windowed like the indexer saw it)."""
     record = load_record(services, item_id)
@@ -40,7 +44,7 @@ def item_thumbnail(item_id: int, size: int = Query(256, ge=32, le=1024, descript
 
 @router.get("/api/items/{item_id}/similar", response_model=SearchResponse, responses=ERRORS)
 def item_similar(
-    item_id: int,
+    item_id: ItemId,
     k: int = Query(10, ge=1, le=100, description="number of results"),
     target: Target = Query("image", description="similar images ('image') or reports ('text')"),
     filters: FilterParams = Depends(filter_params),

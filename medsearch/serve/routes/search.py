@@ -61,11 +61,9 @@ async def search_image(
     services: Services = Depends(get_services),
 ):
     """Search by an uploaded image. The file is read in memory, used for this query and dropped."""
-    from medsearch.imaging import load_image_bytes
-
     k = _k(request, k)
     data, kind = await read_upload(request, services.settings.max_upload_bytes)
-    image = await run_in_threadpool(load_image_bytes, data, f"upload.{kind}")
+    image = await services.decoder.decode(data, f"upload.{kind}")
     results = await run_in_threadpool(services.call, "search_image", image, k=k, target=target,
                                       filters=filters.to_filters())
     return {"query": f"uploaded {kind} image ({len(data)} bytes)", "target": target, "k": k,
