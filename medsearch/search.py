@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from medsearch.archives.modality import canonical_modality
 from medsearch.errors import BadQuery, IndexCorrupt, IndexMismatch, MedsearchError
 from medsearch.index_dir import IndexManifest, default_db_url, read_manifest, verify_checksums
 from medsearch.store.filters import Filters
@@ -59,7 +60,7 @@ class SearchResult:
             labels=list(record.labels or []),
             licence=record.licence,
             split=record.split,
-            modality=record.modality,
+            modality=canonical_modality(record.modality),
             extra=dict(record.extra or {}),
         )
 

@@ -277,7 +277,7 @@ def test_user_csv_manifest_example_end_to_end(tmp_path: Path):
     assert f1.text == "Chest radiograph\nRight lower lobe opacity."
     assert f1.labels == ["pneumonia", "effusion"]
     assert f1.patient == patient_key("MRN-77") and "MRN-77" not in repr(f1)
-    assert (f1.split, f1.licence, f1.modality) == ("val", "internal use only", "X-ray")
+    assert (f1.split, f1.licence, f1.modality) == ("val", "internal use only", "XR")
     assert f2.image_path is None and f2.modality == "CT" and f2.patient is None
 
 
@@ -366,7 +366,7 @@ def test_covid_chestxray_layout(tmp_path: Path):
     xray, ct = list(archive.items())
     assert xray.key == "images/p1.jpg" and xray.labels == ["Pneumonia", "Viral", "COVID-19"]
     assert xray.patient == ct.patient == patient_key("2")
-    assert (xray.licence, xray.modality, xray.text) == ("CC BY-NC-SA", "X-ray", "Fever and cough.")
+    assert (xray.licence, xray.modality, xray.text) == ("CC BY-NC-SA", "XR", "Fever and cough.")
     assert xray.extra["view"] == "PA" and xray.extra["age"] == "65"
     assert (ct.modality, ct.licence, ct.text) == ("CT", "Apache 2.0", None)
     assert archive.skipped == [Skipped("metadata.csv:4", "image file not found: images/absent.jpg", "read")]
@@ -404,7 +404,7 @@ def test_mimic_cxr_layout(tmp_path: Path):
     assert d1.extra["image_relpath"] == "files/p10/p10000032/s50414267/d1.jpg"
     assert d1.text == "There is a small left pleural effusion.\nSmall left effusion."
     assert d1.labels == ["Pleural Effusion"]
-    assert (d1.split, d1.modality, d1.patient) == ("val", "X-ray", patient_key("10000032"))
+    assert (d1.split, d1.modality, d1.patient) == ("val", "XR", patient_key("10000032"))
     assert d1.licence.startswith("PhysioNet") and d2.extra["ViewPosition"] == "LATERAL"
     assert archive.skipped == [
         Skipped("mimic-cxr-2.0.0-metadata.csv.gz:4", "image file not found: files/p10/p10000032/s50414267/d3.jpg")]
@@ -412,10 +412,10 @@ def test_mimic_cxr_layout(tmp_path: Path):
 
 @pytest.mark.parametrize("caption, modality", [
     ("Contrast-enhanced CT of the abdomen", "CT"),
-    ("PET/CT shows FDG uptake", "PET"),
-    ("Sagittal T2-weighted image of the spine", "MRI"),
-    ("Chest radiograph, PA view", "X-ray"),
-    ("Transabdominal ultrasound of the gallbladder", "ultrasound"),
+    ("PET/CT shows FDG uptake", "PT"),
+    ("Sagittal T2-weighted image of the spine", "MR"),
+    ("Chest radiograph, PA view", "XR"),
+    ("Transabdominal ultrasound of the gallbladder", "US"),
     ("Photograph of the excised specimen", None),
 ])
 def test_guess_modality(caption: str, modality: str | None):

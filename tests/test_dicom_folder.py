@@ -110,5 +110,5 @@ def test_real_sample_folder(shared_data):
     archive = _archive(shared_data / "dicom-samples", 'name = "s"\nreader = "dicom-folder"\n')
     items = list(archive.items())
     assert len(items) == 23
-    assert {item.modality for item in items} == {"CR", "DX", "MG", "CT", "MR", "US", "NM", "PT", "XA", "OT"}
+    assert {item.modality for item in items} == {"XR", "MG", "CT", "MR", "US", "NM", "PT", "XA", "OT"}  # CR, DX -> XR
     assert sorted(s.where for s in archive.skipped) == ["README.md", "manifest.csv", "pydicom_test_files_README.txt"]

@@ -83,9 +83,10 @@ def test_info_gives_model_counts_and_normalised_facets_but_no_paths(client):
     body = client.get("/api/info").json()
     assert body["model"] == "fake" and body["dim"] == 32 and body["counts"] == {"image": 2, "text": 3}
     assert body["targets"] == ["image", "text"]
-    assert body["facets"]["modality"] == [{"value": "CR", "count": 1}, {"value": "CT", "count": 1}]
-    assert body["facets"]["labels"][0] == {"value": "pneumothorax", "count": 2}
-    assert body["facets"]["licence"][0] == {"value": "CC BY", "count": 2}
+    assert body["facets"]["modality"] == [{"value": "CR", "count": 1, "label": "X-ray"},
+                                          {"value": "CT", "count": 1, "label": None}]
+    assert body["facets"]["labels"][0] == {"value": "pneumothorax", "count": 2, "label": None}
+    assert body["facets"]["licence"][0] == {"value": "CC BY", "count": 2, "label": None}
     assert "password" not in json.dumps(body) and "/secret" not in json.dumps(body)
 
 

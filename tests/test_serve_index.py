@@ -28,7 +28,7 @@ def key_of(client, item_id: int) -> str:
 def test_info_reports_the_model_counts_and_facets(client):
     body = client.get("/api/info").json()
     assert body["model"] == "fake" and body["dim"] == 32 and body["counts"]["items"] == 118
-    assert {f["value"] for f in body["facets"]["modality"]} == {"CT", "MR", "CR"}
+    assert {f["value"] for f in body["facets"]["modality"]} == {"CT", "MR", "XR"}  # stored "CR" merged as XR
     assert "pneumothorax" in {f["value"] for f in body["facets"]["labels"]}
 
 

@@ -162,7 +162,8 @@ def test_facets_and_counts(filled):
     facets = store.facets()
     assert facets["labels"] == {"pneumonia": 3, "effusion": 3, "nodule": 2}
     assert list(facets["labels"]) == ["effusion", "pneumonia", "nodule"]  # most frequent first, then by name
-    assert facets["modalities"] == {"CT": 2, "MR": 2, "CR": 1}  # grouped ignoring case, as the filter matches
+    # canonical codes, old spellings merged as the filter matches them; items with no modality count as unknown
+    assert facets["modalities"] == {"CT": 2, "MR": 2, "XR": 1, "unknown": 1}
     assert facets["splits"] == {"train": 3, "test": 1, "val": 1}
     assert facets["licences"] == {"CC BY": 2, "CC BY-NC": 1, "CC BY-NC-SA": 1, "CC0": 1}
     assert store.facets(label_limit=1)["labels"] == {"effusion": 3}

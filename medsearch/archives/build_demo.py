@@ -21,7 +21,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from medsearch.archives.modality import guess_modality
+from medsearch.archives.modality import guess_modality_word
 
 REDISTRIBUTABLE = ("CC BY", "CC0")
 QUOTAS = {"train": 200, "val": 40, "test": 60}
@@ -67,7 +67,7 @@ def stratified_sample(rows: list[dict], quotas: dict[str, int]) -> list[dict]:
         groups: dict[str, list[dict]] = defaultdict(list)
         for row in rows:
             if row["split"] == split:
-                groups[guess_modality(row["caption"]) or "other"].append(row)
+                groups[guess_modality_word(row["caption"]) or "other"].append(row)
         queues = [groups[name] for name in sorted(groups)]
         taken: list[dict] = []
         while len(taken) < quota and any(queues):

@@ -29,6 +29,11 @@ class Item:
     extra: dict = field(default_factory=dict)
     case: str | None = None
 
+    def __post_init__(self):
+        from medsearch.archives.modality import canonical_modality
+
+        self.modality = canonical_modality(self.modality)  # one vocabulary: "MRI", "mr" -> "MR"; "CR" -> "XR"
+
     def content_hash(self) -> str:
         """Hash of what gets embedded: image bytes and text. Re-runs skip items whose hash is unchanged."""
         h = hashlib.sha256()

@@ -49,6 +49,14 @@ def facet_summary(values, top: int = TOP_FACET_VALUES) -> str:
     return ", ".join(shown) + (f", … {more} more" if more > 0 else "")
 
 
+def modality_display(code: str) -> str:
+    """"XR (X-ray)" for a canonical code whose display name differs, else the code."""
+    from medsearch.archives.modality import modality_label
+
+    label = modality_label(code)
+    return code if label == code else f"{code} ({label})"
+
+
 def print_info(info: dict) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -69,6 +77,8 @@ def print_info(info: dict) -> None:
     for name, value in info["counts"].items():
         store.add_row(f"{name} (count)", str(value))
     for name, values in info["facets"].items():
+        if name == "modalities" and isinstance(values, dict):
+            values = {modality_display(code): n for code, n in values.items()}
         store.add_row(FACET_TITLES.get(name, str(name)), facet_summary(values) if isinstance(values, (dict, list)) else str(values))
     console.print(store)
 

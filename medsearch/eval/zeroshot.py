@@ -31,10 +31,10 @@ NIH_FINDINGS = {
     "Pneumonia": "pneumonia", "Pneumothorax": "pneumothorax",
 }
 
-# archive modality (medsearch.archives.modality keyword rules on captions) -> class phrase
+# archive modality (canonical code from medsearch.archives.modality keyword rules on captions) -> class phrase
 ROCO_MODALITIES = {
-    "CT": "computed tomography scan", "MRI": "magnetic resonance imaging scan",
-    "ultrasound": "ultrasound image", "X-ray": "plain radiograph", "angiography": "angiogram",
+    "CT": "computed tomography scan", "MR": "magnetic resonance imaging scan",
+    "US": "ultrasound image", "XR": "plain radiograph", "XA": "angiogram",
 }
 
 

@@ -52,8 +52,9 @@ class ItemDetail(BaseModel):
 
 
 class FacetValue(BaseModel):
-    value: str
+    value: str  # what to send back as the filter
     count: int | None
+    label: str | None = None  # what to show, when it differs from the value (modality "XR" -> "X-ray")
 
 
 class InfoResponse(BaseModel):

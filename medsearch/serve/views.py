@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath, PureWindowsPath
 
+from medsearch.archives.modality import canonical_modality
 from medsearch.privacy import PHI_KEYWORDS
 
 SNIPPET_CHARS = 240
@@ -92,7 +93,7 @@ def item_view(record) -> dict:
         "text": record.text or "",
         "labels": list(record.labels or []),
         "licence": record.licence,
-        "modality": record.modality,
+        "modality": canonical_modality(record.modality),
         "split": record.split,
         "metadata": safe_metadata(record.extra),
         "attribution": attribution(record),
@@ -123,10 +124,21 @@ FACET_NAMES = {"modality": ("modalities", "modality"), "labels": ("labels", "lab
                "split": ("splits", "split"), "licence": ("licences", "licence", "licenses", "license")}
 
 
+def _with_labels(values: list[dict], label_of) -> list[dict]:
+    for value in values:
+        label = label_of(value["value"])
+        if label and label != value["value"]:
+            value["label"] = label
+    return values
+
+
 def facets_view(info: dict) -> dict:
+    from medsearch.archives.modality import modality_label
+
     raw = info.get("facets") or info
     out = {}
     for name, candidates in FACET_NAMES.items():
         source = next((raw[c] for c in candidates if isinstance(raw, dict) and c in raw), [])
         out[name] = facet_values(source)
+    out["modality"] = _with_labels(out["modality"], modality_label)
     return out

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from medsearch.archives.modality import same_modality
+
 
 @dataclass
 class Filters:
     """Restrict results to items that match every field set here.
 
-    ``modality``: exact, case-insensitive ("ct" matches "CT"). ``labels``: the item carries all of them.
+    ``modality``: any spelling of the same canonical modality ("MRI" matches "MR", "CR" matches "X-ray"; see
+    medsearch.archives.modality); "unknown" matches items with none. ``labels``: the item carries all of them.
     ``split``: exact. ``licence``: exact, or a prefix when it ends with ``*`` ("CC BY*" matches "CC BY-NC").
     """
 
@@ -24,7 +27,7 @@ class Filters:
     def matches(self, record) -> bool:
         """The rules above, checked in Python on a fetched record (the search's post-filter path); the store
         applies the same rules in SQL, and tests/test_search.py checks that the two agree."""
-        if self.modality and (record.modality or "").lower() != self.modality.lower():
+        if self.modality and not same_modality(record.modality, self.modality):
             return False
         if self.split and record.split != self.split:
             return False

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from medsearch.archives.modality import UNKNOWN, canonical_modality, modality_spellings
 from medsearch.errors import StoreError
 from medsearch.store.filters import Filters
 from medsearch.store.models import Archive, Image, Item, Label, TextRow
@@ -84,10 +85,18 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def modality_condition(wanted: str):
+    """Items whose stored modality, in any spelling (indexes written before the vocabulary kept "MRI",
+    "ultrasound"...), is ``wanted``'s canonical one; "unknown" also matches items with none."""
+    spellings = modality_spellings(wanted)
+    condition = func.lower(Item.modality).in_(sorted(spellings))
+    return or_(Item.modality.is_(None), condition) if canonical_modality(wanted) == UNKNOWN else condition
+
+
 def filter_conditions(filters: Filters) -> list:
     conditions = []
     if filters.modality:
-        conditions.append(func.lower(Item.modality) == filters.modality.lower())
+        conditions.append(modality_condition(filters.modality))
     if filters.split:
         conditions.append(Item.split == filters.split)
     if filters.licence:
@@ -115,9 +124,18 @@ def _grouped(session: Session, column, limit: int | None = None) -> dict[str, in
     return {value: n for value, n in session.execute(stmt)}
 
 
+def _modality_facet(session: Session) -> dict[str, int]:
+    """Item count per canonical modality (old spellings merged), "unknown" for items with none."""
+    merged: dict[str, int] = defaultdict(int)
+    count = func.count()
+    for value, n in session.execute(select(Item.modality, count).group_by(Item.modality)):
+        merged[canonical_modality(value) or UNKNOWN] += n
+    return dict(sorted(merged.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def facets(session: Session, label_limit: int | None) -> dict[str, dict[str, int]]:
     return {
-        "modalities": _grouped(session, func.upper(Item.modality)),  # the modality filter ignores case too
+        "modalities": _modality_facet(session),
         "labels": _grouped(session, Label.label, label_limit),
         "splits": _grouped(session, Item.split),
         "licences": _grouped(session, Item.licence),

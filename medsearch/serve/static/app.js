@@ -60,7 +60,8 @@ function filterQuery() {
 
 function fillSelect(select, values) {
   for (const f of values) {
-    const label = f.count == null ? f.value : `${f.value} (${f.count})`;
+    const name = f.label || f.value;
+    const label = f.count == null ? name : `${name} (${f.count})`;
     select.append(el("option", {value: f.value, text: label}));
   }
 }
