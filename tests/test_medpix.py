@@ -26,7 +26,7 @@ def test_items_carry_caption_case_metadata_and_split(medpix: Path):
     assert first.text.startswith("CT image 1 of pulmonary embolism")
     assert first.case == "MPX0001" and first.extra["case"] == "MPX0001"
     assert first.image_path == medpix / "images" / "MPX0001_synpic0.png"
-    assert first.modality == "CT" and items["MPX0003_synpic20"].modality == "MRI"
+    assert first.modality == "CT" and items["MPX0003_synpic20"].modality == "MR"  # canonical code (medsearch.archives.modality)
     assert first.extra["plane"] == "Axial" and first.extra["sequence"] == "w/contrast (IV)"
     assert first.extra["location"] == "Chest, Pulmonary" and first.extra["sex"] == "male"
     assert first.extra["age"] == "90+"  # ages over 89 are banded
@@ -96,7 +96,7 @@ def test_real_medpix_counts(shared_data: Path):
     assert len(items) == 1850 and archive.skipped == []
     assert sum(i.split == "train" for i in items) == 1653 and sum(i.split == "val" for i in items) == 197
     assert len(cases) == 602 and sum(c.split == "val" for c in cases) == 67
-    assert {i.modality for i in items} == {"CT", "MRI"}
+    assert {i.modality for i in items} == {"CT", "MR"}
     assert all(i.case and i.text for i in items)
 
 
