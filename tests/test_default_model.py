@@ -67,7 +67,7 @@ def test_openclip_names_pointing_nowhere_raise_model_unavailable_with_a_hint(tmp
 def test_biomedclip_without_the_hub_cache_is_unavailable_not_downloaded(tmp_path, monkeypatch):
     pytest.importorskip("open_clip")
     monkeypatch.setenv("HF_HOME", str(tmp_path))
-    with pytest.raises(ModelUnavailable, match="cannot load"):
+    with pytest.raises(ModelUnavailable, match="open_clip config missing: microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224/open_clip_config.json"):
         registry.load_encoder("biomedclip", device="cpu")
 
 

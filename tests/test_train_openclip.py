@@ -62,3 +62,37 @@ def test_open_clip_model_fine_tunes_through_the_training_loop(tiny_clip_dir, tmp
     assert (tmp_path / "run" / "best.safetensors").exists()
     changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
     assert changed  # the towers themselves were trained, not only a head
+
+
+def test_lr_applies_to_the_whole_open_clip_model(tiny_clip_dir):
+    from medsearch.train.loop import _param_groups
+    from medsearch.train.openclip_model import OpenClipModule
+
+    model = OpenClipModule(f"local-dir:{tiny_clip_dir}")
+    groups = _param_groups(model, TrainConfig(lr=0.123, tower_lr=9.0))
+    assert [g["lr"] for g in groups] == [0.123]
+    assert sum(len(g["params"]) for g in groups) == len([p for p in model.parameters() if p.requires_grad])
+
+
+def test_fine_tuned_checkpoint_is_a_local_dir_model(tiny_clip_dir, tmp_path, monkeypatch):
+    from medsearch.models import load_encoder
+    from medsearch.train.openclip_export import export_local_dir
+    from medsearch.train.openclip_model import ItemData, OpenClipModule
+
+    monkeypatch.setenv("MEDSEARCH_CACHE", str(tmp_path / "cache"))
+    items = []
+    for i in range(8):
+        path = tmp_path / f"{i}.png"
+        Image.new("RGB", (32, 32), color=(30 * i, 200 - 20 * i, 9 * i)).save(path)
+        items.append(Item(key=str(i), image_path=path, text=f"finding number {i}"))
+    name = f"local-dir:{tiny_clip_dir}"
+    model = OpenClipModule(name)
+    data = ItemData(items, model.preprocess, model.tokenizer)
+    train(model, data, np.arange(6), np.arange(6, 8), TrainConfig(epochs=1, batch_size=3, lr=1e-2), tmp_path / "run", progress=False)
+    out = export_local_dir(tmp_path / "run" / "best.safetensors", name, tmp_path / "run" / "model")
+    enc = load_encoder(f"local-dir:{out}", device="cpu")
+    original = load_encoder(name, device="cpu")
+    assert enc.model_id != original.model_id
+    with torch.no_grad():
+        expected = torch.nn.functional.normalize(model.towers.encode_text(model.tokenizer(["finding number 3"])), dim=-1)
+    np.testing.assert_allclose(enc.encode_texts(["finding number 3"]), expected.numpy(), atol=1e-5)

@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
         model: Annotated[str, typer.Option("--model", help="medsearch-default, biomedclip, hf-hub:..., local-dir:..., open_clip:ARCH@CKPT.")] = "medsearch-default",
         epochs: Annotated[int, typer.Option(min=1, help="Training epochs.")] = 30,
         batch_size: Annotated[int, typer.Option(min=2, help="Pairs per step (in-batch negatives).")] = 128,
-        lr: Annotated[float, typer.Option(help="Peak learning rate of the heads (AdamW).")] = 1e-3,
+        lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW) of the heads, or of the whole model when fine-tuning open_clip.")] = 1e-3,
         tower_lr: Annotated[float, typer.Option(help="Peak learning rate of unfrozen tower blocks.")] = 1e-4,
         weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.05,
         warmup: Annotated[float, typer.Option(help="Warm-up as a fraction of all steps, then cosine decay.")] = 0.1,
@@ -62,3 +62,5 @@ def register(app: typer.Typer) -> None:
                 f"t→i {test['t2i@1']:.1f}/{test['t2i@5']:.1f}/{test['t2i@10']:.1f}"
             )
         typer.echo(f"best epoch {metrics['best_epoch']}; metrics and weights in {out}")
+        if metrics.get("model_dir"):
+            typer.echo(f"fine-tuned model: index or query it with --model local-dir:{metrics['model_dir']}")

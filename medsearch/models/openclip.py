@@ -1,88 +1,150 @@
-"""open_clip models (BiomedCLIP and any other) behind the Encoder interface, strictly offline.
+"""open_clip models (BiomedCLIP and any other) behind the Encoder interface, strictly offline and never half-loaded.
 
 Names: ``hf-hub:ORG/NAME`` (must already be in the Hugging Face cache), ``local-dir:/path`` (open_clip_config.json
-+ weights), ``open_clip:ARCH@/path/to/checkpoint.pt``. HF_HUB_OFFLINE=1 is set before open_clip is imported so a
-missing model fails at once with a hint instead of trying the network.
++ weights, the layout ``medsearch train`` writes too), ``open_clip:ARCH@/path/to/checkpoint.pt``.
+
+Loading is honest: ``openclip_files.preflight`` checks every needed file before open_clip is imported and names
+the first missing one; open_clip is asked for ``require_pretrained`` and loads checkpoints strictly, so missing or
+partial weights are refused instead of run as random towers; a tokenizer that turns ordinary words into [UNK]
+is refused. The offline switch is set in the environment and, when huggingface_hub was imported earlier, in its
+already-read constants too.
+
+Speed: the model id comes from hashes of the files (cached by size/mtime), and text goes through a cached ONNX
+export of the text tower (``openclip_onnx``) for HF text towers (BiomedCLIP's PubMedBERT...), so after the first
+use a text query imports neither torch nor open_clip. Images, and text towers that do not export, use torch.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-from pathlib import Path
+import sys
+from functools import cached_property
 from typing import Sequence
 
 import numpy as np
 
 from medsearch.errors import ModelUnavailable
 from medsearch.models.base import Encoder, l2_normalise
+from medsearch.models.openclip_files import ModelFiles, fingerprint, preflight
 
 HINT = (
     "pip install 'medsearch[openclip]' and put the model files in the Hugging Face cache (HF_HOME), "
     "or pass local-dir:/path/to/model or open_clip:ARCH@/path/to/checkpoint.pt"
 )
+PROBE = "chest radiograph showing a large left pleural effusion and enlarged heart"
 
 
-def _offline() -> None:
+def offline() -> None:
+    """No network for model files, whatever was imported before us."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    constants = sys.modules.get("huggingface_hub.constants")
+    if constants is not None:  # read the environment at its import: set the live value too
+        constants.HF_HUB_OFFLINE = True
 
 
 def parse(name: str) -> tuple[str, str | None]:
-    """-> (open_clip model name, pretrained checkpoint or None)."""
+    """-> (open_clip model name, pretrained checkpoint or None); checks the files first (no open_clip import)."""
+    preflight(name)
     if name.startswith("open_clip:"):
-        arch, sep, ckpt = name[len("open_clip:") :].partition("@")
-        if not sep or not arch or not ckpt:
-            raise ModelUnavailable(f"bad open_clip model name {name!r}", hint="write it as open_clip:ARCH@/path/to/checkpoint.pt")
-        if not Path(ckpt).exists():
-            raise ModelUnavailable(f"open_clip checkpoint not found: {ckpt}", hint=HINT)
+        arch, _, ckpt = name[len("open_clip:"):].partition("@")
         return arch, ckpt
-    if name.startswith("local-dir:") and not Path(name[len("local-dir:") :]).is_dir():
-        raise ModelUnavailable(f"model directory not found: {name[len('local-dir:'):]}", hint=HINT)
     return name, None
 
 
+def check_tokenizer(ids: Sequence[int], unk_id: int | None, special_ids: set[int], name: str) -> None:
+    """Refuse a tokenizer that maps ordinary words to [UNK] (a fallback vocabulary), or all to one id."""
+    content = [i for i in ids if i not in special_ids or i == unk_id]
+    unknown = sum(1 for i in content if i == unk_id) if unk_id is not None else 0
+    if not content or unknown * 2 > len(content) or len(set(content)) <= 1:
+        raise ModelUnavailable(
+            f"the tokenizer of {name} does not know ordinary words ({unknown} of {len(content)} tokens unknown "
+            f"in {PROBE!r}): its vocabulary file is missing or wrong",
+            hint="copy the text tower's vocab.txt / tokenizer.json that belongs to this checkpoint",
+        )
+
+
+def _check_open_clip_tokenizer(tokenizer, name: str) -> None:
+    ids = [int(i) for i in tokenizer([PROBE])[0].tolist()]
+    inner = getattr(tokenizer, "tokenizer", None)
+    special = set(getattr(inner, "all_special_ids", None) or [0])
+    if inner is None:  # open_clip's own BPE: start/end of text ids
+        special |= {getattr(tokenizer, "sot_token_id", -1), getattr(tokenizer, "eot_token_id", -1)}
+    check_tokenizer(ids, getattr(inner, "unk_token_id", None), special, name)
+
+
 def create(name: str, device: str = "cpu"):
-    """-> (model, preprocess, tokenizer); ModelUnavailable when packages or files are missing."""
-    _offline()
+    """-> (model, preprocess, tokenizer); ModelUnavailable when packages or files are missing or incomplete."""
+    arch, ckpt = parse(name)
+    offline()
     try:
         import open_clip
     except ImportError as exc:
         raise ModelUnavailable("open_clip is not installed", hint=HINT) from exc
-    arch, ckpt = parse(name)
     try:
-        model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=ckpt, device=device)
+        model, _, preprocess = open_clip.create_model_and_transforms(
+            arch, pretrained=ckpt, device=device, require_pretrained=True
+        )
         tokenizer = open_clip.get_tokenizer(arch)
-    except (OSError, RuntimeError, ValueError) as exc:  # hub cache miss, missing file, unknown arch
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelUnavailable(f"cannot load {name} offline: {first_line[:200]}", hint=HINT) from exc
+    except (OSError, RuntimeError, ValueError, KeyError) as exc:  # cache miss, partial checkpoint, unknown arch
+        lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+        raise ModelUnavailable(f"cannot load {name} offline: {lines[0] if lines else type(exc).__name__}", hint=HINT) from exc
+    _check_open_clip_tokenizer(tokenizer, name)
     return model.eval(), preprocess, tokenizer
 
 
-def _model_id(name: str, model) -> str:
-    h = hashlib.sha256()
-    for key, value in sorted(model.state_dict().items())[:8]:  # a cheap fingerprint: a few named tensors
-        h.update(key.encode())
-        h.update(value.detach().float().cpu().numpy().tobytes()[:4096])
-    return f"{name}@{h.hexdigest()[:12]}"
-
-
 class OpenClipEncoder(Encoder):
+    """Lazy: constructing it checks files and computes the id; torch/open_clip load only when needed."""
+
     def __init__(self, name: str, device: str = "auto"):
+        self.name = name
+        self.requested_device = device
+        self.files: ModelFiles = preflight(name)
+        self.fp = fingerprint(self.files.files)
+        self.model_id = f"{name}@{self.fp}"
+        text = self._onnx_text
+        self.dim = text.dim if text is not None else int(self._torch_dim)
+
+    # --- torch side (images, and text towers without an ONNX export) ---
+    @cached_property
+    def device(self) -> str:  # type: ignore[override]
         from medsearch.models.device import resolve_device
 
-        self.name = name
-        self.device = resolve_device(device)
-        self.model, self.preprocess, self.tokenizer = create(name, self.device)
-        self.model_id = _model_id(name, self.model)
-        with self._no_grad():
-            self.dim = int(self.model.encode_text(self.tokenizer(["x"]).to(self.device)).shape[-1])
+        return resolve_device(self.requested_device)
 
-    @staticmethod
-    def _no_grad():
+    @cached_property
+    def _loaded(self):
+        return create(self.name, self.device)
+
+    @property
+    def model(self):
+        return self._loaded[0]
+
+    @property
+    def preprocess(self):
+        return self._loaded[1]
+
+    @property
+    def tokenizer(self):
+        return self._loaded[2]
+
+    @cached_property
+    def _torch_dim(self) -> int:
         import torch
 
-        return torch.inference_mode()
+        with torch.inference_mode():
+            return int(self.model.encode_text(self.tokenizer(["x"]).to(self.device)).shape[-1])
+
+    # --- ONNX text side ---
+    @cached_property
+    def _onnx_text(self):
+        from medsearch.models import openclip_onnx
+
+        if not openclip_onnx.supported(self.files):
+            return None
+        if not openclip_onnx.is_exported(self.fp):
+            openclip_onnx.export(self, self.fp)
+        return openclip_onnx.load(self.fp, self.name)
 
     def image_transform(self):
         return _NumpyTransform(self.preprocess)
@@ -93,18 +155,25 @@ class OpenClipEncoder(Encoder):
         from medsearch.models.device import autocast
 
         x = batch if torch.is_tensor(batch) else torch.as_tensor(np.asarray(batch, dtype=np.float32))
-        with self._no_grad(), autocast(self.device):
+        with torch.inference_mode(), autocast(self.device):
             out = self.model.encode_image(x.to(self.device))
         return l2_normalise(out.float().cpu().numpy())
 
-    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+    def encode_texts_torch(self, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
         from medsearch.models.device import autocast
 
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with self._no_grad(), autocast(self.device):
+        with torch.inference_mode(), autocast(self.device):
             out = self.model.encode_text(self.tokenizer(list(texts)).to(self.device))
         return l2_normalise(out.float().cpu().numpy())
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        if self._onnx_text is not None:
+            return self._onnx_text.encode(list(texts))
+        return self.encode_texts_torch(texts)
 
     @property
     def logit_scale(self) -> float:
@@ -123,3 +192,4 @@ class _NumpyTransform:
 
 def load(device: str = "auto", name: str = "", **_) -> OpenClipEncoder:
     return OpenClipEncoder(name, device=device)
+

@@ -49,7 +49,8 @@ def _param_groups(model, cfg: TrainConfig):
     tower, heads = [], []
     for name, p in model.named_parameters():
         if p.requires_grad:
-            (tower if name.startswith(("image_top", "text_top", "towers")) else heads).append(p)
+            # unfrozen blocks of the default's towers get tower_lr; a fine-tuned open_clip model is trained at lr
+            (tower if name.startswith(("image_top", "text_top")) else heads).append(p)
     groups = [{"params": heads, "lr": cfg.lr}]
     if tower:
         groups.append({"params": tower, "lr": cfg.tower_lr})

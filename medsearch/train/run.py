@@ -20,6 +20,7 @@ from medsearch.errors import BadArchive
 from medsearch.train.loop import TrainConfig, TrainResult
 
 REDISTRIBUTABLE = ("CC BY", "CC0")
+OPENCLIP_MODEL_DIR = "model"  # a fine-tuned open_clip model: index it with --model local-dir:OUT/model
 
 
 @dataclass
@@ -167,6 +168,13 @@ def run(req: TrainRequest) -> dict:
         from medsearch.train.export import export_default
 
         export_default(req.out / checkpoint.BEST_FILE, req.out / "medsearch-default.safetensors", metrics)
+    else:
+        from medsearch.train.openclip_export import export_local_dir
+
+        name = model.config["open_clip"]
+        export_local_dir(req.out / checkpoint.BEST_FILE, name, req.out / OPENCLIP_MODEL_DIR)
+        metrics["model_dir"] = str(req.out / OPENCLIP_MODEL_DIR)
+        (req.out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     return metrics
 
 
