@@ -66,3 +66,17 @@ class Label(Base):
 
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
     label: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+class LexicalSentence(Base):
+    """One sentence of an item's text, its clinical terms split by assertion status (medsearch.lexical): the
+    rows the full-text index covers (FTS5 on SQLite, a tsvector GIN index on PostgreSQL; see store/lexical.py)."""
+
+    __tablename__ = "lexical"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    asserted: Mapped[str] = mapped_column(Text)
+    negated: Mapped[str] = mapped_column(Text)
+    uncertain: Mapped[str] = mapped_column(Text)
+    historical: Mapped[str] = mapped_column(Text)

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -135,6 +135,27 @@ class Store:
         """Sorted int64 vector ids of ``modality`` ("image"/"text") whose items match ``filters``."""
         with self._session() as session:
             return query.allowed_vector_ids(session, modality, filters)
+
+    def lexical_search(self, modality: str, clause, filters: Filters | None = None, limit: int = 100,
+                       relaxed: bool = False) -> list[tuple[int, float]]:
+        """[(vector id of ``modality``, score)] of items whose text has a sentence matching ``clause`` (a
+        medsearch.lexical.query.Clause; ``relaxed``: any one of its terms), best first. Scores are bm25 on SQLite
+        and ts_rank on PostgreSQL: compare them within one store only."""
+        from medsearch.store import lexical
+
+        conditions = query.filter_conditions(filters) if filters is not None else []
+        with self._session() as session:
+            return lexical.search(session, query.vector_table(modality), clause, conditions, limit, relaxed)
+
+    def rebuild_lexical(self) -> int:
+        """Re-analyse every text into the full-text index (after the assertion rules change); returns the
+        number of sentences indexed."""
+        from medsearch.store import lexical
+        from medsearch.store.models import LexicalSentence
+
+        with self._session(write_=True) as session:
+            session.execute(delete(LexicalSentence))
+            return lexical.backfill(session.connection())
 
     def facets(self, label_limit: int | None = 100) -> dict[str, dict[str, int]]:
         """{"modalities", "labels" (the ``label_limit`` most frequent), "splits", "licences"}: value -> item

@@ -8,7 +8,8 @@ from sqlalchemy.orm import Session
 from medsearch.errors import StoreError
 from medsearch.privacy import PHI_KEYWORDS
 from medsearch.store.bulk import insert_rows
-from medsearch.store.models import Image, Item, Label, TextRow
+from medsearch.store.lexical import rows_for
+from medsearch.store.models import Image, Item, Label, LexicalSentence, TextRow
 from medsearch.store.records import NewItem
 
 ANALYZE_AFTER = 5000  # PostgreSQL: after this many items, refresh planner statistics (autovacuum lags behind)
@@ -62,7 +63,7 @@ def remove_items(session: Session, archive_id: int, keys: list[str]) -> int:
     for start in range(0, len(keys), CHUNK):
         ids = list(_ids_for_keys(session, archive_id, keys[start:start + CHUNK]).values())
         if ids:
-            for table in (Label, Image, TextRow, Item):
+            for table in (Label, LexicalSentence, Image, TextRow, Item):
                 session.execute(delete(table).where((table.id if table is Item else table.item_id).in_(ids)))
             removed += len(ids)
     return removed
@@ -78,7 +79,7 @@ def _add_chunk(session: Session, archive_id: int, chunk: list[NewItem]) -> None:
     ids = _ids_for_keys(session, archive_id, keys)
     if ids:
         old = list(ids.values())
-        for table in (Label, Image, TextRow):
+        for table in (Label, LexicalSentence, Image, TextRow):
             session.execute(delete(table).where(table.item_id.in_(old)))
         session.execute(update(Item), [{"id": ids[r.key], **_item_values(archive_id, r)} for r in chunk if r.key in ids])
     fresh = [_item_values(archive_id, r) for r in chunk if r.key not in ids]
@@ -92,5 +93,6 @@ def _add_chunk(session: Session, archive_id: int, chunk: list[NewItem]) -> None:
     texts = [{"item_id": ids[r.key], "text": r.text, "vector_id": r.text_vector_id}
              for r in chunk if r.text is not None or r.text_vector_id is not None]
     labels = [{"item_id": ids[r.key], "label": label} for r in chunk for label in _unique_labels(r.labels)]
-    for table, rows in ((Image, images), (TextRow, texts), (Label, labels)):
+    sentences = [row for r in chunk if r.text for row in rows_for(ids[r.key], r.text)]  # the full-text index
+    for table, rows in ((Image, images), (TextRow, texts), (Label, labels), (LexicalSentence, sentences)):
         insert_rows(session, table.__table__, rows)

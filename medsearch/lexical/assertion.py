@@ -1,0 +1,149 @@
+"""Sentence-level assertion, NegEx/ConText style: each clinical term of a text is asserted, negated, uncertain
+or historical.
+
+The triggers, pseudo-triggers and terminators live in one data file, ``medsearch/data/assertion_rules.json``
+(see its ``_about``). A text is split into sentences; in each, trigger phrases are found on the clinical tokens
+(longest phrase first, pseudo-triggers such as "no change" win ties and do nothing); a 'pre' trigger marks the
+words after it up to the next trigger, terminator or the sentence's end, a 'post' trigger the words before it back
+to the previous one. Where scopes overlap: negated > uncertain > historical. Trigger words themselves and stop
+words are not terms. medspacy/negspacy were not used: they pull spaCy 3.7 and pin numpy 1.26 (checked on PyPI),
+which the rest of the package does not need.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from medsearch.lexical.tokens import STOPWORDS, Token, tokenize
+
+RULES_PATH = Path(__file__).resolve().parent.parent / "data" / "assertion_rules.json"
+STATUSES = ("asserted", "negated", "uncertain", "historical")
+STRENGTH = {"negated": 3, "uncertain": 2, "historical": 1, "asserted": 0}
+_CUE_WORDS = frozenset({"no", "not", "without", "nor", "neither"})  # never terms, even inside a pseudo-trigger
+_SENTENCE_END = re.compile(r"[.!?;:](?=\s|$)|\n+")
+
+
+@dataclass(frozen=True)
+class Term:
+    term: str
+    start: int  # span in the whole text
+    end: int
+    status: str
+
+
+@dataclass(frozen=True)
+class Sentence:
+    start: int
+    end: int
+    terms: tuple[Term, ...]
+
+    def column(self, status: str) -> str:
+        """This sentence's terms with ``status``, space-separated (what the full-text index stores)."""
+        return " ".join(t.term for t in self.terms if t.status == status)
+
+
+@dataclass(frozen=True)
+class _Phrase:
+    kind: str  # "trigger", "pseudo" or "terminator"
+    status: str | None = None
+    direction: str | None = None  # "pre" or "post"
+
+
+class Rules:
+    """Trigger phrases as tuples of clinical tokens -> what they do."""
+
+    def __init__(self, data: dict):
+        self.phrases: dict[tuple[str, ...], _Phrase] = {}
+        for phrase in data.get("terminators", []):
+            self._add(phrase, _Phrase("terminator"))
+        for status in ("historical", "uncertain", "negated"):  # a phrase in two lists: the stronger wins
+            for direction in ("pre", "post"):
+                for phrase in data.get(status, {}).get(direction, []):
+                    self._add(phrase, _Phrase("trigger", status, direction))
+        for phrase in data.get("pseudo", []):
+            self._add(phrase, _Phrase("pseudo"))
+        self.longest = max((len(k) for k in self.phrases), default=0)
+
+    def _add(self, phrase: str, what: _Phrase) -> None:
+        key = tuple(t.term for t in tokenize(phrase, keep_stopwords=True))
+        if key:
+            old = self.phrases.get(key)
+            if old is not None and old.kind == "trigger" and what.kind == "trigger" and old.direction != what.direction:
+                what = _Phrase("trigger", what.status, "both")
+            self.phrases[key] = what
+
+    def match(self, words: list[str], i: int) -> tuple[int, _Phrase] | None:
+        for n in range(min(self.longest, len(words) - i), 0, -1):
+            found = self.phrases.get(tuple(words[i:i + n]))
+            if found is not None:
+                return n, found
+        return None
+
+
+@lru_cache(maxsize=1)
+def default_rules() -> Rules:
+    return Rules(json.loads(RULES_PATH.read_text("utf-8")))
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    spans, start = [], 0
+    for match in _SENTENCE_END.finditer(text):
+        if text[start:match.start()].strip():
+            spans.append((start, match.start()))
+        start = match.end()
+    if text[start:].strip():
+        spans.append((start, len(text)))
+    return spans
+
+
+def _assert_sentence(tokens: list[Token], rules: Rules) -> list[Term]:
+    words = [t.term for t in tokens]
+    status = ["asserted"] * len(tokens)
+    is_cue = [False] * len(tokens)
+    events: list[tuple[int, int, _Phrase]] = []
+    i = 0
+    while i < len(words):
+        found = rules.match(words, i)
+        if found is None:
+            i += 1
+            continue
+        n, what = found
+        events.append((i, i + n, what))
+        for j in range(i, i + n):
+            is_cue[j] = what.kind != "pseudo"
+        i += n
+
+    def mark(lo: int, hi: int, value: str) -> None:
+        for j in range(lo, hi):
+            if not is_cue[j] and STRENGTH[value] > STRENGTH[status[j]]:
+                status[j] = value
+
+    boundaries = [(a, b) for a, b, what in events if what.kind != "pseudo"]
+    for a, b, what in events:
+        if what.kind != "trigger":
+            continue
+        if what.direction in ("pre", "both"):
+            following = [s for s, _ in boundaries if s >= b]
+            mark(b, following[0] if following else len(words), what.status)
+        if what.direction in ("post", "both"):
+            preceding = [e for _, e in boundaries if e <= a]
+            mark(preceding[-1] if preceding else 0, a, what.status)
+    return [Term(t.term, t.start, t.end, s) for t, s, cue in zip(tokens, status, is_cue)
+            if not cue and t.term not in STOPWORDS and t.term not in _CUE_WORDS]
+
+
+def analyse(text: str, rules: Rules | None = None) -> list[Sentence]:
+    """The text's sentences, each with its clinical terms and their assertion status."""
+    rules = rules or default_rules()
+    text = text or ""
+    out = []
+    for start, end in sentence_spans(text):
+        tokens = [Token(t.term, t.start + start, t.end + start) for t in tokenize(text[start:end], keep_stopwords=True)]
+        terms = _assert_sentence(tokens, rules)
+        if terms:
+            out.append(Sentence(start, end, tuple(terms)))
+    return out

@@ -1,0 +1,183 @@
+"""The full-text index inside the store, one backend per SQL dialect (a registry, no if-chains).
+
+Rows of the ``lexical`` table are sentences; each has four term columns, one per assertion status (see
+medsearch.lexical.assertion). SQLite indexes them with an FTS5 table (external content, kept in sync by
+triggers, ranked by bm25); PostgreSQL with a GIN index on a weighted tsvector (asserted A, negated B,
+uncertain C, historical D; ranked by ts_rank). A clause (medsearch.lexical.query.Clause) is matched within one
+sentence: its concept terms in the columns of its status, its modifier slots ("left", ...) in any column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from sqlalchemy import Float, Integer, func, insert, literal_column, select, text
+from sqlalchemy.orm import Session
+
+from medsearch.errors import StoreError
+
+FTS_TABLE = "lexical_fts"
+COLUMNS = ("asserted", "negated", "uncertain", "historical")
+# which columns a clause's concept terms are looked up in, by the clause's status
+STATUS_COLUMNS = {"asserted": ("asserted", "historical"), "negated": ("negated",), "uncertain": ("uncertain",),
+                  "historical": ("historical",)}
+COLUMN_WEIGHTS = {"asserted": 1.0, "negated": 1.0, "uncertain": 1.0, "historical": 0.5}
+BACKFILL_CHUNK = 500
+MAX_SENTENCES = 200_000  # matching sentences considered per clause
+
+
+PG_INDEX = "ix_lexical_tsv"
+
+
+def is_fulltext_object(name: str | None) -> bool:
+    """FTS5's own tables and the PostgreSQL tsvector index: backend-specific, so not in the ORM metadata
+    (schema comparisons skip them)."""
+    return bool(name) and (name in (FTS_TABLE, PG_INDEX) or name.startswith(FTS_TABLE + "_"))
+
+
+def rows_for(item_id: int, text_: str | None) -> list[dict]:
+    """The ``lexical`` rows of one item's text."""
+    from medsearch.lexical.assertion import analyse
+
+    return [{"item_id": item_id, **{c: s.column(c) for c in COLUMNS}} for s in analyse(text_ or "")]
+
+
+def _quote(term: str) -> str:
+    return '"' + term.replace('"', "") + '"'
+
+
+@dataclass(frozen=True)
+class Backend:
+    ddl: tuple[str, ...]
+    drop: tuple[str, ...]
+    render: Callable  # (clause, relaxed) -> match expression
+    matches: Callable  # (expression) -> (select of (sentence id, score)) as a subquery
+
+
+# --- SQLite: FTS5 ------------------------------------------------------------------------------------
+
+def _fts5_render(clause, relaxed: bool) -> str:
+    cols = "{" + " ".join(STATUS_COLUMNS[clause.status]) + "}"
+    if relaxed:
+        return f"{cols} : (" + " OR ".join(_quote(t) for t in sorted(clause.all_terms())) + ")"
+    variants = " OR ".join("(" + " AND ".join(_quote(t) for t in v) + ")" for v in clause.variants)
+    parts = [f"{cols} : ({variants})"]
+    parts += ["(" + " OR ".join(_quote(t) for t in slot) + ")" for slot in clause.slots]
+    return " AND ".join(parts)
+
+
+def _fts5_matches(expression: str):
+    weights = ", ".join(str(COLUMN_WEIGHTS[c]) for c in COLUMNS)
+    return (text(f"SELECT rowid AS sentence_id, -bm25({FTS_TABLE}, {weights}) AS score FROM {FTS_TABLE} "
+                 f"WHERE {FTS_TABLE} MATCH :expression LIMIT :sentences")  # LIMIT: not flattened into the
+            .bindparams(expression=expression, sentences=MAX_SENTENCES)  # aggregate, where bm25() cannot run
+            .columns(sentence_id=Integer, score=Float)
+            .subquery("lexical_hits"))
+
+
+_NEW = ", ".join(f"new.{c}" for c in COLUMNS)
+_OLD = ", ".join(f"old.{c}" for c in COLUMNS)
+_COLS = ", ".join(COLUMNS)
+SQLITE = Backend(
+    ddl=(
+        f"CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5({_COLS}, content='lexical', content_rowid='id', "
+        "tokenize='unicode61 remove_diacritics 2')",
+        f"CREATE TRIGGER lexical_ai AFTER INSERT ON lexical BEGIN "
+        f"INSERT INTO {FTS_TABLE}(rowid, {_COLS}) VALUES (new.id, {_NEW}); END",
+        f"CREATE TRIGGER lexical_ad AFTER DELETE ON lexical BEGIN "
+        f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, {_COLS}) VALUES ('delete', old.id, {_OLD}); END",
+        f"CREATE TRIGGER lexical_au AFTER UPDATE ON lexical BEGIN "
+        f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, {_COLS}) VALUES ('delete', old.id, {_OLD}); "
+        f"INSERT INTO {FTS_TABLE}(rowid, {_COLS}) VALUES (new.id, {_NEW}); END",
+    ),
+    drop=("DROP TRIGGER IF EXISTS lexical_ai", "DROP TRIGGER IF EXISTS lexical_ad", "DROP TRIGGER IF EXISTS lexical_au",
+          f"DROP TABLE IF EXISTS {FTS_TABLE}"),
+    render=_fts5_render,
+    matches=_fts5_matches,
+)
+
+
+# --- PostgreSQL: weighted tsvector, GIN, ts_rank -----------------------------------------------------
+
+PG_WEIGHT_LETTERS = {"asserted": "A", "negated": "B", "uncertain": "C", "historical": "D"}
+TSVECTOR = " || ".join(f"setweight(to_tsvector('simple'::regconfig, {c}), '{PG_WEIGHT_LETTERS[c]}'::\"char\")"
+                       for c in COLUMNS)
+
+
+def _pg_render(clause, relaxed: bool) -> str:
+    letters = "".join(PG_WEIGHT_LETTERS[c] for c in STATUS_COLUMNS[clause.status])
+    if relaxed:
+        return " | ".join(f"{t}:{letters}" for t in sorted(clause.all_terms()))
+    variants = " | ".join("(" + " & ".join(f"{t}:{letters}" for t in v) + ")" for v in clause.variants)
+    parts = [f"({variants})"] + ["(" + " | ".join(slot) + ")" for slot in clause.slots]
+    return " & ".join(parts)
+
+
+def _pg_matches(expression: str):
+    from medsearch.store.models import LexicalSentence
+
+    vector = literal_column(f"({TSVECTOR})")
+    query = func.to_tsquery(literal_column("'simple'::regconfig"), expression)
+    # ts_rank's weights array is {D, C, B, A}
+    weights = literal_column("'{%s}'::float4[]" % ",".join(
+        str(COLUMN_WEIGHTS[c]) for c in ("historical", "uncertain", "negated", "asserted")))
+    return (select(LexicalSentence.id.label("sentence_id"), func.ts_rank(weights, vector, query).label("score"))
+            .where(vector.op("@@")(query)).subquery("lexical_hits"))
+
+
+POSTGRES = Backend(
+    ddl=(f"CREATE INDEX {PG_INDEX} ON lexical USING gin (({TSVECTOR}))",),
+    drop=(f"DROP INDEX IF EXISTS {PG_INDEX}",),
+    render=_pg_render,
+    matches=_pg_matches,
+)
+
+BACKENDS = {"sqlite": SQLITE, "postgresql": POSTGRES}
+
+
+def backend_for(dialect: str) -> Backend:
+    try:
+        return BACKENDS[dialect]
+    except KeyError:
+        raise StoreError(f"no full-text index for {dialect} databases", hint=f"use one of: {', '.join(BACKENDS)}") from None
+
+
+# --- writing and searching ---------------------------------------------------------------------------
+
+def backfill(connection, item_ids=None) -> int:
+    """Analyse and index the texts of ``item_ids`` (all items when None); returns the number of sentences."""
+    from medsearch.store.models import LexicalSentence, TextRow
+
+    stmt = select(TextRow.item_id, TextRow.text).where(TextRow.text.is_not(None)).order_by(TextRow.item_id)
+    if item_ids is not None:
+        stmt = stmt.where(TextRow.item_id.in_(list(item_ids)))
+    written, batch = 0, []
+    for item_id, body in connection.execute(stmt):
+        batch += rows_for(item_id, body)
+        if len(batch) >= BACKFILL_CHUNK:
+            connection.execute(insert(LexicalSentence.__table__), batch)
+            written, batch = written + len(batch), []
+    if batch:
+        connection.execute(insert(LexicalSentence.__table__), batch)
+    return written + len(batch)
+
+
+def search(session: Session, target_table, clause, conditions: list, limit: int, relaxed: bool = False):
+    """[(vector id of ``target_table``, score)] of the items with a sentence matching ``clause``, best first;
+    an item's score is its best sentence's. ``conditions`` are filter conditions on Item."""
+    from medsearch.store.models import Item, LexicalSentence
+
+    backend = backend_for(session.get_bind().dialect.name)
+    hits = backend.matches(backend.render(clause, relaxed))
+    score = func.max(hits.c.score).label("score")
+    stmt = (select(target_table.vector_id, score)
+            .select_from(hits)
+            .join(LexicalSentence, LexicalSentence.id == hits.c.sentence_id)
+            .join(target_table, target_table.item_id == LexicalSentence.item_id)
+            .join(Item, Item.id == LexicalSentence.item_id)
+            .where(target_table.vector_id.is_not(None), *conditions)
+            .group_by(target_table.vector_id)
+            .order_by(score.desc(), target_table.vector_id)
+            .limit(limit))
+    return [(int(v), float(s)) for v, s in session.execute(stmt)]

@@ -1,0 +1,90 @@
+"""The full-text index in the store, on SQLite (FTS5) and PostgreSQL (tsvector + GIN): built on write, in sync on
+re-index and removal, assertion-aware, and created for an existing store by migration 0002."""
+
+from __future__ import annotations
+
+from medsearch.lexical.query import parse
+from medsearch.store import NewItem, Store
+
+TEXTS = {
+    "a": "Small left pneumothorax. No effusion.",
+    "b": "No pneumothorax or pleural effusion.",
+    "c": "Possible pneumonia in the right lower lobe.",
+    "d": "Right lower lobe pneumonia. Disc herniation at C5-C6 on T2 images. A 4 cm mass.",
+    "e": "Bilateral pleural effusions are present.",
+}
+
+
+def _fill(store):
+    archive = store.archive_id("t", "/t")
+    store.add_items(archive, [NewItem(key=k, text=t, content_hash=k, text_vector_id=i, image_vector_id=i,
+                                      image_path=f"/t/{k}.png", split="test" if k == "e" else "train")
+                              for i, (k, t) in enumerate(TEXTS.items())])
+    return archive
+
+
+def _ids(store, query, target="text", **kwargs):
+    return {v for clause in parse(query).clauses for v, _ in store.lexical_search(target, clause, **kwargs)}
+
+
+def test_assertion_decides_what_matches(store):
+    _fill(store)
+    assert _ids(store, "pneumothorax") == {0}
+    assert _ids(store, "no pneumothorax") == {1}
+    assert _ids(store, "pneumonia") == {3}
+    assert _ids(store, "possible pneumonia") == {2}
+    assert _ids(store, "without effusion") == {0, 1}
+    assert _ids(store, "left pleural effusion") == {4}
+    assert _ids(store, "PTX", target="image") == {0}
+
+
+def test_clinical_terms_are_searchable(store):
+    _fill(store)
+    for query in ("C5-C6", "T2", "4 cm", "4cm"):
+        assert _ids(store, query) == {3}, query
+
+
+def test_filters_apply(store):
+    from medsearch.store.filters import Filters
+
+    _fill(store)
+    assert _ids(store, "pleural effusion", filters=Filters(split="test")) == {4}
+    assert _ids(store, "pleural effusion", filters=Filters(split="train")) == set()
+
+
+def test_reindex_and_removal_keep_the_index_in_sync(store):
+    archive = _fill(store)
+    store.add_items(archive, [NewItem(key="a", text="Normal chest.", content_hash="a2", text_vector_id=0)])
+    assert _ids(store, "pneumothorax") == set()
+    assert _ids(store, "normal chest") == {0}
+    store.remove_items(archive, ["d"])
+    assert _ids(store, "C5-C6") == set()
+    assert store.rebuild_lexical() > 0
+    assert _ids(store, "no pneumothorax") == {1}
+
+
+def test_migration_0002_indexes_an_existing_store(store_url):
+    from alembic import command
+    from sqlalchemy import insert
+
+    from medsearch.store.engine import make_engine
+    from medsearch.store.migrate import alembic_config
+    from medsearch.store.models import Archive, Item, TextRow
+
+    engine = make_engine(store_url)
+    with engine.begin() as connection:  # a store as the previous release made it: schema 0001, texts, no index
+        command.upgrade(alembic_config(connection), "0001")
+        connection.execute(insert(Archive.__table__), [{"id": 1, "name": "old", "root": "/", "created": _now()}])
+        connection.execute(insert(Item.__table__), [{"id": 1, "archive_id": 1, "key": "k", "content_hash": "h",
+                                                     "extra": {}}])
+        connection.execute(insert(TextRow.__table__), [{"item_id": 1, "text": "Large right pneumothorax.",
+                                                        "vector_id": 0}])
+    engine.dispose()
+    with Store.open(store_url) as store:
+        assert _ids(store, "right pneumothorax") == {0}
+
+
+def _now():
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc)
