@@ -117,3 +117,9 @@ class NothingIndexed(MedsearchError):
 class ImageTooLarge(ImageLoadError):
     """An image whose declared size (pixels, decoded bytes, inflated bytes) is past a decode limit:
     refused before decoding (a decompression bomb, or a genuine image larger than this deployment allows)."""
+
+
+class SecretUnavailable(MedsearchError):
+    """The per-deployment patient-hash secret can be neither read nor created."""
+
+    exit_code = 3

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+# Patient hashes are keyed by a per-deployment secret (medsearch.privacy); without this the test run would
+# generate one in the user's config folder. tests/test_harden_privacy.py unsets it where that is the point.
+os.environ.setdefault("MEDSEARCH_PATIENT_SALT", "medsearch-tests-only-secret")
 
 
 @pytest.fixture(scope="session")

@@ -59,14 +59,15 @@ def folder(tmp_path) -> Path:
 
 def test_items_join_reports_by_the_configured_key(folder):
     archive = _archive(folder)
-    items = {item.key: item for item in archive.items()}
+    items = {item.image_path.relative_to(folder).as_posix(): item for item in archive.items()}
     assert sorted(items) == ["dicom/a/IM0001", "dicom/b/img.dcm"]
     first, second = items["dicom/a/IM0001"], items["dicom/b/img.dcm"]
+    assert first.key.startswith("dcm-") and "IM0001" not in first.key  # a pseudonym, never the path
     assert first.text == "Clear lungs." and first.split == "train" and first.labels == ["normal"]
     assert second.labels == ["nodule", "follow-up"] and second.modality == "CT"
     assert first.image_path == (folder / "dicom" / "a" / "IM0001").absolute()
     assert first.patient == patient_key("MRN-1")
-    assert first.extra["BodyPartExamined"] == "CHEST" and first.extra["image_relpath"] == "dicom/a/IM0001"
+    assert first.extra["BodyPartExamined"] == "CHEST" and "image_relpath" not in first.extra
 
 
 def test_root_given_as_the_report_table(folder):

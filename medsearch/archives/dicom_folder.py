@@ -15,7 +15,8 @@ Manifest options ([source] and [fields]; all optional):
     split = "split"                        CSV column with the split
     [[labels]] field = "labels"            CSV label columns, as for every table reader
 
-One Item per DICOM file: key = its path relative to the root; modality from the Modality tag; patient =
+One Item per DICOM file: key = a keyed hash of its path ("dcm-<20 hex>", see medsearch.privacy.pseudonym; never the
+path itself, which may name the patient); modality from the Modality tag; patient =
 patient_key(PatientID); extra = the safe tags of ``medsearch.imaging.dicom_metadata`` (never PHI). The join key is
 read from the header and used only for the join: AccessionNumber is PHI and is never stored. Headers are read
 with stop_before_pixels; pixels are decoded later by the indexer, which records files it cannot decode.
@@ -119,7 +120,7 @@ class DicomFolderReader(Reader):
     def read(self, skip: SkipFn) -> Iterator[Item]:
         from medsearch.imaging import dicom_metadata
         from medsearch.imaging.metadata import read_header
-        from medsearch.privacy import patient_key
+        from medsearch.privacy import patient_key, pseudonym
 
         reports = self.load_reports(skip)
         for path in self.dicom_files():
@@ -137,10 +138,13 @@ class DicomFolderReader(Reader):
             join_value = header.get(self.report_key())
             report = reports.get(str(join_value).strip()) if join_value is not None else None
             extra = {k: v for k, v in dicom_metadata(header).items() if k != "patient_key" and v is not None}
-            extra["image_relpath"] = relpath
+            # The key is a pseudonym: folder names often carry a patient's name and ID ("DOE^JOHN_105534/"), so
+            # neither the key nor extra holds the path (the store keeps the absolute path for thumbnails only).
+            # One item per file, as before (two files may share a SOPInstanceUID): a keyed hash of the path.
+            key = pseudonym("dcm", relpath)
             split = get_field(report, self.manifest.fields.get("split")) if report else None
             yield Item(
-                key=relpath,
+                key=key,
                 image_path=path,
                 text=get_field(report, self.text_spec()) if report else None,
                 labels=get_labels(report, self.manifest.labels) if report else [],

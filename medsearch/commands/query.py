@@ -46,6 +46,7 @@ def register(app: typer.Typer) -> None:
         model: Annotated[Optional[str], typer.Option(help="Model to query with (must be the index's).")] = None,
         db: Annotated[Optional[str], typer.Option("--db", help="Metadata database URL, if not the index's own.")] = None,
         device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+        show_paths: Annotated[bool, typer.Option("--show-paths", help="Also show file paths an archive does not vouch for (DICOM folder paths may carry patient names).")] = False,
     ) -> None:
         """Search an index by text (text -> images by default) or by --image (image -> reports by default)."""
         from medsearch.search import Filters, open_index
@@ -65,9 +66,12 @@ def register(app: typer.Typer) -> None:
         if json_output:
             import json
 
-            typer.echo(json.dumps([r.to_dict() for r in results], indent=2, default=str))
+            rows = [r.to_dict() for r in results]
+            for row, r in zip(rows, results):
+                row["image_path"] = shown_image_path(r, show_paths)
+            typer.echo(json.dumps(rows, indent=2, default=str))
         else:
-            print_results(results, searched_for if searched_for != text else None)
+            print_results(results, searched_for if searched_for != text else None, show_paths)
 
 
 def first_line(text: str | None, width: int = 90) -> str:
@@ -75,11 +79,19 @@ def first_line(text: str | None, width: int = 90) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
-def display_path(result) -> str:
-    return result.extra.get("image_relpath") or result.image_path or ""
+def shown_image_path(result, show_paths: bool = False) -> str | None:
+    """The image path, when the archive vouched for it (a path relative to its root in extra["image_relpath"],
+    e.g. ROCO's images/NAME.jpg) or --show-paths asks; None otherwise (a DICOM folder path may name the patient)."""
+    return result.image_path if show_paths or result.extra.get("image_relpath") else None
 
 
-def print_results(results, searched_for: str | None = None) -> None:
+def display_path(result, show_paths: bool = False) -> str:
+    if show_paths:
+        return result.image_path or ""
+    return result.extra.get("image_relpath") or ""
+
+
+def print_results(results, searched_for: str | None = None, show_paths: bool = False) -> None:
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -90,7 +102,7 @@ def print_results(results, searched_for: str | None = None) -> None:
     if not results:
         console.print("no results")
         return
-    paths = [display_path(r) for r in results]
+    paths = [display_path(r, show_paths) for r in results]
     rows = [(str(r.rank), f"{r.score:.3f}", r.key) for r in results]
     headers = ("rank", "score", "key")
     widths = [min(max(len(h), *(len(row[i]) for row in rows)), 24) for i, h in enumerate(headers)]
