@@ -19,6 +19,8 @@ _LAZY = {
     "Filters": "medsearch.search",
     "list_models": "medsearch.models.registry",
     "load_encoder": "medsearch.models.registry",
+    "classify": "medsearch.classifier",
+    "Classifier": "medsearch.classifier",
 }
 
 __all__ = list(_LAZY) + ["__version__"]

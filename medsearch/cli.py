@@ -30,7 +30,7 @@ def _root() -> None:
     """Cross-modal medical image/report search: index an archive, query it by text or image."""
 
 
-COMMAND_MODULES = ("index", "query", "info", "models", "train", "bench", "serve")
+COMMAND_MODULES = ("index", "query", "info", "models", "train", "bench", "serve", "classify")
 
 for _name in COMMAND_MODULES:
     try:

@@ -123,3 +123,14 @@ class SecretUnavailable(MedsearchError):
     """The per-deployment patient-hash secret can be neither read nor created."""
 
     exit_code = 3
+
+
+class BadCalibration(MedsearchError):
+    """A calibration file for zero-shot classification that is unreadable, holds no fitted temperature, or was
+    fitted for another model."""
+
+    exit_code = 2
+
+
+class NothingClassified(BadItem):
+    """Every file given to `medsearch classify` failed to load (each file's reason is listed with the results)."""

@@ -79,9 +79,25 @@ def retrieval_command(
     console.print(f"wrote {json_path} and {png_path}")
 
 
+def _prompt_overrides(values: list[str] | None) -> dict[str, str]:
+    from medsearch.errors import BadQuery
+
+    overrides = {}
+    for value in values or []:
+        name, sep, phrase = value.partition("=")
+        if not sep or not name.strip() or not phrase.strip():
+            raise BadQuery(f"--prompt {value!r} is not CLASS=PHRASE", hint="e.g. --prompt 'No Finding=normal chest radiograph'")
+        overrides[name.strip()] = phrase.strip()
+    return overrides
+
+
 @bench_app.command("zeroshot")
 def zeroshot_command(
-    task: Annotated[str, typer.Option(help="nih-normal, nih-findings or roco-modality")],
+    task: Annotated[Optional[str], typer.Option(help="built-in task: nih-normal, nih-findings or roco-modality")] = None,
+    manifest: Annotated[Optional[str], typer.Option(help="instead of --task: any archive manifest (name or .toml) ...")] = None,
+    label_field: Annotated[Optional[str], typer.Option(help="... and the field whose values are the classes (an extra column, modality, or labels)")] = None,
+    prompt: Annotated[Optional[list[str]], typer.Option("--prompt", help="CLASS=PHRASE: the phrase embedded for a class (default: the value, separators as spaces); repeatable")] = None,
+    min_class_size: Annotated[int, typer.Option(min=1, help="with --manifest: classes need at least this many images")] = 5,
     root: Annotated[Optional[Path], typer.Option(help="archive root folder (e.g. /data/nih-cxr14-64px)")] = None,
     split: Annotated[str, typer.Option(help="split evaluated")] = "test",
     val_split: Annotated[str, typer.Option(help="split the temperature is fitted on")] = "val",
@@ -93,18 +109,34 @@ def zeroshot_command(
     bootstrap: BootOpt = 1000,
     out: OutOpt = Path("bench-results"),
 ) -> None:
-    """Zero-shot classification: accuracy, per-class/macro AUROC, sensitivity at 95% specificity, ECE, subgroup gaps."""
+    """Zero-shot classification: accuracy, per-class/macro AUROC, sensitivity at 95% specificity, ECE, subgroup gaps.
+
+    Either a built-in --task, or --manifest with --label-field (one class per value; an archive without splits
+    is evaluated whole, with no temperature fitted)."""
     from rich.console import Console
     from rich.table import Table
 
+    from medsearch.errors import BadQuery
     from medsearch.eval.plots import reliability_png
-    from medsearch.eval.zeroshot import get_task, run_zeroshot
+    from medsearch.eval.zeroshot import get_task, run_manifest_zeroshot, run_zeroshot
     from medsearch.models import load_encoder
 
-    get_task(task)  # unknown names fail before the model loads
+    if (task is None) == (manifest is None) or (manifest is not None) != (label_field is not None):
+        raise BadQuery("give either --task NAME or --manifest NAME --label-field FIELD",
+                       hint="e.g. --task nih-normal, or --manifest covid-chestxray --label-field finding")
+    if task is not None:
+        get_task(task)  # unknown names fail before the model loads
+    overrides = _prompt_overrides(prompt)
     encoder = load_encoder(model, device=device)
-    result = run_zeroshot(task, encoder, root=str(root) if root else None, split=split, val_split=val_split,
-                          template_set=templates, batch_size=batch_size, n_boot=bootstrap, seed=seed)
+    if task is not None:
+        result = run_zeroshot(task, encoder, root=str(root) if root else None, split=split, val_split=val_split,
+                              template_set=templates, batch_size=batch_size, n_boot=bootstrap, seed=seed)
+    else:
+        result = run_manifest_zeroshot(manifest, label_field, encoder, root=str(root) if root else None,
+                                       split=split, val_split=val_split, template_set=templates, prompts=overrides,
+                                       min_class_size=min_class_size, batch_size=batch_size, n_boot=bootstrap,
+                                       seed=seed)
+        task, split = result["task"], result["split"]
     console = Console()
     head = f"{task} on {split} ({result['n']} images, model {result['model_id']}, templates {result['template_set']})"
     if "accuracy" in result:

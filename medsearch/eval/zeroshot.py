@@ -5,10 +5,18 @@ phrase per class. Single-label tasks (``nih-normal``, ``roco-modality``) report 
 AUROC, sensitivity at 95% specificity, ECE before and after temperature scaling fitted on the val split, and
 subgroup AUROC gaps (sex, age band) where items carry them. ``nih-findings`` is multi-label: one-vs-normal
 scores per finding, per-finding and macro AUROC and sensitivity at 95% specificity.
+
+Besides the built-in tasks, ``manifest_task`` makes a single-label task from any archive manifest and a label
+field (``bench zeroshot --manifest covid-chestxray --label-field finding``): one class per distinct value.
+
+This module is the one owner of the zero-shot arithmetic: ``class_embeddings`` (prompt ensembles),
+``zero_shot_logits`` and ``zero_shot_probabilities`` (softmax through a temperature) and ``review_flags`` are
+shared with ``medsearch classify`` (medsearch/classifier.py).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -16,7 +24,7 @@ from typing import Callable
 import numpy as np
 
 from medsearch.archives.item import Item
-from medsearch.errors import UnknownName
+from medsearch.errors import BadArchive, BadQuery, UnknownName
 from medsearch.eval import metrics
 
 MANIFEST_DIR = Path(__file__).parent / "manifests"
@@ -87,10 +95,85 @@ def get_task(name: str) -> Task:
         raise UnknownTask(name, list(TASKS)) from None
 
 
+# --- any manifest with a label field ---------------------------------------------------------------------
+
+ITEM_FIELDS = ("modality", "licence", "split")  # Item attributes usable as a label field besides extra and labels
+_SEPARATORS = re.compile(r"[/|_;]+")
+
+
+def field_value(item: Item, field_name: str) -> str | None:
+    """An item's value for ``field_name``: its extra metadata of that name, an Item attribute (modality ...), or
+    for "labels" its labels joined with "/" (one class per distinct label set)."""
+    value = item.extra.get(field_name)
+    if value in (None, "") and field_name in ITEM_FIELDS:
+        value = getattr(item, field_name)
+    if value in (None, "") and field_name in ("labels", "label"):
+        value = "/".join(item.labels) if item.labels else None
+    value = str(value).strip() if value not in (None, "") else None
+    return value or None
+
+
+def default_phrase(value: str) -> str:
+    """"Pneumonia/Viral/COVID-19" -> "pneumonia viral covid-19": separators become spaces."""
+    return _SEPARATORS.sub(" ", value).strip().lower()
+
+
+def manifest_task(manifest: str, label_field: str, items: list[Item], prompts: dict[str, str] | None = None,
+                  min_class_size: int = 5) -> Task:
+    """A single-label task over ``items`` (read from ``manifest``): one class per value of ``label_field`` held
+    by at least ``min_class_size`` items with an image; ``prompts`` overrides the phrase of a class."""
+    from collections import Counter
+
+    counts = Counter(field_value(it, label_field) for it in items if it.image_path is not None)
+    counts.pop(None, None)
+    kept = sorted(value for value, n in counts.items() if n >= min_class_size)
+    if len(kept) < 2:
+        raise BadArchive(
+            f"label field {label_field!r} of {manifest} gives {len(kept)} class(es) with at least {min_class_size} "
+            f"images (values seen: {dict(counts.most_common(8)) or 'none'})",
+            hint="name a field every item has (a column in extra, modality, or labels) or lower --min-class-size")
+    prompts = prompts or {}
+    unknown = sorted(set(prompts) - set(kept))
+    if unknown:
+        raise BadQuery(f"--prompt names classes not in the task: {', '.join(unknown)}",
+                       hint=f"classes: {', '.join(kept)}")
+    classes = {value: prompts.get(value) or default_phrase(value) for value in kept}
+    keep = set(kept)
+
+    def label_of(item: Item) -> str | None:
+        value = field_value(item, label_field)
+        return value if value in keep else None
+
+    return Task(f"{Path(str(manifest)).stem}:{label_field}", str(manifest), classes, label_of,
+                description=f"{manifest}: {label_field} ({len(kept)} classes with >= {min_class_size} images)")
+
+
+# --- the shared arithmetic (bench and `medsearch classify`) ------------------------------------------------
+
 def class_embeddings(encoder, phrases: list[str], template_set: str) -> np.ndarray:
+    """One unit vector per phrase: the mean of its template-ensemble embeddings (medsearch.prompts)."""
     from medsearch.prompts import ensemble_embedding
 
     return np.stack([ensemble_embedding(encoder, phrase, template_set) for phrase in phrases])
+
+
+def zero_shot_logits(image_vectors: np.ndarray, class_vectors: np.ndarray, logit_scale: float) -> np.ndarray:
+    """(n images, n classes) logits: the model's logit scale times the cosine similarity."""
+    return logit_scale * np.asarray(image_vectors) @ np.asarray(class_vectors).T
+
+
+def zero_shot_probabilities(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """softmax(logits / temperature): T > 1 softens, T < 1 sharpens; T = 1 is the model's own scale."""
+    return metrics.softmax(logits, temperature)
+
+
+def review_flags(probs: np.ndarray, min_probability: float, min_margin: float):
+    """Per row: (top probability, margin between the top two, needs review = either below its threshold)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    ordered = np.sort(probs, axis=1)[:, ::-1]
+    top = ordered[:, 0]
+    margin = top - (ordered[:, 1] if probs.shape[1] > 1 else 0.0)
+    return top, margin, (top < min_probability) | (margin < min_margin)
 
 
 def age_band(age) -> str | None:
@@ -136,8 +219,8 @@ def evaluate_single_label(task: Task, items: list[Item], image_vectors: np.ndarr
     """``val`` = (val logits, val class indices) for fitting the temperature; None leaves T = 1."""
     names = list(task.classes)
     y = np.array([names.index(task.label_of(item)) for item in items])
-    logits = logit_scale * image_vectors @ class_vectors.T
-    probs = metrics.softmax(logits)
+    logits = zero_shot_logits(image_vectors, class_vectors, logit_scale)
+    probs = zero_shot_probabilities(logits)
     predicted = probs.argmax(axis=1)
     acc, acc_low, acc_high = metrics.bootstrap_ci(np.mean, (predicted == y).astype(float), n_boot=n_boot, seed=seed)
     per_class = {}
@@ -153,7 +236,7 @@ def evaluate_single_label(task: Task, items: list[Item], image_vectors: np.ndarr
         "macro_auroc": float(np.nanmean([r["auroc"] for r in per_class.values()])) if per_class else float("nan"),
     }
     temperature = metrics.fit_temperature(*val) if val is not None and len(val[1]) else 1.0
-    scaled = metrics.softmax(logits, temperature)
+    scaled = zero_shot_probabilities(logits, temperature)
     report["calibration"] = {
         "bins": bins,
         "temperature": temperature,
@@ -192,18 +275,49 @@ def evaluate_multilabel(task: Task, items: list[Item], image_vectors: np.ndarray
 def run_zeroshot(task_name: str, encoder, root: str | None = None, split: str = "test", val_split: str = "val",
                  template_set: str | None = None, batch_size: int = 64, n_boot: int = 1000, seed: int = 0,
                  show_progress: bool = True, archive=None) -> dict:
+    """A built-in task by name."""
     from medsearch.archives import open_archive
-    from medsearch.eval.embedding import embed_items
 
     task = get_task(task_name)
-    template_set = template_set or task.template_set
     archive = archive or open_archive(task.manifest, root)
-    usable = [it for it in archive.items()
+    return run_task(task, encoder, list(archive.items()), archive, split, val_split, template_set, batch_size,
+                    n_boot, seed, show_progress)
+
+
+def run_manifest_zeroshot(manifest: str, label_field: str, encoder, root: str | None = None, split: str = "test",
+                          val_split: str = "val", template_set: str | None = None, prompts: dict | None = None,
+                          min_class_size: int = 5, batch_size: int = 64, n_boot: int = 1000, seed: int = 0,
+                          show_progress: bool = True) -> dict:
+    """Any archive manifest with a label field. An archive without splits is evaluated whole (split "all"),
+    with no temperature fitted (T = 1)."""
+    from medsearch.archives import open_archive
+
+    archive = open_archive(manifest, root)
+    items = list(archive.items())
+    task = manifest_task(manifest, label_field, items, prompts, min_class_size)
+    if not any(it.split for it in items):
+        split, val_split = "all", None
+    result = run_task(task, encoder, items, archive, split, val_split, template_set, batch_size, n_boot, seed,
+                      show_progress)
+    return {**result, "manifest": str(manifest), "label_field": label_field, "min_class_size": min_class_size}
+
+
+def _in_split(item: Item, split: str | None) -> bool:
+    return split == "all" or item.split == split
+
+
+def run_task(task: Task, encoder, items: list[Item], archive, split: str = "test", val_split: str | None = "val",
+             template_set: str | None = None, batch_size: int = 64, n_boot: int = 1000, seed: int = 0,
+             show_progress: bool = True) -> dict:
+    from medsearch.eval.embedding import embed_items
+
+    template_set = template_set or task.template_set
+    usable = [it for it in items
               if it.image_path is not None and (task.multilabel and it.labels or task.label_of(it) is not None)]
-    test_items = [it for it in usable if it.split == split]
-    val_items = [it for it in usable if it.split == val_split] if not task.multilabel else []
+    test_items = [it for it in usable if _in_split(it, split)]
+    val_items = [it for it in usable if val_split and it.split == val_split] if not task.multilabel else []
     emb = embed_items(test_items + val_items, encoder, batch_size=batch_size, texts=False, show_progress=show_progress)
-    is_test = np.array([it.split == split for it in emb.items], dtype=bool)
+    is_test = np.array([_in_split(it, split) for it in emb.items], dtype=bool)
     test = [it for it, t in zip(emb.items, is_test) if t]
     class_vectors = class_embeddings(encoder, list(task.classes.values()), template_set)
     common = {"benchmark": "zeroshot", "task": task.name, "description": task.description,
@@ -220,7 +334,7 @@ def run_zeroshot(task_name: str, encoder, root: str | None = None, split: str = 
     val_items_kept = [it for it, t in zip(emb.items, is_test) if not t]
     val = None
     if val_items_kept:
-        val = (encoder.logit_scale * val_vectors @ class_vectors.T,
+        val = (zero_shot_logits(val_vectors, class_vectors, encoder.logit_scale),
                np.array([names.index(task.label_of(it)) for it in val_items_kept]))
     body = evaluate_single_label(task, test, emb.image_vectors[is_test], class_vectors, encoder.logit_scale, val,
                                  n_boot, seed)

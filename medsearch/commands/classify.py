@@ -1,0 +1,72 @@
+"""`medsearch classify IMAGE... --label L --label L2`: zero-shot classification of your own images."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from medsearch.errors import NothingClassified
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("classify")
+    def classify_command(
+        images: Annotated[list[Path], typer.Argument(help="Image files: PNG, JPEG or DICOM.")],
+        label: Annotated[list[str], typer.Option("--label", "-l", help="A class, in words (repeat: at least two).")],
+        json_output: Annotated[bool, typer.Option("--json", help="Print settings and results as JSON.")] = False,
+        temperature: Annotated[Optional[float], typer.Option(help="Softmax temperature (default: the documented one, or --calibration's).")] = None,
+        calibration: Annotated[Optional[Path], typer.Option(help="A `medsearch bench zeroshot` JSON: use its fitted temperature.")] = None,
+        min_probability: Annotated[Optional[float], typer.Option(help="Flag for review below this top probability.")] = None,
+        min_margin: Annotated[Optional[float], typer.Option(help="Flag for review below this margin between the top two.")] = None,
+        templates: Annotated[str, typer.Option(help="Prompt template set (medsearch.prompts).")] = "clinical",
+        no_expand: Annotated[bool, typer.Option("--no-expand", help="Do not expand abbreviations in the labels.")] = False,
+        model: Annotated[Optional[str], typer.Option(help="Model (see `medsearch models`); default: medsearch-default.")] = None,
+        device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    ) -> None:
+        """Zero-shot classification of images against the labels you give: the most likely label, its probability,
+        and whether it needs review (low top probability or a close second). A file that cannot be read is
+        reported on its own line and the others are still classified; the exit code is non-zero (4) only when
+        no file could be classified."""
+        from medsearch.classifier import Classifier
+
+        clf = Classifier(label, model=model, device=device, template_set=templates, expand=not no_expand,
+                         temperature=temperature, calibration=calibration, min_probability=min_probability,
+                         min_margin=min_margin)
+        results = clf.classify(images)
+        if json_output:
+            typer.echo(json.dumps({**clf.settings(), "results": [r.to_dict() for r in results]}, indent=2))
+        else:
+            _print_table(results, clf)
+        failed = [r for r in results if r.error]
+        if failed and len(failed) == len(results):
+            raise NothingClassified(f"none of the {len(results)} file(s) could be classified",
+                                    hint="give PNG, JPEG or DICOM files (each file's reason is listed above)")
+
+
+def _print_table(results, clf) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console()
+    names = [Path(r.source).name for r in results]
+    if len(set(names)) < len(names):  # same file name in two folders: show the paths as given
+        names = [r.source for r in results]
+    table = Table("file", "label", "probability", "margin", "review", "runner-up")
+    for r, name in zip(results, names):
+        if r.error:
+            table.add_row(escape(name), "[red]error[/red]", "-", "-", "-", "(see below)")
+            continue
+        runner_up = list(r.probabilities.items())[1] if len(r.probabilities) > 1 else None
+        table.add_row(escape(name), escape(r.label), f"{r.probability:.3f}", f"{r.margin:.3f}",
+                      "[yellow]needs review[/yellow]" if r.needs_review else "ok",
+                      f"{escape(runner_up[0])} {runner_up[1]:.3f}" if runner_up else "-")
+    console.print(table)
+    console.print(f"model {clf.encoder.model_id}, temperature {clf.temperature:g} ({clf.temperature_source}), "
+                  f"review below probability {clf.min_probability:g} or margin {clf.min_margin:g}")
+    for r in results:  # one whole line per bad file, on stderr, like every other error
+        if r.error:
+            typer.echo(f"error: {r.source}: {r.error}", err=True)
