@@ -24,7 +24,7 @@ from medsearch.errors import BadQuery, IndexCorrupt, IndexMismatch, MedsearchErr
 from medsearch.index_dir import IndexManifest, default_db_url, read_manifest, verify_checksums
 from medsearch.store.filters import Filters
 
-TARGETS = ("image", "text")
+from medsearch.targets import TARGET_ALIASES, TARGETS, canonical_target  # noqa: F401  (re-exported)
 # Filtered searches first try the unfiltered candidate pool with the filter checked on its records (cheap for
 # broad filters); only when too few pass do they fetch the allowed vector ids from the store.
 POST_FILTER_FIRST = True
@@ -69,9 +69,7 @@ class SearchResult:
 
 
 def _check_target(target: str) -> str:
-    if target not in TARGETS:
-        raise BadQuery(f"unknown target {target!r}", hint=f"choose one of: {', '.join(TARGETS)}")
-    return target
+    return canonical_target(target)
 
 
 def _check_k(k: int) -> int:
@@ -203,13 +201,14 @@ class Index:
         filters=None,
     ) -> list[SearchResult]:
         start = time.perf_counter()
-        self._load_in_background(_check_target(target))
+        target = _check_target(target)
+        self._load_in_background(target)
         vector = self.embed_text(query, target=target, ensemble=ensemble, expand=expand)
         encode_s = time.perf_counter() - start
         return self._search(vector, k, target, filters, encode_s)
 
     def search_image(self, image, k: int = 10, target: str = "text", filters=None) -> list[SearchResult]:
-        _check_target(target)
+        target = _check_target(target)
         start = time.perf_counter()
         vector = self.embed_image(image)
         encode_s = time.perf_counter() - start
@@ -222,7 +221,7 @@ class Index:
     def _search(self, vector, k: int, target: str, filters, encode_s: float) -> list[SearchResult]:
         from medsearch.query.ranking import rank, rank_post_filtered
 
-        _check_target(target)
+        target = _check_target(target)
         _check_k(k)
         vector = np.asarray(vector, dtype=np.float32).reshape(-1)
         if vector.shape[0] != self.manifest.dim:
@@ -252,7 +251,7 @@ class Index:
     def search_similar(self, item_id: int, k: int = 10, target: str = "image", filters=None) -> list[SearchResult]:
         """'More like this': the item's stored vector (of ``target``'s kind, else the other) as the query;
         the item itself is left out."""
-        _check_target(target)
+        target = _check_target(target)
         _check_k(k)
         record = self.item(item_id)
         own = {"image": record.image_vector_id, "text": record.text_vector_id}

@@ -9,8 +9,8 @@ import typer
 
 from medsearch.errors import BadQuery
 
-# What --target accepts -> the vectors searched.
-TARGET_NAMES = {"images": "image", "image": "image", "reports": "text", "report": "text", "text": "text"}
+# What --target accepts -> the vectors searched: one list for the CLI, the API and the Python API.
+from medsearch.targets import TARGET_ALIASES as TARGET_NAMES  # noqa: E402
 
 
 def resolve_target(name: str | None, image_query: bool, available=("image", "text")) -> str:

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 Target = Literal["image", "text"]
+# What a ``target`` query parameter accepts (the CLI's spellings too); responses always say "image" or "text".
+TargetParam = Literal["image", "images", "text", "texts", "report", "reports", "caption", "captions"]
 
 # Item ids are SQL BIGINTs: a larger number can name no item (and overflows the driver), so it is refused at
 # the edge with a 422 instead of reaching the store.

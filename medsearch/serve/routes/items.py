@@ -9,10 +9,11 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from medsearch.errors import StoreError
 from medsearch.serve.errors import ApiError
 from medsearch.serve.filters import FilterParams, filter_params
-from medsearch.serve.schemas import ERRORS, MAX_ITEM_ID, ItemDetail, SearchResponse, Target
+from medsearch.serve.schemas import ERRORS, MAX_ITEM_ID, ItemDetail, SearchResponse, TargetParam
 from medsearch.serve.services import Services, get_services
 from medsearch.serve.similar import search_similar
 from medsearch.serve.views import hit_view, item_view
+from medsearch.targets import canonical_target
 
 router = APIRouter(tags=["items"])
 
@@ -46,11 +47,12 @@ def item_thumbnail(item_id: ItemId, size: int = Query(256, ge=32, le=1024, descr
 def item_similar(
     item_id: ItemId,
     k: int = Query(10, ge=1, le=100, description="number of results"),
-    target: Target = Query("image", description="similar images ('image') or reports ('text')"),
+    target: TargetParam = Query("image", description="similar images ('image') or reports ('text'); the CLI's images/reports spellings work too"),
     filters: FilterParams = Depends(filter_params),
     services: Services = Depends(get_services),
 ):
     """More like this: the item itself is the query."""
     load_record(services, item_id)
+    target = canonical_target(target)
     results = search_similar(services, item_id, k, target, filters.to_filters())
     return {"query": f"item {item_id}", "target": target, "k": k, "results": [hit_view(r) for r in results]}

@@ -7,10 +7,11 @@ from fastapi.concurrency import run_in_threadpool
 
 from medsearch.serve.errors import ApiError
 from medsearch.serve.filters import FilterParams, filter_params
-from medsearch.serve.schemas import ERRORS, SearchResponse, Target
+from medsearch.serve.schemas import ERRORS, SearchResponse, TargetParam
 from medsearch.serve.services import Services, get_services
 from medsearch.serve.uploads import read_upload
 from medsearch.serve.views import hit_view
+from medsearch.targets import canonical_target
 
 router = APIRouter(tags=["search"])
 
@@ -29,7 +30,7 @@ def search_text(
     request: Request,
     q: str = Query(..., description="words to search for", max_length=MAX_QUERY_CHARS),
     k: int = Query(10, description="number of results"),
-    target: Target = Query("image", description="search images ('image') or reports/captions ('text')"),
+    target: TargetParam = Query("image", description="search images ('image') or reports/captions ('text'); the CLI's images/reports spellings work too"),
     expand: bool = Query(True, description="expand abbreviations and synonyms in the query"),
     filters: FilterParams = Depends(filter_params),
     services: Services = Depends(get_services),
@@ -37,7 +38,7 @@ def search_text(
     """Search by words: text -> image or text -> report/caption."""
     if not q.strip():
         raise ApiError(400, "bad_query", "the query is empty: type some words to search for")
-    k = _k(request, k)
+    k, target = _k(request, k), canonical_target(target)
     results = services.call("search_text", q, k=k, target=target, expand=expand, filters=filters.to_filters())
     return {"query": q, "target": target, "k": k, "results": [hit_view(r) for r in results]}
 
@@ -45,9 +46,12 @@ def search_text(
 UPLOAD_BODY = {
     "requestBody": {
         "required": True,
-        "description": "the image file itself as the body (PNG, JPEG or DICOM Part 10); at most 20 MB by default",
-        "content": {t: {"schema": {"type": "string", "format": "binary"}}
-                    for t in ("image/png", "image/jpeg", "application/dicom")},
+        "description": "the image file itself as the body (PNG, JPEG or DICOM Part 10), or a multipart form with "
+                       "the file in a field named 'file'; at most 20 MB by default",
+        "content": {**{t: {"schema": {"type": "string", "format": "binary"}}
+                       for t in ("image/png", "image/jpeg", "application/dicom")},
+                    "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+                        "file": {"type": "string", "format": "binary"}}}}},
     }
 }
 
@@ -56,12 +60,12 @@ UPLOAD_BODY = {
 async def search_image(
     request: Request,
     k: int = Query(10, description="number of results"),
-    target: Target = Query("image", description="find similar images ('image') or matching reports ('text')"),
+    target: TargetParam = Query("image", description="find similar images ('image') or matching reports ('text'); the CLI's images/reports spellings work too"),
     filters: FilterParams = Depends(filter_params),
     services: Services = Depends(get_services),
 ):
     """Search by an uploaded image. The file is read in memory, used for this query and dropped."""
-    k = _k(request, k)
+    k, target = _k(request, k), canonical_target(target)
     data, kind = await read_upload(request, services.settings.max_upload_bytes)
     image = await services.decoder.decode(data, f"upload.{kind}")
     results = await run_in_threadpool(services.call, "search_image", image, k=k, target=target,

@@ -99,6 +99,7 @@ async function run(search) {
     let response;
     if (search.kind === "text") {
       params.set("q", search.q);
+      shareableUrl(search.q);
       response = await api("/api/search?" + params);
     } else if (search.kind === "image") {
       response = await api("/api/search/image?" + params, {
@@ -115,6 +116,23 @@ async function run(search) {
 }
 
 function rerun() { if (lastSearch) run(lastSearch); }
+
+// ---- shareable links: /?q=WORDS[&target=images|reports] runs that search; a text search updates the address ----
+const TARGETS = {image: "image", images: "image", text: "text", texts: "text", report: "text", reports: "text"};
+
+function shareableUrl(q) {
+  const p = new URLSearchParams({q});
+  if ($("target").value !== "image") p.set("target", $("target").value);
+  history.replaceState(null, "", "?" + p);
+}
+
+function searchFromUrl() {
+  const p = new URLSearchParams(location.search);
+  const target = TARGETS[(p.get("target") || "").toLowerCase()];
+  if (target && ![...$("target").options].find((o) => o.value === target)?.disabled) $("target").value = target;
+  const q = (p.get("q") || "").trim();
+  if (q) { $("q").value = q; run({kind: "text", q}); }
+}
 
 function describe(search) {
   if (search.kind === "text") return `“${search.q}”`;
@@ -262,5 +280,5 @@ document.addEventListener("DOMContentLoaded", () => {
   $("collection-title").value = localStorage.getItem(TITLE_KEY) || $("collection-title").value;
   $("collection-title").addEventListener("change", () => localStorage.setItem(TITLE_KEY, $("collection-title").value));
   renderCollection();
-  loadInfo();
+  loadInfo().then(searchFromUrl);
 });
