@@ -22,6 +22,7 @@ from medsearch.archives.item import Skipped
 from medsearch.errors import IndexMismatch, StoreError
 from medsearch.index_dir import IndexManifest, default_db_url
 
+from indexer.cases import index_cases
 from indexer.embed import DEFAULT_BATCH_SIZE, EmbeddedBatch, TorchEmbedder
 from indexer.lock import index_lock
 from indexer.reader import ArchiveReader, Pending, ReadResult
@@ -57,6 +58,7 @@ class RunSummary:
     total_seconds: float = 0.0
     factories: dict[str, str] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)  # vectors per modality in the index
+    cases: int = 0  # case records (history, findings, diagnosis) new or changed in this run
 
     @property
     def items_per_s(self) -> float:
@@ -142,6 +144,8 @@ def build_index(
                 bar.add_task("indexing", total=None)
                 with timer.stage("index"):
                     manifest = writer.finalize()
+                with timer.stage("cases"):
+                    summary.cases = index_cases(archive, store, archive_id, encoder)
             summary.indexed = writer.written
         finally:
             store.close()
@@ -166,6 +170,7 @@ def clear_for_rebuild(index_dir: Path, db_url: str | None, archive) -> None:
                 raise StoreError(f"--rebuild would leave {others} rows of other archives pointing at deleted vectors",
                                  hint="rebuild into a fresh --db (or --index) instead")
             store.remove_items(archive_id, keys)
+            store.remove_cases(archive_id, list(store.case_hashes(archive_id)))
     clear_index_dir(index_dir, default_db=db_url is None)
 
 

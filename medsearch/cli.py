@@ -31,6 +31,7 @@ def _root() -> None:
 
 
 COMMAND_MODULES = ("index", "query", "info", "models", "train", "bench", "serve", "classify")
+COMMAND_MODULES += ("draft",)
 
 for _name in COMMAND_MODULES:
     try:

@@ -46,6 +46,8 @@ class SearchResult:
     split: str | None = None
     modality: str | None = None
     extra: dict = field(default_factory=dict)
+    archive: str | None = None
+    case: str | None = None  # the key of the case the item belongs to (see medsearch.teaching)
 
     @classmethod
     def from_record(cls, rank: int, score: float, target: str, record) -> "SearchResult":
@@ -62,6 +64,8 @@ class SearchResult:
             split=record.split,
             modality=canonical_modality(record.modality),
             extra=dict(record.extra or {}),
+            archive=record.archive,
+            case=record.case,
         )
 
     def to_dict(self) -> dict:

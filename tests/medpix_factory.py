@@ -1,7 +1,7 @@
 """A tiny archive in MedPix 2.0's published layout, written by tests (no real MedPix data).
 
-Each case has 2-3 images; each image is a small PNG whose pixels depend on the case's diagnosis (so a fake
-encoder finds images of the same diagnosis close) plus a little per-image noise.
+Each case has 2-3 images; each image is a small PNG whose coarse pattern depends on the case's diagnosis (so the
+fake encoder, which sees an 8x8 thumbnail, finds images of the same diagnosis close) plus a little noise.
 """
 
 from __future__ import annotations
@@ -22,12 +22,20 @@ CASES = [
 SHADES = {"Pulmonary Embolism": 40, "Meningioma": 120, "Glioblastoma": 150, "Appendicitis": 220}
 
 
-def write_png(path: Path, shade: int, seed: int) -> None:
+def pattern(shade: int):
+    """The 8x8 pattern of one diagnosis, upsampled to 24x24."""
+    import numpy as np
+
+    coarse = np.random.default_rng(shade).integers(30, 226, (8, 8))
+    return np.kron(coarse, np.ones((3, 3)))
+
+
+def write_png(path: Path, shade: int, seed: int, noise: int = 12) -> None:
     import numpy as np
     from PIL import Image
 
     rng = np.random.default_rng(seed)
-    pixels = np.clip(shade + rng.integers(-6, 7, (24, 24)), 0, 255).astype(np.uint8)
+    pixels = np.clip(pattern(shade) + rng.integers(-noise, noise + 1, (24, 24)), 0, 255).astype(np.uint8)
     Image.fromarray(pixels).save(path)
 
 

@@ -16,6 +16,7 @@ STAGE_NOTES = {
     "embed": "encoder",
     "write": "vector files + store rows",
     "index": "FAISS add/build + manifest",
+    "cases": "case texts (history, findings, diagnosis) embedded and stored",
 }
 
 
@@ -81,6 +82,8 @@ def print_summary(summary) -> None:
     counts.add_row("indexed (new or changed)", str(summary.indexed))
     counts.add_row("unchanged", str(summary.unchanged))
     counts.add_row("skipped", str(len(summary.skipped)))
+    if summary.cases:
+        counts.add_row("cases (new or changed)", str(summary.cases))
     for modality, factory in summary.factories.items():
         counts.add_row(f"{modality} index", f"{factory}, {summary.counts[modality]} vectors")
     counts.add_row("items/s", f"{summary.items_per_s:.1f}")

@@ -42,6 +42,10 @@ def register(app: typer.Typer) -> None:
         label: Annotated[Optional[list[str]], typer.Option("--label", help="Only items with this label (repeatable; all must match).")] = None,
         split: Annotated[Optional[str], typer.Option(help="Only this split: train, val or test.")] = None,
         licence: Annotated[Optional[str], typer.Option(help="Only this licence; end with * for a prefix ('CC BY*').")] = None,
+        group: Annotated[Optional[str], typer.Option("--group", help="'case': one hit per case (MedPix case, DICOM study, report, article) with its best images and the case text.")] = None,
+        diverse: Annotated[bool, typer.Option("--diverse", help="Teaching mode: one hit per case/patient, near-duplicates spread (MMR).")] = False,
+        different_diagnosis: Annotated[bool, typer.Option("--different-diagnosis", help="With --image: nearest cases whose diagnosis differs (look-alike differentials).")] = False,
+        diagnosis: Annotated[Optional[str], typer.Option("--diagnosis", help="With --different-diagnosis: the diagnosis to differ from (default: the nearest case's).")] = None,
         json_output: Annotated[bool, typer.Option("--json", help="Print the results as a JSON list.")] = False,
         model: Annotated[Optional[str], typer.Option(help="Model to query with (must be the index's).")] = None,
         db: Annotated[Optional[str], typer.Option("--db", help="Metadata database URL, if not the index's own.")] = None,
@@ -54,6 +58,14 @@ def register(app: typer.Typer) -> None:
         if (text is None) == (image is None):
             raise BadQuery("give either a query text or --image PATH", hint="e.g. medsearch query 'pneumothorax' --index DIR")
         filters = Filters(modality=modality, labels=list(label or []), split=split, licence=licence)
+        if group or diverse or different_diagnosis:
+            from medsearch.teaching.query import teaching_query
+
+            with open_index(index, model=model, device=device, db_url=db) as idx:
+                teaching_query(idx, text=text, image=image, k=k, target=target, filters=filters, group=group,
+                               diverse=diverse, different_diagnosis=different_diagnosis, diagnosis=diagnosis,
+                               json_output=json_output)
+            return
         with open_index(index, model=model, device=device, db_url=db) as idx:
             search_target = resolve_target(target, image is not None, tuple(idx.manifest.modalities))
             if image is not None:

@@ -17,7 +17,7 @@ _PG_MIGRATION_LOCK = 0x6D656473  # advisory lock key ("meds")
 
 
 # The newest revision in migrations/versions; tests/test_store.py checks it against Alembic's own reading.
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 
 
 def alembic_config(connection: Connection | None = None):

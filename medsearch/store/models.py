@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -29,12 +29,14 @@ class Archive(Base):
 
 class Item(Base):
     __tablename__ = "items"
-    __table_args__ = (UniqueConstraint("archive_id", "key", name="uq_items_archive_key"),)
+    __table_args__ = (UniqueConstraint("archive_id", "key", name="uq_items_archive_key"),
+                      Index("ix_items_archive_case", "archive_id", "case_key"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     archive_id: Mapped[int] = mapped_column(ForeignKey("archives.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(512))
     content_hash: Mapped[str] = mapped_column(String(128))
+    case_key: Mapped[str | None] = mapped_column(String(512))  # the case it belongs to (MedPix U_id, study...)
     patient: Mapped[str | None] = mapped_column(String(128))
     split: Mapped[str | None] = mapped_column(String(64), index=True)
     licence: Mapped[str | None] = mapped_column(String(255), index=True)
@@ -80,3 +82,25 @@ class LexicalSentence(Base):
     negated: Mapped[str] = mapped_column(Text)
     uncertain: Mapped[str] = mapped_column(Text)
     historical: Mapped[str] = mapped_column(Text)
+
+
+class CaseRow(Base):
+    """A case's own text (history, findings, diagnosis...) and its text vector (float32 bytes); its items are
+    those of the same archive whose ``case_key`` is its ``key`` (a case may have no row: a weak grouping)."""
+
+    __tablename__ = "cases"
+    __table_args__ = (UniqueConstraint("archive_id", "key", name="uq_cases_archive_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    archive_id: Mapped[int] = mapped_column(ForeignKey("archives.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(512))
+    content_hash: Mapped[str] = mapped_column(String(128))
+    title: Mapped[str | None] = mapped_column(Text)
+    diagnosis: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(Text)
+    sections: Mapped[dict] = mapped_column(JSON, default=dict)
+    labels: Mapped[list] = mapped_column(JSON, default=list)
+    split: Mapped[str | None] = mapped_column(String(64))
+    licence: Mapped[str | None] = mapped_column(String(255))
+    extra: Mapped[dict] = mapped_column(JSON, default=dict)
+    vector: Mapped[bytes | None] = mapped_column(LargeBinary)

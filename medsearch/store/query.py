@@ -29,7 +29,7 @@ def _record_select(target=None):
     """Items with archive name, image and text. With ``target`` (Image or TextRow) the query starts from that
     table, so a vector-id lookup uses its index instead of scanning items."""
     columns = (Item.id, Archive.name, Item.key, Image.path, TextRow.text, Item.patient, Item.split, Item.licence,
-               Item.modality, Item.extra, Image.vector_id, TextRow.vector_id)
+               Item.modality, Item.extra, Image.vector_id, TextRow.vector_id, Item.case_key)
     if target is None:
         stmt = select(*columns).select_from(Item)
         others = (Image, TextRow)
@@ -58,9 +58,10 @@ def _to_records(session: Session, rows) -> list[ItemRecord]:
     return [
         ItemRecord(item_id=item_id, archive=archive, key=key, image_path=path, text=text,
                    labels=labels.get(item_id, []), patient=patient, split=split, licence=licence,
-                   modality=modality, extra=dict(extra or {}), image_vector_id=image_vid, text_vector_id=text_vid)
-        for (item_id, archive, key, path, text, patient, split, licence, modality, extra, image_vid, text_vid)
-        in rows
+                   modality=modality, extra=dict(extra or {}), image_vector_id=image_vid, text_vector_id=text_vid,
+                   case=case_key)
+        for (item_id, archive, key, path, text, patient, split, licence, modality, extra, image_vid, text_vid,
+             case_key) in rows
     ]
 
 

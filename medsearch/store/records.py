@@ -21,6 +21,7 @@ class NewItem:
     licence: str | None = None
     modality: str | None = None
     extra: dict = field(default_factory=dict)
+    case: str | None = None
     content_hash: str = ""
     image_vector_id: int | None = None
     text_vector_id: int | None = None
@@ -39,6 +40,7 @@ class NewItem:
             licence=item.licence,
             modality=item.modality,
             extra=dict(item.extra or {}),
+            case=getattr(item, "case", None),
             content_hash=content_hash,
             image_vector_id=image_vector_id,
             text_vector_id=text_vector_id,
@@ -62,3 +64,4 @@ class ItemRecord:
     extra: dict
     image_vector_id: int | None
     text_vector_id: int | None
+    case: str | None = None  # the key of the case it belongs to (see CaseRecord), or None

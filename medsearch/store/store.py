@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from medsearch.errors import StoreError
-from medsearch.store import query, write
+from medsearch.store import cases, query, write
 from medsearch.store.engine import connection_error, first_line, hint_for, make_engine, safe_url
 from medsearch.store.filters import Filters
 from medsearch.store.migrate import upgrade
@@ -130,6 +130,54 @@ class Store:
             raise StoreError(f"no item with id {item_id} in this index",
                              hint="use an item_id from a search result")
         return record
+
+    # -- cases (see medsearch/store/cases.py) ----------------------------------------------------------------
+
+    def case_hashes(self, archive_id: int) -> dict[str, str]:
+        with self._session() as session:
+            return cases.case_hashes(session, archive_id)
+
+    def item_case_keys(self, archive_id: int) -> set[str]:
+        with self._session() as session:
+            return cases.item_case_keys(session, archive_id)
+
+    def add_cases(self, archive_id: int, records: list) -> None:
+        """Insert or replace ``NewCase`` records by key, one transaction."""
+        if records:
+            with self._session(write_=True) as session:
+                cases.add_cases(session, archive_id, list(records))
+
+    def remove_cases(self, archive_id: int, keys) -> int:
+        keys = [str(key) for key in dict.fromkeys(keys)]
+        if not keys:
+            return 0
+        with self._session(write_=True) as session:
+            return cases.remove_cases(session, archive_id, keys)
+
+    def cases(self, pairs) -> dict:
+        """(archive name, case key) -> CaseRecord, for the pairs that have a stored case."""
+        with self._session() as session:
+            return cases.cases_by_key(session, pairs)
+
+    def case(self, archive: str, key: str):
+        """One case by archive name and key; StoreError when there is none."""
+        found = self.cases([(archive, key)]).get((archive, key))
+        if found is None:
+            raise StoreError(f"no case {key!r} in archive {archive!r}", hint="use a case from a grouped search")
+        return found
+
+    def case_items(self, archive: str, key: str) -> list[ItemRecord]:
+        with self._session() as session:
+            return cases.case_items(session, archive, key)
+
+    def items(self, item_ids) -> dict[int, ItemRecord]:
+        """Item id -> ItemRecord for the ids that exist (one query per few thousand ids)."""
+        with self._session() as session:
+            return cases.records_by_item_ids(session, item_ids)
+
+    def case_vectors(self, dim: int):
+        with self._session() as session:
+            return cases.case_vectors(session, dim)
 
     def allowed_vector_ids(self, modality: str, filters: Filters) -> np.ndarray:
         """Sorted int64 vector ids of ``modality`` ("image"/"text") whose items match ``filters``."""

@@ -44,6 +44,7 @@ def _item_values(archive_id: int, record: NewItem) -> dict:
         "licence": record.licence,
         "modality": record.modality,
         "extra": dict(record.extra or {}),
+        "case_key": record.case,
     }
 
 

@@ -1,0 +1,34 @@
+"""Cases stage: store the archive's case records (history, findings, diagnosis...) with a text vector each.
+
+Runs after the items are written, so it knows which cases the stored items name: only those cases are kept
+(an ``--limit`` run keeps the cases of the items it indexed); cases no stored item names are removed. A case
+is embedded again only when its content hash changed. Archives without case records store nothing here: their
+items may still name a case (``Item.case``), which groups results without any case text.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from medsearch.store.cases import NewCase
+
+CASE_BATCH = 32
+
+
+def index_cases(archive, store, archive_id: int, encoder, batch_size: int = CASE_BATCH) -> int:
+    """Write new or changed cases; returns how many were (re)embedded."""
+    wanted = store.item_case_keys(archive_id)
+    known = store.case_hashes(archive_id)
+    changed, present = [], set()
+    for case in getattr(archive, "cases", lambda: iter(()))():
+        if case.key not in wanted:
+            continue
+        present.add(case.key)
+        if known.get(case.key) != case.content_hash():
+            changed.append(case)
+    for start in range(0, len(changed), batch_size):
+        chunk = changed[start:start + batch_size]
+        vectors = np.asarray(encoder.encode_texts([case.text() for case in chunk]), dtype=np.float32)
+        store.add_cases(archive_id, [NewCase.from_case(case, vector) for case, vector in zip(chunk, vectors)])
+    store.remove_cases(archive_id, [key for key in known if key not in present])
+    return len(changed)

@@ -1,0 +1,56 @@
+"""The teaching options of `medsearch query`: --group case, --diverse, --different-diagnosis."""
+
+from __future__ import annotations
+
+from medsearch.errors import BadQuery
+
+GROUPS = ("case",)
+
+
+def teaching_query(idx, text, image, k, target, filters, group, diverse, different_diagnosis, diagnosis,
+                   json_output: bool) -> None:
+    from medsearch.commands.query import print_results, resolve_target
+    from medsearch.teaching import show
+
+    if group is not None and group not in GROUPS:
+        raise BadQuery(f"unknown --group {group!r}", hint=f"choose one of: {', '.join(GROUPS)}")
+    if diagnosis and not different_diagnosis:
+        raise BadQuery("--diagnosis only goes with --different-diagnosis")
+    if different_diagnosis:
+        if image is None:
+            raise BadQuery("--different-diagnosis needs --image PATH", hint="e.g. medsearch query --image scan.png --different-diagnosis")
+        from medsearch.teaching.differential import different_diagnosis_for_image
+
+        result = different_diagnosis_for_image(idx, image, k=k, filters=filters, diagnosis=diagnosis)
+        if json_output:
+            show.print_json(result.to_dict())
+        else:
+            show.print_cases(result.hits, f"differs from: {result.reference_diagnosis or ', '.join(result.reference_labels)}"
+                                          f" ({result.reference_source})")
+        return
+    if group == "case":
+        from medsearch.teaching.cases import search_cases_image, search_cases_text
+
+        search_target = resolve_target(target, False, tuple(idx.manifest.modalities)) if target or image is None else "image"
+        if search_target not in idx.manifest.modalities:
+            search_target = next(iter(idx.manifest.modalities))
+        if image is not None:
+            hits = search_cases_image(idx, image, k=k, target=search_target, filters=filters)
+        else:
+            hits = search_cases_text(idx, text, k=k, target=search_target, filters=filters)
+        if json_output:
+            show.print_json([h.to_dict() for h in hits])
+        else:
+            show.print_cases(hits)
+        return
+    from medsearch.teaching.diverse import diverse_image, diverse_text
+
+    search_target = resolve_target(target, image is not None, tuple(idx.manifest.modalities))
+    if image is not None:
+        results = diverse_image(idx, image, k=k, target=search_target, filters=filters)
+    else:
+        results = diverse_text(idx, text, k=k, target=search_target, filters=filters)
+    if json_output:
+        show.print_json([r.to_dict() for r in results])
+    else:
+        print_results(results)
