@@ -222,15 +222,7 @@ def _size_hint(archive, limit: int | None) -> int | None:
 
 
 def progress_bar(enabled: bool):
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
-    from rich.text import Text
+    """A rich bar on a terminal; periodic log lines (items, items/s, ETA) when stderr is not one."""
+    from indexer.progress import progress_display
 
-    class RateColumn(ProgressColumn):
-        def render(self, task) -> Text:
-            return Text(f"{task.speed:,.1f} items/s" if task.speed else "- items/s")
-
-    return Progress(
-        TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
-        TextColumn("left"), TimeRemainingColumn(), console=Console(stderr=True), disable=not enabled,
-    )
+    return progress_display(enabled)

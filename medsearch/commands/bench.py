@@ -168,7 +168,9 @@ def phrasing_command(
     target: Annotated[str, typer.Option(help="search images or texts")] = "image",
     model: ModelOpt = None,
     device: DeviceOpt = "auto",
-    db_url: Annotated[Optional[str], typer.Option(help="metadata database URL when the index uses one")] = None,
+    db: Annotated[Optional[str], typer.Option("--db", help="metadata database URL when the index uses one",
+                                              envvar="MEDSEARCH_DB")] = None,
+    db_url: Annotated[Optional[str], typer.Option("--db-url", hidden=True, help="old name of --db")] = None,
     out: OutOpt = Path("bench-results"),
 ) -> None:
     """Top-k overlap (Jaccard) and rank agreement between phrasings meaning the same thing, per setting."""
@@ -181,7 +183,7 @@ def phrasing_command(
     from medsearch.search import open_index
 
     query_groups = load_groups(groups)
-    with open_index(index, model=model, device=device, db_url=db_url) as idx:
+    with open_index(index, model=model, device=device, db_url=db or db_url) as idx:
         result = run_phrasing(idx, query_groups, k=k, target=target)
         result["model_id"] = idx.manifest.model_id
     result["index"] = str(index)

@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
     def info_command(
         index: Annotated[Path, typer.Option("--index", help="Index directory.", envvar="MEDSEARCH_INDEX")] = Path("index"),
         json_output: Annotated[bool, typer.Option("--json", help="Print everything as JSON.")] = False,
-        db: Annotated[str | None, typer.Option("--db", help="Metadata database URL, if not the index's own.")] = None,
+        db: Annotated[str | None, typer.Option("--db", help="Metadata database URL, if not the index's own.", envvar="MEDSEARCH_DB")] = None,
     ) -> None:
         """Show an index's manifest, item counts, facets (modalities, top labels, licences) and disk sizes."""
         from medsearch.search import open_index

@@ -48,7 +48,7 @@ def register(app: typer.Typer) -> None:
         diagnosis: Annotated[Optional[str], typer.Option("--diagnosis", help="With --different-diagnosis: the diagnosis to differ from (default: the nearest case's).")] = None,
         json_output: Annotated[bool, typer.Option("--json", help="Print the results as a JSON list.")] = False,
         model: Annotated[Optional[str], typer.Option(help="Model to query with (must be the index's).")] = None,
-        db: Annotated[Optional[str], typer.Option("--db", help="Metadata database URL, if not the index's own.")] = None,
+        db: Annotated[Optional[str], typer.Option("--db", help="Metadata database URL, if not the index's own.", envvar="MEDSEARCH_DB")] = None,
         device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
         show_paths: Annotated[bool, typer.Option("--show-paths", help="Also show file paths an archive does not vouch for (DICOM folder paths may carry patient names).")] = False,
     ) -> None:
