@@ -66,6 +66,17 @@ def test_group_case_returns_one_hit_per_case_with_its_text_and_images(medpix_ind
     assert top["n_items"] == len([1 for uid in [top["case"]] for _ in range(2 + (int(uid[-1]) - 1) % 2)])
 
 
+def test_case_lexical_search_skips_negated_terms():
+    from collections import Counter
+
+    from medsearch.teaching.case_lexical import CaseLexicon, case_terms
+
+    lexicon = CaseLexicon({("a", "1"): case_terms("No pneumothorax. Small effusion."),
+                           ("a", "2"): case_terms("Large right pneumothorax.")})
+    assert [key for key, _ in lexicon.search("pneumothorax", 5)] == [("a", "2")]
+    assert case_terms("No pneumothorax.") == Counter()
+
+
 def test_case_text_is_searchable_by_text(medpix_index):
     index, db_args = medpix_index
     hits = json.loads(_invoke("query", "heart strain", "--group", "case", "--index", index,
@@ -129,8 +140,8 @@ def test_draft_cites_its_cases_and_keeps_negations(medpix_index, query_image):
     for sentence in draft["findings"]:  # every sentence is verbatim from the case it cites
         assert sentence["text"] in FINDINGS[cited[sentence["citation"]]["case"]]
     negated = [s for s in draft["findings"] if s["text"] == "No midline shift."]
-    assert negated and negated[0]["assertion"] == "absent"
-    assert "- No midline shift. [" in draft["text"] and "(absent)" in draft["text"]
+    assert negated and negated[0]["assertion"] == "negated" and negated[0]["negated_terms"]
+    assert "- No midline shift. [" in draft["text"] and "(negated)" in draft["text"]
     assert draft["impression"][0]["text"] == "Meningioma"
 
 
@@ -197,13 +208,14 @@ def test_same_diagnosis(a, b, same):
 
 
 def test_sentences_are_verbatim_and_marked():
-    from medsearch.teaching.sentences import local_assertion, split_sentences
+    from medsearch.teaching.sentences import assertion, split_sentences
 
-    text = "No pleural effusion. A 2 cm mass in the RUL.\nFindings may represent infection."
+    text = "No pleural effusion. A 2 cm mass in the RUL.\nFindings may represent infection. Mass without effusion."
     sentences = split_sentences(text)
-    assert sentences == ["No pleural effusion.", "A 2 cm mass in the RUL.", "Findings may represent infection."]
+    assert sentences == ["No pleural effusion.", "A 2 cm mass in the RUL.", "Findings may represent infection.",
+                         "Mass without effusion."]
     assert all(s in text for s in sentences)
-    assert [local_assertion(s) for s in sentences] == ["absent", "present", "uncertain"]
+    assert [assertion(s) for s in sentences] == ["negated", "asserted", "uncertain", "partly negated"]
 
 
 def test_threshold_is_a_low_quantile_of_nearest_other_case_similarity():

@@ -155,5 +155,10 @@ def case_vectors(session: Session, dim: int) -> tuple[list[tuple[str, str]], np.
     return keys, (np.stack(vectors) if vectors else np.zeros((0, dim), dtype=np.float32))
 
 
+def case_texts(session: Session) -> dict[tuple[str, str], str]:
+    stmt = select(Archive.name, CaseRow.key, CaseRow.text).join(Archive, Archive.id == CaseRow.archive_id)
+    return {(archive, key): text or "" for archive, key, text in session.execute(stmt)}
+
+
 def count_cases(session: Session) -> int:
     return int(session.scalar(select(func.count()).select_from(CaseRow)) or 0)

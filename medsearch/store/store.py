@@ -175,6 +175,11 @@ class Store:
         with self._session() as session:
             return cases.records_by_item_ids(session, item_ids)
 
+    def case_texts(self) -> dict:
+        """(archive, case key) -> case text, for the lexical case search."""
+        with self._session() as session:
+            return cases.case_texts(session)
+
     def case_vectors(self, dim: int):
         with self._session() as session:
             return cases.case_vectors(session, dim)

@@ -3,8 +3,9 @@
 How a case is ranked:
 - every query searches the items (images or reports, as ``target`` says) with a candidate pool of
   ``POOL_PER_HIT`` x k hits, grouped by case; a case's item score is its best item's similarity;
-- a text query also searches the case texts (history, findings, diagnosis) densely, and the two rankings are
-  fused by reciprocal rank (``RRF_K``): similarity scales differ between text->image and text->text, ranks do not;
+- a text query also searches the case texts (history, findings, diagnosis) densely and lexically (BM25 on
+  non-negated clinical terms, ``medsearch.teaching.case_lexical``), and the rankings are fused by reciprocal rank
+  (``RRF_K``): similarity scales differ between text->image, text->text and BM25, ranks do not;
 - a case's shown items are all of its items (that pass the filters) ranked by their own similarity to the query.
 An item that names no case is a case of its own, with no case text.
 """
@@ -88,9 +89,10 @@ def item_scores(index, vector: np.ndarray, records, target: str) -> list[tuple[f
 
 def search_cases(index, vector, target: str = "image", k: int = 10, filters=None, case_vector=None,
                  images_per_case: int = IMAGES_PER_CASE, pool: int | None = None,
-                 exclude: set | None = None) -> list[CaseHit]:
+                 exclude: set | None = None, lexical_query: str | None = None) -> list[CaseHit]:
     """Top ``k`` cases for a query vector (in ``target``'s space). ``case_vector`` (a text-space vector of a text
-    query) also ranks the case texts. ``exclude``: (archive, case) keys to leave out (the query's own case)."""
+    query) also ranks the case texts densely, ``lexical_query`` lexically. ``exclude``: (archive, case) keys to
+    leave out (the query's own case)."""
     if not isinstance(k, int) or k < 1:
         raise BadQuery(f"k must be a positive whole number, not {k!r}")
     filters = _as_filters(filters)
@@ -108,9 +110,16 @@ def search_cases(index, vector, target: str = "image", k: int = 10, filters=None
     if case_vector is not None:
         text_scores = {key: s for key, s in case_text_scores(index, case_vector, pool) if key not in exclude}
     text_rank = {key: r for r, key in enumerate(text_scores)}
-    if text_scores:
-        fused = {key: sum(1.0 / (RRF_K + 1 + ranks[key]) for ranks in (item_rank, text_rank) if key in ranks)
-                 for key in {*item_rank, *text_rank}}
+    lexical_rank = {}
+    if lexical_query:
+        from medsearch.teaching.case_lexical import lexical_case_scores
+
+        found = [key for key, _ in lexical_case_scores(index, lexical_query, pool) if key not in exclude]
+        lexical_rank = {key: r for r, key in enumerate(found)}
+    if text_scores or lexical_rank:
+        rankings = (item_rank, text_rank, lexical_rank)
+        fused = {key: sum(1.0 / (RRF_K + 1 + ranks[key]) for ranks in rankings if key in ranks)
+                 for key in {*item_rank, *text_rank, *lexical_rank}}
     else:
         fused = {key: best_item[key] for key in item_rank}
     order = sorted(fused, key=lambda key: (-fused[key], -text_scores.get(key, -2.0), -best_item.get(key, -2.0), key))
@@ -165,7 +174,8 @@ def search_cases_text(index, query: str, k: int = 10, target: str = "image", fil
     """A text query by case: items of ``target`` and the case texts, fused."""
     vector = index.embed_text(query, target=target)
     case_vector = index.embed_text(query, target="text") if target != "text" else vector
-    return search_cases(index, vector, target=target, k=k, filters=filters, case_vector=case_vector, **options)
+    return search_cases(index, vector, target=target, k=k, filters=filters, case_vector=case_vector,
+                        lexical_query=query, **options)
 
 
 def search_cases_image(index, image, k: int = 10, target: str = "image", filters=None, **options) -> list[CaseHit]:

@@ -1,7 +1,7 @@
 """Retrieval-based report drafts: findings and impression sentences taken verbatim from the most similar cases,
 each citing the case it came from (archive, case id, similarity, licence). No generative model: every sentence
-of a draft is a sentence of a source case, with its assertion mark (a negated finding stays negated and is
-marked "absent"). Below the similarity threshold (``medsearch.teaching.calibrate``) the draft is refused with
+of a draft is a sentence of a source case, with its assertion mark from ``medsearch.lexical`` (a negated finding
+stays negated and is marked "negated", with its negated terms). Below the similarity threshold (``medsearch.teaching.calibrate``) the draft is refused with
 "no similar case close enough".
 
 Sentence choice: the findings sentences of the top ``CASES`` cases (a case without case text contributes its
@@ -19,7 +19,7 @@ import numpy as np
 from medsearch.teaching.calibrate import similarity_threshold
 from medsearch.teaching.cases import CaseHit, search_cases
 from medsearch.teaching.diagnosis import same_diagnosis
-from medsearch.teaching.sentences import assertion, jaccard, split_sentences, words
+from medsearch.teaching.sentences import assertion_and_negated, jaccard, split_sentences, words
 
 CASES = 5
 MAX_SENTENCES = 6
@@ -46,10 +46,11 @@ class Citation:
 class DraftSentence:
     text: str  # verbatim from the source
     section: str  # "findings" or "impression"
-    assertion: str  # present | absent | uncertain
+    assertion: str  # asserted | negated | partly negated | uncertain | historical
     citation: int  # the number of the case it came from
     supported_by: list[int] = field(default_factory=list)  # other cited cases with a similar sentence
     score: float = 0.0
+    negated_terms: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -74,7 +75,7 @@ class Draft:
             if sentences:
                 lines.append(f"{title}:")
                 for s in sentences:
-                    mark = "" if s.assertion == "present" else f" ({s.assertion})"
+                    mark = "" if s.assertion == "asserted" else f" ({s.assertion})"
                     lines.append(f"- {s.text} [{', '.join(str(n) for n in [s.citation, *s.supported_by])}]{mark}")
         lines.append("SOURCES:")
         for c in self.citations:
@@ -97,11 +98,12 @@ def compose(hits: list[CaseHit], max_sentences: int = MAX_SENTENCES) -> tuple[li
     candidates = []  # (citation number, sentence, assertion, words, position)
     for citation, hit in zip(citations, hits):
         for position, sentence in enumerate(_sources(None, hit, FINDINGS_SECTIONS)):
-            candidates.append((citation, sentence, assertion(sentence), words(sentence), position))
+            mark, negated = assertion_and_negated(sentence)
+            candidates.append((citation, sentence, (mark, tuple(negated)), words(sentence), position))
     scored = []
     for citation, sentence, mark, bag, position in candidates:
         support = sorted({other.number for other, s2, m2, b2, _ in candidates
-                          if other.number != citation.number and m2 == mark and jaccard(bag, b2) >= SUPPORT_JACCARD})
+                          if other.number != citation.number and m2[0] == mark[0] and jaccard(bag, b2) >= SUPPORT_JACCARD})
         scored.append((citation.score * (1 + len(support)), -citation.number, -position, citation, sentence, mark,
                        bag, support))
     scored.sort(key=lambda row: row[:3], reverse=True)
@@ -112,15 +114,17 @@ def compose(hits: list[CaseHit], max_sentences: int = MAX_SENTENCES) -> tuple[li
         if any(jaccard(bag, other) >= DUPLICATE_JACCARD for other in bags) or sentence in {f.text for f in findings}:
             continue
         bags.append(bag)
-        findings.append(DraftSentence(sentence, "findings", mark, citation.number, support, float(score)))
+        findings.append(DraftSentence(sentence, "findings", mark[0], citation.number, support, float(score),
+                                      list(mark[1])))
     impression: list[DraftSentence] = []
     for citation, hit in zip(citations, hits):
         sentences = _sources(None, hit, IMPRESSION_SECTIONS) or ([hit.diagnosis] if hit.diagnosis else [])
         for sentence in sentences[:2]:
             if any(same_diagnosis(sentence, other.text) or sentence == other.text for other in impression):
                 continue
-            impression.append(DraftSentence(sentence, "impression", assertion(sentence), citation.number, [],
-                                            citation.score))
+            mark, negated = assertion_and_negated(sentence)
+            impression.append(DraftSentence(sentence, "impression", mark, citation.number, [], citation.score,
+                                            negated))
     return findings, impression, citations
 
 

@@ -1,7 +1,8 @@
-"""Sentences of a report or case text, kept verbatim (a draft never rewrites what a source says), and a
-stand-in assertion mark for each until the search-quality assertion module is on main.
+"""Sentences of a report or case text, kept verbatim (a draft never rewrites what a source says), and the
+assertion mark of each, from the NegEx/ConText rules of ``medsearch.lexical.assertion``:
 
-Assertion marks: "present", "absent" (negated: "No pleural effusion."), "uncertain" ("may represent ...").
+"asserted"; "negated" when every clinical term is negated ("No pleural effusion."); "partly negated" when some
+are ("Mass in the RUL without effusion."); "uncertain" ("may represent infection"); "historical".
 """
 
 from __future__ import annotations
@@ -13,14 +14,6 @@ _BOUNDARY = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(])|\n+")
 _WORD = re.compile(r"[a-z0-9]+")
 MIN_WORDS = 2
 STOP_WORDS = frozenset("a an and are as at be by for from in is it of on or the this to was were with".split())
-
-_NEGATION = re.compile(
-    r"\b(no|not|without|absent|negative for|free of|resolved|resolution of|removed|ruled out|rule out|"
-    r"there is no|there are no|none|nor|neither|unremarkable)\b", re.IGNORECASE)
-_UNCERTAIN = re.compile(
-    r"\b(may|might|possible|possibly|probable|probably|likely|suspect(?:ed)?|suggest(?:s|ive|ing)?|"
-    r"question(?:able)?|cannot be excluded|can not be excluded|concern for|versus|vs\.?|differential)\b",
-    re.IGNORECASE)
 
 
 def split_sentences(text: str | None) -> list[str]:
@@ -39,15 +32,26 @@ def jaccard(a: frozenset, b: frozenset) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
 
 
-def local_assertion(sentence: str) -> str:
-    """A NegEx-style mark: "absent" when a negation cue is present, "uncertain" for hedges, else "present"."""
-    if _NEGATION.search(sentence):
-        return "absent"
-    if _UNCERTAIN.search(sentence):
-        return "uncertain"
-    return "present"
-
-
 def assertion(sentence: str) -> str:
-    """The assertion mark of one sentence (the search-quality module's when installed, else the stand-in)."""
-    return local_assertion(sentence)
+    """The assertion mark of one sentence (see the module doc)."""
+    return assertion_and_negated(sentence)[0]
+
+
+def assertion_and_negated(sentence: str) -> tuple[str, list[str]]:
+    """(mark, negated terms) of one sentence."""
+    from medsearch.lexical.assertion import analyse
+
+    found = [t for s in analyse(sentence) for t in s.terms]
+    statuses = {t.status for t in found}
+    negated = [t.term for t in found if t.status == "negated"]
+    if not found or statuses == {"asserted"}:
+        return "asserted", negated
+    if statuses == {"negated"}:
+        return "negated", negated
+    if "negated" in statuses:
+        return "partly negated", negated
+    if "uncertain" in statuses:
+        return "uncertain", negated
+    if statuses == {"historical"}:
+        return "historical", negated
+    return "asserted", negated
