@@ -1,14 +1,16 @@
-"""`medsearch models`: what can be named with --model (one block per model, readable at 80 columns)."""
+"""`medsearch models`: what can be named with --model (one block per model, readable at 80 columns);
+`medsearch models prepare`: export a model's ONNX graphs into the cache now."""
 
 from __future__ import annotations
 
 import textwrap
+from typing import Annotated, Optional
 
 import typer
 
 PREFIXES = (
     ("hf-hub:ORG/NAME", "open_clip model already in the Hugging Face cache"),
-    ("local-dir:PATH", "open_clip model saved in a local directory"),
+    ("local-dir:PATH", "open_clip model saved in a local directory (also what `medsearch train` writes)"),
     ("open_clip:ARCH@CKPT", "open_clip architecture with a checkpoint file"),
 )
 
@@ -30,12 +32,34 @@ def model_blocks(specs, width: int) -> list[str]:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("models")
-    def models_command() -> None:
+    models_app = typer.Typer(help="List the models that --model accepts; `prepare` readies one for fast queries.",
+                             no_args_is_help=False, add_completion=False)
+
+    @models_app.callback(invoke_without_command=True)
+    def models_command(ctx: typer.Context) -> None:
         """List the models that --model accepts (and the prefixes for open_clip checkpoints)."""
+        if ctx.invoked_subcommand is not None:
+            return
         import shutil
 
         from medsearch.models import list_models
 
         width = shutil.get_terminal_size((80, 24)).columns - 1
         typer.echo("\n".join(model_blocks(list_models(), width)))
+
+    @models_app.command("prepare")
+    def prepare_command(
+        model: Annotated[Optional[str], typer.Option(help="Model to prepare (default: medsearch-default).")] = None,
+    ) -> None:
+        """Export the model's ONNX graphs into the cache now, so the first query needs no torch.
+
+        The first `medsearch index` does the same; this is for machines that query an index built elsewhere."""
+        from medsearch.models import load_encoder
+
+        encoder = load_encoder(model, device="cpu")
+        paths = encoder.prepare() if hasattr(encoder, "prepare") else []
+        for path in paths:
+            typer.echo(f"ready: {path}")
+        typer.echo(f"{encoder.model_id}: prepared")
+
+    app.add_typer(models_app, name="models")

@@ -2,8 +2,9 @@
 
 The trained tensors (projection heads, the temperature and any unfrozen tower block) ship in
 ``medsearch/models/weights/medsearch-default.safetensors``; the towers come from their pip packages. Nothing is
-downloaded. Text goes through onnxruntime (no torch, see ``text_runtime``); images through torch, imported only
-when the first image is encoded. See MODEL_CARD.md for data, licences and figures.
+downloaded. Text and, on the CPU, images go through onnxruntime (no torch, see ``text_runtime`` and ``image_runtime``;
+the graphs are exported once into the cache by ``medsearch models prepare`` or the first ``index``); on a GPU
+images go through torch. See MODEL_CARD.md for data, licences and figures.
 """
 
 from __future__ import annotations
@@ -60,6 +61,23 @@ class DefaultEncoder(Encoder):
         return text_runtime.load(self.weights, self.fp)
 
     @cached_property
+    def _image_onnx(self):
+        """The ONNX image tower on the CPU (no torch); None when a GPU is asked for or present."""
+        from medsearch.models import image_runtime
+
+        if self.device not in ("cpu", "auto") or (self.device == "auto" and image_runtime.gpu_present()):
+            return None
+        return image_runtime.load(self.weights, self.fp)
+
+    def prepare(self) -> list[Path]:
+        """Export the ONNX text and image graphs now (``medsearch models prepare``); returns their paths."""
+        from medsearch.models import image_runtime, text_runtime
+
+        _ = self._text
+        _ = self._image_onnx
+        return [text_runtime.onnx_path(self.fp), image_runtime.onnx_path(self.fp)]
+
+    @cached_property
     def _image(self):
         from medsearch.models.default_torch import ImageEncoder, read_weights
 
@@ -75,6 +93,8 @@ class DefaultEncoder(Encoder):
         return self._text.encode(list(texts))
 
     def encode_image_batch(self, batch) -> np.ndarray:
+        if self._image_onnx is not None and not _is_tensor(batch):
+            return self._image_onnx.encode(np.asarray(batch, dtype=np.float32))
         import torch
 
         from medsearch.models.device import autocast
@@ -87,6 +107,10 @@ class DefaultEncoder(Encoder):
     @property
     def logit_scale(self) -> float:
         return float(math.exp(min(self.config.get("logit_scale", math.log(100.0)), math.log(100.0))))
+
+
+def _is_tensor(batch) -> bool:
+    return type(batch).__module__.startswith("torch")
 
 
 def load(device: str = "auto", weights: str | Path | None = None, **_) -> DefaultEncoder:

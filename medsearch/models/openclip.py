@@ -146,6 +146,12 @@ class OpenClipEncoder(Encoder):
             openclip_onnx.export(self, self.fp)
         return openclip_onnx.load(self.fp, self.name)
 
+    def prepare(self) -> list:
+        """The ONNX text export happens at construction; nothing else to prepare (images use torch)."""
+        from medsearch.models import openclip_onnx
+
+        return [openclip_onnx._paths(self.fp)[0]] if self._onnx_text is not None else []
+
     def image_transform(self):
         return _NumpyTransform(self.preprocess)
 

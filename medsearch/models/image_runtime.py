@@ -1,0 +1,76 @@
+"""Image queries without torch: the default's image tower (EfficientNet-Lite0 + any unfrozen stage + head) as ONNX.
+
+Exported once per weights fingerprint into ``$MEDSEARCH_CACHE/image-<fingerprint>.onnx`` (~14 MB, by
+``medsearch models prepare``, the first ``index``, or the first image query), then run by onnxruntime on the CPU:
+a CLI image query loads PIL, numpy and onnxruntime only. On a GPU the torch path is used. ONNX and torch agree
+within 1e-4 (tests/test_image_runtime.py).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from medsearch.models.base import l2_normalise
+from medsearch.models.text_runtime import ONNX_OPSET, _optimise, cache_dir
+
+
+def onnx_path(fingerprint: str) -> Path:
+    return cache_dir() / f"image-{fingerprint}.onnx"
+
+
+def gpu_present() -> bool:
+    """A cheap check that needs no torch: an NVIDIA device node (CUDA_VISIBLE_DEVICES="" hides it)."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) == "":
+        return False
+    return Path("/dev/nvidiactl").exists()
+
+
+def export_onnx(weights: Path, out: Path) -> Path:
+    import torch
+
+    from medsearch.models.default_torch import ImageEncoder, read_weights
+
+    module = ImageEncoder(*read_weights(weights))
+    x = torch.zeros(2, 3, 224, 224)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(f".{os.getpid()}.tmp")
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(module, (x,), str(tmp), input_names=["pixels"], output_names=["embedding"],
+                          dynamic_axes={"pixels": {0: "n"}, "embedding": {0: "n"}}, opset_version=ONNX_OPSET,
+                          dynamo=False)
+    _optimise(tmp, out)
+    tmp.unlink()
+    return out
+
+
+class ImageRuntime:
+    """(n, 3, 224, 224) float32 in [-1, 1] -> (n, dim) L2-normalised float32."""
+
+    def __init__(self, model_file: Path, batch_size: int = 64):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # optimised at export
+        self.session = ort.InferenceSession(str(model_file), opts, providers=["CPUExecutionProvider"])
+        self.dim = int(self.session.get_outputs()[0].shape[1])
+        self.batch_size = batch_size
+
+    def encode(self, batch: np.ndarray) -> np.ndarray:
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        out = [self.session.run(None, {"pixels": batch[s:s + self.batch_size]})[0]
+               for s in range(0, len(batch), self.batch_size)]
+        return l2_normalise(np.concatenate(out)) if out else np.zeros((0, self.dim), np.float32)
+
+
+def load(weights: Path, fingerprint: str) -> ImageRuntime:
+    path = onnx_path(fingerprint)
+    if not path.exists():
+        export_onnx(weights, path)
+    return ImageRuntime(path)
