@@ -44,6 +44,12 @@ RECALL_K = 10
 # nprobe is tuned for the candidate pool a k=10 search really rescores (medsearch.query.ranking decides it)
 RESCORE_CANDIDATES = candidate_count(10, 1 << 62)
 TUNE_QUERIES = 500
+# Growing IVF indexes (writer.drifted): `index --retrain` trains again when the lists' imbalance factor
+# (sum of squared list sizes * nlist / n^2; 1 = perfectly even, FAISS's own measure) passes IMBALANCE_RETRAIN,
+# which doubles the expected scan cost of a query, or the collection grew past GROWTH_RETRAIN times the vectors
+# the quantiser was trained on (new data may lie where the old centroids are sparse).
+IMBALANCE_RETRAIN = 2.0
+GROWTH_RETRAIN = 2.0
 TUNE_FLOPS = 2e10  # budget for the exact ground truth: fewer held-out queries on big collections (>= 100)
 
 
@@ -159,6 +165,21 @@ def add_vectors(index: faiss.Index, vectors: np.ndarray) -> None:
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if len(vectors):
         index.add(vectors)
+
+
+def list_sizes(index: faiss.Index) -> list[int] | None:
+    """Vectors per inverted list of an IVF index; None for other indexes."""
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is None:
+        return None
+    return [int(ivf.invlists.list_size(i)) for i in range(ivf.nlist)]
+
+
+def imbalance(index: faiss.Index) -> float | None:
+    """FAISS's imbalance factor of the lists (1 = even); None for non-IVF indexes or empty ones."""
+    from medsearch.integrity import imbalance as of_sizes
+
+    return of_sizes(list_sizes(index))
 
 
 def set_nprobe(index: faiss.Index, nprobe: int | None) -> None:

@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Iterator
 
 from medsearch.errors import IndexBusy
-
-LOCK_FILE = ".lock"
+from medsearch.integrity import LOCK_FILE
 
 
 @contextmanager

@@ -6,13 +6,21 @@
 An item whose image cannot be decoded is skipped whole (Skipped(stage="decode")), text included, so a store
 row always has every vector its item should have; a rerun tries it again.
 
-Resumable: every ``commit_every`` batches the writer makes vectors and store rows durable, so a killed run
-loses at most one chunk and a rerun embeds only what the store lacks.
+Resumable: every ``FLUSH_ITEMS`` items or ``FLUSH_SECONDS`` seconds (whichever comes first) the writer makes
+vectors and store rows durable, so a killed run loses at most that much work and a rerun embeds only what the
+store lacks; vectors a killed run wrote without store rows are reclaimed by the next run, never counted.
+
+Prune: a full read of an archive (no ``limit``) removes the store rows of keys the archive no longer yields
+(``RunSummary.pruned``); their vectors become dead rows until ``medsearch compact``.
+
+Rebuild: builds a complete new index in a directory beside the old one, then swaps the two directories in one
+``renameat2(RENAME_EXCHANGE)``; the old index answers queries until then, and a kill leaves it untouched.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,15 +28,17 @@ from typing import Callable, Iterator, Protocol, Sequence
 
 from medsearch.archives.item import Skipped
 from medsearch.errors import IndexMismatch, StoreError
-from medsearch.index_dir import IndexManifest, default_db_url
+from medsearch.index_dir import MODALITIES, IndexManifest, default_db_url
 
 from indexer.cases import index_cases
 from indexer.embed import DEFAULT_BATCH_SIZE, EmbeddedBatch, TorchEmbedder
 from indexer.lock import index_lock
 from indexer.reader import ArchiveReader, Pending, ReadResult
-from indexer.writer import SKIPPED_FILE, IndexWriter, clear_index_dir, open_index_dir
+from indexer.writer import SKIPPED_FILE, IndexWriter, open_index_dir
 
-COMMIT_EVERY = 16  # batches per durable chunk (1,024 items at the default batch size)
+COMMIT_EVERY = 16  # at most this many batches per durable chunk
+FLUSH_ITEMS = 256  # ... and at most this many items
+FLUSH_SECONDS = 30.0  # ... and at most this much time since the last flush
 
 
 class Reader(Protocol):
@@ -54,6 +64,8 @@ class RunSummary:
     indexed: int = 0
     unchanged: int = 0
     skipped: list[Skipped] = field(default_factory=list)
+    pruned: int = 0  # items removed because the archive no longer has them
+    reclaimed: int = 0  # orphan vectors of a killed run dropped before appending
     stage_seconds: dict[str, float] = field(default_factory=dict)
     total_seconds: float = 0.0
     factories: dict[str, str] = field(default_factory=dict)
@@ -106,20 +118,37 @@ def build_index(
     progress: bool = True,
     reader: Reader | None = None,
     embedder: Embedder | None = None,
+    prune: bool = True,
+    retrain: bool = False,
+    flush_items: int = FLUSH_ITEMS,
+    flush_seconds: float = FLUSH_SECONDS,
 ) -> RunSummary:
     """Index ``archive`` into ``index_dir`` with ``encoder``; only new or changed items are embedded.
 
     Raises IndexMismatch when the directory holds an index of another model (unless ``rebuild``).
     """
+    options = dict(db_url=db_url, factory=factory, batch_size=batch_size, workers=workers, device=device,
+                   limit=limit, model_name=model_name, commit_every=commit_every, progress=progress,
+                   reader=reader, embedder=embedder, prune=prune, retrain=retrain, flush_items=flush_items,
+                   flush_seconds=flush_seconds)
+    if rebuild:
+        return rebuild_beside(archive, Path(index_dir), encoder, **options)
+    return _build(archive, Path(index_dir), encoder, **options)
+
+
+def _build(archive, index_dir: Path, encoder, db_url, factory, batch_size, workers, device, limit, model_name,
+           commit_every, progress, reader, embedder, prune, retrain, flush_items, flush_seconds,
+           reembed: bool = False, id_base: int = 0) -> RunSummary:
+    from medsearch.snapshot import settle
     from medsearch.store import Store
 
     started = time.perf_counter()
-    index_dir = Path(index_dir)
     summary = RunSummary(archive=archive.name, index_dir=str(index_dir), model_id=encoder.model_id)
     timer = Timer()
     with index_lock(index_dir):
-        if rebuild:
-            clear_for_rebuild(index_dir, db_url, archive)
+        if (index_dir / "manifest.json").exists() or (index_dir / "manifest.next.json").exists():
+            with Store.open(_db_of(index_dir, db_url)) as store:
+                settle(index_dir, store)  # a killed compact: finished or undone before anything else
         manifest = open_index_dir(index_dir, encoder.model_id, model_name or encoder.model_id, encoder.dim, db_url)
         with timer.stage("open"):
             store = Store.open(manifest.db_url or default_db_url(index_dir))
@@ -127,20 +156,26 @@ def build_index(
             with timer.stage("open"):
                 archive_id = store_archive_id(store, archive)
                 known = store.known_hashes(archive_id)
-            writer = IndexWriter(index_dir, manifest, store, archive_id, factory)
-            refuse_rows_without_vectors(known, writer, archive.name, store)
+            writer = IndexWriter(index_dir, manifest, store, archive_id, factory, id_base=id_base, retrain=retrain)
+            if not reembed:
+                refuse_rows_without_vectors(known, writer, archive.name, store)
+            summary.reclaimed = writer.reclaim_orphans()
+            full_read = limit is None and reader is None
             reader = reader or ArchiveReader(archive, limit)
             embedder = embedder or TorchEmbedder(encoder, batch_size, workers, device)
             with progress_bar(progress) as bar:
                 reading = bar.add_task("reading", total=_size_hint(archive, limit))
                 with timer.stage("read"):
-                    result = reader.read(known, on_item=lambda: bar.advance(reading))
+                    result = reader.read({} if reembed else known, on_item=lambda: bar.advance(reading))
                 bar.update(reading, total=result.seen, completed=result.seen)
                 summary.seen, summary.unchanged = result.seen, result.unchanged
                 summary.skipped.extend(result.skipped)
                 embedding = bar.add_task("embedding", total=len(result.pending))
                 run_batches(embedder, writer, result.pending, timer, summary, commit_every,
-                            lambda n: bar.advance(embedding, n))
+                            lambda n: bar.advance(embedding, n), flush_items, flush_seconds)
+                if prune and full_read:
+                    gone = [key for key in known if key not in result.keys]
+                    summary.pruned = store.remove_items(archive_id, gone)
                 bar.add_task("indexing", total=None)
                 with timer.stage("index"):
                     manifest = writer.finalize()
@@ -151,27 +186,75 @@ def build_index(
             store.close()
         write_skipped(index_dir / SKIPPED_FILE, summary.skipped)
     summary.factories = {m: e.factory for m, e in manifest.modalities.items()}
-    summary.counts = {m: e.count for m, e in manifest.modalities.items()}
+    summary.counts = {m: e.count if e.live is None else e.live for m, e in manifest.modalities.items()}
     summary.stage_seconds = timer.seconds
     summary.total_seconds = time.perf_counter() - started
     return summary
 
 
-def clear_for_rebuild(index_dir: Path, db_url: str | None, archive) -> None:
-    """Delete the index files; in an external database, this archive's rows (which point at those vectors)."""
-    from medsearch.store import Store
+def _db_of(index_dir: Path, db_url: str | None) -> str:
+    from medsearch.index_dir import read_manifest
 
     if db_url is not None:
-        with Store.open(db_url) as store:
-            archive_id = store_archive_id(store, archive)
-            keys = list(store.known_hashes(archive_id))
-            others = store.counts()["items"] - len(keys)
-            if others:  # checked before anything is deleted
-                raise StoreError(f"--rebuild would leave {others} rows of other archives pointing at deleted vectors",
-                                 hint="rebuild into a fresh --db (or --index) instead")
-            store.remove_items(archive_id, keys)
-            store.remove_cases(archive_id, list(store.case_hashes(archive_id)))
-    clear_index_dir(index_dir, default_db=db_url is None)
+        return db_url
+    if (index_dir / "manifest.json").exists():
+        return read_manifest(index_dir).db_url or default_db_url(index_dir)
+    return default_db_url(index_dir)
+
+
+REBUILD_SUFFIX = ".rebuild"
+
+
+def rebuild_beside(archive, index_dir: Path, encoder, **options) -> RunSummary:
+    """Build a fresh index in ``<dir>.rebuild`` beside ``index_dir`` and swap the two directories atomically.
+
+    With the index's own meta.sqlite the old index is untouched until the swap. With an external ``--db`` the
+    store is shared: the new build gives this archive's items new vector ids past every old one (never
+    colliding), so the old directory drops them from its answers as they are replaced, never answers wrongly.
+    """
+    from medsearch.store import Store
+
+    index_dir = Path(index_dir)
+    beside = index_dir.with_name(index_dir.name + REBUILD_SUFFIX)
+    db_url = options["db_url"]
+    id_base = 0
+    with index_lock(index_dir):
+        if db_url is not None:
+            with Store.open(db_url) as store:
+                archive_id = store_archive_id(store, archive)
+                keys = store.known_hashes(archive_id)
+                others = store.counts()["items"] - len(keys)
+                if others:  # checked before anything is written
+                    raise StoreError(f"--rebuild would leave {others} rows of other archives pointing at the old "
+                                     "vectors", hint="rebuild into a fresh --db (or --index) instead")
+                id_base = 1 + max((store.vector_id_range(m)[1] or -1) for m in MODALITIES)
+        if beside.exists():
+            shutil.rmtree(beside)  # a killed rebuild's leftovers
+        summary = _build(archive, beside, encoder, **options, reembed=db_url is not None, id_base=id_base)
+        exchange_dirs(beside, index_dir)
+        shutil.rmtree(beside)
+    summary.index_dir = str(index_dir)
+    return summary
+
+
+RENAME_EXCHANGE = 2
+AT_FDCWD = -100
+
+
+def exchange_dirs(a: Path, b: Path) -> None:
+    """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE); elsewhere, two renames."""
+    import ctypes
+    import os
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is not None:
+        if renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
+            return
+    aside = b.with_name(b.name + ".old")
+    b.rename(aside)
+    a.rename(b)
+    aside.rename(a)
 
 
 def refuse_rows_without_vectors(known: dict, writer: IndexWriter, archive_name: str, store) -> None:
@@ -194,17 +277,23 @@ def store_archive_id(store, archive) -> int:
 
 
 def run_batches(embedder: Embedder, writer: Writer, pending: Sequence[Pending], timer: Timer,
-                summary: RunSummary, commit_every: int, advance: Callable[[int], None]) -> None:
+                summary: RunSummary, commit_every: int, advance: Callable[[int], None],
+                flush_items: int = FLUSH_ITEMS, flush_seconds: float = FLUSH_SECONDS) -> None:
+    """Embed and write; flush every ``commit_every`` batches, ``flush_items`` items or ``flush_seconds``."""
     batches = embedder.embed(pending)
-    for number, batch in enumerate(batches, start=1):
+    since, last_flush = 0, time.monotonic()
+    for batch in batches:
         timer.add("decode_wait", batch.decode_wait_s)
         timer.add("decode_workers", batch.decode_worker_s)
         timer.add("embed", batch.embed_s)
         summary.skipped.extend(batch.skipped)
+        since += 1
         with timer.stage("write"):
             writer.write(batch.items)
-            if number % commit_every == 0:
+            if (since >= commit_every or getattr(writer, "buffered", 0) >= flush_items
+                    or time.monotonic() - last_flush >= flush_seconds):
                 writer.commit()
+                since, last_flush = 0, time.monotonic()
         advance(len(batch.items) + len(batch.skipped))
     with timer.stage("write"):
         writer.commit()

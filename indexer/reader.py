@@ -22,6 +22,7 @@ class ReadResult:
     pending: list[Pending] = field(default_factory=list)
     unchanged: int = 0
     seen: int = 0
+    keys: set[str] = field(default_factory=set)  # every key the archive yielded (prune removes the others)
     skipped: list[Skipped] = field(default_factory=list)
 
 
@@ -37,6 +38,7 @@ class ArchiveReader:
         items: Iterable[Item] = self.archive.items()
         for item in islice(items, self.limit):
             result.seen += 1
+            result.keys.add(item.key)
             if on_item is not None:
                 on_item()
             pending = self._pending(item, result.skipped)

@@ -51,6 +51,20 @@ class VectorFile:
             os.fsync(f.fileno())
         return range(count, count + len(rows))
 
+    def truncate(self, rows: int) -> int:
+        """Forget rows past ``rows`` (orphans of a killed run: vectors no store row points at); returns how many
+        were dropped. Only ever shrinks to rows no reader's manifest counts."""
+        count = self.count()
+        if rows >= count:
+            return 0
+        with open(self.path, "r+b") as f:
+            self._read_header(f)
+            f.seek(0)
+            self._write_header(f, rows)
+            f.flush()
+            os.fsync(f.fileno())  # the bytes stay until the next append overwrites them (no reader maps them)
+        return count - rows
+
     def read(self, start: int = 0) -> np.ndarray:
         """Rows from ``start`` on (memory-mapped)."""
         if not self.path.exists():

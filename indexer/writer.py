@@ -1,11 +1,17 @@
 """Writer stage: vectors to ``<modality>_vectors.npy``, rows to the store, FAISS indexes and manifest.json.
 
 Durability order per chunk (``commit``): vectors first, then store rows. A kill between the two leaves vectors
-no row points at; a rerun embeds those items again and appends new rows. The store is the record of what is
-done, so a rerun after a kill embeds only the items it lacks.
+no row points at (orphans); the next run's writer drops them from the vector file before appending
+(``reclaim_orphans``), so they are never counted or indexed. The store is the record of what is done, so a
+rerun after a kill embeds only the items it lacks.
 
-Changed items (new content hash) get new vectors appended and their store row replaced. The old vectors stay
-in the files and the FAISS index, unreferenced: search drops hits with no store row. ``--rebuild`` compacts.
+Store vector id = ``id_base`` + row of the vector file (see ``medsearch.index_dir``). Changed items (new
+content hash) get new vectors appended and their store row replaced; deleted and pruned items lose their store
+rows. Their old vectors stay in the files and the FAISS index, dead: search drops hits with no store row, and
+``medsearch compact`` rewrites the files without them.
+
+Readers: vector files only grow in place (readers map the rows their manifest counts); every FAISS save goes
+to a new file name, and the manifest is swapped last, so a reader sees the old set or the new one.
 
 FAISS indexes are brought up to date in ``finalize``: rows the index lacks are added, or the index is
 rebuilt from the vector file when the factory class changes (Flat -> IVF-PQ past ``ann.EXACT_LIMIT``), the
@@ -26,9 +32,11 @@ from medsearch.index_dir import (
     IndexManifest,
     ModalityEntry,
     read_manifest,
+    remove_unreferenced,
     sha256_file,
     write_manifest,
 )
+from medsearch.integrity import rows_checksum
 from medsearch.store import NewItem
 
 from indexer import ann
@@ -38,8 +46,11 @@ from indexer.vectors import VectorFile
 SKIPPED_FILE = "skipped.jsonl"
 
 
-def index_files(modality: str) -> tuple[str, str]:
-    return f"{modality}.faiss", f"{modality}_vectors.npy"
+def index_files(modality: str, generation: int = 0, version: int = 0) -> tuple[str, str]:
+    """(FAISS file, vector file) names: one FAISS file per manifest version, one vector file per generation."""
+    suffix = "" if generation == 0 else f".g{generation}"
+    faiss_name = f"{modality}.faiss" if version == 0 else f"{modality}.v{version}.faiss"
+    return faiss_name, f"{modality}_vectors{suffix}.npy"
 
 
 def open_index_dir(index_dir: Path, model_id: str, model_name: str, dim: int, db_url: str | None) -> IndexManifest:
@@ -63,25 +74,39 @@ def open_index_dir(index_dir: Path, model_id: str, model_name: str, dim: int, db
     return manifest
 
 
-def clear_index_dir(index_dir: Path, default_db: bool) -> None:
-    # not the lock file: the running process holds it
-    names = [MANIFEST, SKIPPED_FILE] + [name for m in MODALITIES for name in index_files(m)]
-    if default_db:
-        names.append("meta.sqlite")
-    for name in names:
-        (index_dir / name).unlink(missing_ok=True)
-
-
 class IndexWriter:
-    def __init__(self, index_dir: Path, manifest: IndexManifest, store, archive_id: int, factory: str | None = None):
+    def __init__(self, index_dir: Path, manifest: IndexManifest, store, archive_id: int, factory: str | None = None,
+                 id_base: int = 0, retrain: bool = False):
         self.index_dir = Path(index_dir)
         self.manifest = manifest
         self.store = store
         self.archive_id = archive_id
         self.factory = factory
-        self.vectors = {m: VectorFile(self.index_dir / index_files(m)[1], manifest.dim) for m in MODALITIES}
+        self.retrain = retrain
+        self.vectors: dict[str, VectorFile] = {}
+        self.base: dict[str, int] = {}
+        for m in MODALITIES:
+            entry = manifest.modalities.get(m)
+            name = entry.vectors_file if entry else index_files(m, manifest.generation)[1]
+            self.vectors[m] = VectorFile(self.index_dir / name, manifest.dim)
+            self.base[m] = entry.id_base if entry else id_base
         self._buffer: list[Embedded] = []
         self.written = 0
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    def reclaim_orphans(self) -> int:
+        """Drop vector rows past both the manifest's count and the largest id a store row points at: a killed
+        run wrote them and died before their store rows. Returns how many were dropped."""
+        dropped = 0
+        for m, vectors in self.vectors.items():
+            entry = self.manifest.modalities.get(m)
+            _, high = self.store.vector_id_range(m)
+            keep = max(entry.count if entry else 0, 0 if high is None else high - self.base[m] + 1)
+            dropped += vectors.truncate(keep)
+        return dropped
 
     def write(self, items: list[Embedded]) -> None:
         self._buffer.extend(items)
@@ -104,34 +129,51 @@ class IndexWriter:
         present = [v for v in vectors if v is not None]
         if not present:
             return [None] * len(vectors)
+        base = self.base[modality]
         new_ids = iter(self.vectors[modality].append(np.stack(present)))
-        return [next(new_ids) if v is not None else None for v in vectors]
+        return [base + next(new_ids) if v is not None else None for v in vectors]
 
     def finalize(self) -> IndexManifest:
-        """Bring each FAISS index up to its vector file, save it, and write the manifest."""
+        """Bring each FAISS index up to its vector file, save it under a new name, swap in the manifest, then
+        delete the files the old manifest named."""
         self.commit()
+        self.manifest.version += 1
+        counts = self.store.counts()
         for modality in MODALITIES:
             if self.vectors[modality].count():
-                self.manifest.modalities[modality] = self._sync_index(modality)
+                entry = self._sync_index(modality)
+                entry.live = counts[modality]
+                self.manifest.modalities[modality] = entry
+        self.manifest.items = counts["items"]
         self.manifest.updated = datetime.now(timezone.utc).isoformat(timespec="seconds")
         write_manifest(self.index_dir, self.manifest)
+        remove_unreferenced(self.index_dir, self.manifest)
         return self.manifest
 
     def _sync_index(self, modality: str) -> ModalityEntry:
-        index_file, vectors_file = index_files(modality)
-        path = self.index_dir / index_file
-        vectors = self.vectors[modality].read()
+        index_file, _ = index_files(modality, self.manifest.generation, self.manifest.version)
+        vectors_file = self.vectors[modality].path.name
         current = self.manifest.modalities.get(modality)
+        old_path = self.index_dir / current.index_file if current is not None else None
+        vectors = self.vectors[modality].read()
         wanted = self.factory or ann.choose_factory(len(vectors), self.manifest.dim)
-        existing = self._load(path, current) if current is not None and path.exists() else None
-        if existing is None or needs_rebuild(existing, wanted, len(vectors), forced=self.factory is not None):
+        existing = self._load(old_path, current) if old_path is not None and old_path.exists() else None
+        trained = current.trained_count if current is not None else None
+        if (existing is None or needs_rebuild(existing, wanted, len(vectors), forced=self.factory is not None)
+                or (self.retrain and drifted(existing.index, trained))):
             index = ann.build(np.asarray(vectors), wanted)
+            trained = len(vectors) if ann.nlist_of(index.factory) else None
         else:
             index = existing
             index.add(np.asarray(vectors[index.ntotal:]))
+        path = self.index_dir / index_file
         ann.save(index, path)
-        return ModalityEntry(factory=index.factory, count=index.ntotal, index_file=index_file,
-                             vectors_file=vectors_file, checksum=sha256_file(path), nprobe=index.nprobe)
+        count = index.ntotal
+        return ModalityEntry(factory=index.factory, count=count, index_file=index_file,
+                             vectors_file=vectors_file, checksum=sha256_file(path), nprobe=index.nprobe,
+                             id_base=self.base[modality],
+                             vectors_checksum=rows_checksum(self.vectors[modality].path, self.manifest.dim, count),
+                             list_sizes=ann.list_sizes(index.index), trained_count=trained)
 
     @staticmethod
     def _load(path: Path, entry: ModalityEntry) -> ann.AnnIndex | None:
@@ -142,6 +184,16 @@ class IndexWriter:
             return ann.load(path, entry.factory, entry.nprobe)
         except RuntimeError:  # faiss's error for an unreadable file; the vectors are the source of truth
             return None
+
+
+def drifted(index, trained_count: int | None) -> bool:
+    """IVF lists out of balance (``ann.IMBALANCE_RETRAIN``) or the collection grown past ``ann.GROWTH_RETRAIN``
+    times what the quantiser was trained on: ``index --retrain`` then trains again."""
+    imbalance = ann.imbalance(index)
+    if imbalance is None:
+        return False
+    grown = trained_count is not None and index.ntotal > ann.GROWTH_RETRAIN * trained_count
+    return imbalance > ann.IMBALANCE_RETRAIN or grown
 
 
 def needs_rebuild(existing: ann.AnnIndex, wanted: str, n: int, forced: bool) -> bool:

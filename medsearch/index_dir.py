@@ -8,6 +8,12 @@ Layout::
     image_vectors.npy      float32 (n, dim) for exact rescoring
     text_vectors.npy
     meta.sqlite            metadata store, unless the manifest names a database URL
+
+File names come from the manifest: ``compact`` writes a new generation (``image_vectors.g2.npy``, ...) and each
+write saves the FAISS index under a new name, then swaps ``manifest.json`` atomically, so a reader holding the
+old manifest keeps a consistent set of files (see ``medsearch.snapshot``). Store vector ids are
+``id_base + row`` of the vectors file: a compacted generation starts its ids past every id used before, so an
+old reader never maps a row to the wrong item (it sees the id as stale and reopens).
 """
 
 from __future__ import annotations
@@ -33,6 +39,11 @@ class ModalityEntry:
     vectors_file: str
     checksum: str  # sha256 of the index file
     nprobe: int | None = None  # IVF probes chosen at build time (None for exact indexes)
+    id_base: int = 0  # store vector id of row 0 of the vectors file
+    live: int | None = None  # vectors a store row pointed at when this manifest was written (count - live = dead)
+    vectors_checksum: str | None = None  # sha256 of the committed vector rows (not the header); `verify` checks it
+    list_sizes: list[int] | None = None  # IVF: vectors per inverted list (imbalance, drift)
+    trained_count: int | None = None  # IVF: vectors the index held when its quantiser was trained
 
 
 @dataclass
@@ -46,6 +57,9 @@ class IndexManifest:
     updated: str | None = None
     modalities: dict[str, ModalityEntry] = field(default_factory=dict)
     format: int = FORMAT_VERSION
+    generation: int = 0  # bumped by `compact` (new vector files, new ids)
+    version: int = 0  # bumped by every write of the manifest
+    items: int | None = None  # store items when this manifest was written
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -55,7 +69,20 @@ class IndexManifest:
         mods = {k: ModalityEntry(**v) for k, v in data.get("modalities", {}).items()}
         return cls(**{**data, "modalities": mods})
 
-    def check_model(self, model_id: str) -> None:
+    def files(self) -> set[str]:
+        """The index and vector files this manifest points at."""
+        return {name for e in self.modalities.values() for name in (e.index_file, e.vectors_file)}
+
+    def check_model(self, model_id: str, model_name: str | None = None) -> None:
+        if model_id != self.model_id and model_name is not None and model_name == self.model_name:
+            # the manifest's own model name now produces another id: the manifest was edited, or the model's
+            # weights changed since the index was built
+            raise IndexMismatch(
+                f"this index says it was built with {self.model_name!r} as model id {self.model_id!r}, "
+                f"but {self.model_name!r} is now {model_id!r}",
+                hint=f"the manifest or the {self.model_name!r} weights changed since indexing: rebuild the index "
+                     f"(`medsearch index ... --rebuild`) or restore the model that produced {self.model_id!r}",
+            )
         if model_id != self.model_id:
             raise IndexMismatch(
                 f"this index was built with model {self.model_id!r}, not {model_id!r}",
@@ -75,8 +102,8 @@ def default_db_url(index_dir: Path) -> str:
     return f"sqlite:///{(Path(index_dir) / 'meta.sqlite').resolve()}"
 
 
-def read_manifest(index_dir: Path) -> IndexManifest:
-    path = Path(index_dir) / MANIFEST
+def read_manifest(index_dir: Path, name: str = MANIFEST) -> IndexManifest:
+    path = Path(index_dir) / name
     if not path.exists():
         raise IndexNotFound(f"no index at {index_dir} ({MANIFEST} is missing)")
     try:
@@ -85,12 +112,38 @@ def read_manifest(index_dir: Path) -> IndexManifest:
         raise IndexCorrupt(f"{path} is not a valid index manifest: {exc}") from exc
 
 
-def write_manifest(index_dir: Path, manifest: IndexManifest) -> None:
-    """Atomic write: a crash never leaves a half-written manifest."""
-    path = Path(index_dir) / MANIFEST
+def write_manifest(index_dir: Path, manifest: IndexManifest, name: str = MANIFEST) -> None:
+    """Atomic write (temp file, fsync, rename, fsync of the directory): a crash never leaves a half-written
+    manifest, and readers see either the old one or the new one."""
+    import os
+
+    path = Path(index_dir) / name
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(manifest.to_json())
+    with open(tmp, "w") as f:
+        f.write(manifest.to_json())
+        f.flush()
+        os.fsync(f.fileno())
     tmp.replace(path)
+    fsync_dir(path.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    import os
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def manifest_stamp(index_dir: Path) -> tuple | None:
+    """(inode, mtime, size) of manifest.json: changes whenever a writer swaps in a new manifest."""
+    try:
+        st = (Path(index_dir) / MANIFEST).stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def verify_checksums(index_dir: Path, manifest: IndexManifest) -> None:
@@ -98,3 +151,19 @@ def verify_checksums(index_dir: Path, manifest: IndexManifest) -> None:
         actual = sha256_file(Path(index_dir) / entry.index_file)
         if actual != entry.checksum:
             raise IndexCorrupt(f"{entry.index_file} does not match the checksum in {MANIFEST}")
+
+
+def is_index_file(name: str) -> bool:
+    return name.endswith(".faiss") or (name.endswith(".npy") and "_vectors" in name)
+
+
+def remove_unreferenced(index_dir: Path, *manifests: IndexManifest | None) -> list[str]:
+    """Delete index and vector files none of ``manifests`` names (superseded versions, killed runs). Writers
+    only, under the index lock, after the new manifest is in place."""
+    keep = set().union(*(m.files() for m in manifests if m is not None))
+    removed = []
+    for path in Path(index_dir).iterdir():
+        if path.is_file() and is_index_file(path.name) and path.name not in keep:
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+    return removed

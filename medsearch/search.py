@@ -21,7 +21,8 @@ import numpy as np
 
 from medsearch.archives.modality import canonical_modality
 from medsearch.errors import BadQuery, IndexCorrupt, IndexMismatch, MedsearchError
-from medsearch.index_dir import IndexManifest, default_db_url, read_manifest, verify_checksums
+from medsearch.index_dir import IndexManifest, default_db_url, manifest_stamp, read_manifest, verify_checksums
+from medsearch.snapshot import NEXT_MANIFEST, current_manifest
 from medsearch.store.filters import Filters
 
 from medsearch.targets import TARGET_ALIASES, TARGETS, canonical_target  # noqa: F401  (re-exported)
@@ -106,6 +107,9 @@ class Index:
         self._store = None
         self._ann: dict[str, object] = {}
         self._vectors: dict[str, np.ndarray] = {}
+        self._bases: dict[str, int] = {}
+        self._stamp = manifest_stamp(self.path)  # the manifest.json these parts belong to (see _refresh)
+        self._db_stamp = _file_stamp(self.db_url)
         # one lock per lazily loaded part, so that they can load at the same time (see _load_in_background)
         self._encoder_lock = threading.Lock()
         self._store_lock = threading.Lock()
@@ -123,7 +127,7 @@ class Index:
                 from medsearch.models import load_encoder
 
                 encoder = load_encoder(self.manifest.model_name, device=self.device)
-                _check_encoder(self.manifest, encoder)
+                _check_encoder(self.manifest, encoder, self.manifest.model_name)
                 self._encoder = encoder
             return self._encoder
 
@@ -131,10 +135,42 @@ class Index:
     def store(self):
         with self._store_lock:
             if self._store is None:
+                from medsearch.integrity import check_store
                 from medsearch.store import Store
 
-                self._store = Store.open(self.db_url)
+                store = Store.open(self.db_url, create=False)  # an empty or foreign database is an error
+                try:
+                    check_store(self.path, self.manifest, store)
+                except MedsearchError:
+                    store.close()
+                    raise
+                self._store = store
             return self._store
+
+    def _refresh(self) -> bool:
+        """Reopen on a manifest change (a writer swapped in a new snapshot): the next search loads the new
+        files; the store is reopened when it is another database file (a rebuild swapped the directory).
+        Searches already running keep the parts they hold. Returns True when it reopened."""
+        stamp = manifest_stamp(self.path)
+        if stamp == self._stamp or stamp is None:
+            return False
+        with self._ann_lock:
+            stamp = manifest_stamp(self.path)
+            if stamp == self._stamp or stamp is None:
+                return False
+            manifest = read_manifest(self.path)
+            self._stamp = stamp
+            self.manifest = manifest
+            self._ann.clear()
+            self._vectors.clear()
+            self._bases = {}
+        db_stamp = _file_stamp(self.db_url)
+        if db_stamp != self._db_stamp:
+            with self._store_lock:
+                old, self._store, self._db_stamp = self._store, None, db_stamp
+            if old is not None:
+                old.close()
+        return True
 
     def _entry(self, modality: str):
         entry = self.manifest.modalities.get(modality)
@@ -148,23 +184,44 @@ class Index:
 
     def _parts(self, modality: str):
         """(faiss index, float vectors) for one modality."""
+        ann, vectors, _ = self._snapshot(modality)
+        return ann, vectors
+
+    def _snapshot(self, modality: str):
+        """(faiss index, float vectors, id base) for one modality, all of one manifest: store vector id =
+        base + row. A file the manifest names but a writer has just replaced: reopen once and retry."""
+        try:
+            return self._load_parts(modality)
+        except FileNotFoundError:
+            if not self._refresh():
+                raise IndexCorrupt(f"the {modality} index files named in the manifest are missing") from None
+            return self._load_parts(modality)
+
+    def _load_parts(self, modality: str):
         with self._ann_lock:
             if modality not in self._ann:
                 import faiss
 
+                from medsearch.integrity import check_vector_file
+
                 entry = self._entry(modality)
+                if not (self.path / entry.index_file).exists() or not (self.path / entry.vectors_file).exists():
+                    raise FileNotFoundError(entry.index_file)
                 try:
                     ann = faiss.read_index(str(self.path / entry.index_file))
+                    check_vector_file(self.path / entry.vectors_file, entry, self.manifest.dim)
                     vectors = np.load(self.path / entry.vectors_file, mmap_mode="r")
                 except (OSError, RuntimeError, ValueError) as exc:  # faiss raises RuntimeError on bad files
                     raise IndexCorrupt(f"cannot read the {modality} index files: {exc}") from exc
                 if vectors.ndim != 2 or vectors.shape[1] != self.manifest.dim:
                     raise IndexCorrupt(f"{entry.vectors_file} has shape {vectors.shape}, expected (n, {self.manifest.dim})")
+                vectors = vectors[:entry.count]  # rows a running writer appended after this manifest: not ours
                 ivf = faiss.try_extract_index_ivf(ann)
                 if ivf is not None and entry.nprobe:
                     ivf.nprobe = entry.nprobe
                 self._ann[modality], self._vectors[modality] = ann, vectors
-            return self._ann[modality], self._vectors[modality]
+                self._bases[modality] = entry.id_base
+            return self._ann[modality], self._vectors[modality], self._bases[modality]
 
     def _load_in_background(self, target: str) -> None:
         """On a cold index, open the store and read the faiss index in a thread while the query is embedded
@@ -231,11 +288,12 @@ class Index:
         if vector.shape[0] != self.manifest.dim:
             raise IndexMismatch(f"query vector has dimension {vector.shape[0]}, the index {self.manifest.dim}")
         start = time.perf_counter()
-        ann, vectors = self._parts(target)
+        self._refresh()
+        ann, vectors, base = self._snapshot(target)
         store = self.store
         timings = {"encode": encode_s, "load": time.perf_counter() - start}
         filters = _as_filters(filters)
-        known = lambda ids: store.records(target, ids)  # noqa: E731
+        known = _rows_to_records(store, target, base)
         hits, self.last_plan = None, "unfiltered"
         if filters is not None and POST_FILTER_FIRST:
             hits = rank_post_filtered(ann, vectors, vector, k, known, filters.matches, timings)
@@ -244,10 +302,12 @@ class Index:
             allowed = None
             if filters is not None:
                 filter_start = time.perf_counter()
-                allowed = store.allowed_vector_ids(target, filters)
+                allowed = store.allowed_vector_ids(target, filters) - base
                 timings["filter"] = time.perf_counter() - filter_start
                 self.last_plan = "pre-filter"
             hits = rank(ann, vectors, vector, k, known=known, allowed=allowed, timings=timings)
+        if len(hits) < k and self._refresh():  # a writer swapped in a new snapshot while this one was read
+            return self._search(vector, k, target, filters, encode_s)
         timings["total"] = encode_s + time.perf_counter() - start
         self.last_timings = timings
         return [SearchResult.from_record(i + 1, score, target, record) for i, (_, score, record) in enumerate(hits)]
@@ -270,22 +330,27 @@ class Index:
 
     def stored_vector(self, modality: str, vector_id: int) -> np.ndarray:
         """The float vector stored for ``vector_id`` (a copy, safe to keep)."""
-        _, vectors = self._parts(_check_target(modality))
-        if not 0 <= int(vector_id) < len(vectors):
-            raise BadQuery(f"no {modality} vector {vector_id} (the index has {len(vectors)})")
-        return np.array(vectors[int(vector_id)], dtype=np.float32)
+        self._refresh()
+        _, vectors, base = self._snapshot(_check_target(modality))
+        row = int(vector_id) - base
+        if not 0 <= row < len(vectors):
+            raise BadQuery(f"no {modality} vector {vector_id} in this index snapshot")
+        return np.array(vectors[row], dtype=np.float32)
 
     def item(self, item_id: int):
         return self.store.item(item_id)
 
     def info(self) -> dict:
         """Manifest, store counts and facets, and the size of each file in the index directory."""
+        self._refresh()
         files = {p.name: p.stat().st_size for p in sorted(self.path.iterdir()) if p.is_file()}
+        counts = self.store.counts()
         return {
             "path": str(self.path),
             "manifest": asdict(self.manifest),
             "db_url": self.db_url,
-            "counts": self.store.counts(),
+            "vectors": vector_health(self.manifest, counts),
+            "counts": counts,
             "facets": self.store.facets(),
             "disk": {"files": files, "total_bytes": sum(files.values())},
         }
@@ -306,8 +371,47 @@ class Index:
         self.close()
 
 
-def _check_encoder(manifest: IndexManifest, encoder) -> None:
-    manifest.check_model(encoder.model_id)
+def vector_health(manifest: IndexManifest, counts: dict) -> dict:
+    """Per modality: vectors in the index, live (a store row points at them), dead (deleted or replaced items,
+    until `medsearch compact`), and for IVF indexes the lists' imbalance factor (1 = even)."""
+    from medsearch.integrity import imbalance
+
+    health = {}
+    for modality, entry in manifest.modalities.items():
+        live = counts.get(modality, 0)
+        health[modality] = {"vectors": entry.count, "live": live, "dead": max(entry.count - live, 0),
+                            "imbalance": imbalance(entry.list_sizes)}
+    return health
+
+
+def _rows_to_records(store, target: str, base: int):
+    """``known`` for the ranking code, which works in vector-file rows: rows -> store ids -> records by row."""
+    if base == 0:
+        return lambda rows: store.records(target, rows)
+
+    def known(rows):
+        records = store.records(target, [int(r) + base for r in rows])
+        return {vid - base: record for vid, record in records.items()}
+
+    return known
+
+
+def _file_stamp(db_url: str):
+    """(inode, mtime) of an SQLite database file, None for other databases."""
+    import os
+
+    prefix = "sqlite:///"
+    if not db_url.startswith(prefix):
+        return None
+    try:
+        st = os.stat(db_url[len(prefix):])
+    except OSError:
+        return None
+    return st.st_ino
+
+
+def _check_encoder(manifest: IndexManifest, encoder, name: str | None = None) -> None:
+    manifest.check_model(encoder.model_id, name)
     if encoder.dim != manifest.dim:
         raise IndexMismatch(f"model {encoder.model_id!r} has dimension {encoder.dim}, the index {manifest.dim}")
 
@@ -335,6 +439,11 @@ def open_index(path, model=None, device: str = "auto", db_url: str | None = None
     """
     path = Path(path)
     manifest = read_manifest(path)
+    if (path / NEXT_MANIFEST).exists():  # a compact was killed half-way: the store says which manifest is true
+        from medsearch.store import Store
+
+        with Store.open(db_url or manifest.db_url or default_db_url(path), create=False) as store:
+            manifest = current_manifest(path, store)
     try:
         verify_checksums(path, manifest)
     except FileNotFoundError as exc:
@@ -357,5 +466,5 @@ def open_index(path, model=None, device: str = "auto", db_url: str | None = None
             encoder = load_encoder(model, device=device)
         else:
             encoder = model
-        _check_encoder(manifest, encoder)
+        _check_encoder(manifest, encoder, model if isinstance(model, str) else None)
     return Index(path, manifest, url, device=device, encoder=encoder)

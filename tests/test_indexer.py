@@ -115,7 +115,9 @@ def test_changed_caption_reembeds_only_that_item(tmp_path, archive_dir):
     assert after["c2"].item_id == before["c2"].item_id
     assert {k: r.text_vector_id for k, r in after.items() if k != "c2"} == \
         {k: r.text_vector_id for k, r in before.items() if k != "c2"}
-    assert again.counts == {"image": GOOD + 1, "text": GOOD + 2}  # the old vectors stay, unreferenced
+    assert again.counts == {"image": GOOD, "text": GOOD + 1}  # live vectors; the old ones stay, dead, until compact
+    assert {m: e.count for m, e in read_manifest(tmp_path / "idx").modalities.items()} == \
+        {"image": GOOD + 1, "text": GOOD + 2}
 
 
 def test_other_model_is_refused_unless_rebuild(tmp_path, archive_dir):

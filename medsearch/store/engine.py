@@ -15,8 +15,23 @@ POSTGRES_HINT = "is PostgreSQL running? pip install 'medsearch[postgres]'"
 SQLITE_HINT = "check that the folder exists and is writable"
 
 
-def hint_for(url: str) -> str:
-    return POSTGRES_HINT if url.startswith("postgres") else SQLITE_HINT
+SQLITE_DAMAGED_HINT = ("the file is damaged or is not an SQLite database: restore it from a backup or rebuild the "
+                       "index (`medsearch index ... --rebuild`)")
+# words of SQLite's own messages -> what the user can do (the first that matches wins)
+SQLITE_CAUSES = (
+    (("file is not a database", "malformed", "disk image", "not a medsearch"), SQLITE_DAMAGED_HINT),
+    (("readonly", "read-only", "unable to open", "permission", "access"), SQLITE_HINT),
+)
+
+
+def hint_for(url: str, exc: BaseException | None = None) -> str:
+    if url.startswith("postgres"):
+        return POSTGRES_HINT
+    reason = str(getattr(exc, "orig", None) or exc or "").lower()
+    for words, hint in SQLITE_CAUSES:
+        if any(word in reason for word in words):
+            return hint
+    return SQLITE_HINT
 
 
 def _json_dumps(value) -> str:
@@ -75,4 +90,4 @@ def first_line(exc: DBAPIError) -> str:
 
 
 def connection_error(url: str, exc: DBAPIError) -> StoreError:
-    return StoreError(f"cannot connect to store {safe_url(url)}: {first_line(exc)}", hint=hint_for(url))
+    return StoreError(f"cannot connect to store {safe_url(url)}: {first_line(exc)}", hint=hint_for(url, exc))

@@ -59,3 +59,15 @@ def upgrade(connection: Connection) -> None:
 
     _lock_for_migration(connection)
     command.upgrade(alembic_config(connection), "head")
+
+
+def check_is_medsearch_store(connection: Connection, url: str) -> None:
+    """StoreError unless the database holds medsearch's schema (for readers, which must never create one)."""
+    from medsearch.errors import StoreError
+    from medsearch.store.engine import safe_url
+
+    if current_revision(connection) is None:
+        tables = inspect(connection).get_table_names()
+        what = "is empty" if not tables else f"holds another program's tables ({', '.join(sorted(tables)[:3])})"
+        raise StoreError(f"store {safe_url(url)} {what}, not a medsearch metadata store",
+                         hint="point --db at the index's own store, or rebuild the index (`medsearch index ... --rebuild`)")

@@ -154,3 +154,38 @@ def counts(session: Session) -> dict[str, int]:
         "text": count(select(func.count()).select_from(TextRow).where(TextRow.vector_id.is_not(None))),
         "labels": count(select(func.count(func.distinct(Label.label)))),
     }
+
+
+def vector_ids(session: Session, modality: str) -> np.ndarray:
+    """Sorted int64 vector ids of ``modality`` that a store row points at (the live vectors)."""
+    table = vector_table(modality)
+    stmt = select(table.vector_id).where(table.vector_id.is_not(None)).order_by(table.vector_id)
+    return np.fromiter(session.scalars(stmt), dtype=np.int64)
+
+
+def list_items(session: Session, filters: Filters | None = None, keys=None, archive: str | None = None,
+               limit: int | None = None, offset: int = 0) -> list[ItemRecord]:
+    """Items in key order (archive, key), restricted by filters, keys and archive name."""
+    stmt = _record_select()
+    if filters is not None:
+        stmt = stmt.where(*filter_conditions(filters))
+    if archive is not None:
+        stmt = stmt.where(Archive.name == archive)
+    if keys is not None:
+        keys = [str(k) for k in keys]
+        records: list[ItemRecord] = []
+        for start in range(0, len(keys), CHUNK):
+            rows = session.execute(stmt.where(Item.key.in_(keys[start:start + CHUNK]))).all()
+            records += _to_records(session, rows)
+        records.sort(key=lambda r: (r.archive, r.key))
+        return records[offset:None if limit is None else offset + limit]
+    stmt = stmt.order_by(Archive.name, Item.key).offset(offset)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return _to_records(session, session.execute(stmt).all())
+
+
+def vector_id_range(session: Session, modality: str) -> tuple[int | None, int | None]:
+    table = vector_table(modality)
+    low, high = session.execute(select(func.min(table.vector_id), func.max(table.vector_id))).one()
+    return (None if low is None else int(low)), (None if high is None else int(high))

@@ -14,7 +14,7 @@ from medsearch.errors import StoreError
 from medsearch.store import cases, query, write
 from medsearch.store.engine import connection_error, first_line, hint_for, make_engine, safe_url
 from medsearch.store.filters import Filters
-from medsearch.store.migrate import upgrade
+from medsearch.store.migrate import check_is_medsearch_store, upgrade
 from medsearch.store.models import Archive, Item
 from medsearch.store.records import ItemRecord, NewItem
 
@@ -34,8 +34,11 @@ class Store:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def open(cls, url: str) -> "Store":
-        """Connect and bring the schema up to date (Alembic); StoreError with a hint when that fails."""
+    def open(cls, url: str, create: bool = True) -> "Store":
+        """Connect and bring the schema up to date (Alembic); StoreError with a hint when that fails.
+
+        ``create=False`` (readers): a database without medsearch's schema (empty, or another program's) is an
+        error, never silently given a fresh empty schema."""
         url = str(url)
         engine = make_engine(url)
         try:
@@ -45,10 +48,15 @@ class Store:
             raise connection_error(url, exc) from exc
         try:
             with connection, connection.begin():
+                if not create:
+                    check_is_medsearch_store(connection, url)
                 upgrade(connection)
+        except StoreError:
+            engine.dispose()
+            raise
         except DBAPIError as exc:
             engine.dispose()
-            raise StoreError(f"cannot migrate store {safe_url(url)}: {first_line(exc)}", hint=hint_for(url)) from exc
+            raise StoreError(f"cannot open store {safe_url(url)}: {first_line(exc)}", hint=hint_for(url, exc)) from exc
         return cls(engine, url)
 
     def close(self) -> None:
@@ -74,6 +82,8 @@ class Store:
                     yield session
         except OperationalError as exc:
             raise connection_error(self.url, exc) from exc
+        except DBAPIError as exc:  # e.g. sqlite's "file is not a database" (a DatabaseError)
+            raise StoreError(f"store {safe_url(self.url)}: {first_line(exc)}", hint=hint_for(self.url, exc)) from exc
         except SQLAlchemyError as exc:
             raise StoreError(f"store {safe_url(self.url)}: {exc}") from exc
 
@@ -111,6 +121,36 @@ class Store:
             return 0
         with self._session(write_=True) as session:
             return write.remove_items(session, archive_id, keys)
+
+    def remove_item_ids(self, item_ids) -> int:
+        """Delete items by id (with their images, texts, labels), in one transaction; returns the count."""
+        item_ids = [int(i) for i in dict.fromkeys(item_ids)]
+        if not item_ids:
+            return 0
+        with self._session(write_=True) as session:
+            return write.remove_item_ids(session, item_ids)
+
+    def vector_ids(self, modality: str) -> np.ndarray:
+        """Sorted int64 ids of the ``modality`` vectors that some item points at."""
+        with self._session() as session:
+            return query.vector_ids(session, modality)
+
+    def vector_id_range(self, modality: str) -> tuple[int | None, int | None]:
+        """(smallest, largest) ``modality`` vector id an item points at; (None, None) when none does."""
+        with self._session() as session:
+            return query.vector_id_range(session, modality)
+
+    def renumber_vectors(self, mapping: dict) -> None:
+        """{modality: (old ids, new ids)} applied in one transaction (``compact``)."""
+        with self._session(write_=True) as session:
+            for modality, (old, new) in mapping.items():
+                write.renumber_vectors(session, query.vector_table(modality), old, new)
+
+    def list_items(self, filters: Filters | None = None, keys=None, archive: str | None = None,
+                   limit: int | None = None, offset: int = 0) -> list[ItemRecord]:
+        """Items ordered by (archive, key), restricted by ``filters``, ``keys`` and ``archive`` name."""
+        with self._session() as session:
+            return query.list_items(session, filters, keys, archive, limit, offset)
 
     def records(self, modality: str, vector_ids) -> dict[int, ItemRecord]:
         """Vector id -> ItemRecord for the ids that have a row (``modality`` is "image" or "text")."""

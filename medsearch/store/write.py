@@ -62,12 +62,32 @@ def remove_items(session: Session, archive_id: int, keys: list[str]) -> int:
     """Delete these keys' items with their images, texts and labels; returns how many items were removed."""
     removed = 0
     for start in range(0, len(keys), CHUNK):
-        ids = list(_ids_for_keys(session, archive_id, keys[start:start + CHUNK]).values())
+        removed += remove_item_ids(session, list(_ids_for_keys(session, archive_id, keys[start:start + CHUNK]).values()))
+    return removed
+
+
+def remove_item_ids(session: Session, item_ids: list[int]) -> int:
+    """Delete items by id with every row that hangs off them (labels, images, texts: the vector ids search
+    resolves, and the text lexical search reads). The one place items are deleted."""
+    removed = 0
+    for start in range(0, len(item_ids), CHUNK):
+        ids = [int(i) for i in item_ids[start:start + CHUNK]]
         if ids:
             for table in (Label, LexicalSentence, Image, TextRow, Item):
                 session.execute(delete(table).where((table.id if table is Item else table.item_id).in_(ids)))
             removed += len(ids)
     return removed
+
+
+def renumber_vectors(session: Session, table, old_ids, new_ids) -> None:
+    """vector_id old -> new for one vector table. Callers give new ids past every old one (no collisions)."""
+    from sqlalchemy import bindparam
+
+    pairs = [{"b_old": int(o), "b_new": int(n)} for o, n in zip(old_ids, new_ids) if int(o) != int(n)]
+    stmt = update(table.__table__).where(table.__table__.c.vector_id == bindparam("b_old")).values(
+        vector_id=bindparam("b_new"))
+    for start in range(0, len(pairs), CHUNK):
+        session.execute(stmt, pairs[start:start + CHUNK])
 
 
 def _ids_for_keys(session: Session, archive_id: int, keys: list[str]) -> dict[str, int]:
