@@ -34,6 +34,7 @@ from medsearch.index_dir import (
     read_manifest,
     remove_unreferenced,
     sha256_file,
+    vectors_file_name,
     write_manifest,
 )
 from medsearch.integrity import rows_checksum
@@ -48,9 +49,8 @@ SKIPPED_FILE = "skipped.jsonl"
 
 def index_files(modality: str, generation: int = 0, version: int = 0) -> tuple[str, str]:
     """(FAISS file, vector file) names: one FAISS file per manifest version, one vector file per generation."""
-    suffix = "" if generation == 0 else f".g{generation}"
     faiss_name = f"{modality}.faiss" if version == 0 else f"{modality}.v{version}.faiss"
-    return faiss_name, f"{modality}_vectors{suffix}.npy"
+    return faiss_name, vectors_file_name(modality, generation)
 
 
 def open_index_dir(index_dir: Path, model_id: str, model_name: str, dim: int, db_url: str | None) -> IndexManifest:

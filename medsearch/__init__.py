@@ -21,6 +21,11 @@ _LAZY = {
     "load_encoder": "medsearch.models.registry",
     "classify": "medsearch.classifier",
     "Classifier": "medsearch.classifier",
+    # index lifecycle (indexer.maintain): delete, compact, list, verify
+    "delete_items": "indexer.maintain",
+    "compact": "indexer.maintain",
+    "list_items": "indexer.maintain",
+    "verify": "indexer.maintain",
 }
 
 __all__ = list(_LAZY) + ["__version__"]

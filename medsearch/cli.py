@@ -43,6 +43,7 @@ def _root(
 
 COMMAND_MODULES = ("index", "query", "info", "models", "train", "bench", "serve", "classify")
 COMMAND_MODULES += ("draft",)
+COMMAND_MODULES += ("delete", "compact", "ls", "verify")  # index lifecycle
 
 for _name in COMMAND_MODULES:
     try:

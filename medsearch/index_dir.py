@@ -70,8 +70,10 @@ class IndexManifest:
         return cls(**{**data, "modalities": mods})
 
     def files(self) -> set[str]:
-        """The index and vector files this manifest points at."""
-        return {name for e in self.modalities.values() for name in (e.index_file, e.vectors_file)}
+        """The index and vector files this manifest points at, and the vector files its generation appends to
+        (a modality whose first run was killed has committed rows but no entry yet)."""
+        named = {name for e in self.modalities.values() for name in (e.index_file, e.vectors_file)}
+        return named | {vectors_file_name(m, self.generation) for m in MODALITIES if m not in self.modalities}
 
     def check_model(self, model_id: str, model_name: str | None = None) -> None:
         if model_id != self.model_id and model_name is not None and model_name == self.model_name:
@@ -88,6 +90,10 @@ class IndexManifest:
                 f"this index was built with model {self.model_id!r}, not {model_id!r}",
                 hint=f"query with --model {self.model_name} or rebuild the index with the model you want",
             )
+
+
+def vectors_file_name(modality: str, generation: int = 0) -> str:
+    return f"{modality}_vectors.npy" if generation == 0 else f"{modality}_vectors.g{generation}.npy"
 
 
 def sha256_file(path: Path) -> str:

@@ -33,7 +33,9 @@ def register(app: typer.Typer) -> None:
         workers: Annotated[Optional[int], typer.Option(help="image decoding processes (0 = in the main process; default: 0 on the CPU, up to 4 with a GPU)")] = None,
         device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
         limit: Annotated[Optional[int], typer.Option(help="index only the first N items of the archive")] = None,
-        rebuild: Annotated[bool, typer.Option(help="delete the existing index and start again")] = False,
+        rebuild: Annotated[bool, typer.Option(help="build a fresh index beside the existing one, then swap it in atomically")] = False,
+        prune: Annotated[bool, typer.Option(help="on a full read (no --limit), remove items the archive no longer has")] = True,
+        retrain: Annotated[bool, typer.Option(help="retrain IVF indexes whose lists drifted out of balance (see indexer/ann.py)")] = False,
     ) -> None:
         """Index an archive: decode, embed, write vectors + FAISS + metadata; reruns embed only what changed."""
         from medsearch.archives import open_archive
@@ -46,7 +48,7 @@ def register(app: typer.Typer) -> None:
         encoder = load_encoder(model, device=device)
         summary = build_index(archive, index, encoder, db_url=db, factory=factory, batch_size=batch_size,
                               workers=workers, device=device, limit=limit, rebuild=rebuild,
-                              model_name=resolve(model).name)
+                              model_name=resolve(model).name, prune=prune, retrain=retrain)
         print_summary(summary)
         check_outcome(summary)
 
@@ -84,6 +86,9 @@ def print_summary(summary) -> None:
     counts.add_row("skipped", str(len(summary.skipped)))
     if summary.cases:
         counts.add_row("cases (new or changed)", str(summary.cases))
+    counts.add_row("pruned (gone from the archive)", str(summary.pruned))
+    if summary.reclaimed:
+        counts.add_row("orphan vectors reclaimed", str(summary.reclaimed))
     for modality, factory in summary.factories.items():
         counts.add_row(f"{modality} index", f"{factory}, {summary.counts[modality]} vectors")
     counts.add_row("items/s", f"{summary.items_per_s:.1f}")

@@ -68,9 +68,13 @@ def print_info(info: dict) -> None:
     console.print(f"created {manifest['created']}" + (f", updated {manifest['updated']}" if manifest.get("updated") else ""))
     console.print(f"store {info['db_url']}")
 
-    vectors = Table("vectors", "factory", "count", "nprobe", "index file")
+    vectors = Table("vectors", "factory", "count", "live", "dead", "IVF imbalance", "nprobe", "index file")
     for name, entry in manifest["modalities"].items():
-        vectors.add_row(name, entry["factory"], str(entry["count"]), str(entry.get("nprobe") or "-"), entry["index_file"])
+        health = info.get("vectors", {}).get(name, {})
+        imbalance = health.get("imbalance")
+        vectors.add_row(name, entry["factory"], str(entry["count"]), str(health.get("live", "?")),
+                        str(health.get("dead", "?")), "-" if imbalance is None else f"{imbalance:.2f}",
+                        str(entry.get("nprobe") or "-"), entry["index_file"])
     console.print(vectors)
 
     store = Table("store", "value")

@@ -1,0 +1,58 @@
+"""`medsearch ls`: list an index's items (key, modality, split, start of the text), with filters or as JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+TEXT_START = 60
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("ls")
+    def ls_command(
+        index: Annotated[Path, typer.Option("--index", help="Index directory.", envvar="MEDSEARCH_INDEX")],
+        key: Annotated[Optional[list[str]], typer.Option("--key", help="Only this key (repeatable).")] = None,
+        modality: Annotated[Optional[str], typer.Option(help="Only this modality.")] = None,
+        label: Annotated[Optional[list[str]], typer.Option("--label", help="Only items with this label (repeatable).")] = None,
+        split: Annotated[Optional[str], typer.Option(help="Only this split.")] = None,
+        licence: Annotated[Optional[str], typer.Option(help="Only this licence (end with * for a prefix).")] = None,
+        archive: Annotated[Optional[str], typer.Option(help="Only this archive.")] = None,
+        limit: Annotated[Optional[int], typer.Option(min=1, help="At most this many items.")] = None,
+        offset: Annotated[int, typer.Option(min=0, help="Skip this many items first.")] = 0,
+        json_output: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+        db: Annotated[Optional[str], typer.Option("--db", help="Metadata database URL, if not the index's own.")] = None,
+    ) -> None:
+        """List items in (archive, key) order."""
+        from medsearch.store.filters import Filters
+
+        from indexer.maintain import list_items
+
+        filters = Filters(modality=modality, labels=list(label or []), split=split, licence=licence)
+        records = list_items(index, filters=filters, keys=key or None, archive=archive, limit=limit, offset=offset,
+                             db_url=db)
+        rows = [as_row(r) for r in records]
+        if json_output:
+            import json
+
+            typer.echo(json.dumps(rows, indent=2, default=str))
+            return
+        from rich.console import Console
+        from rich.markup import escape
+        from rich.table import Table
+
+        table = Table("key", "modality", "split", "text", title=f"{len(rows)} items")
+        for row in rows:
+            table.add_row(*(escape(str(row[c] or "")) for c in ("key", "modality", "split", "text_start")))
+        Console().print(table)
+
+
+def as_row(record) -> dict:
+    """What `ls` shows of an item (never the patient field)."""
+    text = (record.text or "").strip().replace("\n", " ")
+    return {"item_id": record.item_id, "archive": record.archive, "key": record.key, "modality": record.modality,
+            "split": record.split, "licence": record.licence, "labels": record.labels,
+            "has_image": record.image_vector_id is not None,
+            "text_start": text if len(text) <= TEXT_START else text[:TEXT_START - 1] + "…"}

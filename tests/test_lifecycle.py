@@ -1,0 +1,325 @@
+"""Index lifecycle on tiny data made here (fake encoder), SQLite and PostgreSQL: delete, prune, compact, ls,
+verify, orphan reclaim, rebuild beside, killed compacts, open checks, readers that follow a changing index."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from test_indexer import GOOD, make_archive
+
+import medsearch
+from medsearch.archives import open_archive
+from medsearch.errors import IndexCorrupt, StoreError
+from medsearch.index_dir import read_manifest
+from medsearch.models.fake import FakeEncoder
+
+from indexer import maintain
+from indexer.pipeline import build_index
+
+LIVE = GOOD + 1  # items the test archive indexes (6 images with text, 1 text-only)
+
+
+@pytest.fixture
+def archive_dir(tmp_path):
+    return make_archive(tmp_path / "archive")
+
+
+@pytest.fixture(params=["own", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db(request, tmp_path):
+    """None (the index's own meta.sqlite), or an external store: an SQLite file, then PostgreSQL."""
+    if request.param == "own":
+        return None
+    if request.param == "postgres":
+        return request.getfixturevalue("fresh_pg_url")
+    return f"sqlite:///{tmp_path / 'external.sqlite'}"
+
+
+def index(tmp_path, db=None, **options):
+    options.setdefault("workers", 0)
+    return build_index(open_archive("csv", tmp_path / "archive"), tmp_path / "idx", FakeEncoder(), db_url=db,
+                       progress=False, **options)
+
+
+def opened(tmp_path, db=None):
+    return medsearch.open_index(tmp_path / "idx", model="fake", db_url=db)
+
+
+def every_key(idx, target="text") -> list[str]:
+    """Keys of every hit of a search that asks for more than the index holds (ANN + rescoring path)."""
+    return [h.key for h in idx.search_text("finding report caption chest", k=50, target=target, ensemble=False)]
+
+
+def add_row(archive_dir, row: str) -> None:
+    """Insert a row before the archive's last rows (its final row is an unterminated quote)."""
+    csv = archive_dir / "items.csv"
+    csv.write_text(csv.read_text().replace("gone,", row + "\ngone,"))
+
+
+def remove_row(archive_dir, key: str) -> None:
+    csv = archive_dir / "items.csv"
+    csv.write_text("\n".join(line for line in csv.read_text().splitlines() if not line.startswith(f"{key},")) + "\n")
+
+
+def test_deleted_items_are_gone_from_every_search_path(tmp_path, archive_dir, db):
+    index(tmp_path, db)
+    with opened(tmp_path, db) as idx:
+        own = idx.stored_vector("text", _text_vid(idx, "c2"))
+        assert "c2" in every_key(idx)
+
+        result = maintain.delete_items(tmp_path / "idx", keys=["c2", "nope"], db_url=db)
+        assert (result.deleted, result.not_found) == (1, ["nope"])
+
+        # the same open Index, no restart: ANN + exact rescoring, vector query, post-filter and pre-filter
+        assert "c2" not in every_key(idx)
+        assert "c2" not in [h.key for h in idx.search_vector(own, k=50, target="text")]
+        assert "c2" not in [h.key for h in idx.search_vector(own, k=50, target="text", filters={"split": "train"})]
+        assert "c2" not in [h.key for h in idx.search_vector(own, k=50, target="image", filters={"labels": ["n2"]})]
+        assert len(idx.search_vector(own, k=50, target="text")) == LIVE - 1
+    assert "c2" not in [r.key for r in maintain.list_items(tmp_path / "idx", db_url=db)]
+    manifest = read_manifest(tmp_path / "idx")
+    assert (manifest.modalities["text"].live, manifest.items) == (LIVE - 1, LIVE - 1)
+
+
+def _text_vid(idx, key):
+    return next(r for r in idx.store.list_items(keys=[key])).text_vector_id
+
+
+def test_delete_by_filter_and_the_cli(tmp_path, archive_dir, db):
+    from typer.testing import CliRunner
+
+    from medsearch.cli import app, main
+
+    index(tmp_path, db)
+    extra = ["--db", db] if db else []
+    runner = CliRunner()
+    listed = runner.invoke(app, ["ls", "--index", str(tmp_path / "idx"), "--split", "test", "--json", *extra])
+    assert listed.exit_code == 0, listed.output
+    assert [row["key"] for row in json.loads(listed.output)] == ["report1"]
+
+    deleted = runner.invoke(app, ["delete", "--index", str(tmp_path / "idx"), "--split", "test", *extra])
+    assert deleted.exit_code == 0, deleted.output
+    assert "deleted 1 items" in deleted.output
+    with pytest.raises(SystemExit) as exited:  # never "delete everything" by omission
+        main(["delete", "--index", str(tmp_path / "idx"), *extra])
+    assert exited.value.code == 2
+
+    table = runner.invoke(app, ["ls", "--index", str(tmp_path / "idx"), *extra])
+    assert table.exit_code == 0 and "c0" in table.output and "report1" not in table.output
+    with opened(tmp_path, db) as idx:
+        assert "report1" not in every_key(idx)
+
+
+def test_reindex_prunes_rows_removed_from_the_archive(tmp_path, archive_dir, db):
+    index(tmp_path, db)
+    remove_row(archive_dir, "c3")
+    again = index(tmp_path, db)
+    assert (again.pruned, again.indexed, again.counts["text"]) == (1, 0, LIVE - 1)
+    with opened(tmp_path, db) as idx:
+        assert "c3" not in every_key(idx) and "c3" not in every_key(idx, "image")
+    limited = index(tmp_path, db, limit=2)  # a partial read never prunes
+    assert limited.pruned == 0 and len(maintain.list_items(tmp_path / "idx", db_url=db)) == LIVE - 1
+    kept = index(tmp_path, db, prune=False)
+    assert kept.pruned == 0
+
+
+def test_compact_drops_dead_vectors_and_keeps_answers(tmp_path, archive_dir, db):
+    index(tmp_path, db)
+    csv = archive_dir / "items.csv"
+    csv.write_text(csv.read_text().replace("finding number 4", "finding number four changed"))
+    index(tmp_path, db)
+    maintain.delete_items(tmp_path / "idx", keys=["c1"], db_url=db)
+    before = read_manifest(tmp_path / "idx").modalities["text"]
+    assert (before.count, before.live) == (LIVE + 1, LIVE - 1)  # one replaced, one deleted
+
+    with opened(tmp_path, db) as reader:  # opened before the compact, follows it
+        answers = every_key(reader)
+        result = maintain.compact(tmp_path / "idx", db_url=db)
+        assert result.after == {"image": GOOD - 1, "text": LIVE - 1} and result.dropped == 4  # text and image of both
+        assert every_key(reader) == answers
+        assert reader.manifest.generation == 1
+    after = read_manifest(tmp_path / "idx")
+    assert after.modalities["text"].id_base == before.id_base + LIVE + 1  # ids past every old one
+    names = {p.name for p in (tmp_path / "idx").iterdir()}
+    assert after.files() <= names and not any(n.startswith("text_vectors.npy") for n in names)
+    assert maintain.verify(tmp_path / "idx", db_url=db).ok
+    assert index(tmp_path, db).unchanged == LIVE - 1 + 0  # c1 is back in the archive, so it is indexed again
+
+
+@pytest.mark.parametrize("stage", ["before", "after"])
+def test_a_compact_killed_around_its_store_transaction(tmp_path, archive_dir, monkeypatch, stage):
+    from medsearch.store.store import Store
+
+    index(tmp_path)
+    maintain.delete_items(tmp_path / "idx", keys=["c0"])
+    with opened(tmp_path) as idx:
+        answers = every_key(idx)
+    renumber = Store.renumber_vectors
+
+    def dies(self, mapping):
+        if stage == "after":
+            renumber(self, mapping)
+        raise KeyboardInterrupt  # stands in for a kill: nothing after this point runs
+
+    monkeypatch.setattr(Store, "renumber_vectors", dies)
+    with pytest.raises(KeyboardInterrupt):
+        maintain.compact(tmp_path / "idx")
+    monkeypatch.undo()
+    assert (tmp_path / "idx" / "manifest.next.json").exists()
+    with opened(tmp_path) as idx:  # a reader picks the manifest the store agrees with
+        assert every_key(idx) == answers
+        assert idx.manifest.generation == (1 if stage == "after" else 0)
+    assert index(tmp_path).indexed == 1  # the next writer settles it (c0 is still in the archive)
+    assert not (tmp_path / "idx" / "manifest.next.json").exists()
+    assert maintain.verify(tmp_path / "idx").ok
+
+
+def test_a_kill_between_vectors_and_rows_leaves_no_counted_orphans(tmp_path, archive_dir, monkeypatch):
+    from medsearch.store.store import Store
+
+    def dies(self, archive_id, records):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Store, "add_items", dies)
+    with pytest.raises(KeyboardInterrupt):
+        index(tmp_path)
+    monkeypatch.undo()
+    assert np.load(tmp_path / "idx" / "text_vectors.npy", mmap_mode="r").shape[0] == LIVE  # written, no rows
+    resumed = index(tmp_path)
+    manifest = read_manifest(tmp_path / "idx")
+    assert resumed.reclaimed == 2 * LIVE - 1  # text and image orphans
+    assert {m: (e.count, e.live) for m, e in manifest.modalities.items()} == {"image": (GOOD, GOOD),
+                                                                          "text": (LIVE, LIVE)}
+    with opened(tmp_path) as idx:
+        assert idx.info()["vectors"]["text"] == {"vectors": LIVE, "live": LIVE, "dead": 0, "imbalance": None}
+
+
+def test_progress_is_flushed_by_time(tmp_path, archive_dir):
+    from test_indexer import DiesAfter
+
+    from indexer.embed import TorchEmbedder
+
+    encoder = FakeEncoder()
+    dying = DiesAfter(TorchEmbedder(encoder, batch_size=2, workers=0), batches=2)
+    with pytest.raises(KeyboardInterrupt):
+        build_index(open_archive("csv", tmp_path / "archive"), tmp_path / "idx", encoder, batch_size=2,
+                    commit_every=1000, flush_items=1000, flush_seconds=0.0, embedder=dying, progress=False)
+    assert index(tmp_path, batch_size=2).unchanged == 4  # both batches were flushed, by time alone
+
+
+def test_rebuild_builds_beside_and_swaps(tmp_path, archive_dir, monkeypatch):
+    from indexer import pipeline
+
+    index(tmp_path)
+    first = read_manifest(tmp_path / "idx").created
+    seen = {}
+    swap = pipeline.exchange_dirs
+
+    def watch(a, b):
+        with opened(tmp_path) as idx:  # the old index still answers right before the swap
+            seen["keys"] = every_key(idx)
+        swap(a, b)
+
+    monkeypatch.setattr(pipeline, "exchange_dirs", watch)
+    rebuilt = index(tmp_path, rebuild=True)
+    assert len(seen["keys"]) == LIVE and rebuilt.indexed == LIVE
+    assert read_manifest(tmp_path / "idx").created >= first
+    assert not (tmp_path / "idx.rebuild").exists()
+
+    class Boom(RuntimeError):
+        pass
+
+    def dies(*args, **kwargs):
+        raise Boom
+
+    monkeypatch.setattr(pipeline, "exchange_dirs", dies)
+    with pytest.raises(Boom):
+        index(tmp_path, rebuild=True)
+    with opened(tmp_path) as idx:  # killed before the swap: the old index is intact
+        assert len(every_key(idx)) == LIVE
+
+
+def test_a_running_reader_sees_reindexed_items(tmp_path, archive_dir):
+    index(tmp_path)
+    with opened(tmp_path) as idx:
+        assert every_key(idx)
+        csv = archive_dir / "items.csv"
+        add_row(archive_dir, "late,,a late report about atelectasis,,test,CC BY,")
+        csv.write_text(csv.read_text().replace("finding number 5 on chest film", "changed caption five"))
+        index(tmp_path)
+        hits = idx.search_text("late report atelectasis", k=1, target="text", ensemble=False)
+        assert hits[0].key == "late"  # new item found without restarting
+        assert idx.search_text("changed caption five", k=1, target="text", ensemble=False)[0].key == "c5"
+
+
+def test_open_checks_the_store(tmp_path, archive_dir):
+    index(tmp_path)
+    db_file = tmp_path / "idx" / "meta.sqlite"
+    db_file.write_bytes(b"")  # emptied
+    with opened(tmp_path) as idx, pytest.raises(StoreError, match="is empty, not a medsearch metadata store"):
+        idx.search_text("finding")
+    assert db_file.stat().st_size == 0  # no fresh schema written into it
+
+    db_file.write_bytes(b"this is not a database at all" * 200)
+    with opened(tmp_path) as idx, pytest.raises(StoreError) as error:
+        idx.search_text("finding")
+    assert "damaged" in error.value.hint and "writable" not in error.value.hint
+
+
+def test_open_checks_store_ids_against_the_index(tmp_path, archive_dir):
+    from medsearch.store import Store
+
+    index(tmp_path)
+    other = tmp_path / "other"
+    build_index(open_archive("csv", tmp_path / "archive"), other, FakeEncoder(), workers=0, progress=False)
+    with Store.open(f"sqlite:///{other / 'meta.sqlite'}") as store:
+        store.renumber_vectors({"text": (store.vector_ids("text"), store.vector_ids("text") + 1000)})
+    (tmp_path / "idx" / "meta.sqlite").write_bytes((other / "meta.sqlite").read_bytes())
+    with opened(tmp_path) as idx, pytest.raises(IndexCorrupt, match="different builds"):
+        idx.search_text("finding", target="text")
+
+
+def test_foreign_vectors_are_caught_cheaply_and_by_verify(tmp_path, archive_dir):
+    from typer.testing import CliRunner
+
+    from medsearch.cli import app
+
+    index(tmp_path)
+    path = tmp_path / "idx" / "text_vectors.npy"
+    vectors = np.load(path)
+    np.save(path, np.random.default_rng(0).standard_normal(vectors.shape).astype(np.float32))  # same size
+    with opened(tmp_path) as idx, pytest.raises(IndexCorrupt, match="norm"):
+        idx.search_text("finding", target="text")
+
+    np.save(path, vectors[::-1].copy())  # unit vectors, same size, wrong order: only the checksum sees it
+    with opened(tmp_path) as idx:
+        idx.search_text("finding", target="text")
+    result = CliRunner().invoke(app, ["verify", "--index", str(tmp_path / "idx")])
+    assert isinstance(result.exception, IndexCorrupt) and IndexCorrupt.exit_code == 7
+    assert "text_vectors.npy does not match its checksum" in result.output
+    np.save(path, vectors)
+    ok = CliRunner().invoke(app, ["verify", "--index", str(tmp_path / "idx")])
+    assert ok.exit_code == 0 and "all checks passed" in ok.output
+
+
+def test_growing_ivf_keeps_list_sizes_and_retrains_on_drift(tmp_path, archive_dir, monkeypatch):
+    from indexer import ann
+
+    index(tmp_path, factory="IVF2,Flat")
+    text = read_manifest(tmp_path / "idx").modalities["text"]
+    assert sum(text.list_sizes) == LIVE and text.trained_count == LIVE
+    csv = archive_dir / "items.csv"
+    add_row(archive_dir, "late,,a late report about atelectasis,,test,CC BY,")
+    monkeypatch.setattr(ann, "build", lambda *a, **k: pytest.fail("retrained without --retrain"))
+    index(tmp_path, factory="IVF2,Flat")
+    grown = read_manifest(tmp_path / "idx").modalities["text"]
+    assert sum(grown.list_sizes) == LIVE + 1 and grown.trained_count == LIVE
+    monkeypatch.undo()
+    with opened(tmp_path) as idx:
+        assert idx.info()["vectors"]["text"]["imbalance"] >= 1.0
+
+    monkeypatch.setattr(ann, "IMBALANCE_RETRAIN", 0.5)  # any index counts as drifted
+    add_row(archive_dir, "later,,another late report,,test,CC BY,")
+    index(tmp_path, factory="IVF2,Flat", retrain=True)
+    assert read_manifest(tmp_path / "idx").modalities["text"].trained_count == LIVE + 2
