@@ -26,6 +26,7 @@ from medsearch.snapshot import NEXT_MANIFEST, current_manifest
 from medsearch.store.filters import Filters
 
 from medsearch.targets import TARGET_ALIASES, TARGETS, canonical_target  # noqa: F401  (re-exported)
+MODES = ("dense", "lexical", "hybrid")
 # Filtered searches first try the unfiltered candidate pool with the filter checked on its records (cheap for
 # broad filters); only when too few pass do they fetch the allowed vector ids from the store.
 POST_FILTER_FIRST = True
@@ -49,6 +50,16 @@ class SearchResult:
     extra: dict = field(default_factory=dict)
     archive: str | None = None
     case: str | None = None  # the key of the case the item belongs to (see medsearch.teaching)
+    # why it matched (text queries): each ranking's own score (None: not in that ranking's candidates), the
+    # query terms found, a snippet with [start, end) highlight spans, and the text's status per query finding
+    mode: str | None = None
+    dense_score: float | None = None
+    lexical_score: float | None = None
+    matched_terms: list[str] = field(default_factory=list)
+    snippet: str | None = None
+    highlights: list[tuple[int, int]] = field(default_factory=list)
+    assertion: dict = field(default_factory=dict)
+    searched_for: str | None = None
 
     @classmethod
     def from_record(cls, rank: int, score: float, target: str, record) -> "SearchResult":
@@ -75,6 +86,16 @@ class SearchResult:
 
 def _check_target(target: str) -> str:
     return canonical_target(target)
+
+
+def _check_mode(mode: str | None) -> str:
+    from medsearch.query.fusion import DEFAULT_MODE
+
+    if mode is None:
+        return DEFAULT_MODE
+    if mode not in MODES:
+        raise BadQuery(f"unknown search mode {mode!r}", hint=f"choose one of: {', '.join(MODES)}")
+    return mode
 
 
 def _check_k(k: int) -> int:
@@ -260,13 +281,95 @@ class Index:
         ensemble: bool = True,
         expand: bool = True,
         filters=None,
+        mode: str | None = None,
+        negation: bool = True,
+        fusion=None,
     ) -> list[SearchResult]:
-        start = time.perf_counter()
+        """Search by words. ``mode``: "dense" (embeddings), "lexical" (the full-text index) or "hybrid" (both,
+        fused; the default). ``negation``: respect assertion (a positive query does not match "no X", "no X"
+        prefers texts without X); off, only for measuring what it brings. ``fusion``: FusionSettings."""
+        from medsearch.lexical.query import parse
+        from medsearch.query.fusion import DEFAULT_FUSION
+
         target = _check_target(target)
-        self._load_in_background(target)
-        vector = self.embed_text(query, target=target, ensemble=ensemble, expand=expand)
-        encode_s = time.perf_counter() - start
-        return self._search(vector, k, target, filters, encode_s)
+        _check_k(k)
+        mode = _check_mode(mode)
+        fusion = fusion or DEFAULT_FUSION
+        start = time.perf_counter()
+        lexical_query = parse(query, expand=expand)
+        clauses = lexical_query.clauses if negation else [dataclasses.replace(c, status="any") for c in lexical_query.clauses]
+        depth = max(k, fusion.depth)
+        rankings: dict[str, list[tuple[int, float]]] = {}
+        records: dict[int, object] = {}
+        timings: dict[str, float] = {}
+        if mode in ("dense", "hybrid"):
+            self._load_in_background(target)
+            vector = self.embed_text(query, target=target, ensemble=ensemble, expand=expand)
+            encode_s = time.perf_counter() - start
+            dense_depth = depth if (mode == "hybrid" or (negation and clauses)) else k
+            dense = self._ranked(vector, dense_depth, target, filters, encode_s)
+            timings.update(self.last_timings)
+            records.update({vid: SearchResult.from_record(0, score, target, record) for vid, score, record in dense})
+            rankings["dense"] = [(vid, score) for vid, score, _ in dense]
+        else:
+            self.last_query = lexical_query.text
+        if mode in ("lexical", "hybrid"):
+            from medsearch.query.fusion import lexical_ranking
+
+            lexical_start = time.perf_counter()
+            rankings["lexical"] = lexical_ranking(self.store, target, clauses, _as_filters(filters), depth, k)
+            timings["lexical"] = time.perf_counter() - lexical_start
+        hits = self._fuse(rankings, records, clauses, k, target, mode, negation, fusion, timings)
+        timings["total"] = time.perf_counter() - start
+        self.last_timings = timings
+        for hit in hits:
+            hit.searched_for = self.last_query
+        return hits
+
+    def _fuse(self, rankings, dense_hits, clauses, k, target, mode, negation, fusion, timings) -> list[SearchResult]:
+        """One ranking (or the RRF of two), reordered by assertion tier, cut to k, with explanations."""
+        from medsearch.lexical.assertion import sentences_from_columns
+        from medsearch.lexical.explain import explain
+        from medsearch.query.fusion import rrf, tier_of
+
+        fuse_start = time.perf_counter()
+        order = [name for name in ("dense", "lexical") if name in rankings]
+        if len(order) == 2:
+            fused = rrf({n: [v for v, _ in rankings[n]] for n in order},
+                        {"dense": fusion.dense_weight, "lexical": fusion.lexical_weight}, fusion.rrf_k)
+        else:
+            only = rankings[order[0]]
+            fused = {v: float(s) for v, s in only}
+        own = {n: dict(rankings[n]) for n in order}
+        ids = sorted(fused, key=lambda v: (-fused[v], v))
+        if negation and clauses and ids:
+            rows = self.store.lexical_rows(target, ids)
+            tiers = {v: tier_of(clauses, sentences_from_columns(rows.get(v, []))) for v in ids}
+            ids.sort(key=lambda v: (tiers[v], -fused[v], v))
+            # a hit that contradicts the query scores below every hit that does not (scores stay monotonic)
+            span = 1.0 + max(fused.values()) - min(fused.values())
+            fused = {v: fused[v] - span * tiers[v] for v in ids}
+        missing = [v for v in ids[:k] if v not in dense_hits]
+        records = self.store.records(target, missing) if missing else {}
+        hits = []
+        for vid in ids:
+            if len(hits) == k:
+                break
+            if vid in dense_hits:
+                hit = dense_hits[vid]
+            elif vid in records:
+                hit = SearchResult.from_record(0, 0.0, target, records[vid])
+            else:
+                continue  # a stale vector id
+            why = explain(hit.text, clauses)
+            hit.rank, hit.score, hit.mode = len(hits) + 1, float(fused[vid]), mode
+            hit.dense_score = own.get("dense", {}).get(vid)
+            hit.lexical_score = own.get("lexical", {}).get(vid)
+            hit.matched_terms, hit.snippet, hit.highlights = why.matched_terms, why.snippet, why.highlights
+            hit.assertion = why.assertion
+            hits.append(hit)
+        timings["fuse"] = time.perf_counter() - fuse_start
+        return hits
 
     def search_image(self, image, k: int = 10, target: str = "text", filters=None) -> list[SearchResult]:
         target = _check_target(target)
@@ -280,6 +383,11 @@ class Index:
         return self._search(vector, k, target, filters, encode_s=0.0)
 
     def _search(self, vector, k: int, target: str, filters, encode_s: float) -> list[SearchResult]:
+        return [SearchResult.from_record(i + 1, score, target, record)
+                for i, (_, score, record) in enumerate(self._ranked(vector, k, target, filters, encode_s))]
+
+    def _ranked(self, vector, k: int, target: str, filters, encode_s: float) -> list[tuple[int, float, object]]:
+        """Dense top ``k`` as (vector id, score, record)."""
         from medsearch.query.ranking import rank, rank_post_filtered
 
         target = _check_target(target)
@@ -310,7 +418,7 @@ class Index:
             return self._search(vector, k, target, filters, encode_s)
         timings["total"] = encode_s + time.perf_counter() - start
         self.last_timings = timings
-        return [SearchResult.from_record(i + 1, score, target, record) for i, (_, score, record) in enumerate(hits)]
+        return hits
 
     def search_similar(self, item_id: int, k: int = 10, target: str = "image", filters=None) -> list[SearchResult]:
         """'More like this': the item's stored vector (of ``target``'s kind, else the other) as the query;

@@ -63,7 +63,7 @@ def test_query_expansion_and_variants():
 
 def test_laterality_is_a_constraint_that_bilateral_satisfies():
     clause = parse("left pleural effusion").clauses[0]
-    assert clause.slots and "left" in clause.slots[0] and "bilateral" in clause.slots[0] and "right" not in clause.slots[0]
+    assert clause.sides and "left" in clause.sides[0] and "bilateral" in clause.sides[0] and "right" not in clause.sides[0]
     assert decide(clause, match_clause(clause, analyse("Small left pleural effusion."))) == "asserted"
     assert decide(clause, match_clause(clause, analyse("Bilateral pleural effusions."))) == "asserted"
     assert decide(clause, match_clause(clause, analyse("Small right pleural effusion."))) == "absent"

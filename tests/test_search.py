@@ -65,7 +65,7 @@ def test_results_are_ranked_by_score(index):
 @pytest.mark.parametrize("target", ["image", "text"])
 def test_search_text_equals_brute_force(index, tiny_index, target):
     query = index.embed_text("cardiomegaly on the scan", target=target)
-    hits = index.search_text("cardiomegaly on the scan", k=10, target=target)
+    hits = index.search_text("cardiomegaly on the scan", k=10, target=target, mode="dense")
     assert [h.key for h in hits] == brute_force(tiny_index[0], target, query, 10)
 
 
@@ -109,20 +109,21 @@ def test_filters_keep_recall(index, tiny_index, monkeypatch, case, plan):
     index_dir, items = tiny_index
     query = index.embed_text("nodule", target="image")
     want = brute_force(index_dir, "image", query, 10, keep=lambda i: keep(items[i]))
-    hits = index.search_text("nodule", k=10, filters=filters)
+    hits = index.search_text("nodule", k=10, filters=filters, mode="dense", negation=False)
     assert [h.key for h in hits] == want
     assert len(want) >= 1
     assert index.last_plan == ("pre-filter" if plan != "auto" else index.last_plan)
 
 
 def test_broad_filters_post_filter_and_narrow_ones_pre_filter(index):
-    index.search_text("nodule", k=5, filters=Filters(licence="CC BY*"))
+    index.search_text("nodule", k=5, filters=Filters(licence="CC BY*"), mode="dense", negation=False)
     assert index.last_plan == "post-filter" and "filter" not in index.last_timings
     # no item carries both labels: the 100 candidates (of 118) cannot yield 10, so the store is asked
-    hits = index.search_text("nodule", k=10, filters=Filters(labels=["followup", "nodule"]))
+    hits = index.search_text("nodule", k=10, filters=Filters(labels=["followup", "nodule"]), mode="dense", negation=False)
     assert index.last_plan == "pre-filter" and "filter" in index.last_timings and hits == []
     # with k=20 the pool (200 > 118) covers the whole index, so the post-filter answer is already complete
-    hits = index.search_text("nodule", k=20, filters=Filters(labels=["followup", "cardiomegaly"]))
+    hits = index.search_text("nodule", k=20, filters=Filters(labels=["followup", "cardiomegaly"]), mode="dense",
+                             negation=False)
     assert index.last_plan == "post-filter" and len(hits) == 10
 
 
@@ -180,7 +181,7 @@ def test_ivf_pq_index_with_rescoring_matches_brute_force(tmp_path):
         vectors = np.load(index_dir / "text_vectors.npy")
         scores = vectors @ query
         want = [f"k{i:03d}" for i in np.lexsort((np.arange(len(scores)), -scores))[:10]]
-        hits = idx.search_text("pleural effusion", k=10, target="text")
+        hits = idx.search_text("pleural effusion", k=10, target="text", mode="dense", negation=False)
         assert [h.key for h in hits] == want
         np.testing.assert_allclose([h.score for h in hits], np.sort(scores)[::-1][:10], rtol=1e-5)
 

@@ -35,7 +35,8 @@ def test_info_reports_the_model_counts_and_facets(client):
 def test_text_to_text_finds_the_caption(client):
     hits = client.get("/api/search", params={"q": "fracture case16", "target": "text", "k": 3}).json()["results"]
     assert hits[0]["key"] == "k016" and hits[0]["target"] == "text"
-    assert hits[0]["snippet"] == "fracture seen on the scan case16 second line of the caption"
+    assert hits[0]["snippet"] == "fracture seen on the scan case16"  # the sentence that matched
+    assert [hits[0]["snippet"][a:b] for a, b in hits[0]["highlights"]] == ["fracture", "case16"]
     assert hits[0]["score"] > hits[1]["score"]
 
 

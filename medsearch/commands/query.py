@@ -38,6 +38,8 @@ def register(app: typer.Typer) -> None:
         image: Annotated[Optional[Path], typer.Option("--image", help="Query by this image (PNG, JPEG or DICOM).")] = None,
         no_ensemble: Annotated[bool, typer.Option("--no-ensemble", help="Embed the query alone, without prompt templates.")] = False,
         no_expand: Annotated[bool, typer.Option("--no-expand", help="Do not expand abbreviations and lay terms.")] = False,
+        mode: Annotated[Optional[str], typer.Option("--mode", help="dense (embeddings), lexical (words of the texts) or hybrid (both; default).")] = None,
+        no_negation: Annotated[bool, typer.Option("--no-negation", help="Ignore negation/uncertainty (for comparison only).")] = False,
         modality: Annotated[Optional[str], typer.Option(help="Only this modality, e.g. CT, MR, CR.")] = None,
         label: Annotated[Optional[list[str]], typer.Option("--label", help="Only items with this label (repeatable; all must match).")] = None,
         split: Annotated[Optional[str], typer.Option(help="Only this split: train, val or test.")] = None,
@@ -72,7 +74,8 @@ def register(app: typer.Typer) -> None:
                 results = idx.search_image(image, k=k, target=search_target, filters=filters)
             else:
                 results = idx.search_text(
-                    text, k=k, target=search_target, ensemble=not no_ensemble, expand=not no_expand, filters=filters
+                    text, k=k, target=search_target, ensemble=not no_ensemble, expand=not no_expand, filters=filters,
+                    mode=mode, negation=not no_negation,
                 )
             searched_for = idx.last_query if image is None else None
         if json_output:
@@ -84,6 +87,9 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(rows, indent=2, default=str))
         else:
             print_results(results, searched_for if searched_for != text else None, show_paths)
+
+
+WIDE_TABLE = 110  # from this console width on, the table also shows the dense and lexical scores and the finding
 
 
 def first_line(text: str | None, width: int = 90) -> str:
@@ -115,14 +121,16 @@ def print_results(results, searched_for: str | None = None, show_paths: bool = F
         console.print("no results")
         return
     paths = [display_path(r, show_paths) for r in results]
-    rows = [(str(r.rank), f"{r.score:.3f}", r.key) for r in results]
-    headers = ("rank", "score", "key")
+    explained = any(r.mode for r in results) and console.width >= WIDE_TABLE
+    rows = [(str(r.rank), f"{r.score:.3f}", *((_score(r.dense_score), _score(r.lexical_score), _decision(r))
+                                              if explained else ()), r.key) for r in results]
+    headers = ("rank", "score", *(("dense", "lexical", "finding") if explained else ()), "key")
     widths = [min(max(len(h), *(len(row[i]) for row in rows)), 24) for i, h in enumerate(headers)]
     room = max(console.width - sum(widths) - 3 * (len(widths) + 2) - 1, 24)  # left for path and text
     path_width = min(max(4, *map(len, paths)), max(12, int(room * 0.35)))
     paths = [p if len(p) <= path_width else "…" + p[-(path_width - 1):] for p in paths]  # the file name matters most
     text_room = max(room - path_width, 12)
-    text_width = min(text_room, max(4, *(len(first_line(r.text, 2 * text_room)) for r in results)))
+    text_width = min(text_room, max(4, *(len(r.snippet or first_line(r.text, 2 * text_room)) for r in results)))
     table = Table()
     for header, width in zip(headers, widths):
         table.add_column(header, width=width, no_wrap=True, overflow="ellipsis")
@@ -130,5 +138,29 @@ def print_results(results, searched_for: str | None = None, show_paths: bool = F
     table.add_column("text", width=text_width, overflow="fold")  # up to two lines of the text's first line
     rows = [(*row, path) for row, path in zip(rows, paths)]
     for row, r in zip(rows, results):
-        table.add_row(*map(escape, row), escape(first_line(r.text, 2 * text_width)))
+        table.add_row(*map(escape, row), _snippet_markup(r, 2 * text_width))
     console.print(table)
+
+
+def _score(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _decision(result) -> str:
+    """The text's status for the query's findings: "asserted", "negated", ... (several: comma-separated)."""
+    return ",".join(dict.fromkeys(result.assertion.values())) or "-"
+
+
+def _snippet_markup(result, width: int) -> str:
+    """The hit's snippet with the matched terms in bold (or the first line of its text)."""
+    from rich.markup import escape
+
+    if not result.snippet:
+        return escape(first_line(result.text, width))
+    out, last = [], 0
+    for a, b in sorted(result.highlights):
+        if a >= last:
+            out += [escape(result.snippet[last:a]), "[bold yellow]", escape(result.snippet[a:b]), "[/bold yellow]"]
+            last = b
+    out.append(escape(result.snippet[last:]))
+    return "".join(out)

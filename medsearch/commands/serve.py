@@ -32,11 +32,16 @@ def register(app: typer.Typer) -> None:
                                                envvar="MEDSEARCH_DB")] = None,
         model: Annotated[str | None, typer.Option(help="model name; must be the one the index was built with")] = None,
         max_upload_mb: Annotated[int, typer.Option(help="largest image upload accepted, in MB")] = 20,
+        mode: Annotated[str | None, typer.Option("--mode", help="default text search mode: dense, lexical or hybrid (default)")] = None,
     ) -> None:
         """Serve the search page and API: text and image search, item detail, thumbnails, teaching-file export."""
         from medsearch.serve.settings import MB, ServeSettings, allowed_hosts_for, check_bind
 
         check_bind(host, token)
+        if mode is not None:
+            from medsearch.search import _check_mode
+
+            _check_mode(mode)
         _require_serve_extra()
         import uvicorn
 
@@ -49,6 +54,6 @@ def register(app: typer.Typer) -> None:
         opened = open_index(index, model=model, db_url=db)
         warm_up(opened)
         settings = ServeSettings(token=token or None, max_upload_bytes=max_upload_mb * MB,
-                                 allowed_hosts=allowed_hosts_for(host))
+                                 allowed_hosts=allowed_hosts_for(host), default_mode=mode)
         typer.echo(f"serving {index} on http://{host}:{port}/  (API docs: /docs)", err=True)
         uvicorn.run(create_app(opened, settings), host=host, port=port, log_level="warning")

@@ -34,9 +34,17 @@ class Clause:
     variants: tuple[tuple[str, ...], ...]  # alternative wordings; each: terms that must all be in one sentence
     slots: tuple[tuple[str, ...], ...] = ()  # modifiers: one of each slot's terms in the same sentence
     label: str = ""  # the finding as the query named it
+    sides: tuple[tuple[str, ...], ...] = ()  # laterality: like slots, but kept even when a search relaxes
 
     def all_terms(self) -> set[str]:
+        return {t for v in self.variants for t in v} | {t for s in self.slots + self.sides for t in s}
+
+    def loose_terms(self) -> set[str]:
+        """The words a relaxed search needs any one of (the sides still all apply)."""
         return {t for v in self.variants for t in v} | {t for s in self.slots for t in s}
+
+    def constraints(self) -> tuple[tuple[str, ...], ...]:
+        return self.slots + self.sides
 
 
 @dataclass
@@ -117,16 +125,20 @@ def parse(query: str, expand: bool = True) -> LexicalQuery:
     else:
         concept_terms = {}
     attached: dict[tuple[int, int], list[tuple[str, ...]]] = {span: [] for span in spans}
+    sides: dict[tuple[int, int], list[tuple[str, ...]]] = {span: [] for span in spans}
     for i in loose + side:  # each modifier to the nearest finding, the following one on a tie
         span = min(spans, key=lambda s: (min(abs(i - s[0]), abs(i - (s[1] - 1))), s[0] < i))
-        slot = LATERALITY.get(words[i], (words[i],)) if i in side else (words[i],)
-        attached[span].append(slot)
+        if i in side:
+            sides[span].append(LATERALITY[words[i]])
+        else:
+            attached[span].append((words[i],))
     clauses = []
     for span in spans:
         key = concept_terms.get(span) or tuple(words[span[0]:span[1]])
         variants = concept_variants().get(key, (key,))
         clauses.append(Clause(status=_status_of(terms[span[0]:span[1]]), variants=variants,
-                              slots=tuple(dict.fromkeys(attached[span])), label=" ".join(key)))
+                              slots=tuple(dict.fromkeys(attached[span])), label=" ".join(key),
+                              sides=tuple(dict.fromkeys(sides[span]))))
     return LexicalQuery(text=text, clauses=clauses)
 
 
@@ -144,9 +156,10 @@ def match_clause(clause: Clause, sentences: list[Sentence]) -> ClauseMatch:
         for status in ("asserted", "negated", "uncertain", "historical"):
             have = {t.term for t in sentence.terms if t.status == status}
             for variant in clause.variants:
-                if set(variant) <= have and all(any(t.term in slot for t in sentence.terms) for slot in clause.slots):
+                if set(variant) <= have and all(any(t.term in slot for t in sentence.terms)
+                                                for slot in clause.constraints()):
                     found.statuses.add(status)
-                    wanted = set(variant) | {w for slot in clause.slots for w in slot}
+                    wanted = set(variant) | {w for slot in clause.constraints() for w in slot}
                     found.terms += [t for t in sentence.terms if t.term in wanted
                                     and (t.term not in variant or t.status == status)]
                     break
@@ -160,6 +173,7 @@ TIERS = {
     "negated": {"negated": 0, "absent": 0, "uncertain": 1, "historical": 1, "asserted": 2},
     "uncertain": {"uncertain": 0, "asserted": 1, "historical": 1, "absent": 1, "negated": 2},
     "historical": {"historical": 0, "asserted": 1, "absent": 1, "uncertain": 1, "negated": 2},
+    "any": {"asserted": 0, "negated": 0, "uncertain": 0, "historical": 0, "absent": 0},  # assertion ignored
 }
 # which of a text's statuses decides, by the query's status (the first one present)
 PRECEDENCE = {
@@ -167,6 +181,7 @@ PRECEDENCE = {
     "negated": ("asserted", "negated", "uncertain", "historical"),
     "uncertain": ("uncertain", "asserted", "historical", "negated"),
     "historical": ("historical", "asserted", "uncertain", "negated"),
+    "any": ("asserted", "negated", "uncertain", "historical"),
 }
 
 

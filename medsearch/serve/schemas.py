@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 Target = Literal["image", "text"]
 # What a ``target`` query parameter accepts (the CLI's spellings too); responses always say "image" or "text".
 TargetParam = Literal["image", "images", "text", "texts", "report", "reports", "caption", "captions"]
+Mode = Literal["dense", "lexical", "hybrid"]
 
 # Item ids are SQL BIGINTs: a larger number can name no item (and overflows the driver), so it is refused at
 # the edge with a 422 instead of reaching the store.
@@ -29,6 +30,14 @@ class Hit(BaseModel):
     split: str | None
     has_image: bool
     thumbnail_url: str | None
+    # why it matched (text searches): each ranking's score, the query terms found, [start, end) spans of them
+    # in ``snippet``, and the text's status for each finding of the query (asserted, negated, uncertain, ...)
+    mode: Mode | None = None
+    dense_score: float | None = None
+    lexical_score: float | None = None
+    matched_terms: list[str] = Field(default_factory=list)
+    highlights: list[tuple[int, int]] = Field(default_factory=list)
+    assertion: dict[str, str] = Field(default_factory=dict)
 
 
 class SearchResponse(BaseModel):
@@ -36,6 +45,8 @@ class SearchResponse(BaseModel):
     target: Target
     k: int
     results: list[Hit]
+    searched_for: str | None = None  # the query as searched: normalised, abbreviations expanded
+    mode: Mode | None = None
 
 
 class ItemDetail(BaseModel):

@@ -27,6 +27,7 @@ class ServeSettings:
     export_image_size: int = 512
     # Host headers accepted; None accepts any. On loopback this stops DNS-rebinding pages from reaching the API.
     allowed_hosts: tuple[str, ...] | None = None
+    default_mode: str | None = None  # text search mode when a request names none (None: the library's, hybrid)
 
 
 def is_loopback(host: str) -> bool:

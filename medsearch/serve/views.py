@@ -60,6 +60,22 @@ def thumbnail_url(item_id: int) -> str:
     return f"/api/items/{item_id}/thumbnail"
 
 
+def _explanation(result) -> dict:
+    """The hit's match explanation (text searches), with the snippet it highlights."""
+    if not getattr(result, "mode", None):
+        return {}
+    rounded = lambda v: None if v is None else round(float(v), 4)  # noqa: E731
+    return {
+        "snippet": result.snippet or snippet(result.text),
+        "highlights": [list(span) for span in (result.highlights if result.snippet else [])],
+        "mode": result.mode,
+        "dense_score": rounded(result.dense_score),
+        "lexical_score": rounded(result.lexical_score),
+        "matched_terms": list(result.matched_terms),
+        "assertion": dict(result.assertion),
+    }
+
+
 def hit_view(result) -> dict:
     has_image = getattr(result, "image_path", None) is not None
     return {
@@ -75,6 +91,7 @@ def hit_view(result) -> dict:
         "split": result.split,
         "has_image": has_image,
         "thumbnail_url": thumbnail_url(result.item_id) if has_image else None,
+        **_explanation(result),
     }
 
 

@@ -21,7 +21,7 @@ FTS_TABLE = "lexical_fts"
 COLUMNS = ("asserted", "negated", "uncertain", "historical")
 # which columns a clause's concept terms are looked up in, by the clause's status
 STATUS_COLUMNS = {"asserted": ("asserted", "historical"), "negated": ("negated",), "uncertain": ("uncertain",),
-                  "historical": ("historical",)}
+                  "historical": ("historical",), "any": COLUMNS}  # "any": assertion ignored
 COLUMN_WEIGHTS = {"asserted": 1.0, "negated": 1.0, "uncertain": 1.0, "historical": 0.5}
 BACKFILL_CHUNK = 500
 MAX_SENTENCES = 200_000  # matching sentences considered per clause
@@ -60,10 +60,12 @@ class Backend:
 def _fts5_render(clause, relaxed: bool) -> str:
     cols = "{" + " ".join(STATUS_COLUMNS[clause.status]) + "}"
     if relaxed:
-        return f"{cols} : (" + " OR ".join(_quote(t) for t in sorted(clause.all_terms())) + ")"
-    variants = " OR ".join("(" + " AND ".join(_quote(t) for t in v) + ")" for v in clause.variants)
-    parts = [f"{cols} : ({variants})"]
-    parts += ["(" + " OR ".join(_quote(t) for t in slot) + ")" for slot in clause.slots]
+        parts = [f"{cols} : (" + " OR ".join(_quote(t) for t in sorted(clause.loose_terms())) + ")"]
+        slots = clause.sides
+    else:
+        variants = " OR ".join("(" + " AND ".join(_quote(t) for t in v) + ")" for v in clause.variants)
+        parts, slots = [f"{cols} : ({variants})"], clause.constraints()
+    parts += ["(" + " OR ".join(_quote(t) for t in slot) + ")" for slot in slots]
     return " AND ".join(parts)
 
 
@@ -108,9 +110,12 @@ TSVECTOR = " || ".join(f"setweight(to_tsvector('simple'::regconfig, {c}), '{PG_W
 def _pg_render(clause, relaxed: bool) -> str:
     letters = "".join(PG_WEIGHT_LETTERS[c] for c in STATUS_COLUMNS[clause.status])
     if relaxed:
-        return " | ".join(f"{t}:{letters}" for t in sorted(clause.all_terms()))
-    variants = " | ".join("(" + " & ".join(f"{t}:{letters}" for t in v) + ")" for v in clause.variants)
-    parts = [f"({variants})"] + ["(" + " | ".join(slot) + ")" for slot in clause.slots]
+        parts = ["(" + " | ".join(f"{t}:{letters}" for t in sorted(clause.loose_terms())) + ")"]
+        slots = clause.sides
+    else:
+        variants = " | ".join("(" + " & ".join(f"{t}:{letters}" for t in v) + ")" for v in clause.variants)
+        parts, slots = [f"({variants})"], clause.constraints()
+    parts += ["(" + " | ".join(slot) + ")" for slot in slots]
     return " & ".join(parts)
 
 
@@ -181,3 +186,19 @@ def search(session: Session, target_table, clause, conditions: list, limit: int,
             .order_by(score.desc(), target_table.vector_id)
             .limit(limit))
     return [(int(v), float(s)) for v, s in session.execute(stmt)]
+
+
+def rows_for_vectors(session: Session, target_table, vector_ids) -> dict[int, list[dict]]:
+    from medsearch.store.models import LexicalSentence
+
+    wanted = sorted({int(v) for v in vector_ids})
+    out: dict[int, list[dict]] = {v: [] for v in wanted}
+    columns = [getattr(LexicalSentence, c) for c in COLUMNS]
+    for start in range(0, len(wanted), 5000):
+        stmt = (select(target_table.vector_id, *columns)
+                .join(LexicalSentence, LexicalSentence.item_id == target_table.item_id)
+                .where(target_table.vector_id.in_(wanted[start:start + 5000]))
+                .order_by(target_table.vector_id, LexicalSentence.id))
+        for vid, *values in session.execute(stmt):
+            out[int(vid)].append(dict(zip(COLUMNS, values)))
+    return out

@@ -240,6 +240,13 @@ class Store:
         with self._session() as session:
             return lexical.search(session, query.vector_table(modality), clause, conditions, limit, relaxed)
 
+    def lexical_rows(self, modality: str, vector_ids) -> dict[int, list[dict]]:
+        """Vector id of ``modality`` -> its item's indexed sentences ({status: terms}), for assertion checks."""
+        from medsearch.store import lexical
+
+        with self._session() as session:
+            return lexical.rows_for_vectors(session, query.vector_table(modality), vector_ids)
+
     def rebuild_lexical(self) -> int:
         """Re-analyse every text into the full-text index (after the assertion rules change); returns the
         number of sentences indexed."""

@@ -7,7 +7,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from medsearch.serve.errors import ApiError
 from medsearch.serve.filters import FilterParams, filter_params
-from medsearch.serve.schemas import ERRORS, SearchResponse, TargetParam
+from medsearch.serve.schemas import ERRORS, Mode, SearchResponse, TargetParam
 from medsearch.serve.services import Services, get_services
 from medsearch.serve.uploads import read_upload
 from medsearch.serve.views import hit_view
@@ -32,6 +32,8 @@ def search_text(
     k: int = Query(10, description="number of results"),
     target: TargetParam = Query("image", description="search images ('image') or reports/captions ('text'); the CLI's images/reports spellings work too"),
     expand: bool = Query(True, description="expand abbreviations and synonyms in the query"),
+    mode: Mode | None = Query(None, description="dense (embeddings), lexical (words of the texts) or hybrid (both; "
+                                                 "the server's default)"),
     filters: FilterParams = Depends(filter_params),
     services: Services = Depends(get_services),
 ):
@@ -39,8 +41,13 @@ def search_text(
     if not q.strip():
         raise ApiError(400, "bad_query", "the query is empty: type some words to search for")
     k, target = _k(request, k), canonical_target(target)
-    results = services.call("search_text", q, k=k, target=target, expand=expand, filters=filters.to_filters())
-    return {"query": q, "target": target, "k": k, "results": [hit_view(r) for r in results]}
+    mode = mode or request.app.state.settings.default_mode
+    options = {"mode": mode} if mode else {}
+    results = services.call("search_text", q, k=k, target=target, expand=expand, filters=filters.to_filters(),
+                            **options)
+    searched_for = next((r.searched_for for r in results if getattr(r, "searched_for", None)), None)
+    return {"query": q, "target": target, "k": k, "results": [hit_view(r) for r in results],
+            "searched_for": searched_for, "mode": next((r.mode for r in results if getattr(r, "mode", None)), mode)}
 
 
 UPLOAD_BODY = {

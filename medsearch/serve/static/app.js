@@ -154,6 +154,22 @@ function labelsNode(labels) {
   return el("p", {class: "labels"}, ...labels.filter((l) => !isCode(l)).slice(0, 4).map((l) => el("span", {text: shown(l)})));
 }
 
+// The snippet with the query's matched terms in <mark> (spans from the server; text nodes only, never HTML).
+function snippetNode(hit) {
+  const text = hit.snippet || hit.key;
+  const p = el("p", {class: "snippet"});
+  let last = 0;
+  for (const [a, b] of (hit.highlights || []).slice().sort((x, y) => x[0] - y[0])) {
+    if (a < last || b > text.length) continue;
+    p.append(document.createTextNode(text.slice(last, a)), el("mark", {text: text.slice(a, b)}));
+    last = b;
+  }
+  p.append(document.createTextNode(text.slice(last)));
+  const negated = Object.entries(hit.assertion || {}).filter(([, s]) => s !== "asserted" && s !== "absent");
+  if (negated.length) p.title = negated.map(([f, s]) => `${f}: ${s}`).join("; ");
+  return p;
+}
+
 function card(hit) {
   const picture = hit.thumbnail_url
     ? el("img", {src: hit.thumbnail_url + "?size=256", alt: hit.key, loading: "lazy"})
@@ -165,7 +181,7 @@ function card(hit) {
     el("div", {class: "body"},
       el("div", {class: "top"}, el("span", {text: `#${hit.rank} · ${hit.modality || hit.target}`}),
          el("span", {class: "score", text: hit.score.toFixed(3)})),
-      el("p", {class: "snippet", text: hit.snippet || hit.key}),
+      snippetNode(hit),
       labelsNode(hit.labels),
       el("p", {class: "licence", text: "Licence: " + (hit.licence || "unknown")}),
       el("div", {class: "row"},

@@ -1,0 +1,65 @@
+"""Why a text matched: the query terms found in it, a short snippet around them and where to highlight."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from medsearch.lexical.assertion import Sentence, analyse
+from medsearch.lexical.query import Clause, decide, match_clause
+
+SNIPPET_CHARS = 160
+
+
+@dataclass
+class Explanation:
+    matched_terms: list[str] = field(default_factory=list)
+    snippet: str = ""
+    highlights: list[tuple[int, int]] = field(default_factory=list)  # [start, end) in the snippet
+    assertion: dict[str, str] = field(default_factory=dict)  # finding -> asserted/negated/uncertain/historical/absent
+
+
+def explain(text: str | None, clauses: list[Clause], sentences: list[Sentence] | None = None) -> Explanation:
+    text = text or ""
+    sentences = analyse(text) if sentences is None else sentences
+    out = Explanation()
+    spans: list[tuple[int, int]] = []
+    wanted = set().union(*(c.all_terms() for c in clauses)) if clauses else set()
+    for clause in clauses:
+        match = match_clause(clause, sentences)
+        out.assertion[clause.label] = decide(clause, match)
+        spans += [(t.start, t.end) for t in match.terms]
+        out.matched_terms += [t.term for t in match.terms]
+    if not spans:  # no clause matched: show the query's words wherever they occur
+        found = [t for s in sentences for t in s.terms if t.term in wanted]
+        spans = [(t.start, t.end) for t in found]
+        out.matched_terms = [t.term for t in found]
+    out.matched_terms = list(dict.fromkeys(out.matched_terms))
+    spans = sorted(set(spans))
+    if not spans:
+        first = text.strip().splitlines()[0] if text.strip() else ""
+        out.snippet = first[:SNIPPET_CHARS] + ("…" if len(first) > SNIPPET_CHARS else "")
+        return out
+    # the sentence with the most highlighted words, cut to SNIPPET_CHARS around its first one
+    best = max(sentences, key=lambda s: (sum(s.start <= a < s.end for a, _ in spans), -s.start))
+    lo, hi = best.start, best.end
+    inside = [(a, b) for a, b in spans if lo <= a < hi] or spans[:1]
+    if hi - lo > SNIPPET_CHARS:
+        lo = max(lo, inside[0][0] - SNIPPET_CHARS // 4)
+        hi = min(hi, lo + SNIPPET_CHARS)
+    raw = text[lo:hi]
+    strip = len(raw) - len(raw.lstrip())
+    out.snippet = raw.strip()
+    out.highlights = [(a - lo - strip, b - lo - strip) for a, b in inside if a >= lo and b <= hi]
+    return out
+
+
+def marked(snippet: str, highlights, before: str = "[", after: str = "]") -> str:
+    """The snippet with each highlight wrapped (e.g. in rich markup or HTML by the caller's choice)."""
+    out, last = [], 0
+    for a, b in sorted(highlights):
+        if a < last:
+            continue
+        out += [snippet[last:a], before, snippet[a:b], after]
+        last = b
+    out.append(snippet[last:])
+    return "".join(out)

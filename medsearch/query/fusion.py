@@ -1,0 +1,75 @@
+"""Hybrid ranking: the lexical ranking (full-text index, by clause), fusion with the dense ranking, and the
+assertion correction of either.
+
+Fusion is weighted reciprocal rank fusion, score = w_dense / (c + rank_dense) + w_lexical / (c + rank_lexical)
+(a list an item is missing from adds nothing). The settings in DEFAULT_FUSION were chosen on the tuning half of
+the judged queries of ``medsearch bench search`` (benchmarks/README.md, "Search quality"), never the test half.
+
+Assertion correction: each candidate's status for each finding of the query (asserted, negated, uncertain,
+historical or absent, from its indexed sentences) gives a tier (medsearch.lexical.query.TIERS; 0 answers the
+query, 2 contradicts it); candidates are ordered by tier first, then by score. So a positive query never ranks a
+"No pneumothorax." report above one that does not deny it, and "no pneumothorax" never ranks a report asserting
+one above the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from medsearch.lexical.query import Clause, decide, match_clause, tier
+
+MODES = ("dense", "lexical", "hybrid")
+DEFAULT_MODE = "hybrid"
+
+
+@dataclass(frozen=True)
+class FusionSettings:
+    rrf_k: float = 60.0
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    depth: int = 100  # candidates taken from each ranking before fusion
+
+
+DEFAULT_FUSION = FusionSettings()
+
+
+def rrf(rankings: dict[str, list[int]], weights: dict[str, float], c: float) -> dict[int, float]:
+    fused: dict[int, float] = {}
+    for name, ids in rankings.items():
+        for rank, vid in enumerate(ids, start=1):
+            fused[vid] = fused.get(vid, 0.0) + weights[name] / (c + rank)
+    return fused
+
+
+def lexical_ranking(store, target: str, clauses: list[Clause], filters, depth: int, k: int) -> list[tuple[int, float]]:
+    """[(vector id, lexical score)] best first: items matching every clause, then those matching more clauses
+    (scores summed); when fewer than ``k`` match strictly, items with any of the words come after."""
+    if not clauses:
+        return []
+    pool = max(2 * depth, 200)
+    per_clause = [dict(store.lexical_search(target, c, filters=filters, limit=pool)) for c in clauses]
+    scores: dict[int, tuple[int, float]] = {}
+    for found in per_clause:
+        for vid, score in found.items():
+            n, total = scores.get(vid, (0, 0.0))
+            scores[vid] = (n + 1, total + score)
+    ranked = sorted(scores.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0]))
+    out = [(vid, total) for vid, (_, total) in ranked]
+    if len(out) < k:
+        seen = set(scores)
+        relaxed: dict[int, float] = {}
+        for clause in clauses:
+            for vid, score in store.lexical_search(target, clause, filters=filters, limit=pool, relaxed=True):
+                if vid not in seen:
+                    relaxed[vid] = relaxed.get(vid, 0.0) + score
+        out += sorted(relaxed.items(), key=lambda kv: (-kv[1], kv[0]))
+    return out[:pool]
+
+
+def decisions(clauses: list[Clause], sentences) -> dict[str, str]:
+    """Finding -> the text's status for it."""
+    return {c.label: decide(c, match_clause(c, sentences)) for c in clauses}
+
+
+def tier_of(clauses: list[Clause], sentences) -> int:
+    return max((tier(c, decide(c, match_clause(c, sentences))) for c in clauses), default=0)

@@ -1,0 +1,165 @@
+"""Search modes (dense, lexical, hybrid), the assertion correction and the explanation of each hit, through the
+Python API, the CLI and the serve API, over a small report index (fake encoder)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from medsearch.errors import BadQuery
+from medsearch.search import open_index
+
+REPORTS = [
+    "Large right pneumothorax with mediastinal shift.",
+    "No pneumothorax or pleural effusion. Heart size normal.",
+    "Small left apical pneumothorax.",
+    "Lungs are clear. No pneumothorax.",
+    "Possible right lower lobe pneumonia.",
+    "Right lower lobe pneumonia.",
+    "Moderate left pleural effusion.",
+    "Cardiomegaly with pulmonary vascular congestion.",
+    "Pneumothorax excluded. Clear lungs.",
+    "Healed fracture of the distal radius.",
+    "Disc herniation at C5-C6 on T2 images.",
+    "Normal chest radiograph.",
+]
+ASSERTS_PTX = {0, 2}
+
+
+def build(index_dir: Path) -> Path:
+    import faiss
+    import numpy as np
+
+    from medsearch.index_dir import IndexManifest, ModalityEntry, default_db_url, sha256_file, write_manifest
+    from medsearch.models.fake import FakeEncoder
+    from medsearch.store import NewItem, Store
+
+    index_dir.mkdir(parents=True)
+    encoder = FakeEncoder()
+    vectors = encoder.encode_texts(REPORTS)
+    np.save(index_dir / "text_vectors.npy", vectors)
+    ann = faiss.index_factory(encoder.dim, "Flat", faiss.METRIC_INNER_PRODUCT)
+    ann.add(vectors)
+    faiss.write_index(ann, str(index_dir / "text.faiss"))
+    entries = {"text": ModalityEntry(factory="Flat", count=len(REPORTS), index_file="text.faiss",
+                                     vectors_file="text_vectors.npy", checksum=sha256_file(index_dir / "text.faiss"))}
+    with Store.open(default_db_url(index_dir)) as store:
+        archive = store.archive_id("reports", "/reports")
+        store.add_items(archive, [NewItem(key=f"r{i:02d}", text=t, content_hash=str(i), text_vector_id=i,
+                                          split="test" if i % 2 else "train") for i, t in enumerate(REPORTS)])
+    write_manifest(index_dir, IndexManifest(model_id=encoder.model_id, model_name="fake", dim=encoder.dim,
+                                            modalities=entries))
+    return index_dir
+
+
+@pytest.fixture(scope="module")
+def report_index(tmp_path_factory):
+    index_dir = build(tmp_path_factory.mktemp("reports") / "index")
+    with open_index(index_dir) as index:
+        yield index
+
+
+def keys(hits):
+    return [int(h.key[1:]) for h in hits]
+
+
+@pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
+def test_positive_query_ranks_assertions_above_negations(report_index, mode):
+    hits = report_index.search_text("pneumothorax", k=len(REPORTS), target="text", mode=mode)
+    ranked = keys(hits)
+    if mode != "dense":
+        assert set(ranked[:2]) == ASSERTS_PTX
+    denied = [ranked.index(i) for i in (1, 3, 8) if i in ranked]
+    assert all(ranked.index(i) < min(denied, default=99) for i in ASSERTS_PTX if i in ranked)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert all(h.mode == mode for h in hits)
+
+
+@pytest.mark.parametrize("query", ["no pneumothorax", "pneumothorax excluded", "without pneumothorax"])
+@pytest.mark.parametrize("mode", ["dense", "hybrid", "lexical"])
+def test_negated_query_never_ranks_an_assertion_above_the_rest(report_index, query, mode):
+    hits = report_index.search_text(query, k=len(REPORTS), target="text", mode=mode)
+    ranked = keys(hits)
+    assert not ASSERTS_PTX & set(ranked[:len(ranked) - len(ASSERTS_PTX & set(ranked))])
+    if mode != "dense":
+        assert set(ranked[:3]) == {1, 3, 8}
+        assert hits[0].assertion == {"pneumothorax": "negated"}
+
+
+def test_negation_off_matches_negated_mentions(report_index):
+    ranked = keys(report_index.search_text("pneumothorax", k=10, target="text", mode="lexical", negation=False))
+    assert {0, 1, 2, 3, 8} <= set(ranked)
+
+
+def test_possible_pneumonia_is_kept_apart(report_index):
+    assert keys(report_index.search_text("possible pneumonia", k=1, target="text", mode="lexical")) == [4]
+    assert keys(report_index.search_text("pneumonia", k=1, target="text", mode="lexical")) == [5]
+    ranked = keys(report_index.search_text("pneumonia", k=12, target="text", mode="hybrid"))
+    assert ranked.index(5) < ranked.index(4)
+
+
+def test_abbreviation_lay_term_and_laterality(report_index):
+    assert keys(report_index.search_text("PTX", k=2, target="text", mode="lexical")) in ([0, 2], [2, 0])
+    assert keys(report_index.search_text("enlarged heart", k=1, target="text", mode="lexical")) == [7]
+    assert keys(report_index.search_text("left pneumothorax", k=5, target="text", mode="lexical")) == [2]
+    assert keys(report_index.search_text("C5-C6", k=5, target="text", mode="lexical")) == [10]
+    assert keys(report_index.search_text("T2", k=5, target="text", mode="lexical")) == [10]
+
+
+def test_explanations(report_index):
+    hit = report_index.search_text("left pleural effusion", k=1, target="text", mode="hybrid")[0]
+    assert hit.key == "r06"
+    assert set(hit.matched_terms) == {"left", "pleural", "effusion"}
+    assert [hit.snippet[a:b].lower() for a, b in hit.highlights] == ["left", "pleural", "effusion"]
+    assert hit.dense_score is not None and hit.lexical_score is not None
+    assert hit.assertion == {"pleural effusion": "asserted"}
+    assert hit.searched_for == "left pleural effusion"
+    as_json = json.loads(json.dumps(hit.to_dict()))
+    assert {"dense_score", "lexical_score", "matched_terms", "snippet", "highlights", "assertion",
+            "searched_for"} <= set(as_json)
+
+
+def test_filters_and_k_apply_in_every_mode(report_index):
+    for mode in ("dense", "lexical", "hybrid"):
+        hits = report_index.search_text("pneumothorax", k=3, target="text", mode=mode, filters={"split": "test"})
+        assert len(hits) <= 3 and all(h.split == "test" for h in hits)
+
+
+def test_unknown_mode_is_refused(report_index):
+    with pytest.raises(BadQuery):
+        report_index.search_text("pneumothorax", target="text", mode="fuzzy")
+
+
+def test_cli_mode_and_json(report_index):
+    from typer.testing import CliRunner
+
+    from medsearch.cli import app
+
+    result = CliRunner().invoke(app, ["query", "no pneumothorax", "--index", str(report_index.path), "--mode",
+                                      "lexical", "--json", "--k", "3"])
+    assert result.exit_code == 0, result.output
+    hits = json.loads(result.stdout)
+    assert {int(h["key"][1:]) for h in hits} == {1, 3, 8}
+    assert all(h["assertion"] == {"pneumothorax": "negated"} and h["searched_for"] == "no pneumothorax" for h in hits)
+    bad = CliRunner().invoke(app, ["query", "x", "--index", str(report_index.path), "--mode", "fuzzy"])
+    assert isinstance(bad.exception, BadQuery) and "fuzzy" in str(bad.exception)
+
+
+def test_serve_api_mode_and_highlights(report_index):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from medsearch.serve.app import create_app
+    from medsearch.serve.settings import ServeSettings
+
+    with TestClient(create_app(report_index, ServeSettings())) as client:
+        body = client.get("/api/search", params={"q": "PTX", "target": "text", "mode": "lexical", "k": 2}).json()
+        bad = client.get("/api/search", params={"q": "PTX", "mode": "fuzzy"}).status_code
+    assert bad == 422
+    assert body["mode"] == "lexical" and body["searched_for"] == "pneumothorax"
+    assert {h["key"] for h in body["results"]} == {"r00", "r02"}
+    for hit in body["results"]:
+        assert [hit["snippet"][a:b].lower() for a, b in hit["highlights"]] == ["pneumothorax"]
+        assert hit["assertion"] == {"pneumothorax": "asserted"}
