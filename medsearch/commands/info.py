@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 TOP_FACET_VALUES = 10
-FACET_TITLES = {"modalities": "by modality", "labels": "top labels", "splits": "by split", "licences": "by licence"}
+FACET_TITLES = {"modalities": "by modality", "findings": "findings", "body_regions": "body regions",
+                "labels": "top labels", "splits": "by split", "licences": "by licence"}
 
 
 def register(app: typer.Typer) -> None:
@@ -57,6 +58,14 @@ def modality_display(code: str) -> str:
     return code if label == code else f"{code} ({label})"
 
 
+def label_display(label: str) -> str:
+    """"C0032326 (pneumothorax)" for a named concept code, else the label."""
+    from medsearch.concepts import label_name
+
+    name = label_name(label)
+    return label if name == label else f"{label} ({name})"
+
+
 def print_info(info: dict) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -83,6 +92,8 @@ def print_info(info: dict) -> None:
     for name, values in info["facets"].items():
         if name == "modalities" and isinstance(values, dict):
             values = {modality_display(code): n for code, n in values.items()}
+        elif name == "labels" and isinstance(values, dict):
+            values = {label_display(label): n for label, n in values.items()}
         store.add_row(FACET_TITLES.get(name, str(name)), facet_summary(values) if isinstance(values, (dict, list)) else str(values))
     console.print(store)
 

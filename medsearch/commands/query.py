@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
         mode: Annotated[Optional[str], typer.Option("--mode", help="dense (embeddings), lexical (words of the texts) or hybrid (both; default).")] = None,
         no_negation: Annotated[bool, typer.Option("--no-negation", help="Ignore negation/uncertainty (for comparison only).")] = False,
         modality: Annotated[Optional[str], typer.Option(help="Only this modality, e.g. CT, MR, CR.")] = None,
-        label: Annotated[Optional[list[str]], typer.Option("--label", help="Only items with this label (repeatable; all must match).")] = None,
+        label: Annotated[Optional[list[str]], typer.Option("--label", help="Only items with this label: a name (pneumothorax) or a code (C0032326); repeatable, all must match.")] = None,
         split: Annotated[Optional[str], typer.Option(help="Only this split: train, val or test.")] = None,
         licence: Annotated[Optional[str], typer.Option(help="Only this licence; end with * for a prefix ('CC BY*').")] = None,
         group: Annotated[Optional[str], typer.Option("--group", help="'case': one hit per case (MedPix case, DICOM study, report, article) with its best images and the case text.")] = None,

@@ -25,6 +25,8 @@ class Hit(BaseModel):
     target: Target
     snippet: str
     labels: list[str]
+    concepts: list[str] = Field(default_factory=list, description="display names of the named findings and body "
+                                                                   "regions among the labels")
     licence: str | None
     modality: str | None
     split: str | None
@@ -55,6 +57,8 @@ class ItemDetail(BaseModel):
     archive: str | None
     text: str
     labels: list[str]
+    concepts: list[str] = Field(default_factory=list, description="display names of the named findings and body "
+                                                                   "regions among the labels")
     licence: str | None
     modality: str | None
     split: str | None

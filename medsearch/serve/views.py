@@ -6,6 +6,7 @@ import re
 from pathlib import PurePosixPath, PureWindowsPath
 
 from medsearch.archives.modality import canonical_modality
+from medsearch.concepts import named_labels
 from medsearch.privacy import PHI_KEYWORDS
 
 SNIPPET_CHARS = 240
@@ -86,6 +87,7 @@ def hit_view(result) -> dict:
         "target": result.target,
         "snippet": snippet(result.text),
         "labels": list(result.labels or []),
+        "concepts": named_labels(result.labels or []),
         "licence": result.licence,
         "modality": result.modality,
         "split": result.split,
@@ -109,6 +111,7 @@ def item_view(record) -> dict:
         "archive": record.archive,
         "text": record.text or "",
         "labels": list(record.labels or []),
+        "concepts": named_labels(record.labels or []),
         "licence": record.licence,
         "modality": canonical_modality(record.modality),
         "split": record.split,
@@ -137,7 +140,8 @@ def facet_values(raw) -> list[dict]:
     return sorted(values, key=lambda f: (-(f["count"] or 0), f["value"]))
 
 
-FACET_NAMES = {"modality": ("modalities", "modality"), "labels": ("labels", "label"),
+FACET_NAMES = {"modality": ("modalities", "modality"), "findings": ("findings",), "body_regions": ("body_regions",),
+               "labels": ("labels", "label"),
                "split": ("splits", "split"), "licence": ("licences", "licence", "licenses", "license")}
 
 

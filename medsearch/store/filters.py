@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from medsearch.archives.modality import same_modality
+from medsearch.concepts import label_alternatives
 
 
 @dataclass
@@ -12,7 +13,9 @@ class Filters:
     """Restrict results to items that match every field set here.
 
     ``modality``: any spelling of the same canonical modality ("MRI" matches "MR", "CR" matches "X-ray"; see
-    medsearch.archives.modality); "unknown" matches items with none. ``labels``: the item carries all of them.
+    medsearch.archives.modality); "unknown" matches items with none. ``labels``: the item carries all of them, each
+    given as a stored label, a concept code or a concept name ("pneumothorax" matches ROCO's C0032326; see
+    medsearch.concepts).
     ``split``: exact. ``licence``: exact, or a prefix when it ends with ``*`` ("CC BY*" matches "CC BY-NC").
     """
 
@@ -38,4 +41,5 @@ class Filters:
                     return False
             elif licence != self.licence:
                 return False
-        return set(self.labels or []) <= set(record.labels or [])
+        have = set(record.labels or [])
+        return all(have.intersection(label_alternatives(label)) for label in self.labels or [])

@@ -9,6 +9,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from medsearch.archives.modality import UNKNOWN, canonical_modality, modality_spellings
+from medsearch.concepts import FACET_OF_GROUP, concept_name, label_alternatives, vocabulary
 from medsearch.errors import StoreError
 from medsearch.store.filters import Filters
 from medsearch.store.models import Archive, Image, Item, Label, TextRow
@@ -105,8 +106,8 @@ def filter_conditions(filters: Filters) -> list:
             conditions.append(Item.licence.like(_escape_like(filters.licence[:-1]) + "%", escape="\\"))
         else:
             conditions.append(Item.licence == filters.licence)
-    for label in dict.fromkeys(filters.labels or []):
-        conditions.append(Item.id.in_(select(Label.item_id).where(Label.label == label)))
+    for label in dict.fromkeys(filters.labels or []):  # a name or a code: any stored label it stands for
+        conditions.append(Item.id.in_(select(Label.item_id).where(Label.label.in_(label_alternatives(label)))))
     return conditions
 
 
@@ -134,9 +135,28 @@ def _modality_facet(session: Session) -> dict[str, int]:
     return dict(sorted(merged.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
+def _concept_facets(session: Session) -> dict[str, dict[str, int]]:
+    """{"findings": {name: items}, "body_regions": {...}}: items per named concept, its codes and its words merged
+    (a ROCO CUI and another archive's "Pneumothorax" count as one), most frequent first."""
+    vocab = vocabulary()
+    words = sorted(vocab.names)
+    stmt = select(Label.label, Label.item_id).where(
+        or_(Label.label.in_(sorted(vocab.concepts)), func.lower(Label.label).in_(words)))
+    items: dict[str, set[int]] = defaultdict(set)
+    for label, item_id in session.execute(stmt):
+        name = concept_name(label)
+        if name is not None:
+            items[name].add(item_id)
+    grouped: dict[str, dict[str, int]] = {facet: {} for facet in FACET_OF_GROUP.values()}
+    for name, ids in sorted(items.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        grouped[FACET_OF_GROUP[vocab.groups[name]]][name] = len(ids)
+    return grouped
+
+
 def facets(session: Session, label_limit: int | None) -> dict[str, dict[str, int]]:
     return {
         "modalities": _modality_facet(session),
+        **_concept_facets(session),
         "labels": _grouped(session, Label.label, label_limit),
         "splits": _grouped(session, Item.split),
         "licences": _grouped(session, Item.licence),

@@ -54,7 +54,7 @@ function filterQuery() {
     const v = $("f-" + name).value;
     if (v) p.set(name, v);
   }
-  for (const box of document.querySelectorAll("#f-labels input:checked")) p.append("labels", box.value);
+  for (const box of document.querySelectorAll(".f-labels input:checked")) p.append("labels", box.value);
   return p;
 }
 
@@ -78,10 +78,17 @@ async function loadInfo() {
     fillSelect($("f-modality"), info.facets.modality);
     fillSelect($("f-split"), info.facets.split);
     fillSelect($("f-licence"), info.facets.licence);
-    for (const f of info.facets.labels.filter((f) => !isCode(f.value)).slice(0, 60)) {
-      const box = el("input", {type: "checkbox", value: f.value});
-      box.addEventListener("change", rerun);
-      $("f-labels").append(el("label", {}, box, ` ${shown(f.value)}` + (f.count == null ? "" : ` (${f.count})`)));
+    // clinically useful facets: named findings and body regions (a name filters on every code it stands for),
+    // then the archive's other plain labels (not concept codes, not UMLS semantic-type buckets)
+    const groups = {findings: info.facets.findings || [], body_regions: info.facets.body_regions || [],
+                    labels: info.facets.labels.filter((f) => isPlain(f.value))};
+    for (const [name, values] of Object.entries(groups)) {
+      $("f-" + name).closest("fieldset").hidden = values.length === 0;
+      for (const f of values.slice(0, 40)) {
+        const box = el("input", {type: "checkbox", value: f.value});
+        box.addEventListener("change", rerun);
+        $("f-" + name).append(el("label", {}, box, ` ${f.label || f.value}` + (f.count == null ? "" : ` (${f.count})`)));
+      }
     }
   } catch (err) {
     $("index-info").textContent = "index information unavailable: " + err.message;
@@ -146,12 +153,19 @@ function showResults(search, data) {
   $("results").replaceChildren(...data.results.map(card));
 }
 
-// Concept codes (UMLS CUIs such as C0032326) stay filterable through the API but are not shown as chips.
+// Concept codes (UMLS CUIs such as C0032326) show by their names (hit.concepts, from the server's vocabulary);
+// the codes themselves and UMLS semantic types ("T047:Disease or Syndrome") are not shown as chips.
 const isCode = (label) => /^C\d{7}$/.test(label);
-const shown = (label) => label.replace(/^T\d{3}:/, "");  // "T047:Disease or Syndrome" -> "Disease or Syndrome"
+const isPlain = (label) => !isCode(label) && !/^T\d{3}:/.test(label);
 
-function labelsNode(labels) {
-  return el("p", {class: "labels"}, ...labels.filter((l) => !isCode(l)).slice(0, 4).map((l) => el("span", {text: shown(l)})));
+function chips(item) {
+  const names = item.concepts || [];
+  const lower = new Set(names.map((n) => n.toLowerCase()));
+  return [...names, ...item.labels.filter((l) => isPlain(l) && !lower.has(l.toLowerCase()))];
+}
+
+function labelsNode(hit) {
+  return el("p", {class: "labels"}, ...chips(hit).slice(0, 4).map((l) => el("span", {text: l})));
 }
 
 // The snippet with the query's matched terms in <mark> (spans from the server; text nodes only, never HTML).
@@ -182,7 +196,7 @@ function card(hit) {
       el("div", {class: "top"}, el("span", {text: `#${hit.rank} · ${hit.modality || hit.target}`}),
          el("span", {class: "score", text: hit.score.toFixed(3)})),
       snippetNode(hit),
-      labelsNode(hit.labels),
+      labelsNode(hit),
       el("p", {class: "licence", text: "Licence: " + (hit.licence || "unknown")}),
       el("div", {class: "row"},
         el("button", {type: "button", class: "details", text: "Details", onclick: () => openDetail(hit.item_id)}),
@@ -200,7 +214,7 @@ async function openDetail(itemId) {
     if (item.thumbnail_url) { img.src = item.thumbnail_url + "?size=512"; img.alt = item.key; }
     $("detail-key").textContent = `${item.key} (${item.archive || "archive"})`;
     $("detail-licence").textContent = "Licence: " + (item.licence || "unknown");
-    $("detail-labels").replaceChildren(...item.labels.filter((l) => !isCode(l)).map((l) => el("span", {text: shown(l)})));
+    $("detail-labels").replaceChildren(...chips(item).map((l) => el("span", {text: l})));
     $("detail-text").textContent = item.text;
     const rows = Object.entries({modality: item.modality, split: item.split, ...item.metadata})
       .filter(([, v]) => v !== null && v !== "" && v !== undefined)
@@ -280,7 +294,7 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const name of ["modality", "split", "licence"]) $("f-" + name).addEventListener("change", rerun);
   $("clear-filters").addEventListener("click", () => {
     for (const name of ["modality", "split", "licence"]) $("f-" + name).value = "";
-    for (const box of document.querySelectorAll("#f-labels input")) box.checked = false;
+    for (const box of document.querySelectorAll(".f-labels input")) box.checked = false;
     rerun();
   });
   const zone = $("dropzone");
