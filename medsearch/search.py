@@ -299,8 +299,9 @@ class Index:
         lexical_query = parse(query, expand=expand)
         clauses = lexical_query.clauses if negation else [dataclasses.replace(c, status="any") for c in lexical_query.clauses]
         depth = max(k, fusion.depth)
-        rankings: dict[str, list[tuple[int, float]]] = {}
+        rankings: dict[str, list[tuple[int, float]]] = {}  # item id, score
         records: dict[int, object] = {}
+        lexical_vectors: dict[int, int] = {}  # item id -> vector id, for the lexical hits' records
         timings: dict[str, float] = {}
         if mode in ("dense", "hybrid"):
             self._load_in_background(target)
@@ -309,24 +310,28 @@ class Index:
             dense_depth = depth if (mode == "hybrid" or (negation and clauses)) else k
             dense = self._ranked(vector, dense_depth, target, filters, encode_s)
             timings.update(self.last_timings)
-            records.update({vid: SearchResult.from_record(0, score, target, record) for vid, score, record in dense})
-            rankings["dense"] = [(vid, score) for vid, score, _ in dense]
+            # rankings are fused by item id: vector ids are the store's concern (and change on compaction)
+            records.update({record.item_id: SearchResult.from_record(0, score, target, record)
+                            for _, score, record in dense})
+            rankings["dense"] = [(record.item_id, score) for _, score, record in dense]
         else:
             self.last_query = lexical_query.text
         if mode in ("lexical", "hybrid"):
             from medsearch.query.fusion import lexical_ranking
 
             lexical_start = time.perf_counter()
-            rankings["lexical"] = lexical_ranking(self.store, target, clauses, _as_filters(filters), depth, k)
+            rankings["lexical"], lexical_vectors = lexical_ranking(self.store, target, clauses, _as_filters(filters),
+                                                                   depth, k)
             timings["lexical"] = time.perf_counter() - lexical_start
-        hits = self._fuse(rankings, records, clauses, k, target, mode, negation, fusion, timings)
+        hits = self._fuse(rankings, records, lexical_vectors, clauses, k, target, mode, negation, fusion, timings)
         timings["total"] = time.perf_counter() - start
         self.last_timings = timings
         for hit in hits:
             hit.searched_for = self.last_query
         return hits
 
-    def _fuse(self, rankings, dense_hits, clauses, k, target, mode, negation, fusion, timings) -> list[SearchResult]:
+    def _fuse(self, rankings, dense_hits, lexical_vectors, clauses, k, target, mode, negation, fusion, timings
+              ) -> list[SearchResult]:
         """One ranking (or the RRF of two), reordered by assertion tier, cut to k, with explanations."""
         from medsearch.lexical.assertion import sentences_from_columns
         from medsearch.lexical.explain import explain
@@ -343,14 +348,14 @@ class Index:
         own = {n: dict(rankings[n]) for n in order}
         ids = sorted(fused, key=lambda v: (-fused[v], v))
         if negation and clauses and ids:
-            rows = self.store.lexical_rows(target, ids)
+            rows = self.store.lexical_rows(ids)
             tiers = {v: tier_of(clauses, sentences_from_columns(rows.get(v, []))) for v in ids}
             ids.sort(key=lambda v: (tiers[v], -fused[v], v))
             # a hit that contradicts the query scores below every hit that does not (scores stay monotonic)
             span = 1.0 + max(fused.values()) - min(fused.values())
             fused = {v: fused[v] - span * tiers[v] for v in ids}
-        missing = [v for v in ids[:k] if v not in dense_hits]
-        records = self.store.records(target, missing) if missing else {}
+        missing = [lexical_vectors[v] for v in ids[:k] if v not in dense_hits and v in lexical_vectors]
+        records = {r.item_id: r for r in self.store.records(target, missing).values()} if missing else {}
         hits = []
         for vid in ids:
             if len(hits) == k:
@@ -360,7 +365,7 @@ class Index:
             elif vid in records:
                 hit = SearchResult.from_record(0, 0.0, target, records[vid])
             else:
-                continue  # a stale vector id
+                continue  # removed since the lexical search
             why = explain(hit.text, clauses)
             hit.rank, hit.score, hit.mode = len(hits) + 1, float(fused[vid]), mode
             hit.dense_score = own.get("dense", {}).get(vid)

@@ -24,7 +24,7 @@ def _fill(store):
 
 
 def _ids(store, query, target="text", **kwargs):
-    return {v for clause in parse(query).clauses for v, _ in store.lexical_search(target, clause, **kwargs)}
+    return {v for clause in parse(query).clauses for _, v, _ in store.lexical_search(target, clause, **kwargs)}
 
 
 def test_assertion_decides_what_matches(store):

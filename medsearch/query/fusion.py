@@ -41,13 +41,22 @@ def rrf(rankings: dict[str, list[int]], weights: dict[str, float], c: float) -> 
     return fused
 
 
-def lexical_ranking(store, target: str, clauses: list[Clause], filters, depth: int, k: int) -> list[tuple[int, float]]:
-    """[(vector id, lexical score)] best first: items matching every clause, then those matching more clauses
-    (scores summed); when fewer than ``k`` match strictly, items with any of the words come after."""
+def lexical_ranking(store, target: str, clauses: list[Clause], filters, depth: int, k: int
+                    ) -> tuple[list[tuple[int, float]], dict[int, int]]:
+    """([(item id, lexical score)] best first, {item id: vector id}): items matching every clause, then those
+    matching more clauses (scores summed); when fewer than ``k`` match strictly, items with any of the words
+    (and the query's sides) come after."""
+    vector_ids: dict[int, int] = {}
     if not clauses:
-        return []
+        return [], vector_ids
+
+    def run(clause, relaxed=False) -> dict[int, float]:
+        found = store.lexical_search(target, clause, filters=filters, limit=pool, relaxed=relaxed)
+        vector_ids.update({item: vid for item, vid, _ in found})
+        return {item: score for item, _, score in found}
+
     pool = max(2 * depth, 200)
-    per_clause = [dict(store.lexical_search(target, c, filters=filters, limit=pool)) for c in clauses]
+    per_clause = [run(c) for c in clauses]
     scores: dict[int, tuple[int, float]] = {}
     for found in per_clause:
         for vid, score in found.items():
@@ -59,11 +68,11 @@ def lexical_ranking(store, target: str, clauses: list[Clause], filters, depth: i
         seen = set(scores)
         relaxed: dict[int, float] = {}
         for clause in clauses:
-            for vid, score in store.lexical_search(target, clause, filters=filters, limit=pool, relaxed=True):
+            for vid, score in run(clause, relaxed=True).items():
                 if vid not in seen:
                     relaxed[vid] = relaxed.get(vid, 0.0) + score
         out += sorted(relaxed.items(), key=lambda kv: (-kv[1], kv[0]))
-    return out[:pool]
+    return out[:pool], vector_ids
 
 
 def decisions(clauses: list[Clause], sentences) -> dict[str, str]:

@@ -169,36 +169,35 @@ def backfill(connection, item_ids=None) -> int:
 
 
 def search(session: Session, target_table, clause, conditions: list, limit: int, relaxed: bool = False):
-    """[(vector id of ``target_table``, score)] of the items with a sentence matching ``clause``, best first;
-    an item's score is its best sentence's. ``conditions`` are filter conditions on Item."""
+    """[(item id, vector id of ``target_table``, score)] of the items with a sentence matching ``clause``, best
+    first; an item's score is its best sentence's. ``conditions`` are filter conditions on Item."""
     from medsearch.store.models import Item, LexicalSentence
 
     backend = backend_for(session.get_bind().dialect.name)
     hits = backend.matches(backend.render(clause, relaxed))
     score = func.max(hits.c.score).label("score")
-    stmt = (select(target_table.vector_id, score)
+    stmt = (select(target_table.item_id, target_table.vector_id, score)
             .select_from(hits)
             .join(LexicalSentence, LexicalSentence.id == hits.c.sentence_id)
             .join(target_table, target_table.item_id == LexicalSentence.item_id)
             .join(Item, Item.id == LexicalSentence.item_id)
             .where(target_table.vector_id.is_not(None), *conditions)
-            .group_by(target_table.vector_id)
+            .group_by(target_table.item_id, target_table.vector_id)
             .order_by(score.desc(), target_table.vector_id)
             .limit(limit))
-    return [(int(v), float(s)) for v, s in session.execute(stmt)]
+    return [(int(i), int(v), float(s)) for i, v, s in session.execute(stmt)]
 
 
-def rows_for_vectors(session: Session, target_table, vector_ids) -> dict[int, list[dict]]:
+def rows_for_items(session: Session, item_ids) -> dict[int, list[dict]]:
     from medsearch.store.models import LexicalSentence
 
-    wanted = sorted({int(v) for v in vector_ids})
+    wanted = sorted({int(v) for v in item_ids})
     out: dict[int, list[dict]] = {v: [] for v in wanted}
     columns = [getattr(LexicalSentence, c) for c in COLUMNS]
     for start in range(0, len(wanted), 5000):
-        stmt = (select(target_table.vector_id, *columns)
-                .join(LexicalSentence, LexicalSentence.item_id == target_table.item_id)
-                .where(target_table.vector_id.in_(wanted[start:start + 5000]))
-                .order_by(target_table.vector_id, LexicalSentence.id))
-        for vid, *values in session.execute(stmt):
-            out[int(vid)].append(dict(zip(COLUMNS, values)))
+        stmt = (select(LexicalSentence.item_id, *columns)
+                .where(LexicalSentence.item_id.in_(wanted[start:start + 5000]))
+                .order_by(LexicalSentence.item_id, LexicalSentence.id))
+        for item_id, *values in session.execute(stmt):
+            out[int(item_id)].append(dict(zip(COLUMNS, values)))
     return out

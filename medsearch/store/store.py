@@ -230,8 +230,8 @@ class Store:
             return query.allowed_vector_ids(session, modality, filters)
 
     def lexical_search(self, modality: str, clause, filters: Filters | None = None, limit: int = 100,
-                       relaxed: bool = False) -> list[tuple[int, float]]:
-        """[(vector id of ``modality``, score)] of items whose text has a sentence matching ``clause`` (a
+                       relaxed: bool = False) -> list[tuple[int, int, float]]:
+        """[(item id, vector id of ``modality``, score)] of items whose text has a sentence matching ``clause`` (a
         medsearch.lexical.query.Clause; ``relaxed``: any one of its terms), best first. Scores are bm25 on SQLite
         and ts_rank on PostgreSQL: compare them within one store only."""
         from medsearch.store import lexical
@@ -240,12 +240,12 @@ class Store:
         with self._session() as session:
             return lexical.search(session, query.vector_table(modality), clause, conditions, limit, relaxed)
 
-    def lexical_rows(self, modality: str, vector_ids) -> dict[int, list[dict]]:
-        """Vector id of ``modality`` -> its item's indexed sentences ({status: terms}), for assertion checks."""
+    def lexical_rows(self, item_ids) -> dict[int, list[dict]]:
+        """Item id -> its indexed sentences ({status: terms}), for assertion checks."""
         from medsearch.store import lexical
 
         with self._session() as session:
-            return lexical.rows_for_vectors(session, query.vector_table(modality), vector_ids)
+            return lexical.rows_for_items(session, item_ids)
 
     def rebuild_lexical(self) -> int:
         """Re-analyse every text into the full-text index (after the assertion rules change); returns the
