@@ -164,3 +164,90 @@ def build_demo_index(index_dir: Path) -> Path:
     build_index(open_archive("demo"), index_dir, FakeEncoder(), limit=DEMO_ITEMS, workers=0, progress=False,
                 model_name="fake")
     return index_dir
+
+
+@pytest.fixture
+def medpix_live_url(tmp_path):
+    """A live server over a tiny MedPix-layout archive (cases with history/findings/diagnosis), fake encoder."""
+    from indexer.pipeline import build_index
+    from medpix_factory import make_medpix
+    from test_serve_support import LiveServer
+
+    from medsearch.archives import open_archive
+    from medsearch.models.fake import FakeEncoder
+    from medsearch.search import open_index
+    from medsearch.serve.app import create_app
+
+    index_dir = tmp_path / "medpix-index"
+    build_index(open_archive("medpix", root=make_medpix(tmp_path / "medpix")), index_dir, FakeEncoder(), workers=0,
+                progress=False, model_name="fake")
+    with LiveServer(create_app(lambda: open_index(index_dir))) as url:
+        yield url
+
+
+def test_case_view_draft_differential_and_case_export(browser_page, medpix_live_url, tmp_path):
+    from medpix_factory import SHADES, write_png
+    from playwright.sync_api import expect
+
+    page, problems = browser_page
+    page.goto(medpix_live_url + "/")
+    expect(page.locator("#index-info")).to_contain_text("fake")
+    expect(page.locator("#diverse")).to_be_checked()  # teaching mode is the page's default
+
+    # diverse text search: one hit per case
+    page.fill("#q", "meningioma")
+    page.press("#q", "Enter")
+    page.wait_for_selector(".card")
+    keys = page.locator(".card .snippet").all_inner_texts()
+    assert len(keys) == 7  # 17 images in 7 cases: at most one per case
+
+    # by case: case cards with an image strip; open the case view
+    page.check("#group-case")
+    expect(page.locator("#status")).to_contain_text("cases for “meningioma”")
+    card = page.locator(".case-card").first
+    expect(card.locator(".strip img").first).to_have_js_property("complete", True)
+    card.locator("button.open-case").click()
+    page.wait_for_selector("#case-view[open]")
+    expect(page.locator("#case-sections")).to_contain_text("History")
+    expect(page.locator("#case-sections")).to_contain_text("Findings")
+    expect(page.locator("#case-sections")).to_contain_text("Diagnosis")
+    assert page.locator("#case-strip img").count() >= 2
+    expect(page.locator("#case-licence")).to_contain_text("MedPix 2.0")
+    page.click("#case-add")
+    expect(page.locator("#collection-count")).to_have_text("1")
+
+    # look-alike cases with another diagnosis, from the case view
+    page.click("#case-differential")
+    expect(page.locator("#status")).to_contain_text("with a diagnosis other than")
+    assert page.locator(".case-card").count() > 0
+
+    # item detail shows its case
+    page.uncheck("#group-case")
+    page.press("#q", "Enter")
+    page.wait_for_selector(".card button.details")
+    page.locator(".card button.details").first.click()
+    page.wait_for_selector("#detail[open]")
+    expect(page.locator("#detail-case-info")).to_contain_text("Case MPX")
+    page.click("#detail-close")
+
+    # draft from an uploaded image: cited sentences, sources with licences, negations marked
+    query = tmp_path / "meningioma.png"
+    write_png(query, SHADES["Meningioma"], seed=4242)
+    page.set_input_files("#file-input", str(query))
+    expect(page.locator("#status")).to_contain_text("for the image meningioma.png")
+    page.click("#draft-button")
+    expect(page.locator("#draft")).to_be_visible()
+    expect(page.locator("#draft .findings li").first).to_be_visible()
+    assert page.locator("#draft .findings li .cite").first.inner_text().startswith("[1")
+    expect(page.locator("#draft .sources")).to_contain_text("medpix/MPX000")
+    expect(page.locator("#draft .sources")).to_contain_text("licence: MedPix 2.0")
+    negated = page.locator('#draft li[data-assertion="negated"]')
+    expect(negated.first).to_contain_text("No midline shift.")
+
+    # the case collection exports as an HTML teaching file with the case text, images and licence
+    with page.expect_download() as download_info:
+        page.click("#export-html")
+    html = Path(download_info.value.path()).read_text()
+    assert 'class="case"' in html and "History" in html and "Findings" in html
+    assert "MedPix 2.0: research and education use" in html and "data:image/png;base64," in html
+    assert problems == []

@@ -14,7 +14,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from medsearch import __version__
 from medsearch.serve.errors import install_error_handlers
-from medsearch.serve.routes import export, items, meta, search
+from medsearch.serve.routes import export, items, meta, search, teaching
 from medsearch.serve.security import require_token, security_headers
 from medsearch.serve.services import Services, warm_up
 from medsearch.serve.settings import ServeSettings
@@ -60,7 +60,7 @@ def create_app(index: object | Callable[[], object], settings: ServeSettings | N
 
     app.include_router(meta.router)
     protected = [Depends(require_token)]
-    for router in (search.router, items.router, export.router):
+    for router in (search.router, items.router, export.router, teaching.router):
         app.include_router(router, dependencies=protected)
 
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")

@@ -3,9 +3,12 @@
 
 const COLLECTION_KEY = "medsearch.collection";
 const TITLE_KEY = "medsearch.collection.title";
+const CASES_KEY = "medsearch.collection.cases";
 const $ = (id) => document.getElementById(id);
 let lastSearch = null;      // {kind: "text"|"image"|"similar", ...} re-run when filters change
 let currentDetail = null;   // item shown in the detail dialog
+let currentCase = null;     // case shown in the case view
+let lastFile = null;        // the latest uploaded image: "Draft a report" and "Different diagnosis" use it
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -96,26 +99,38 @@ async function loadInfo() {
 }
 
 // ---- searches ----
+function upload(url, file) {
+  return api(url, {method: "POST", body: file, headers: {"Content-Type": file.type || "application/octet-stream"}});
+}
+
 async function run(search) {
   lastSearch = search;
   const params = filterQuery();
-  params.set("k", "24");
+  const grouped = $("group-case").checked && (search.kind === "text" || search.kind === "image");
+  const diverse = $("diverse").checked;
+  params.set("k", grouped || search.kind === "differential" ? "12" : "24");
   params.set("target", $("target").value);
   $("status").textContent = "Searching…";
+  $("draft").hidden = true;
   try {
     let response;
     if (search.kind === "text") {
       params.set("q", search.q);
       shareableUrl(search.q);
-      response = await api("/api/search?" + params);
+      response = await api((grouped ? "/api/cases?" : diverse ? "/api/diverse?" : "/api/search?") + params);
     } else if (search.kind === "image") {
-      response = await api("/api/search/image?" + params, {
-        method: "POST", body: search.file,
-        headers: {"Content-Type": search.file.type || "application/octet-stream"}});
+      lastFile = search.file;
+      $("draft-button").disabled = $("differential-button").disabled = false;
+      response = await upload((grouped ? "/api/cases/image?" : diverse ? "/api/diverse/image?" : "/api/search/image?") + params, search.file);
+    } else if (search.kind === "differential") {
+      response = search.file ? await upload("/api/different-diagnosis?" + params, search.file)
+        : await api(`/api/items/${search.itemId}/different-diagnosis?` + params);
     } else {
       response = await api(`/api/items/${search.itemId}/similar?` + params);
     }
-    showResults(search, await response.json());
+    const data = await response.json();
+    if (grouped || search.kind === "differential") showCases(search, data);
+    else showResults(search, data);
   } catch (err) {
     $("status").textContent = "Error: " + err.message;
     $("results").replaceChildren();
@@ -144,6 +159,7 @@ function searchFromUrl() {
 function describe(search) {
   if (search.kind === "text") return `“${search.q}”`;
   if (search.kind === "image") return `the image ${search.file.name}`;
+  if (search.kind === "differential") return search.file ? `the image ${search.file.name}` : `case ${search.label}`;
   return `item ${search.itemId} (more like this)`;
 }
 
@@ -151,6 +167,97 @@ function showResults(search, data) {
   const what = data.target === "image" ? "images" : "reports";
   $("status").textContent = `${data.results.length} ${what} for ${describe(search)}`;
   $("results").replaceChildren(...data.results.map(card));
+}
+
+function showCases(search, data) {
+  if (search.kind === "differential") {
+    const reference = data.reference_diagnosis || (data.reference_labels || []).join(", ") || "unknown";
+    $("status").textContent = `${data.results.length} look-alike cases for ${describe(search)} with a diagnosis other than “${reference}” (${data.reference_source})`;
+  } else {
+    $("status").textContent = `${data.results.length} cases for ${describe(search)}`;
+  }
+  $("results").replaceChildren(...data.results.map(caseCard));
+}
+
+function caseCard(hit) {
+  const strip = el("div", {class: "strip"}, ...hit.items.filter((i) => i.thumbnail_url).slice(0, 3).map((i) =>
+    el("img", {src: i.thumbnail_url + "?size=256", alt: i.key, loading: "lazy"})));
+  const title = hit.title || hit.diagnosis || hit.case;
+  const findings = hit.sections.findings || (hit.items[0] && hit.items[0].snippet) || "";
+  return el("article", {class: "card case-card", "data-case": hit.case},
+    strip,
+    el("div", {class: "body"},
+      el("div", {class: "top"}, el("span", {text: `#${hit.rank} · case ${hit.case} · ${hit.n_items} item(s)`}),
+         el("span", {class: "score", text: hit.score.toFixed(3)})),
+      el("h3", {text: title}),
+      hit.diagnosis && hit.diagnosis !== title ? el("p", {class: "muted small", text: "Diagnosis: " + hit.diagnosis}) : "",
+      el("p", {class: "snippet", text: findings}),
+      labelsNode(hit),
+      el("p", {class: "licence", text: "Licence: " + (hit.licence || "unknown")}),
+      el("div", {class: "row"},
+        el("button", {type: "button", class: "open-case", text: "Open case", onclick: () => openCase(hit.archive, hit.case)}),
+        el("button", {type: "button", class: "add-case", text: caseInCollection(hit.archive, hit.case) ? "In collection" : "Add case",
+                      onclick: (e) => { addCase(hit); e.target.textContent = "In collection"; }}))));
+}
+
+// ---- case view ----
+const SECTION_TITLES = {history: "History", exam: "Exam", findings: "Findings", differential: "Differential diagnosis",
+                        diagnosis: "Diagnosis", discussion: "Discussion", impression: "Impression", indication: "Indication"};
+
+async function openCase(archive, caseKey) {
+  try {
+    const view = await (await api("/api/case?" + new URLSearchParams({archive, case: caseKey}))).json();
+    currentCase = view;
+    $("case-title").textContent = `${view.title || view.diagnosis || view.case} (case ${view.case}, ${view.archive})`;
+    $("case-diagnosis").textContent = view.diagnosis ? "Diagnosis: " + view.diagnosis : "";
+    $("case-strip").replaceChildren(...view.items.map((item) => el("figure", {"data-item-id": String(item.item_id)},
+      item.thumbnail_url ? el("img", {src: item.thumbnail_url + "?size=256", alt: item.key, onclick: () => { $("case-view").close(); openDetail(item.item_id); }})
+        : el("div", {class: "noimg", text: "report only"}),
+      el("figcaption", {text: [item.metadata.plane, item.modality, item.snippet].filter(Boolean).join(" · ")}))));
+    $("case-sections").replaceChildren(...Object.entries(view.sections).flatMap(([name, text]) =>
+      [el("dt", {text: SECTION_TITLES[name] || name}), el("dd", {text})]));
+    $("case-licence").textContent = "Licence: " + (view.licence || [...new Set(view.items.map((i) => i.licence))].join("; ") || "unknown");
+    $("case-add").textContent = caseInCollection(view.archive, view.case) ? "In collection" : "Add case to collection";
+    $("case-differential").disabled = !view.items.some((i) => i.has_image);
+    if ($("detail").open) $("detail").close();
+    $("case-view").showModal();
+  } catch (err) {
+    $("status").textContent = "Error: " + err.message;
+  }
+}
+
+// ---- report draft from the uploaded image ----
+async function draftReport() {
+  if (!lastFile) return;
+  $("status").textContent = "Drafting…";
+  try {
+    const data = await (await upload("/api/draft?" + filterQuery(), lastFile)).json();
+    showDraft(data);
+    $("status").textContent = data.status === "ok" ? `Draft for the image ${lastFile.name} from ${data.citations.length} similar case(s)` : data.message;
+  } catch (err) {
+    $("status").textContent = "Error: " + err.message;
+  }
+}
+
+function showDraft(data) {
+  const box = $("draft");
+  const parts = [el("h2", {text: "Report draft (every sentence is quoted from the case it cites)"})];
+  if (data.status !== "ok") {
+    parts.push(el("p", {class: "refused", text: data.message}));
+  } else {
+    for (const [title, sentences] of [["Findings", data.findings], ["Impression", data.impression]]) {
+      if (!sentences.length) continue;
+      parts.push(el("h3", {text: title}), el("ul", {class: title.toLowerCase()}, ...sentences.map((s) => el("li", {"data-assertion": s.assertion},
+        el("span", {class: "sentence", text: s.text}),
+        el("span", {class: "cite", text: `[${[s.citation, ...s.supported_by].join(", ")}]`}),
+        s.assertion !== "asserted" ? el("span", {class: "mark", text: s.assertion}) : ""))));
+    }
+    parts.push(el("h3", {text: "Sources"}), el("ol", {class: "sources"}, ...data.citations.map((c) => el("li", {},
+      el("span", {text: `${c.archive}/${c.case}${c.diagnosis ? " — " + c.diagnosis : ""} · similarity ${c.score.toFixed(3)} · licence: ${c.licence || "not stated"} `}),
+      el("button", {type: "button", class: "open-case", text: "Open case", onclick: () => openCase(c.archive, c.case)})))));
+  }
+  box.replaceChildren(...parts);
+  box.hidden = false;
 }
 
 // Concept codes (UMLS CUIs such as C0032326) show by their names (hit.concepts, from the server's vocabulary);
@@ -221,7 +328,14 @@ async function openDetail(itemId) {
       .map(([k, v]) => el("tr", {}, el("td", {text: k}), el("td", {text: typeof v === "object" ? JSON.stringify(v) : String(v)})));
     $("detail-meta").replaceChildren(...rows);
     $("detail-add").textContent = inCollection(item.item_id) ? "In collection" : "Add to collection";
+    $("detail-case").hidden = $("detail-case-info").hidden = true;
     $("detail").showModal();
+    try {
+      const view = await (await api(`/api/items/${itemId}/case`)).json();
+      $("detail-case-info").textContent = `Case ${view.case}${view.diagnosis ? " · " + view.diagnosis : ""} · ${view.items.length} item(s)`;
+      $("detail-case").hidden = $("detail-case-info").hidden = false;
+      $("detail-case").onclick = () => openCase(view.archive, view.case);
+    } catch (_) { /* the item belongs to no case */ }
   } catch (err) {
     $("status").textContent = "Error: " + err.message;
   }
@@ -242,10 +356,33 @@ async function addToCollection(itemId) {
   saveCollection([...collection(), entry]);
 }
 
+function caseCollection() {
+  try { return JSON.parse(localStorage.getItem(CASES_KEY)) || []; } catch (_) { return []; }
+}
+function saveCases(cases) { localStorage.setItem(CASES_KEY, JSON.stringify(cases)); renderCollection(); }
+function caseInCollection(archive, caseKey) { return caseCollection().some((e) => e.archive === archive && e.case === caseKey); }
+function addCase(c) {
+  if (caseInCollection(c.archive, c.case)) return;
+  saveCases([...caseCollection(), {archive: c.archive, case: c.case, title: c.title, diagnosis: c.diagnosis,
+                                   licence: c.licence, note: ""}]);
+}
+
+function caseEntries() {
+  return caseCollection().map((entry, i) => {
+    const note = el("input", {type: "text", placeholder: "note for the teaching file", value: entry.note || ""});
+    note.addEventListener("change", () => { const all = caseCollection(); all[i].note = note.value; saveCases(all); });
+    const remove = el("button", {type: "button", class: "remove", text: "×", "aria-label": "remove"});
+    remove.addEventListener("click", () => saveCases(caseCollection().filter((_, j) => j !== i)));
+    return el("li", {class: "case-entry", "data-case": entry.case},
+      el("span", {text: `${entry.case} · ${entry.title || entry.diagnosis || ""} · ${entry.licence || "licence unknown"}`}), remove, note);
+  });
+}
+
 function renderCollection() {
   const items = collection();
-  $("collection-count").textContent = String(items.length);
-  $("collection-list").replaceChildren(...items.map((entry, i) => {
+  const cases = caseCollection();
+  $("collection-count").textContent = String(items.length + cases.length);
+  $("collection-list").replaceChildren(...caseEntries(), ...items.map((entry, i) => {
     const note = el("input", {type: "text", placeholder: "note for the teaching file", value: entry.note || ""});
     note.addEventListener("change", () => { const all = collection(); all[i].note = note.value; saveCollection(all); });
     const remove = el("button", {type: "button", class: "remove", text: "×", "aria-label": "remove"});
@@ -253,7 +390,7 @@ function renderCollection() {
     return el("li", {"data-item-id": String(entry.item_id)},
       el("span", {text: `${entry.key} · ${entry.licence || "licence unknown"}`}), remove, note);
   }));
-  for (const id of ["export-json", "export-html", "clear-collection"]) $(id).disabled = items.length === 0;
+  for (const id of ["export-json", "export-html", "clear-collection"]) $(id).disabled = items.length + cases.length === 0;
 }
 
 function download(blob, filename) {
@@ -264,14 +401,25 @@ function download(blob, filename) {
 }
 
 function exportJson() {
-  const body = {title: $("collection-title").value, exported: new Date().toISOString(), items: collection()};
+  const body = {title: $("collection-title").value, exported: new Date().toISOString(), items: collection(),
+                cases: caseCollection()};
   download(new Blob([JSON.stringify(body, null, 2)], {type: "application/json"}), "collection.json");
 }
 
 async function exportHtml() {
   const items = collection();
+  const cases = caseCollection();
   const notes = Object.fromEntries(items.filter((e) => e.note).map((e) => [e.item_id, e.note]));
   try {
+    if (cases.length) {
+      for (const c of cases.filter((c) => c.note)) notes[c.case] = c.note;
+      const response = await api("/api/export/cases/html", {
+        method: "POST", headers: {"Content-Type": "application/json"},
+        body: JSON.stringify({cases: cases.map((c) => ({archive: c.archive, case: c.case})), item_ids: items.map((e) => e.item_id),
+                              title: $("collection-title").value || "Teaching file", notes})});
+      download(await response.blob(), "teaching-file.html");
+      return;
+    }
     const response = await api("/api/export/html", {
       method: "POST", headers: {"Content-Type": "application/json"},
       body: JSON.stringify({item_ids: items.map((e) => e.item_id), title: $("collection-title").value || "Teaching file", notes})});
@@ -306,7 +454,18 @@ document.addEventListener("DOMContentLoaded", () => {
   $("detail-add").addEventListener("click", async () => { await addToCollection(currentDetail.item_id); $("detail-add").textContent = "In collection"; });
   $("export-json").addEventListener("click", exportJson);
   $("export-html").addEventListener("click", exportHtml);
-  $("clear-collection").addEventListener("click", () => saveCollection([]));
+  $("clear-collection").addEventListener("click", () => { saveCases([]); saveCollection([]); });
+  $("group-case").addEventListener("change", rerun);
+  $("diverse").addEventListener("change", rerun);
+  $("draft-button").addEventListener("click", draftReport);
+  $("differential-button").addEventListener("click", () => { if (lastFile) run({kind: "differential", file: lastFile}); });
+  $("case-add").addEventListener("click", () => { if (currentCase) { addCase(currentCase); $("case-add").textContent = "In collection"; } });
+  $("case-differential").addEventListener("click", () => {
+    const first = currentCase && currentCase.items.find((i) => i.has_image);
+    if (!first) return;
+    $("case-view").close();
+    run({kind: "differential", itemId: first.item_id, label: currentCase.case});
+  });
   $("collection-title").value = localStorage.getItem(TITLE_KEY) || $("collection-title").value;
   $("collection-title").addEventListener("change", () => localStorage.setItem(TITLE_KEY, $("collection-title").value));
   renderCollection();

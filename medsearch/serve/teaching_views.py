@@ -1,0 +1,34 @@
+"""What the page sees of cases, differentials and drafts (items through ``views.hit_view``: no paths, no
+patient data; case extra reduced to safe metadata)."""
+
+from __future__ import annotations
+
+from medsearch.serve.views import hit_view, safe_metadata
+
+
+def case_hit_view(hit) -> dict:
+    return {
+        "rank": hit.rank, "score": round(float(hit.score), 4), "archive": hit.archive, "case": hit.case,
+        "case_id": hit.case_id, "title": hit.title, "diagnosis": hit.diagnosis, "sections": dict(hit.sections),
+        "labels": list(hit.labels), "licence": hit.licence, "split": hit.split,
+        "item_score": None if hit.item_score is None else round(float(hit.item_score), 4),
+        "case_score": None if hit.case_score is None else round(float(hit.case_score), 4),
+        "n_items": hit.n_items, "items": [hit_view(item) for item in hit.items],
+    }
+
+
+def case_page_view(view: dict) -> dict:
+    """``medsearch.teaching.cases.case_view`` output for the page: items as hits, safe metadata only."""
+    from types import SimpleNamespace
+
+    items = []
+    for i, item in enumerate(view["items"]):
+        hit = hit_view(SimpleNamespace(**{**item, "rank": i + 1}))
+        hit["metadata"] = safe_metadata(item.get("extra"))
+        hit["text"] = item.get("text") or ""
+        items.append(hit)
+    return {**{k: v for k, v in view.items() if k != "items"}, "items": items}
+
+
+def draft_view(draft) -> dict:
+    return draft.to_dict()
