@@ -103,8 +103,11 @@ function upload(url, file) {
   return api(url, {method: "POST", body: file, headers: {"Content-Type": file.type || "application/octet-stream"}});
 }
 
+let searchSeq = 0;          // only the latest search may fill the results (an older, slower answer is dropped)
+
 async function run(search) {
   lastSearch = search;
+  const seq = ++searchSeq;
   const params = filterQuery();
   const grouped = $("group-case").checked && (search.kind === "text" || search.kind === "image");
   const diverse = $("diverse").checked;
@@ -129,9 +132,11 @@ async function run(search) {
       response = await api(`/api/items/${search.itemId}/similar?` + params);
     }
     const data = await response.json();
+    if (seq !== searchSeq) return;
     if (grouped || search.kind === "differential") showCases(search, data);
     else showResults(search, data);
   } catch (err) {
+    if (seq !== searchSeq) return;
     $("status").textContent = "Error: " + err.message;
     $("results").replaceChildren();
   }
