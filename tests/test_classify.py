@@ -223,6 +223,13 @@ def test_bench_zeroshot_manifest_needs_a_label_field_with_two_classes(tmp_path, 
     with pytest.raises(SystemExit) as exit_info:
         main(["bench", "zeroshot", "--manifest", "covid-chestxray", "--root", str(root), "--model", "fake"])
     assert exit_info.value.code == 2 and "--label-field" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "zeroshot", "--task", "nih-normal", "--prompt", "normal=x", "--model", "fake"])
+    assert exit_info.value.code == 2 and "--prompt applies to --manifest" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "zeroshot", "--manifest", "covid-chestxray", "--label-field", "finding", "--root", str(root),
+              "--model", "fake", "--prompt", "Flu=influenza"])
+    assert exit_info.value.code == 2 and "--prompt names classes not in the task: Flu" in capsys.readouterr().err
 
 
 # --- the real default model ---------------------------------------------------------------------------------

@@ -126,6 +126,9 @@ def zeroshot_command(
                        hint="e.g. --task nih-normal, or --manifest covid-chestxray --label-field finding")
     if task is not None:
         get_task(task)  # unknown names fail before the model loads
+        if prompt:
+            raise BadQuery("--prompt applies to --manifest tasks; a built-in task has its own phrases",
+                           hint="see medsearch/eval/zeroshot.py TASKS")
     overrides = _prompt_overrides(prompt)
     encoder = load_encoder(model, device=device)
     if task is not None:
