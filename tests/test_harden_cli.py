@@ -4,6 +4,7 @@ progress as periodic log lines when stderr is not a terminal, docs that cite rep
 from __future__ import annotations
 
 import io
+import os
 import re
 import subprocess
 import sys
@@ -20,7 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def run_cli(*args: str, columns: int = 80) -> subprocess.CompletedProcess:
     code = "import sys; from medsearch.cli import main; main(sys.argv[1:])"
-    env = {"COLUMNS": str(columns), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}
+    env = {"COLUMNS": str(columns), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO),
+           "MEDSEARCH_PATIENT_SALT": os.environ["MEDSEARCH_PATIENT_SALT"]}  # set by conftest: no secret generated
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env)
 
 
