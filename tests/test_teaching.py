@@ -244,3 +244,19 @@ def test_an_index_made_before_cases_upgrades_in_place(store_url):
         record = store.records("image", [0])[0]
         assert record.key == "k" and record.case is None
         assert store.case_hashes(1) == {} and store.item_case_keys(1) == set()
+
+
+@pytest.mark.slow
+def test_real_medpix_with_the_default_model(shared_data, tmp_path):
+    """The shipped model on the first 40 real MedPix images: grouped, differential and draft end to end."""
+    index = tmp_path / "idx"
+    _invoke("index", "--manifest", "medpix", "--root", shared_data / "medpix", "--index", index, "--limit", "40",
+            "--workers", "0")
+    image = next((shared_data / "medpix" / "images").glob("MPX1007_*.png"))
+    hits = json.loads(_invoke("query", "--image", image, "--group", "case", "--index", index, "--json"))
+    assert hits[0]["case"] == "MPX1007" and hits[0]["sections"]["findings"]
+    assert len({h["case"] for h in hits}) == len(hits)
+    differential = json.loads(_invoke("query", "--image", image, "--different-diagnosis", "--index", index, "--json"))
+    assert differential["hits"] and all(h["case"] != "MPX1007" for h in differential["hits"])
+    draft = json.loads(_invoke("draft", image, "--index", index, "--json"))
+    assert draft["status"] == "ok" and draft["citations"][0]["case"] == "MPX1007"

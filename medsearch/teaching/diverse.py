@@ -4,9 +4,10 @@ spread by maximal marginal relevance (MMR, Carbonell & Goldstein 1998).
 From a candidate pool (``POOL_PER_HIT`` x k hits of the plain search), hits are picked one at a time: the next
 is the candidate (of a group not yet at its cap) with the highest
 
-    lambda_ * similarity(query, hit) - (1 - lambda_) * max similarity(hit, already picked)
+    lambda_ * relevance(hit) - (1 - lambda_) * max similarity(hit, already picked)
 
-using the hits' stored vectors. lambda_ = 1 with an unlimited cap is the plain ranking. The figure that
+using the hits' stored vectors; relevance is the similarity to the query vector, or for a text query (whose pool
+comes from the index's own, possibly hybrid, text search) 1 - rank / pool size. lambda_ = 1 with an unlimited cap is the plain ranking. The figure that
 matters, distinct cases in the top 10, is in benchmarks/README.md.
 """
 
@@ -45,11 +46,22 @@ def mmr_order(relevance: np.ndarray, vectors: np.ndarray, groups: list, k: int, 
     return picked
 
 
+def pool_size(k: int, pool: int | None) -> int:
+    return pool or max(POOL_PER_HIT * k, 50)
+
+
 def diverse(index, vector, k: int = 10, target: str = "image", filters=None, per_group: int | None = PER_GROUP,
             lambda_: float = LAMBDA, pool: int | None = None):
     """The top ``k`` SearchResults for a query vector, capped per case and spread by MMR."""
     vector = np.asarray(vector, dtype=np.float32).reshape(-1)
-    hits = index.search_vector(vector, k=pool or max(POOL_PER_HIT * k, 50), target=target, filters=filters)
+    hits = index.search_vector(vector, k=pool_size(k, pool), target=target, filters=filters)
+    return spread(index, hits, k, target, per_group, lambda_)
+
+
+def spread(index, hits, k: int, target: str, per_group: int | None = PER_GROUP, lambda_: float = LAMBDA,
+           by_rank: bool = False):
+    """MMR over a ranked pool of hits. ``by_rank``: relevance from the pool's order (1 - rank/len), for pools
+    whose scores are not similarities (hybrid search fuses ranks)."""
     if not hits:
         return []
     records = index.store.items([h.item_id for h in hits])
@@ -62,14 +74,21 @@ def diverse(index, vector, k: int = 10, target: str = "image", filters=None, per
         kept.append(hit)
         groups.append(group_key(record))
         rows.append(index.stored_vector(target, vector_id))
-    relevance = np.array([h.score for h in kept], dtype=np.float32)
-    order = mmr_order(relevance, np.stack(rows) if rows else np.zeros((0, len(vector)), np.float32), groups, k,
-                      per_group, lambda_)
+    if by_rank:
+        relevance = 1.0 - np.arange(len(kept), dtype=np.float32) / max(len(kept), 1)
+    else:
+        relevance = np.array([h.score for h in kept], dtype=np.float32)
+    matrix = np.stack(rows) if rows else np.zeros((0, 1), np.float32)
+    order = mmr_order(relevance, matrix, groups, k, per_group, lambda_)
     return [dataclasses.replace(kept[i], rank=r + 1) for r, i in enumerate(order)]
 
 
-def diverse_text(index, query: str, k: int = 10, target: str = "image", filters=None, **options):
-    return diverse(index, index.embed_text(query, target=target), k=k, target=target, filters=filters, **options)
+def diverse_text(index, query: str, k: int = 10, target: str = "image", filters=None, pool: int | None = None,
+                 **options):
+    """A text query through the index's own text search (its default mode: hybrid when the index has a lexical
+    index), then spread by rank-relevance MMR."""
+    hits = index.search_text(query, k=pool_size(k, pool), target=target, filters=filters)
+    return spread(index, hits, k, target, by_rank=True, **options)
 
 
 def diverse_image(index, image, k: int = 10, target: str = "text", filters=None, **options):
