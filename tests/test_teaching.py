@@ -260,3 +260,23 @@ def test_real_medpix_with_the_default_model(shared_data, tmp_path):
     assert differential["hits"] and all(h["case"] != "MPX1007" for h in differential["hits"])
     draft = json.loads(_invoke("draft", image, "--index", index, "--json"))
     assert draft["status"] == "ok" and draft["citations"][0]["case"] == "MPX1007"
+
+
+def test_compose_takes_the_nearest_case_and_only_supported_sentences_of_others():
+    from medsearch.teaching.cases import CaseHit
+    from medsearch.teaching.draft import compose
+
+    def hit(n, findings, diagnosis, score):
+        return CaseHit(rank=n, score=score, archive="a", case=f"C{n}", diagnosis=diagnosis,
+                       sections={"findings": findings, "diagnosis": diagnosis}, item_score=score, licence="CC BY")
+
+    hits = [hit(1, "• Large right pleural effusion. No pneumothorax.", "Effusion", 0.9),
+            hit(2, "Moderate right pleural effusion. Dilated appendix.", "Effusion", 0.8),
+            hit(3, "Ring-enhancing brain lesion.", "Abscess", 0.7)]
+    findings, impression, citations = compose(hits)
+    texts = [f.text for f in findings]
+    assert "Large right pleural effusion." in texts and "No pneumothorax." in texts  # bullet dropped, verbatim
+    assert "Dilated appendix." not in texts and "Ring-enhancing brain lesion." not in texts  # unsupported
+    supported = [f for f in findings if f.text == "Large right pleural effusion."][0]
+    assert supported.supported_by == [2]
+    assert [i.text for i in impression] == ["Effusion", "Abscess"] and [c.case for c in citations] == ["C1", "C2", "C3"]

@@ -6,8 +6,10 @@ stays negated and is marked "negated", with its negated terms). Below the simila
 
 Sentence choice: the findings sentences of the top ``CASES`` cases (a case without case text contributes its
 items' texts) are scored by the similarity of their case times (1 + the number of other cited cases that hold a
-similar sentence with the same assertion); near-duplicates are dropped; the best ``MAX_SENTENCES`` are kept.
-The impression lists the distinct diagnoses of the cited cases, best case first.
+similar sentence with the same assertion). The nearest case's sentences are eligible; another case's only when
+at least one other cited case supports it, so that a draft does not splice unrelated cases' findings together.
+Near-duplicates are dropped; the best ``MAX_SENTENCES`` are kept. The impression lists the distinct diagnoses of
+the cited cases, nearest first (a differential, each cited).
 """
 
 from __future__ import annotations
@@ -104,6 +106,8 @@ def compose(hits: list[CaseHit], max_sentences: int = MAX_SENTENCES) -> tuple[li
     for citation, sentence, mark, bag, position in candidates:
         support = sorted({other.number for other, s2, m2, b2, _ in candidates
                           if other.number != citation.number and m2[0] == mark[0] and jaccard(bag, b2) >= SUPPORT_JACCARD})
+        if citation.number != 1 and not support:
+            continue
         scored.append((citation.score * (1 + len(support)), -citation.number, -position, citation, sentence, mark,
                        bag, support))
     scored.sort(key=lambda row: row[:3], reverse=True)

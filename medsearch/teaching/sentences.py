@@ -17,10 +17,11 @@ STOP_WORDS = frozenset("a an and are as at be by for from in is it of on or the 
 
 
 def split_sentences(text: str | None) -> list[str]:
-    """Verbatim sentences (each a substring of ``text``), with at least MIN_WORDS words."""
+    """Verbatim sentences (each a substring of ``text``; a leading bullet is dropped), with at least MIN_WORDS
+    words."""
     if not text:
         return []
-    pieces = [piece.strip() for piece in _BOUNDARY.split(text)]
+    pieces = [piece.strip().lstrip("•·*-– \t").strip() for piece in _BOUNDARY.split(text)]
     return [p for p in pieces if len(_WORD.findall(p.lower())) >= MIN_WORDS]
 
 
