@@ -35,6 +35,9 @@ def register(app: typer.Typer) -> None:
         limit: Annotated[Optional[int], typer.Option(help="index only the first N items of the archive")] = None,
         rebuild: Annotated[bool, typer.Option(help="build a fresh index beside the existing one, then swap it in atomically")] = False,
         prune: Annotated[bool, typer.Option(help="on a full read (no --limit), remove items the archive no longer has")] = True,
+        engine: Annotated[str, typer.Option(help="where decode and encode run: local, or ray (extra [ray])")] = "local",
+        address: Annotated[Optional[str], typer.Option(help="--engine ray: cluster address (auto, ray://HOST:10001); default: a local Ray")] = None,
+        actors: Annotated[Optional[int], typer.Option(help="--engine ray: encoder actors (default: one per GPU, else 1)")] = None,
         retrain: Annotated[bool, typer.Option(help="retrain IVF indexes whose lists drifted out of balance (see indexer/ann.py)")] = False,
     ) -> None:
         """Index an archive: decode, embed, write vectors + FAISS + metadata; reruns embed only what changed."""
@@ -42,13 +45,16 @@ def register(app: typer.Typer) -> None:
         from medsearch.models import load_encoder
         from medsearch.models.registry import resolve
 
+        from indexer.engines import make_embedder
         from indexer.pipeline import build_index
 
         archive = open_archive(manifest, root)
         encoder = load_encoder(model, device=device)
+        embedder = make_embedder(engine, encoder, resolve(model).name, batch_size, workers, device, address, actors)
         summary = build_index(archive, index, encoder, db_url=db, factory=factory, batch_size=batch_size,
                               workers=workers, device=device, limit=limit, rebuild=rebuild,
-                              model_name=resolve(model).name, prune=prune, retrain=retrain)
+                              model_name=resolve(model).name, prune=prune, retrain=retrain,
+                              embedder=embedder)
         print_summary(summary)
         check_outcome(summary)
 
