@@ -78,7 +78,8 @@ class EmbedActor:
 
         from medsearch.models.device import resolve_device
 
-        torch.set_num_threads(1) if device == "cpu" else None
+        if device == "cpu":
+            torch.set_num_threads(1)  # one CPU per actor (Ray reserves one); more threads only oversubscribe
         self.encoder = encoder_factory()
         self.device = resolve_device(device)
 

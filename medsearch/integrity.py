@@ -40,11 +40,15 @@ class VectorHeader:
 
 
 def read_vector_header(path: Path) -> VectorHeader:
+    """The header of a vector file; FileNotFoundError (not IndexCorrupt) when it is gone: a writer may have just
+    replaced it, and readers then reopen the newer manifest."""
     try:
         with open(path, "rb") as f:
             npy.read_magic(f)
             shape, fortran, dtype = npy.read_array_header_1_0(f)
             offset = f.tell()
+    except FileNotFoundError:
+        raise
     except (ValueError, OSError) as exc:
         raise IndexCorrupt(f"{Path(path).name} is not a vector file: {exc}", hint=VERIFY_HINT) from exc
     if fortran or dtype != np.dtype("<f4") or len(shape) != 2:

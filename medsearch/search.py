@@ -232,7 +232,11 @@ class Index:
                     ann = faiss.read_index(str(self.path / entry.index_file))
                     check_vector_file(self.path / entry.vectors_file, entry, self.manifest.dim)
                     vectors = np.load(self.path / entry.vectors_file, mmap_mode="r")
+                except FileNotFoundError:
+                    raise
                 except (OSError, RuntimeError, ValueError) as exc:  # faiss raises RuntimeError on bad files
+                    if not (self.path / entry.index_file).exists():
+                        raise FileNotFoundError(entry.index_file) from exc  # removed by a writer meanwhile
                     raise IndexCorrupt(f"cannot read the {modality} index files: {exc}") from exc
                 if vectors.ndim != 2 or vectors.shape[1] != self.manifest.dim:
                     raise IndexCorrupt(f"{entry.vectors_file} has shape {vectors.shape}, expected (n, {self.manifest.dim})")
@@ -392,7 +396,15 @@ class Index:
                 for i, (_, score, record) in enumerate(self._ranked(vector, k, target, filters, encode_s))]
 
     def _ranked(self, vector, k: int, target: str, filters, encode_s: float) -> list[tuple[int, float, object]]:
-        """Dense top ``k`` as (vector id, score, record)."""
+        """Dense top ``k`` as (vector id, score, record), all from one snapshot of the index."""
+        try:
+            return self._ranked_snapshot(vector, k, target, filters, encode_s)
+        except FileNotFoundError:  # a writer swapped the snapshot and removed the old files under this search
+            if not self._refresh():
+                raise IndexCorrupt("files named in the index manifest are missing") from None
+            return self._ranked_snapshot(vector, k, target, filters, encode_s)
+
+    def _ranked_snapshot(self, vector, k: int, target: str, filters, encode_s: float) -> list[tuple[int, float, object]]:
         from medsearch.query.ranking import rank, rank_post_filtered
 
         target = _check_target(target)
@@ -420,10 +432,10 @@ class Index:
                 self.last_plan = "pre-filter"
             hits = rank(ann, vectors, vector, k, known=known, allowed=allowed, timings=timings)
         if len(hits) < k and self._refresh():  # a writer swapped in a new snapshot while this one was read
-            return self._search(vector, k, target, filters, encode_s)
+            return self._ranked_snapshot(vector, k, target, filters, encode_s)
         timings["total"] = encode_s + time.perf_counter() - start
         self.last_timings = timings
-        return hits
+        return [(row + base, score, record) for row, score, record in hits]  # rows -> the store's vector ids
 
     def search_similar(self, item_id: int, k: int = 10, target: str = "image", filters=None) -> list[SearchResult]:
         """'More like this': the item's stored vector (of ``target``'s kind, else the other) as the query;

@@ -323,3 +323,31 @@ def test_growing_ivf_keeps_list_sizes_and_retrains_on_drift(tmp_path, archive_di
     add_row(archive_dir, "later,,another late report,,test,CC BY,")
     index(tmp_path, factory="IVF2,Flat", retrain=True)
     assert read_manifest(tmp_path / "idx").modalities["text"].trained_count == LIVE + 2
+
+
+def test_a_running_server_sees_reindexed_and_deleted_items(tmp_path, archive_dir):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from medsearch.serve.app import create_app
+    from medsearch.serve.settings import ServeSettings
+
+    index(tmp_path)
+    with TestClient(create_app(opened(tmp_path), ServeSettings())) as client:
+        _server_follows_the_index(tmp_path, archive_dir, client)
+
+
+def _server_follows_the_index(tmp_path, archive_dir, client):
+    def keys(q):
+        response = client.get("/api/search", params={"q": q, "target": "text", "k": 3})
+        assert response.status_code == 200, response.text
+        return [hit["key"] for hit in response.json()["results"]]
+
+    assert "late" not in keys("late report atelectasis")
+    add_row(archive_dir, "late,,a late report about atelectasis,,test,CC BY,")
+    index(tmp_path)
+    assert keys("late report atelectasis")[0] == "late"  # no restart
+    maintain.delete_items(tmp_path / "idx", keys=["late"])
+    assert "late" not in keys("late report atelectasis")
+    maintain.compact(tmp_path / "idx")
+    assert "late" not in keys("late report atelectasis") and len(keys("finding")) == 3
