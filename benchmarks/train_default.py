@@ -1,11 +1,15 @@
-"""Reproduce the embedded default's weights and the comparison table in MODEL_CARD.md.
+"""Train the embedded default (second generation) on cached tower features from several sources; reproduce the
+shipped weights and the comparison table in medsearch/models/MODEL_CARD.md.
 
-    python benchmarks/train_default.py --root /work/shared/data/roco --runs /work/cache/medsearch/runs \
-        [--only NAME ...] [--ship NAME]
+    python benchmarks/model_features.py --out FEAT --views 2            # once: frozen-tower outputs (+2 augmented views)
+    python benchmarks/train_default.py --features FEAT --runs RUNS [--only NAME ...] [--ship NAME] [--ship-cc NAME]
 
-Each named setting trains through the same API as `medsearch train` (frozen-tower features cached once under
-$MEDSEARCH_CACHE/features), picks its best epoch on val and writes benchmarks/results/model_<name>.json with val
-and test recall. ``--ship NAME`` copies that run's exported weights to medsearch/models/weights/.
+Data (see model_features.py): ROCO train rows (all licences, or only CC BY / CC0 for ``*_cc`` settings), MedPix 2.0
+train cases, NIH ChestX-ray14 train images with label sentences (``+nih`` settings). Every setting picks its best
+epoch on one pool made of ROCO val + MedPix dev (mean recall@1/5/10 both ways, raw embeddings), then is scored on
+ROCO val, ROCO test (same-caption relevance) and MedPix dev (case-aware relevance) with bootstrap 95% CIs, and
+writes benchmarks/results/model2_<name>.json. ``--ship NAME`` / ``--ship-cc NAME`` copy a run's exported weights to
+medsearch/models/weights/medsearch-default.safetensors / medsearch-default-cc.safetensors.
 """
 
 from __future__ import annotations
@@ -13,66 +17,160 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import time
 from pathlib import Path
 
-from medsearch.train.loop import TrainConfig
-from medsearch.train.run import REDISTRIBUTABLE, TrainRequest, run
+import numpy as np
 
 RESULTS = Path(__file__).parent / "results"
-WEIGHTS = Path(__file__).parents[1] / "medsearch" / "models" / "weights" / "medsearch-default.safetensors"
+WEIGHTS_DIR = Path(__file__).parents[1] / "medsearch" / "models" / "weights"
+CC = ("CC BY", "CC0")
 
-# name -> (TrainRequest overrides, TrainConfig overrides)
-REG = {"hidden": 512, "feature_noise": 0.5, "dropout": 0.5}  # heavy regularisation: a few thousand pairs
-REG_CFG = {"lr": 5e-4, "weight_decay": 0.2, "epochs": 20}
-LINNOISE = {"hidden": 0, "feature_noise": 0.3, "dropout": 0.0}  # best on val for CC BY + CC0: shipped
-LINNOISE_CFG = {"lr": 1e-3, "weight_decay": 0.2, "epochs": 20}
-SETTINGS: dict[str, tuple[dict, dict]] = {
-    "linear_all": ({"hidden": 0, "feature_noise": 0.0, "dropout": 0.0}, {}),
-    "mlp_all": ({}, {}),
-    "mlpreg_all": (REG, REG_CFG),
-    "linnoise_all": (LINNOISE, LINNOISE_CFG),
-    "img1_all": ({**REG, "unfreeze_image": 1}, {**REG_CFG, "epochs": 12}),
-    "linear_ccby": ({"hidden": 0, "feature_noise": 0.0, "dropout": 0.0, "licences": REDISTRIBUTABLE}, {}),
-    "mlp_ccby": ({"licences": REDISTRIBUTABLE}, {}),
-    "mlpreg_ccby": ({**REG, "licences": REDISTRIBUTABLE}, REG_CFG),
-    "linnoise_ccby": ({**LINNOISE, "licences": REDISTRIBUTABLE}, LINNOISE_CFG),
-    "img1_ccby": ({**REG, "unfreeze_image": 1, "licences": REDISTRIBUTABLE}, {**REG_CFG, "epochs": 12}),
-    # variants that did not beat the shipped setting on val (MODEL_CARD.md, "Also tried")
-    "linnoise_queue_ccby": ({**LINNOISE, "licences": REDISTRIBUTABLE}, {**LINNOISE_CFG, "queue_size": 1024}),
-    "linnoise_soft_ccby": ({**LINNOISE, "licences": REDISTRIBUTABLE}, {**LINNOISE_CFG, "soft_weight": 0.3}),
-    "mlpreg_soft_ccby": ({**REG, "licences": REDISTRIBUTABLE}, {**REG_CFG, "soft_weight": 0.3}),
-    "mlpnoise1_ccby": ({**REG, "feature_noise": 1.0, "licences": REDISTRIBUTABLE}, REG_CFG),
+BASE = {"sources": ["roco", "medpix"], "cc": False, "hidden": 0, "dropout": 0.0, "noise": 0.3, "image_top": 0,
+        "text_top": 0, "views": 0, "soft": 0.0, "queue": 0, "lr": 1e-3, "tower_lr": 1e-4, "wd": 0.2, "epochs": 20,
+        "batch": 128}
+MLP = {"hidden": 512, "dropout": 0.5, "noise": 0.5, "lr": 5e-4}
+
+SETTINGS: dict[str, dict] = {
+    # heads on frozen towers
+    "lin": {},
+    "mlp": MLP,
+    "lin_aug": {"views": 2},
+    "mlp_aug": {**MLP, "views": 2},
+    "lin_soft": {"soft": 0.3},
+    "mlp_soft": {**MLP, "soft": 0.3},
+    "lin_queue": {"queue": 1024},
+    "lin_nih": {"sources": ["roco", "medpix", "nih"]},
+    "mlp_nih": {**MLP, "sources": ["roco", "medpix", "nih"]},
+    # unfrozen last EfficientNet stage (+ conv head) on cached stage inputs, with and without augmented views
+    "img1": {**MLP, "image_top": 1, "epochs": 12},
+    "img1_aug": {**MLP, "image_top": 1, "views": 2, "epochs": 12},
+    # unfrozen last MiniLM layer
+    "txt1": {**MLP, "text_top": 1, "epochs": 12},
+    # redistributable-only: ROCO CC BY / CC0 rows
+    "lin_cc": {"sources": ["roco"], "cc": True},
+    "mlp_cc": {**MLP, "sources": ["roco"], "cc": True},
 }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--root", default="/work/shared/data/roco")
-    ap.add_argument("--manifest", default="roco")
-    ap.add_argument("--runs", type=Path, default=Path("runs"))
-    ap.add_argument("--cache-dir", type=Path, default=None)
-    ap.add_argument("--only", nargs="*", default=None, help="names from SETTINGS (default: all)")
-    ap.add_argument("--ship", default=None, help="copy this run's exported weights into the package")
-    args = ap.parse_args()
+def build(setting: dict, features: Path, seed: int = 0):
+    import torch
 
-    for name in args.only or list(SETTINGS):
-        req_over, cfg_over = SETTINGS[name]
-        config = TrainConfig(**{"epochs": 30, **cfg_over})
-        req = TrainRequest(
-            manifest=args.manifest, root=args.root, out=args.runs / name, cache_dir=args.cache_dir, progress=False,
-            config=config, **req_over,
-        )
-        metrics = run(req)
-        metrics.pop("skipped", None)
+    from medsearch.train.feature_model import FeatureModel
+    from medsearch.train.multisource import AugFeatureData, load_sources
+
+    cache, views = load_sources(features, setting["sources"], setting["views"])
+    splits = np.array(cache.splits)
+    lic = np.array([x or "" for x in cache.licences])
+    train = np.flatnonzero(np.isin(splits, ["roco:train", "medpix:train", "nih:train"]))
+    if setting["cc"]:
+        train = train[np.isin(lic[train], CC)]
+    val = np.flatnonzero(np.isin(splits, ["roco:val", "medpix:dev"]))
+    torch.manual_seed(seed)
+    model = FeatureModel(256, setting["hidden"], setting["dropout"], setting["image_top"], setting["text_top"],
+                         setting["noise"])
+    data = AugFeatureData(cache, setting["image_top"], setting["text_top"], views, train, seed=seed)
+    return model, data, cache, train, val
+
+
+def score(model, data, cache, n_boot: int = 1000) -> dict:
+    """ROCO val / test (same caption relevant) and MedPix dev (same case relevant), raw embeddings, with CIs."""
+    from medsearch.eval.retrieval import evaluate_pairs
+    from medsearch.train.loop import embed_rows
+
+    splits = np.array(cache.splits)
+    out = {}
+    for name, split, group in (("roco_val", "roco:val", None), ("roco_test", "roco:test", None),
+                               ("medpix_dev", "medpix:dev", "case:")):
+        rows = np.flatnonzero(splits == split)
+        if split.split(":")[0] not in cache.meta["sources"]:
+            continue
+        if not len(rows):
+            continue
+        image, text = embed_rows(model, data, rows)
+        texts = [cache.texts[r] for r in rows]
+        groups = None
+        if group:
+            groups = [next((x for x in cache.labels[r] if x.startswith(group)), cache.keys[r]) for r in rows]
+        res = evaluate_pairs(image, text, texts, n_boot=n_boot, groups=groups)
+        out[name] = {"pool": res.pool_size, "recall": res.recall}
+    return out
+
+
+def mean_r10(s: dict) -> float:
+    return float(np.mean([s[p]["recall"][d]["R@10"]["value"] for p in ("roco_val", "medpix_dev") if p in s
+                          for d in ("image_to_text", "text_to_image")]))
+
+
+def run_one(name: str, features: Path, runs: Path) -> dict:
+    from medsearch.train import checkpoint
+    from medsearch.train.export import export_default
+    from medsearch.train.loop import TrainConfig, train
+
+    setting = {**BASE, **SETTINGS[name]}
+    model, data, cache, train_rows, val_rows = build(setting, features)
+    cfg = TrainConfig(epochs=setting["epochs"], batch_size=setting["batch"], lr=setting["lr"],
+                      tower_lr=setting["tower_lr"], weight_decay=setting["wd"], soft_weight=setting["soft"],
+                      queue_size=setting["queue"])
+    out = runs / name
+    t0 = time.time()
+    result = train(model, data, train_rows, val_rows, cfg, out, progress=False)
+    checkpoint.load_weights(out / checkpoint.BEST_FILE, model)
+    scores = score(model, data, cache)
+    sources = {s: int(sum(1 for r in train_rows if cache.splits[r].startswith(s + ":"))) for s in setting["sources"]}
+    metrics = {
+        "name": name, "setting": setting, "train_pairs": int(len(train_rows)), "train_pairs_by_source": sources,
+        "best_epoch": result.best_epoch, "val_pool": result.best_val, "scores": scores,
+        "selection_mean_r10": mean_r10(scores), "seconds": round(time.time() - t0, 1),
+        "licences": "CC BY + CC0 (ROCO only)" if setting["cc"] else "all ROCO licences + MedPix (research and education use)"
+                    + (" + NIH ChestX-ray14" if "nih" in setting["sources"] else ""),
+        "archive": "+".join(setting["sources"]),
+    }
+    summary = {"archive": metrics["archive"], "train_pairs": metrics["train_pairs"], "licences": metrics["licences"],
+               "best_epoch": result.best_epoch,
+               "test": {f"{d[0]}2{d.split('_to_')[1][0]}@{k}": 100 * scores["roco_test"]["recall"][d][f"R@{k}"]["value"]
+                        for d in ("image_to_text", "text_to_image") for k in (1, 5, 10)}}
+    export_default(out / checkpoint.BEST_FILE, out / "medsearch-default.safetensors", summary)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    return metrics
+
+
+def line(m: dict) -> str:
+    s = m["scores"]
+
+    def r(p, d):
+        if p not in s:
+            return "-"
+        v = s[p]["recall"][d]
+        return "/".join(f"{100 * v[f'R@{k}']['value']:.1f}" for k in (1, 5, 10))
+
+    return (f"{m['name']:10s} n={m['train_pairs']:5d} ep {m['best_epoch']:2d} sel {100 * m['selection_mean_r10']:.1f} | "
+            f"val i2t {r('roco_val', 'image_to_text')} t2i {r('roco_val', 'text_to_image')} | "
+            f"mp i2t {r('medpix_dev', 'image_to_text')} t2i {r('medpix_dev', 'text_to_image')} | "
+            f"test i2t {r('roco_test', 'image_to_text')} t2i {r('roco_test', 'text_to_image')}  ({m['seconds']} s)")
+
+
+def main() -> None:
+    import torch
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--features", type=Path, required=True)
+    ap.add_argument("--runs", type=Path, default=Path("runs"))
+    ap.add_argument("--only", nargs="*", default=None)
+    ap.add_argument("--ship", default=None, help="copy this run's weights to medsearch-default.safetensors")
+    ap.add_argument("--ship-cc", default=None, help="copy this run's weights to medsearch-default-cc.safetensors")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    for name in args.only if args.only is not None else list(SETTINGS):
+        metrics = run_one(name, args.features, args.runs)
         RESULTS.mkdir(exist_ok=True)
-        (RESULTS / f"model_{name}.json").write_text(json.dumps({"name": name, **metrics}, indent=1))
-        t = metrics["test"]
-        print(f"{name:16s} pairs {metrics['train_pairs']:5d} best ep {metrics['best_epoch']:2d}  test R@1/5/10 "
-              f"i→t {t['i2t@1']:.1f}/{t['i2t@5']:.1f}/{t['i2t@10']:.1f}  t→i {t['t2i@1']:.1f}/{t['t2i@5']:.1f}/{t['t2i@10']:.1f}",
-              flush=True)
-    if args.ship:
-        shutil.copyfile(args.runs / args.ship / "medsearch-default.safetensors", WEIGHTS)
-        print(f"shipped {args.ship} -> {WEIGHTS}")
+        (RESULTS / f"model2_{name}.json").write_text(json.dumps(metrics, indent=1) + "\n")
+        print(line(metrics), flush=True)
+    for name, target in ((args.ship, "medsearch-default"), (args.ship_cc, "medsearch-default-cc")):
+        if name:
+            shutil.copyfile(args.runs / name / "medsearch-default.safetensors", WEIGHTS_DIR / f"{target}.safetensors")
+            print(f"shipped {name} -> {WEIGHTS_DIR / target}.safetensors")
 
 
 if __name__ == "__main__":

@@ -160,8 +160,18 @@ def prepare_query(query: str, expand: bool = True, lexicon: Lexicon | None = Non
     return text
 
 
-def template_set_for(target: str, ensemble: bool = True) -> str:
-    return DEFAULT_TEMPLATE_SET.get(target, "none") if ensemble else "none"
+# Queries longer than this many words are caption-like: they are embedded bare, because wrapping a whole caption
+# in finding templates moves it away from the captions the model was trained on (benchmarks/query_defaults.py,
+# text->image recall on ROCO val + MedPix dev; see benchmarks/README.md). Short queries keep the ensemble.
+ENSEMBLE_MAX_WORDS = 1_000_000
+
+
+def template_set_for(target: str, ensemble: bool = True, query: str | None = None) -> str:
+    """The template set a query uses: the target's default set, or "none" when the ensemble is off or the query
+    is caption-like (more than ENSEMBLE_MAX_WORDS words)."""
+    if not ensemble or (query is not None and len(query.split()) > ENSEMBLE_MAX_WORDS):
+        return "none"
+    return DEFAULT_TEMPLATE_SET.get(target, "none")
 
 
 def embed_query(
@@ -174,7 +184,7 @@ def embed_query(
 ) -> np.ndarray:
     """Query text -> (dim,) unit vector for searching the ``target`` ("image" or "text") vectors."""
     text = prepare_query(query, expand=expand)
-    return ensemble_embedding(encoder, text, template_set or template_set_for(target, ensemble))
+    return ensemble_embedding(encoder, text, template_set or template_set_for(target, ensemble, text))
 
 
 def list_template_sets() -> Sequence[str]:

@@ -272,7 +272,7 @@ class Index:
 
         text = prepare_query(query, expand=expand)
         self.last_query = text
-        return ensemble_embedding(self.encoder, text, template_set_for(_check_target(target), ensemble))
+        return ensemble_embedding(self.encoder, text, template_set_for(_check_target(target), ensemble, text))
 
     def embed_image(self, image) -> np.ndarray:
         return self.encoder.encode_images([_to_pil(image)])[0]

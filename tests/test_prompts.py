@@ -138,3 +138,17 @@ def test_embed_query_uses_the_report_templates_for_text_targets():
     np.testing.assert_allclose(to_text, ensemble_embedding(enc, "effusion", "report"), rtol=1e-5, atol=1e-6)
     to_image = embed_query(enc, "effusion", target="image", expand=False)
     assert not np.allclose(to_text, to_image)
+
+
+def test_caption_like_queries_are_embedded_without_templates(monkeypatch):
+    from medsearch import prompts
+
+    monkeypatch.setattr(prompts, "ENSEMBLE_MAX_WORDS", 3)
+    enc = FakeEncoder()
+    long_query = "large left pleural effusion with collapse"
+    np.testing.assert_allclose(embed_query(enc, long_query, expand=False), enc.encode_texts([long_query])[0], atol=1e-6)
+    short = embed_query(enc, "pleural effusion", expand=False)
+    np.testing.assert_allclose(short, ensemble_embedding(enc, "pleural effusion", "clinical"), atol=1e-6)
+    assert prompts.template_set_for("image", True, long_query) == "none"
+    assert prompts.template_set_for("image", True, "pleural effusion") == "clinical"
+    assert prompts.template_set_for("image", False, "pleural effusion") == "none"

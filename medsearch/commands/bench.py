@@ -50,8 +50,14 @@ def retrieval_command(
     batch_size: BatchOpt = 64,
     bootstrap: BootOpt = 1000,
     out: OutOpt = Path("bench-results"),
+    query_path: Annotated[str, typer.Option(help="raw: caption embeddings as queries; product: text queries made "
+                                                 "the way `medsearch query` makes them (lexicon, template ensemble)")] = "raw",
+    no_ensemble: Annotated[bool, typer.Option("--no-ensemble", help="with --query-path product: no prompt templates")] = False,
+    no_expand: Annotated[bool, typer.Option("--no-expand", help="with --query-path product: no lexicon expansion")] = False,
+    group_by: Annotated[Optional[str], typer.Option(help="item field whose equal values also count as hits (case, pmc_id)")] = None,
 ) -> None:
-    """Recall@1/5/10 image->text and text->image with bootstrap 95% CIs; a hit is a retrieved text identical to the query's."""
+    """Recall@1/5/10 image->text and text->image with bootstrap 95% CIs; a hit is a retrieved text identical to the query's
+    (or of the same --group-by value)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -62,7 +68,10 @@ def retrieval_command(
 
     archive = open_archive(manifest, root)
     encoder = load_encoder(model, device=device)
-    result = run_retrieval(archive, encoder, split=split, pool=pool, seed=seed, batch_size=batch_size, n_boot=bootstrap)
+    if query_path not in ("raw", "product"):
+        raise typer.BadParameter("choose raw or product", param_hint="--query-path")
+    result = run_retrieval(archive, encoder, split=split, pool=pool, seed=seed, batch_size=batch_size, n_boot=bootstrap,
+                           query_path=query_path, ensemble=not no_ensemble, expand=not no_expand, group_by=group_by)
     console = Console()
     console.print(f"archive {result['archive']} split {split or 'all'} model {result['model_id']}: "
                   f"pool size {result['pool_size']} pairs ({result['unique_texts']} distinct texts), "
@@ -72,7 +81,9 @@ def retrieval_command(
         table.add_row(direction.replace("_", " "),
                       *[f"{_fmt(v['value'])} [{_fmt(v['ci_low'])}, {_fmt(v['ci_high'])}]" for v in values.values()])
     console.print(table)
-    stem = _slug(f"retrieval_{result['archive']}_{split or 'all'}_{result['pool_size']}_{result['model_id']}")
+    path_tag = "" if query_path == "raw" else "_product" + ("-noens" if no_ensemble else "") + ("-noexp" if no_expand else "")
+    group_tag = f"_by-{group_by}" if group_by else ""
+    stem = _slug(f"retrieval_{result['archive']}_{split or 'all'}_{result['pool_size']}{path_tag}{group_tag}_{result['model_id']}")
     json_path = _write_json(result, out / f"{stem}.json")
     png_path = recall_curve_png(result["curves"], out / f"{stem}.png",
                                 f"{result['archive']} {split or 'all'} (pool {result['pool_size']})")

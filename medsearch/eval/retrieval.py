@@ -35,13 +35,23 @@ class RetrievalResult:
 
 
 def evaluate_pairs(image_vectors: np.ndarray, text_vectors: np.ndarray, texts: list[str],
-                   ks=DEFAULT_KS, n_boot: int = 1000, seed: int = 0, curve_k: int = 50) -> RetrievalResult:
-    """Row i of both arrays is pair i. Scores are inner products (vectors are L2-normalised)."""
+                   ks=DEFAULT_KS, n_boot: int = 1000, seed: int = 0, curve_k: int = 50,
+                   groups: list | None = None, query_text_vectors: np.ndarray | None = None) -> RetrievalResult:
+    """Row i of both arrays is pair i. Scores are inner products (vectors are L2-normalised).
+
+    ``groups`` (a case or article key per row) makes every pair of the same group relevant too (MedPix captions
+    repeat within a case). ``query_text_vectors`` are used for text->image queries instead of ``text_vectors``
+    (e.g. queries embedded through the product's query path, while the index holds plain caption embeddings).
+    """
     sims = image_vectors @ text_vectors.T  # (images, texts)
     relevant = metrics.same_text_relevance(texts, texts)
+    if groups is not None:
+        g = np.array([str(x) for x in groups])
+        relevant = relevant | (g[:, None] == g[None, :])
     ranks = {
         "image_to_text": metrics.first_relevant_rank(sims, relevant),
-        "text_to_image": metrics.first_relevant_rank(sims.T, relevant.T),
+        "text_to_image": metrics.first_relevant_rank(
+            (query_text_vectors @ image_vectors.T) if query_text_vectors is not None else sims.T, relevant.T),
     }
     recall, curves = {}, {}
     for direction, r in ranks.items():
@@ -55,9 +65,44 @@ def evaluate_pairs(image_vectors: np.ndarray, text_vectors: np.ndarray, texts: l
     return RetrievalResult(len(texts), recall, curves, unique)
 
 
+def item_group(item, field: str):
+    """The grouping key of an item (a case or article id): an Item attribute or an ``extra`` field."""
+    value = getattr(item, field, None)
+    return value if value is not None else (item.extra or {}).get(field)
+
+
+def product_query_vectors(encoder, texts: list[str], ensemble: bool = True, expand: bool = True,
+                          fallback: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """Text->image query vectors made the way ``medsearch query`` / ``Index.search_text`` make them (normalised,
+    lexicon-expanded, template ensemble for the image target). A text the query path refuses (no words after
+    normalisation) keeps its ``fallback`` row; returns (vectors, number of such texts)."""
+    from medsearch.errors import BadQuery
+    from medsearch.prompts import embed_query
+
+    rows, refused = [], 0
+    for i, text in enumerate(texts):
+        try:
+            rows.append(embed_query(encoder, text, target="image", ensemble=ensemble, expand=expand))
+        except BadQuery:
+            refused += 1
+            rows.append(fallback[i] if fallback is not None else encoder.encode_texts([text])[0])
+    return np.asarray(rows, dtype=np.float32).reshape(len(texts), -1), refused
+
+
+QUERY_PATHS = ("raw", "product")
+
+
 def run_retrieval(archive, encoder, split: str | None = None, pool: int | None = None, seed: int = 0,
-                  batch_size: int = 64, n_boot: int = 1000, ks=DEFAULT_KS, show_progress: bool = True) -> dict:
-    """Embed the archive's image+text items (optionally one split, optionally a fixed random pool) and score."""
+                  batch_size: int = 64, n_boot: int = 1000, ks=DEFAULT_KS, show_progress: bool = True,
+                  query_path: str = "raw", ensemble: bool = True, expand: bool = True,
+                  group_by: str | None = None) -> dict:
+    """Embed the archive's image+text items (optionally one split, optionally a fixed random pool) and score.
+
+    ``query_path="product"`` embeds the text->image queries through the product's query path (``ensemble`` and
+    ``expand`` as `medsearch query` has them) instead of the plain caption embedding; ``group_by`` names an item
+    field (``case``, ``pmc_id``) whose equal values also count as relevant."""
+    if query_path not in QUERY_PATHS:
+        raise ValueError(f"query_path must be one of {QUERY_PATHS}")
     from medsearch.eval.embedding import embed_items
 
     items = [it for it in archive.items()
@@ -74,7 +119,12 @@ def run_retrieval(archive, encoder, split: str | None = None, pool: int | None =
             hint="check --root (and --split): the archive needs rows with both an image and a text")
     chosen = [items[i] for i in sample_pool(len(items), pool, seed)]
     emb = embed_items(chosen, encoder, batch_size=batch_size, show_progress=show_progress)
-    result = evaluate_pairs(emb.image_vectors, emb.text_vectors, emb.texts, ks=ks, n_boot=n_boot, seed=seed)
+    queries, refused = None, 0
+    if query_path == "product":
+        queries, refused = product_query_vectors(encoder, emb.texts, ensemble, expand, emb.text_vectors)
+    groups = [item_group(it, group_by) for it in emb.items] if group_by else None
+    result = evaluate_pairs(emb.image_vectors, emb.text_vectors, emb.texts, ks=ks, n_boot=n_boot, seed=seed,
+                            groups=groups, query_text_vectors=queries)
     return {
         "benchmark": "retrieval",
         "archive": getattr(archive, "name", None),
@@ -82,6 +132,9 @@ def run_retrieval(archive, encoder, split: str | None = None, pool: int | None =
         "split": split,
         "pool_requested": pool,
         "seed": seed,
+        "query_path": query_path,
+        **({"ensemble": ensemble, "expand": expand, "queries_kept_raw": refused} if query_path == "product" else {}),
+        "group_by": group_by,
         "candidates_in_split": len(items),
         **result.to_dict(),
         "skipped": [{"where": s.where, "reason": s.reason, "stage": s.stage} for s in archive_skipped + emb.skipped],
