@@ -212,3 +212,79 @@ def phrasing_command(
     stem = _slug(f"phrasing_{target}_{result['model_id']}")
     png = phrasing_png(result["settings"], out / f"{stem}.png", f"phrasing robustness, top-{k} ({target})")
     console.print(f"wrote {_write_json(result, out / f'{stem}.json')} and {png}")
+
+
+@bench_app.command("search")
+def search_command(
+    index: Annotated[Path, typer.Option("--index", help="index directory (IU X-ray reports, NIH CXR14, ROCO, ...)")],
+    queries: Annotated[str, typer.Option("--queries", help="judged query set from the index's labels: mesh (IU X-ray), findings (NIH CXR14), concepts (ROCO CUIs)")],
+    target: Annotated[Optional[str], typer.Option(help="image or text (default: text for mesh, image otherwise)")] = None,
+    captions: Annotated[Optional[Path], typer.Option(help="concepts: the ROCO captions.csv whose train rows phrase the queries")] = None,
+    tune: Annotated[bool, typer.Option("--tune/--no-tune", help="also try fusion settings on the tuning half")] = False,
+    db: Annotated[Optional[str], typer.Option("--db", help="metadata database URL, if not the index's own")] = None,
+    out: OutOpt = Path("bench-results"),
+) -> None:
+    """Search quality per mode (dense, lexical, hybrid; with and without negation handling) and query kind
+    (plain, abbreviation, lay, negated): P@10, nDCG@10, R@100 on queries judged by the index's own labels."""
+    import csv
+    import platform
+    import os
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from medsearch.errors import BadQuery
+    from medsearch.eval import search_bench as sb
+    from medsearch.query.fusion import DEFAULT_FUSION, FusionSettings
+    from medsearch.search import open_index
+
+    builders = {"mesh": "text", "findings": "image", "concepts": "image"}
+    if queries not in builders:
+        raise BadQuery(f"unknown query set {queries!r}", hint=f"choose one of: {', '.join(builders)}")
+    target = target or builders[queries]
+    console = Console()
+    with open_index(index, db_url=db) as idx:
+        sb.cached_embeddings(idx)
+        records = sb.all_records(idx, target)
+        if queries == "mesh":
+            plain = sb.mesh_queries(records)
+        elif queries == "findings":
+            plain = sb.finding_queries(records)
+        else:
+            if captions is None:
+                raise BadQuery("the concepts set needs --captions (ROCO captions.csv)", hint="its train rows phrase the queries")
+            with open(captions, newline="", encoding="utf-8") as f:
+                train = [(row["caption"], set((row.get("cuis") or "").split(";"))) for row in csv.DictReader(f)
+                         if row.get("split") == "train"]
+            plain = sb.concept_queries(records, train)
+        judged = sb.expand_kinds(plain, {r.item_id for r in records}, negated=queries != "concepts")
+        console.print(f"{queries}: {len(records)} {target} items, {len(judged)} judged queries "
+                      f"({dict(sorted(__import__('collections').Counter(q.kind for q in judged).items()))})")
+        tuned = None
+        if tune:
+            grid = [FusionSettings(rrf_k=c, lexical_weight=w) for c in (10.0, 60.0) for w in (0.5, 1.0, 2.0, 4.0)]
+            best, trials = sb.tune_fusion(idx, [(judged, target)], grid)
+            tuned = {"best": __import__("dataclasses").asdict(best), "trials": trials}
+            for t in trials:
+                console.print(f"  fusion {t['settings']}: tune nDCG@10 {t['tune_ndcg@10']:.3f}")
+        rows = sb.run_queries(idx, judged, target)
+        summary = sb.summarise(rows)
+        model_id = idx.manifest.model_id
+    for half in ("test", "all"):
+        table = Table("mode", *[f"{kind} P@10/nDCG/R@100" for kind in ("plain", "abbreviation", "lay", "negated", "all")],
+                      title=f"{queries} ({target}), {half} queries")
+        for config, kinds in summary.items():
+            cells = []
+            for kind in ("plain", "abbreviation", "lay", "negated", "all"):
+                m = kinds.get(kind, {}).get(half)
+                cells.append("-" if m is None else f"{m['p@10']:.3f}/{m['ndcg@10']:.3f}/{m['r@100']:.3f}"
+                             + (f" a{m['asserting@10']:.2f}" if "asserting@10" in m else "") + f" (n={m['n']})")
+            table.add_row(config, *cells)
+        console.print(table)
+    result = {"set": queries, "target": target, "index": str(index), "model_id": model_id, "items": len(records),
+              "fusion": __import__("dataclasses").asdict(DEFAULT_FUSION), "tuning": tuned, "summary": summary,
+              "machine": {"platform": platform.platform(), "python": platform.python_version(),
+                          "cpus": os.cpu_count()},
+              "queries": rows}
+    path = _write_json(result, out / f"search_{_slug(queries)}_{target}.json")
+    console.print(f"wrote {path}")
