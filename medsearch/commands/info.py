@@ -60,10 +60,10 @@ def modality_display(code: str) -> str:
 
 def label_display(label: str) -> str:
     """"C0032326 (pneumothorax)" for a named concept code, else the label."""
-    from medsearch.concepts import label_name
+    from medsearch.concepts import is_code, label_name
 
     name = label_name(label)
-    return label if name == label else f"{label} ({name})"
+    return f"{label} ({name})" if is_code(label) and name != label else label
 
 
 def print_info(info: dict) -> None:
