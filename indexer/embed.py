@@ -129,7 +129,7 @@ class TorchEmbedder:
         for d in decoded:
             if d.error is not None:
                 p = pending[d.position]
-                batch.skipped.append(Skipped(p.item.key, f"{p.item.image_path}: {d.error}", "decode"))
+                batch.skipped.append(Skipped(p.item.key, f"{p.item.shown_path()}: {d.error}", "decode"))
             else:
                 kept.append((pending[d.position], d.array))
         start = time.perf_counter()

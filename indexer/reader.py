@@ -59,7 +59,7 @@ class ArchiveReader:
         try:
             return Pending(item, item.content_hash())
         except OSError as exc:  # image listed but gone or unreadable: recorded, the run goes on
-            skipped.append(Skipped(item.key, f"cannot read {item.image_path}: {exc.strerror or exc}", "read"))
+            skipped.append(Skipped(item.key, f"cannot read {item.shown_path()}: {exc.strerror or exc.__class__.__name__}", "read"))
             return None
 
 

@@ -194,10 +194,13 @@ def test_dicom_folder_link_out_of_the_root_is_refused(tmp_path):
     root = tmp_path / "dcm"
     root.mkdir()
     os.symlink("/etc/passwd", root / "IM0001")
-    archive = open_archive("dicom-folder", root)
+    archive = open_archive("dicom-folder", root, show_paths=True)
     assert list(archive.items()) == []
     assert [s.reason for s in archive.skipped] == ["image path outside the archive root: IM0001 (a link to a file "
                                                    "elsewhere)"]
+    hidden = open_archive("dicom-folder", root)  # by default the report names the file by its key, not its path
+    list(hidden.items())
+    assert hidden.skipped[0].where.startswith("dcm-") and "IM0001" not in hidden.skipped[0].reason
 
 
 def test_thumbnail_of_a_path_that_became_a_link_is_not_served(tmp_path):

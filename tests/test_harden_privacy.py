@@ -115,3 +115,21 @@ def test_the_page_api_shows_no_dicom_path(phi_folder, tmp_path):
         hits = client.get("/api/search", params={"q": "chest"}).json()["results"]
         detail = client.get(f"/api/items/{hits[0]['item_id']}").json()
     assert "DOE" not in json.dumps(hits) and "DOE" not in json.dumps(detail)
+
+
+def test_skip_reports_do_not_name_dicom_paths_unless_asked(tmp_path, capsys):
+    """A corrupt file in a folder named after the patient: the summary and skipped.jsonl name it by its key;
+    `--show-paths` names the file (and stores its path for results)."""
+    from medsearch.cli import main
+
+    root = tmp_path / "dcm"
+    (root / "DOE^JOHN_105534").mkdir(parents=True)
+    (root / "DOE^JOHN_105534" / "IM0002").write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00")  # a broken header
+    for flag, shown in (([], False), (["--show-paths"], True)):
+        index_dir = tmp_path / f"idx{len(flag)}"
+        with pytest.raises(SystemExit):  # nothing indexable: exit 10
+            main(["index", "--manifest", "dicom-folder", "--root", str(root), "--index", str(index_dir),
+                  "--model", "fake", "--workers", "0", *flag])
+        output = capsys.readouterr()
+        text = output.out + output.err + (index_dir / "skipped.jsonl").read_text()
+        assert ("DOE" in text) == shown, text

@@ -78,12 +78,14 @@ def _manifest_for(name_or_path: str | Path) -> Manifest:
     raise UnknownManifest(text, list(builtin))
 
 
-def open_archive(name_or_manifest_path: str | Path, root: str | Path | None = None) -> Archive:
+def open_archive(name_or_manifest_path: str | Path, root: str | Path | None = None, show_paths: bool = False) -> Archive:
     """Open a built-in archive by name ("roco", "demo", ...) or any manifest .toml file, reading from ``root``
-    (default: the manifest's default_root). Raises UnknownManifest, BadArchive (with a hint) when unreadable."""
+    (default: the manifest's default_root). Raises UnknownManifest, BadArchive (with a hint) when unreadable.
+    ``show_paths``: readers whose file paths may name a patient (dicom-folder) show and store them anyway."""
     manifest = _manifest_for(name_or_manifest_path)
     resolved_root = manifest.resolve_root(root)
     reader = reader_class(manifest.reader)(manifest, resolved_root)
+    reader.show_paths = show_paths
     reader.check()
     return Archive(manifest, reader.root, reader)
 

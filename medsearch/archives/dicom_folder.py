@@ -125,23 +125,27 @@ class DicomFolderReader(Reader):
         reports = self.load_reports(skip)
         for path in self.dicom_files():
             relpath = path.relative_to(self.root).as_posix()
+            # One item per file, as before (two files may share a SOPInstanceUID): a keyed hash of the path.
+            key = pseudonym("dcm", relpath)
+            where = relpath if self.show_paths else key  # skip reports name the file only when asked
             real = inside_root(path, self.root)
             if real is None:  # checked before the header is read: a link must not make us open files elsewhere
-                skip(relpath, f"{OUTSIDE_ROOT}: {relpath} (a link to a file elsewhere)")
+                skip(where, f"{OUTSIDE_ROOT}: {where} (a link to a file elsewhere)")
                 continue
             path = real
             try:
                 header = read_header(path)
             except ImageLoadError as exc:
-                skip(relpath, exc.reason)
+                skip(where, exc.reason)
                 continue
             join_value = header.get(self.report_key())
             report = reports.get(str(join_value).strip()) if join_value is not None else None
             extra = {k: v for k, v in dicom_metadata(header).items() if k != "patient_key" and v is not None}
             # The key is a pseudonym: folder names often carry a patient's name and ID ("DOE^JOHN_105534/"), so
-            # neither the key nor extra holds the path (the store keeps the absolute path for thumbnails only).
-            # One item per file, as before (two files may share a SOPInstanceUID): a keyed hash of the path.
-            key = pseudonym("dcm", relpath)
+            # neither the key nor extra holds the path (the store keeps the absolute path for thumbnails only),
+            # unless the user asked for paths (open_archive(show_paths=True), CLI --show-paths).
+            if self.show_paths:
+                extra["image_relpath"] = relpath
             split = get_field(report, self.manifest.fields.get("split")) if report else None
             yield Item(
                 key=key,

@@ -34,6 +34,11 @@ class Item:
 
         self.modality = canonical_modality(self.modality)  # one vocabulary: "MRI", "mr" -> "MR"; "CR" -> "XR"
 
+    def shown_path(self) -> str:
+        """The image path to name in messages: the archive's path relative to its root when it gave one (readers
+        whose paths may name a patient give none unless asked), else a reference by key."""
+        return self.extra.get("image_relpath") or f"the image of item {self.key}"
+
     def content_hash(self) -> str:
         """Hash of what gets embedded: image bytes and text. Re-runs skip items whose hash is unchanged."""
         h = hashlib.sha256()

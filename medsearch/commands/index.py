@@ -33,6 +33,7 @@ def register(app: typer.Typer) -> None:
         workers: Annotated[Optional[int], typer.Option(help="image decoding processes (0 = in the main process; default: 0 on the CPU, up to 4 with a GPU)")] = None,
         device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
         limit: Annotated[Optional[int], typer.Option(help="index only the first N items of the archive")] = None,
+        show_paths: Annotated[bool, typer.Option("--show-paths", help="store and show file paths that may name a patient (DICOM folders; off by default)")] = False,
         rebuild: Annotated[bool, typer.Option(help="build a fresh index beside the existing one, then swap it in atomically")] = False,
         prune: Annotated[bool, typer.Option(help="on a full read (no --limit), remove items the archive no longer has")] = True,
         engine: Annotated[str, typer.Option(help="where decode and encode run: local, or ray (extra [ray])")] = "local",
@@ -48,7 +49,7 @@ def register(app: typer.Typer) -> None:
         from indexer.engines import make_embedder
         from indexer.pipeline import build_index
 
-        archive = open_archive(manifest, root)
+        archive = open_archive(manifest, root, show_paths=show_paths)
         encoder = load_encoder(model, device=device)
         embedder = make_embedder(engine, encoder, resolve(model).name, batch_size, workers, device, address, actors)
         summary = build_index(archive, index, encoder, db_url=db, factory=factory, batch_size=batch_size,
