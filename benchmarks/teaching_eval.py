@@ -246,16 +246,20 @@ def iu(args) -> dict:
     rng = random.Random(0)
     if args.limit:
         test_keys = rng.sample(test_keys, min(args.limit, len(test_keys)))
-    totals = {name: [0, 0, 0] for name in ("draft", "random", "normal")}  # tp, predicted, true
+    totals = {name: [0, 0, 0] for name in ("draft", "nearest_cited_report", "random", "normal")}  # tp, predicted, true
     per_query, refused, duplicates = [], 0, 0
-    vectors_matrix, _b = stored_matrix(idx, "text")
-    nearest = nearest_other_case(np.asarray(vectors_matrix[[r.text_vector_id - base for r in train_records[:2000]]]),
-                                 [case_key(r) for r in train_records[:2000]], np.arange(min(1000, len(train_records))))
-    threshold = float(np.quantile(nearest, 0.05))
+    # the refusal threshold for this kind of query (an indication, not a report) is chosen on the val split:
+    # the 5th percentile of the best train-report similarity of val indications
+    val_best = []
+    for key in sorted(k for k, r in by_key.items() if r.split == "val"):
+        hits = idx.search_vector(idx.embed_text(query_of(reports.get(key, {})), target="text"), k=1, target="text",
+                                 filters=train)
+        val_best.append(hits[0].score if hits else -1.0)
+    threshold = float(np.quantile(val_best, 0.05))
     for key in test_keys:
         record = by_key[key]
         row = reports.get(key, {})
-        query = " ".join(x for x in (row.get("indication"), row.get("comparison")) if x and x.strip()) or "chest"
+        query = query_of(row)
         truth = labels_of(record.labels)
         duplicate = " ".join((record.text or "").split()) in train_texts
         duplicates += duplicate
@@ -269,7 +273,9 @@ def iu(args) -> dict:
         predicted = set().union(*(labels_of(close[n - 1].items[0].labels if close[n - 1].items else []) for n in used)) if used else set()
         random_pick = rng.sample(train_records, len(used) or 1)
         random_pred = set().union(*(labels_of(r.labels) for r in random_pick))
-        for name, pred in (("draft", predicted), ("random", random_pred), ("normal", {"normal"})):
+        nearest_pred = labels_of(close[0].items[0].labels) if close and close[0].items else set()
+        for name, pred in (("draft", predicted), ("nearest_cited_report", nearest_pred), ("random", random_pred),
+                           ("normal", {"normal"})):
             totals[name][0] += len(pred & truth)
             totals[name][1] += len(pred)
             totals[name][2] += len(truth)
@@ -281,11 +287,23 @@ def iu(args) -> dict:
         r = tp / true if true else 0.0
         scores[name] = {"precision": round(p, 3), "recall": round(r, 3), "f1": round(2 * p * r / (p + r) if p + r else 0.0, 3)}
     dup_rows = [q for q in per_query if q["duplicate_of_a_train_report"]]
+    fresh = [q for q in per_query if not q["duplicate_of_a_train_report"]]
+    tp = sum(len(set(q["truth"]) & set(q["draft_labels"])) for q in fresh)
+    pred, true = sum(len(q["draft_labels"]) for q in fresh), sum(len(q["truth"]) for q in fresh)
+    p, r = (tp / pred if pred else 0.0), (tp / true if true else 0.0)
+    scores["draft_on_reports_not_copied_from_train"] = {"precision": round(p, 3), "recall": round(r, 3),
+                                                        "f1": round(2 * p * r / (p + r) if p + r else 0.0, 3),
+                                                        "queries": len(fresh)}
     return {"archive": "iu-xray (text only)", "model": idx.manifest.model_id, "queries": len(per_query),
             "query_text": "indication + comparison of the held-out report", "retrieved": "train reports (R2Gen split)",
-            "threshold_quantile": 0.05, "threshold": round(threshold, 4), "refused": refused,
+            "threshold": round(threshold, 4), "threshold_chosen_on": "val indications (5th percentile of best similarity)",
+            "refused": refused,
             "held_out_reports_identical_to_a_train_report": len(dup_rows), "micro_label_overlap": scores,
             "per_query": per_query}
+
+
+def query_of(row: dict) -> str:
+    return " ".join(x for x in (row.get("indication"), row.get("comparison")) if x and x.strip()) or "chest"
 
 
 def labels_of(labels) -> set[str]:
@@ -293,14 +311,47 @@ def labels_of(labels) -> set[str]:
     return {label.split("/")[0].strip().lower() for label in labels or [] if label.strip()}
 
 
+def iu_archive(args) -> None:
+    """Write OUT/indiana_reports.csv (the shared reports plus a `split` column from annotation_r2gen.json) and
+    OUT/iu.toml (the built-in iu-xray manifest with `split = "split"`), ready for `medsearch index`."""
+    import csv
+    import re
+
+    src = SHARED / "iu-xray-reports"
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    annotation = json.loads((src / "annotation_r2gen.json").read_text("utf-8"))
+    split = {}
+    for key, entries in annotation.items():
+        for entry in entries:
+            match = re.match(r"CXR(\d+)_", entry["id"])
+            if match:
+                split[match.group(1)] = entry.get("split") or ("test" if not key.strip() else key)
+    rows = list(csv.DictReader(open(src / "indiana_reports.csv", encoding="utf-8")))
+    with open(out / "indiana_reports.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=[*rows[0], "split"])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "split": split.get(row["uid"], "")})
+    manifest = (ROOT / "medsearch" / "archives" / "manifests" / "iu-xray.toml").read_text("utf-8")
+    manifest = manifest.replace('name = "iu-xray"', 'name = "iu-xray-r2gen-split"').replace(
+        'patient = "uid"', 'patient = "uid"\nsplit = "split"')
+    (out / "iu.toml").write_text(manifest, "utf-8")
+    print(f"medsearch index --manifest {out / 'iu.toml'} --root {out} --index idx-iu")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("which", choices=("medpix", "iu"))
-    parser.add_argument("--index", required=True)
+    parser.add_argument("which", choices=("medpix", "iu", "iu-archive"))
+    parser.add_argument("--index", help="the index to evaluate (medpix, iu)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument("--ood", type=int, default=100, help="out-of-domain images per source (medpix)")
     parser.add_argument("--limit", type=int, default=0, help="held-out reports to query (iu; 0 = all)")
     args = parser.parse_args()
+    if args.which == "iu-archive":
+        return iu_archive(args)
+    if not args.index:
+        parser.error("--index is required")
     result = medpix(args) if args.which == "medpix" else iu(args)
     out = Path(args.out) / f"teaching_{args.which}.json"
     out.write_text(json.dumps(result, indent=1, default=str))
