@@ -89,17 +89,19 @@ def item_scores(index, vector: np.ndarray, records, target: str) -> list[tuple[f
 
 def search_cases(index, vector, target: str = "image", k: int = 10, filters=None, case_vector=None,
                  images_per_case: int = IMAGES_PER_CASE, pool: int | None = None,
-                 exclude: set | None = None, lexical_query: str | None = None) -> list[CaseHit]:
+                 exclude: set | None = None, lexical_query: str | None = None, hits=None) -> list[CaseHit]:
     """Top ``k`` cases for a query vector (in ``target``'s space). ``case_vector`` (a text-space vector of a text
     query) also ranks the case texts densely, ``lexical_query`` lexically. ``exclude``: (archive, case) keys to
-    leave out (the query's own case)."""
+    leave out (the query's own case). ``hits``: the item pool when the caller already ranked it (a text query
+    through the index's own, possibly hybrid, text search); else ``vector`` searches ``target``."""
     if not isinstance(k, int) or k < 1:
         raise BadQuery(f"k must be a positive whole number, not {k!r}")
     filters = _as_filters(filters)
     vector = np.asarray(vector, dtype=np.float32).reshape(-1)
     exclude = exclude or set()
     pool = pool or _pool_size(index, k, target)
-    hits = index.search_vector(vector, k=pool, target=target, filters=filters)
+    if hits is None:
+        hits = index.search_vector(vector, k=pool, target=target, filters=filters)
     best_item: dict[tuple[str, str], float] = {}
     for hit in hits:
         key = case_key(hit)
@@ -171,11 +173,14 @@ def _case_hit(index, key, stored, vector, target, filters, images_per_case, hits
 
 
 def search_cases_text(index, query: str, k: int = 10, target: str = "image", filters=None, **options) -> list[CaseHit]:
-    """A text query by case: items of ``target`` and the case texts, fused."""
+    """A text query by case: items of ``target`` (through the index's own text search, hybrid where it has a
+    lexical index) and the case texts (dense and lexical), fused by rank."""
     vector = index.embed_text(query, target=target)
     case_vector = index.embed_text(query, target="text") if target != "text" else vector
+    pool = options.pop("pool", None) or _pool_size(index, k, target)
+    hits = index.search_text(query, k=pool, target=target, filters=filters)
     return search_cases(index, vector, target=target, k=k, filters=filters, case_vector=case_vector,
-                        lexical_query=query, **options)
+                        lexical_query=query, hits=hits, pool=pool, **options)
 
 
 def search_cases_image(index, image, k: int = 10, target: str = "image", filters=None, **options) -> list[CaseHit]:
