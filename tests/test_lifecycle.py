@@ -351,3 +351,18 @@ def _server_follows_the_index(tmp_path, archive_dir, client):
     assert "late" not in keys("late report atelectasis")
     maintain.compact(tmp_path / "idx")
     assert "late" not in keys("late report atelectasis") and len(keys("finding")) == 3
+
+
+def test_compact_keeps_a_trained_ivf_quantiser(tmp_path, archive_dir, monkeypatch):
+    from indexer import ann
+
+    index(tmp_path, factory="IVF2,Flat")
+    maintain.delete_items(tmp_path / "idx", keys=["c0", "c1"])
+    monkeypatch.setattr(ann, "choose_factory", lambda n, d, exact_limit=0: "IVF2,Flat")
+    monkeypatch.setattr(ann, "build", lambda *a, **k: pytest.fail("retrained instead of refilling the lists"))
+    maintain.compact(tmp_path / "idx")
+    text = read_manifest(tmp_path / "idx").modalities["text"]
+    assert (text.factory, text.count, sum(text.list_sizes), text.trained_count) == ("IVF2,Flat", LIVE - 2, LIVE - 2, LIVE)
+    monkeypatch.undo()
+    with opened(tmp_path) as idx:
+        assert sorted(every_key(idx)) == sorted({"c2", "c3", "c4", "c5", "report1"})
