@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from medsearch.store.cases import NewCase
+from medsearch.teaching.case_lexical import TERMS_KEY, case_terms
 
 CASE_BATCH = 32
 
@@ -29,6 +30,9 @@ def index_cases(archive, store, archive_id: int, encoder, batch_size: int = CASE
     for start in range(0, len(changed), batch_size):
         chunk = changed[start:start + batch_size]
         vectors = np.asarray(encoder.encode_texts([case.text() for case in chunk]), dtype=np.float32)
-        store.add_cases(archive_id, [NewCase.from_case(case, vector) for case, vector in zip(chunk, vectors)])
+        records = [NewCase.from_case(case, vector) for case, vector in zip(chunk, vectors)]
+        for record in records:  # the lexical case search reads these instead of analysing every text per query
+            record.extra[TERMS_KEY] = dict(case_terms(record.text))
+        store.add_cases(archive_id, records)
     store.remove_cases(archive_id, [key for key in known if key not in present])
     return len(changed)

@@ -179,7 +179,11 @@ def test_reindex_keeps_cases_and_rebuild_replaces_them(medpix_index, tmp_path):
                   "--workers", "0", *db_args)
     assert "cases (new or changed)" in out
     with _open(index, db_args) as idx:
-        assert idx.store.case("medpix", "MPX0001").sections["findings"] == "Changed findings here."
+        changed = idx.store.case("medpix", "MPX0001")
+        assert changed.sections["findings"] == "Changed findings here."
+        assert changed.extra["lexical_terms"]["changed"] == 1  # stored for the lexical case search
+        terms = idx.store.case("medpix", "MPX0002").extra["lexical_terms"]
+        assert "embolus" in terms and "pneumothorax" not in terms  # "No pneumothorax." is negated
 
 
 # -- pure parts -------------------------------------------------------------------------------------------------

@@ -155,9 +155,11 @@ def case_vectors(session: Session, dim: int) -> tuple[list[tuple[str, str]], np.
     return keys, (np.stack(vectors) if vectors else np.zeros((0, dim), dtype=np.float32))
 
 
-def case_texts(session: Session) -> dict[tuple[str, str], str]:
-    stmt = select(Archive.name, CaseRow.key, CaseRow.text).join(Archive, Archive.id == CaseRow.archive_id)
-    return {(archive, key): text or "" for archive, key, text in session.execute(stmt)}
+def case_texts(session: Session) -> dict[tuple[str, str], tuple[str, dict]]:
+    """(archive, key) -> (case text, extra): extra carries the lexical terms computed at index time."""
+    stmt = (select(Archive.name, CaseRow.key, CaseRow.text, CaseRow.extra)
+            .join(Archive, Archive.id == CaseRow.archive_id))
+    return {(archive, key): (text or "", dict(extra or {})) for archive, key, text, extra in session.execute(stmt)}
 
 
 def count_cases(session: Session) -> int:

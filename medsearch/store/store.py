@@ -216,7 +216,7 @@ class Store:
             return cases.records_by_item_ids(session, item_ids)
 
     def case_texts(self) -> dict:
-        """(archive, case key) -> case text, for the lexical case search."""
+        """(archive, case key) -> (case text, extra), for the lexical case search."""
         with self._session() as session:
             return cases.case_texts(session)
 

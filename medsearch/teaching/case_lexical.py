@@ -1,7 +1,8 @@
 """Lexical search over case texts: BM25 on the clinical terms of ``medsearch.lexical`` (same tokeniser and
 assertion rules as the item full-text index), counting only terms that are not negated, so a case that says
-"no pneumothorax" does not match "pneumothorax". Case texts are few next to images: the term index is built in
-memory on the first lexical case query and kept with the open Index.
+"no pneumothorax" does not match "pneumothorax". The indexer stores each case's term counts with the case
+(``extra["lexical_terms"]``); the BM25 index is built in memory from them on the first lexical case query and
+kept with the open Index (cases are few next to images). A case stored without them is analysed then.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from medsearch.lexical.assertion import analyse
 from medsearch.lexical.tokens import terms as query_terms
 
 K1, B = 1.2, 0.75
+TERMS_KEY = "lexical_terms"
 COUNTED = ("asserted", "uncertain", "historical")
 
 
@@ -29,7 +31,11 @@ class CaseLexicon:
 
     @classmethod
     def from_store(cls, store) -> "CaseLexicon":
-        return cls({key: case_terms(text) for key, text in store.case_texts().items()})
+        docs = {}
+        for key, (text, extra) in store.case_texts().items():
+            stored = extra.get(TERMS_KEY)
+            docs[key] = Counter(stored) if isinstance(stored, dict) else case_terms(text)
+        return cls(docs)
 
     def search(self, query: str, limit: int) -> list[tuple[tuple[str, str], float]]:
         wanted = [t for t in dict.fromkeys(query_terms(query)) if t in self.df]
