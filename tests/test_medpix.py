@@ -104,3 +104,17 @@ def test_other_layouts_name_their_case():
     items = list(open_archive("demo").items())
     assert all(item.case == item.extra["pmc_id"] for item in items)
     assert len({item.case for item in items}) < len(items)  # some articles have several figures
+
+
+def test_dicom_series_of_one_study_form_one_case(tmp_path: Path):
+    import numpy as np
+
+    from dicom_factory import write_dicom
+
+    pixels = np.zeros((8, 8), dtype=np.uint8)
+    for name, study in (("a.dcm", "1.2.3.4"), ("b.dcm", "1.2.3.4"), ("c.dcm", "1.2.3.5")):
+        write_dicom(tmp_path / name, pixels, StudyInstanceUID=study, SeriesInstanceUID=study + ".1")
+    items = sorted(open_archive("dicom-folder", root=tmp_path).items(), key=lambda i: i.extra.get("image_relpath", ""))
+    cases = [item.case for item in items]
+    assert cases[0] and cases[0] == cases[1] != cases[2]
+    assert "1.2.3.4" not in cases  # the study UID is hashed, never stored raw
