@@ -113,14 +113,17 @@ def test_iu_xray_with_dotdot_root_says_not_found_not_outside(tmp_path, monkeypat
     root = tmp_path / "data" / "iu"
     root.mkdir(parents=True)
     (root / "indiana_reports.csv").write_text("uid,MeSH,Problems,image,indication,comparison,findings,impression\n"
-                                               "1,normal,normal,Xray Chest,cough,none,Clear lungs.,No acute disease.\n")
-    (root / "indiana_projections.csv").write_text("uid,filename,projection\n1,1_IM-0001-4001.dcm.png,Frontal\n")
+                                               "1,normal,normal,Xray Chest,cough,none,Clear lungs.,No acute disease.\n"
+                                               "2,normal,normal,Xray Chest,cough,none,,\n")
+    (root / "indiana_projections.csv").write_text("uid,filename,projection\n1,1_IM-0001-4001.dcm.png,Frontal\n"
+                                                   "2,2_IM-0002-4001.dcm.png,Frontal\n")
     (tmp_path / "main").mkdir()
     monkeypatch.chdir(tmp_path / "main")
     archive = open_archive("iu-xray", "../data/iu")
     items = list(archive.items())
     assert len(items) == 1 and items[0].image_path is None and items[0].text  # text kept, no image
-    assert archive.skipped == []
+    assert [s.reason for s in archive.skipped] == [
+        "empty text and image file not found: images/images_normalized/2_IM-0002-4001.dcm.png"]
 
 
 # -- 2. runs that index nothing -----------------------------------------------------------------------------------
