@@ -305,38 +305,61 @@ class Index:
         depth = max(k, fusion.depth)
         rankings: dict[str, list[tuple[int, float]]] = {}  # item id, score
         records: dict[int, object] = {}
-        lexical_vectors: dict[int, int] = {}  # item id -> vector id, for the lexical hits' records
+        vector_ids: dict[int, int] = {}  # item id -> vector id of ``target``, to fetch the records kept
+        strict: set[int] = set()  # items whose text matches the whole query
         timings: dict[str, float] = {}
+        lexical_job = None
+        if mode in ("lexical", "hybrid"):
+            # the full-text search runs in a thread while the query is embedded (onnxruntime releases the GIL)
+            from concurrent.futures import ThreadPoolExecutor
+
+            from medsearch.query.fusion import lexical_ranking
+
+            def lexical_search():
+                lexical_start = time.perf_counter()
+                found = lexical_ranking(self.store, target, clauses, _as_filters(filters), depth, k)
+                return found, time.perf_counter() - lexical_start
+
+            if mode == "hybrid" and not _in_memory(self.db_url):  # one shared connection: no second thread
+                pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medsearch-lexical")
+                lexical_job = pool.submit(lexical_search)
+                pool.shutdown(wait=False)
+            else:
+                lexical_job = _Done(lexical_search())
         if mode in ("dense", "hybrid"):
             self._load_in_background(target)
             vector = self.embed_text(query, target=target, ensemble=ensemble, expand=expand)
             encode_s = time.perf_counter() - start
             dense_depth = depth if (mode == "hybrid" or (negation and clauses)) else k
-            dense = self._ranked(vector, dense_depth, target, filters, encode_s)
+            dense = self._ranked(vector, dense_depth, target, filters, encode_s, light=True)
             timings.update(self.last_timings)
-            # rankings are fused by item id: vector ids are the store's concern (and change on compaction)
-            records.update({record.item_id: SearchResult.from_record(0, score, target, record)
-                            for _, score, record in dense})
-            rankings["dense"] = [(record.item_id, score) for _, score, record in dense]
+            # rankings are fused by item id: vector ids are the store's concern (and change on compaction);
+            # unfiltered, the ranking returned item ids only, and the records of the k kept are fetched at the end
+            for vid, score, found in dense:
+                item_id = found if isinstance(found, int) else found.item_id
+                vector_ids[item_id] = vid
+                rankings.setdefault("dense", []).append((item_id, score))
+                if not isinstance(found, int):
+                    records[item_id] = SearchResult.from_record(0, score, target, found)
+            rankings.setdefault("dense", [])
         else:
             self.last_query = lexical_query.text
-        if mode in ("lexical", "hybrid"):
-            from medsearch.query.fusion import lexical_ranking
-
-            lexical_start = time.perf_counter()
-            rankings["lexical"], lexical_vectors = lexical_ranking(self.store, target, clauses, _as_filters(filters),
-                                                                   depth, k)
-            timings["lexical"] = time.perf_counter() - lexical_start
-        hits = self._fuse(rankings, records, lexical_vectors, clauses, k, target, mode, negation, fusion, timings)
+        if lexical_job is not None:
+            (rankings["lexical"], lexical_vectors, strict), timings["lexical"] = lexical_job.result()
+            vector_ids = {**lexical_vectors, **vector_ids}
+        hits = self._fuse(rankings, records, vector_ids, strict if mode == "hybrid" else None, clauses, k, target,
+                          mode, negation, fusion, timings)
         timings["total"] = time.perf_counter() - start
         self.last_timings = timings
         for hit in hits:
             hit.searched_for = self.last_query
         return hits
 
-    def _fuse(self, rankings, dense_hits, lexical_vectors, clauses, k, target, mode, negation, fusion, timings
-              ) -> list[SearchResult]:
-        """One ranking (or the RRF of two), reordered by assertion tier, cut to k, with explanations."""
+    def _fuse(self, rankings, dense_hits, vector_ids, strict, clauses, k, target, mode, negation, fusion,
+              timings) -> list[SearchResult]:
+        """One ranking (or the RRF of two), grouped by assertion tier (and, hybrid, strict lexical match first),
+        cut to k, with explanations. Groups are computed in fused order, a batch at a time, only until k
+        candidates of the best group are known: nothing further down can overtake them."""
         from medsearch.lexical.assertion import sentences_from_columns
         from medsearch.lexical.explain import explain
         from medsearch.query.fusion import rrf, tier_of
@@ -347,21 +370,32 @@ class Index:
             fused = rrf({n: [v for v, _ in rankings[n]] for n in order},
                         {"dense": fusion.dense_weight, "lexical": fusion.lexical_weight}, fusion.rrf_k)
         else:
-            only = rankings[order[0]]
-            fused = {v: float(s) for v, s in only}
+            fused = {v: float(s) for v, s in rankings[order[0]]}
         own = {n: dict(rankings[n]) for n in order}
         ids = sorted(fused, key=lambda v: (-fused[v], v))
-        if negation and clauses and ids:
-            rows = self.store.lexical_rows(ids)
-            tiers = {v: tier_of(clauses, sentences_from_columns(rows.get(v, []))) for v in ids}
-            ids.sort(key=lambda v: (tiers[v], -fused[v], v))
-            # a hit that contradicts the query scores below every hit that does not (scores stay monotonic)
+        groups: dict[int, int] = {}
+        step = max(2 * k, 20)
+        for start in range(0, len(ids), step):
+            batch = ids[start:start + step]
+            rows = self.store.lexical_rows(batch) if negation and clauses else {}
+            for v in batch:
+                tier = tier_of(clauses, sentences_from_columns(rows.get(v, []))) if rows else 0
+                groups[v] = 2 * tier + (strict is not None and v not in strict)
+            # the candidates not yet seen score lower; none can be in a better group than `floor`, so once k
+            # seen ones are in `floor` or better, the top k is settled
+            floor = 0 if strict is None or any(v in strict for v in ids[start + step:]) else 1
+            if sum(1 for g in groups.values() if g <= floor) >= k:
+                break
+        ranked = sorted(groups, key=lambda v: (groups[v], -fused[v], v))
+        if any(groups.values()):
+            # a hit in a later group scores below every hit of an earlier one (scores stay monotonic)
             span = 1.0 + max(fused.values()) - min(fused.values())
-            fused = {v: fused[v] - span * tiers[v] for v in ids}
-        missing = [lexical_vectors[v] for v in ids[:k] if v not in dense_hits and v in lexical_vectors]
-        records = {r.item_id: r for r in self.store.records(target, missing).values()} if missing else {}
+            fused = {v: fused[v] - span * groups[v] for v in ranked}
+        wanted = [v for v in ranked[:k + 5] if v not in dense_hits and v in vector_ids]
+        fetched = self.store.records(target, [vector_ids[v] for v in wanted]) if wanted else {}
+        records = {r.item_id: r for r in fetched.values()}
         hits = []
-        for vid in ids:
+        for vid in ranked:
             if len(hits) == k:
                 break
             if vid in dense_hits:
@@ -369,7 +403,7 @@ class Index:
             elif vid in records:
                 hit = SearchResult.from_record(0, 0.0, target, records[vid])
             else:
-                continue  # removed since the lexical search
+                continue  # removed since it was ranked
             why = explain(hit.text, clauses)
             hit.rank, hit.score, hit.mode = len(hits) + 1, float(fused[vid]), mode
             hit.dense_score = own.get("dense", {}).get(vid)
@@ -395,16 +429,19 @@ class Index:
         return [SearchResult.from_record(i + 1, score, target, record)
                 for i, (_, score, record) in enumerate(self._ranked(vector, k, target, filters, encode_s))]
 
-    def _ranked(self, vector, k: int, target: str, filters, encode_s: float) -> list[tuple[int, float, object]]:
-        """Dense top ``k`` as (vector id, score, record), all from one snapshot of the index."""
+    def _ranked(self, vector, k: int, target: str, filters, encode_s: float, light: bool = False
+                ) -> list[tuple[int, float, object]]:
+        """Dense top ``k`` as (vector id, score, record), all from one snapshot of the index (``light`` and no
+        filters: the item id in place of the record)."""
         try:
-            return self._ranked_snapshot(vector, k, target, filters, encode_s)
+            return self._ranked_snapshot(vector, k, target, filters, encode_s, light)
         except FileNotFoundError:  # a writer swapped the snapshot and removed the old files under this search
             if not self._refresh():
                 raise IndexCorrupt("files named in the index manifest are missing") from None
-            return self._ranked_snapshot(vector, k, target, filters, encode_s)
+            return self._ranked_snapshot(vector, k, target, filters, encode_s, light)
 
-    def _ranked_snapshot(self, vector, k: int, target: str, filters, encode_s: float) -> list[tuple[int, float, object]]:
+    def _ranked_snapshot(self, vector, k: int, target: str, filters, encode_s: float, light: bool = False
+                         ) -> list[tuple[int, float, object]]:
         from medsearch.query.ranking import rank, rank_post_filtered
 
         target = _check_target(target)
@@ -418,7 +455,7 @@ class Index:
         store = self.store
         timings = {"encode": encode_s, "load": time.perf_counter() - start}
         filters = _as_filters(filters)
-        known = _rows_to_records(store, target, base)
+        known = _rows_to_records(store, target, base, light=light and filters is None)
         hits, self.last_plan = None, "unfiltered"
         if filters is not None and POST_FILTER_FIRST:
             hits = rank_post_filtered(ann, vectors, vector, k, known, filters.matches, timings)
@@ -432,7 +469,7 @@ class Index:
                 self.last_plan = "pre-filter"
             hits = rank(ann, vectors, vector, k, known=known, allowed=allowed, timings=timings)
         if len(hits) < k and self._refresh():  # a writer swapped in a new snapshot while this one was read
-            return self._ranked_snapshot(vector, k, target, filters, encode_s)
+            return self._ranked_snapshot(vector, k, target, filters, encode_s, light)
         timings["total"] = encode_s + time.perf_counter() - start
         self.last_timings = timings
         return [(row + base, score, record) for row, score, record in hits]  # rows -> the store's vector ids
@@ -509,13 +546,29 @@ def vector_health(manifest: IndexManifest, counts: dict) -> dict:
     return health
 
 
-def _rows_to_records(store, target: str, base: int):
-    """``known`` for the ranking code, which works in vector-file rows: rows -> store ids -> records by row."""
+class _Done:
+    """A finished job (the lexical search when it ran in the caller's thread)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        return self.value
+
+
+def _in_memory(db_url: str) -> bool:
+    return db_url.rstrip("/") in ("sqlite:", "sqlite:") or ":memory:" in db_url
+
+
+def _rows_to_records(store, target: str, base: int, light: bool = False):
+    """``known`` for the ranking code, which works in vector-file rows: rows -> store ids -> records by row
+    (``light``: item ids instead of records, one cheap query; the caller fetches the records it keeps)."""
+    fetch = store.vector_items if light else store.records
     if base == 0:
-        return lambda rows: store.records(target, rows)
+        return lambda rows: fetch(target, rows)
 
     def known(rows):
-        records = store.records(target, [int(r) + base for r in rows])
+        records = fetch(target, [int(r) + base for r in rows])
         return {vid - base: record for vid, record in records.items()}
 
     return known

@@ -77,3 +77,8 @@ def test_decisions_for_positive_and_negated_queries():
     assert decide(negated, match_clause(negated, said_no)) == "negated"
     assert decide(negated, match_clause(negated, said_yes)) == "asserted"
     assert decide(negated, match_clause(negated, analyse("Clear lungs."))) == "absent"
+
+
+def test_no_finding_to_suggest_another_stays_negated():
+    assert _statuses("There are no airspace opacities to suggest pneumonia.")["pneumonia"] == "negated"
+    assert _statuses("Findings suggest pneumonia.")["pneumonia"] == "uncertain"

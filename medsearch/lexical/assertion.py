@@ -67,6 +67,7 @@ class Rules:
         for phrase in data.get("pseudo", []):
             self._add(phrase, _Phrase("pseudo"))
         self.longest = max((len(k) for k in self.phrases), default=0)
+        self.first_words = {k[0] for k in self.phrases}
 
     def _add(self, phrase: str, what: _Phrase) -> None:
         key = tuple(t.term for t in tokenize(phrase, keep_stopwords=True))
@@ -77,6 +78,8 @@ class Rules:
             self.phrases[key] = what
 
     def match(self, words: list[str], i: int) -> tuple[int, _Phrase] | None:
+        if words[i] not in self.first_words:
+            return None
         for n in range(min(self.longest, len(words) - i), 0, -1):
             found = self.phrases.get(tuple(words[i:i + n]))
             if found is not None:
@@ -136,12 +139,15 @@ def _assert_sentence(tokens: list[Token], rules: Rules) -> list[Term]:
             if not cue and t.term not in STOPWORDS and t.term not in _CUE_WORDS]
 
 
-def analyse(text: str, rules: Rules | None = None) -> list[Sentence]:
-    """The text's sentences, each with its clinical terms and their assertion status."""
+def analyse(text: str, rules: Rules | None = None, keep=None) -> list[Sentence]:
+    """The text's sentences, each with its clinical terms and their assertion status (``keep``: a test on a
+    sentence's lower-case text; sentences failing it are skipped)."""
     rules = rules or default_rules()
     text = text or ""
     out = []
     for start, end in sentence_spans(text):
+        if keep is not None and not keep(text[start:end].lower()):
+            continue
         tokens = [Token(t.term, t.start + start, t.end + start) for t in tokenize(text[start:end], keep_stopwords=True)]
         terms = _assert_sentence(tokens, rules)
         if terms:

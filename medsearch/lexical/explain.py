@@ -20,10 +20,12 @@ class Explanation:
 
 def explain(text: str | None, clauses: list[Clause], sentences: list[Sentence] | None = None) -> Explanation:
     text = text or ""
-    sentences = analyse(text) if sentences is None else sentences
+    wanted = set().union(*(c.all_terms() for c in clauses)) if clauses else set()
+    if sentences is None:  # only the sentences that may hold a query term (a prefix test, then the real one)
+        prefixes = {t[:5] for t in wanted}
+        sentences = analyse(text, keep=lambda sentence: any(p in sentence for p in prefixes))
     out = Explanation()
     spans: list[tuple[int, int]] = []
-    wanted = set().union(*(c.all_terms() for c in clauses)) if clauses else set()
     for clause in clauses:
         match = match_clause(clause, sentences)
         out.assertion[clause.label] = decide(clause, match)

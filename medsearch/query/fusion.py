@@ -5,6 +5,11 @@ Fusion is weighted reciprocal rank fusion, score = w_dense / (c + rank_dense) + 
 (a list an item is missing from adds nothing). The settings in DEFAULT_FUSION were chosen on the tuning half of
 the judged queries of ``medsearch bench search`` (benchmarks/README.md, "Search quality"), never the test half.
 
+Hybrid order: the items whose text matches the whole query strictly (every finding, in the right status and
+side, in one sentence; assertion off: in any status) come first, in fused order, then the rest in fused
+order: a text that says what was asked is a stronger hit than one that only embeds nearby, and items without
+text stay reachable through their vectors.
+
 Assertion correction: each candidate's status for each finding of the query (asserted, negated, uncertain,
 historical or absent, from its indexed sentences) gives a tier (medsearch.lexical.query.TIERS; 0 answers the
 query, 2 contradicts it); candidates are ordered by tier first, then by score. So a positive query never ranks a
@@ -47,13 +52,13 @@ def rrf(rankings: dict[str, list[int]], weights: dict[str, float], c: float) -> 
 
 
 def lexical_ranking(store, target: str, clauses: list[Clause], filters, depth: int, k: int
-                    ) -> tuple[list[tuple[int, float]], dict[int, int]]:
-    """([(item id, lexical score)] best first, {item id: vector id}): items matching every clause, then those
-    matching more clauses (scores summed); when fewer than ``k`` match strictly, items with any of the words
-    (and the query's sides) come after."""
+                    ) -> tuple[list[tuple[int, float]], dict[int, int], set[int]]:
+    """([(item id, lexical score)] best first, {item id: vector id}, the items matching every clause): items
+    matching every clause, then those matching more clauses (scores summed); when fewer than ``k`` match
+    strictly, items with any of the words (and the query's sides) come after."""
     vector_ids: dict[int, int] = {}
     if not clauses:
-        return [], vector_ids
+        return [], vector_ids, set()
 
     def run(clause, relaxed=False) -> dict[int, float]:
         found = store.lexical_search(target, clause, filters=filters, limit=pool, relaxed=relaxed)
@@ -69,6 +74,7 @@ def lexical_ranking(store, target: str, clauses: list[Clause], filters, depth: i
             scores[vid] = (n + 1, total + score)
     ranked = sorted(scores.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0]))
     out = [(vid, total) for vid, (_, total) in ranked]
+    strict = {vid for vid, (n, _) in scores.items() if n == len(clauses)}
     if len(out) < k:
         seen = set(scores)
         relaxed: dict[int, float] = {}
@@ -77,7 +83,7 @@ def lexical_ranking(store, target: str, clauses: list[Clause], filters, depth: i
                 if vid not in seen:
                     relaxed[vid] = relaxed.get(vid, 0.0) + score
         out += sorted(relaxed.items(), key=lambda kv: (-kv[1], kv[0]))
-    return out[:pool], vector_ids
+    return out[:pool], vector_ids, strict
 
 
 def decisions(clauses: list[Clause], sentences) -> dict[str, str]:
