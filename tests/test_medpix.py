@@ -118,3 +118,21 @@ def test_dicom_series_of_one_study_form_one_case(tmp_path: Path):
     cases = [item.case for item in items]
     assert cases[0] and cases[0] == cases[1] != cases[2]
     assert "1.2.3.4" not in cases  # the study UID is hashed, never stored raw
+
+
+def test_a_root_with_only_the_split_files_and_jpeg_images(tmp_path: Path):
+    root = make_medpix(tmp_path / "m")
+    (root / "Descriptions.json").unlink()
+    (root / "Case_topic.json").unlink()
+    from PIL import Image
+
+    png = root / "images" / "MPX0001_synpic0.png"
+    Image.open(png).convert("RGB").save(root / "images" / "MPX0001_synpic0.jpg")
+    png.unlink()
+    archive = open_archive("medpix", root=root)
+    items = {item.key: item for item in archive.items()}
+    assert archive.skipped == [] and len(items) == 17
+    assert items["MPX0001_synpic0"].image_path.name == "MPX0001_synpic0.jpg"
+    assert items["MPX0006_synpic50"].split == "val" and items["MPX0001_synpic1"].split == "train"
+    cases = {case.key: case for case in archive.cases()}
+    assert len(cases) == len(CASES) and cases["MPX0006"].split == "val" and cases["MPX0003"].sections["findings"]

@@ -9,6 +9,8 @@
     ROOT/images/<image>.png
     ROOT/splitted_dataset/descriptions_<split>.jsonl, data_<split>.jsonl   the published splits (by case)
 
+A root holding only ``splitted_dataset/`` (no Descriptions.json) is read from the split files themselves.
+
 One Item per image: key = the image name, text = its caption, case = U_id, modality normalised from the
 Description (CT, MRI), plane / sequence / body location / age / sex as metadata, labels = the image's ACR code and
 the case's diagnosis (the topic title). One Case per case record, with its history, exam, findings,
@@ -32,6 +34,7 @@ from medsearch.errors import BadArchive
 NOT_GIVEN = {"", "n/a", "na", "none", "null", "unknown", "nos - not specified"}
 TYPE_MODALITY = {"CT": "CT", "MR": "MRI", "MRI": "MRI"}  # the record's Type when the Description says nothing
 SPLIT_FILE = re.compile(r"^(?:descriptions|data)_(?P<split>[A-Za-z0-9-]+)\.jsonl$")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 OLDEST_AGE_SHOWN = 89  # HIPAA safe harbour: older ages are shown as "90+"
 CASE_SECTIONS = {  # Case_topic.json "Case" heading -> Case section
     "History": "history", "Exam": "exam", "Findings": "findings", "Differential Diagnosis": "differential",
@@ -85,11 +88,38 @@ class MedPixReader(Reader):
 
     def check(self) -> None:
         super().check()
+        name = self.manifest.source.get("descriptions", "Descriptions.json")
+        if self.root_file is None and not (self.root / name).is_file() and self._split_records("descriptions"):
+            # only the split files: splitted_dataset/descriptions_<split>.jsonl and data_<split>.jsonl
+            self.descriptions_path = self.root / self.manifest.source.get("splits", "splitted_dataset")
+            self.descriptions = self._split_records("descriptions")
+            self.cases_path, self.case_records = self.descriptions_path, self._split_records("data")
+            return
         self.descriptions_path = self.source_file("descriptions", "Descriptions.json")
         self.descriptions = self._load_list(self.descriptions_path)
         name = self.manifest.source.get("cases", "Case_topic.json")
         self.cases_path = self.root / name if name and (self.root / name).is_file() else None
         self.case_records = self._load_list(self.cases_path) if self.cases_path else []
+
+    def _split_records(self, prefix: str) -> list:
+        """The records of every ``<prefix>_<split>.jsonl`` split file, each with its ``split`` (unless it has one)."""
+        records = []
+        for raw, path in self.split_files():
+            if not path.name.startswith(f"{prefix}_"):
+                continue
+            with open(path, encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    if not line.strip():
+                        continue
+                    try:
+                        record = json.loads(line)
+                    except json.JSONDecodeError:
+                        records.append(None)  # reported as unparsable by read()
+                        continue
+                    if isinstance(record, dict):
+                        record.setdefault("split", raw)
+                    records.append(record)
+        return records
 
     @staticmethod
     def _load_list(path: Path) -> list:
@@ -165,7 +195,7 @@ class MedPixReader(Reader):
         split = clean(record.get("split")) or image_splits.get(image or "") or case_splits.get(case_id or "")
         return {
             "image": image,
-            "image_file": f"{image}.png" if image else None,
+            "image_file": self.image_file(image),
             "caption": clean(description.get("Caption")),
             "case": case_id,
             "split": self.manifest.split_map.get(split, split),
@@ -180,6 +210,15 @@ class MedPixReader(Reader):
             "acr_code": acr_code(description.get("ACR Codes")),
             "diagnosis": case_diagnosis(case),
         }
+
+    def image_file(self, image: str | None) -> str | None:
+        """``<image>.png`` as published; a .jpg/.jpeg copy is accepted when the PNG is not there."""
+        if not image:
+            return None
+        for suffix in IMAGE_SUFFIXES:
+            if (self.images_dir() / f"{image}{suffix}").is_file():
+                return f"{image}{suffix}"
+        return f"{image}{IMAGE_SUFFIXES[0]}"  # missing: reported by the row step with this name
 
     # -- cases -----------------------------------------------------------------------------------------------
 
