@@ -116,13 +116,14 @@ def new_index(d: int, factory: str) -> faiss.Index:
 
 
 def build(vectors: np.ndarray, factory: str | None = None, seed: int = 0, recall_target: float = RECALL_TARGET) -> AnnIndex:
-    """Create, train (on a seeded sample), fill and tune an index over ``vectors`` (row i gets id i)."""
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    """Create, train (on a seeded sample), fill and tune an index over ``vectors`` (row i gets id i). A
+    memory-mapped array stays on disk: no copy is made of it (a float32 array is viewed, not converted)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
     n, d = vectors.shape
     factory = factory or choose_factory(n, d)
     index = new_index(d, factory)
     if index.is_trained:  # Flat: nothing to learn, adding is a copy
-        index.add(vectors)
+        add_vectors(index, vectors)
     else:
         index = train_and_add(index, training_sample(vectors, factory, seed), vectors)
     nprobe = tune_nprobe(index, vectors, seed=seed, target=recall_target) if nlist_of(factory) else None
@@ -143,7 +144,7 @@ def train_and_add(index: faiss.Index, sample: np.ndarray, vectors: np.ndarray) -
     work, resources = to_gpu(index)
     if not work.is_trained:
         work.train(np.ascontiguousarray(sample, dtype=np.float32))
-    work.add(vectors)
+    add_vectors(work, vectors)
     return index if work is index else faiss.index_gpu_to_cpu(work)
 
 
@@ -160,11 +161,14 @@ def to_gpu(index: faiss.Index) -> tuple[faiss.Index, object]:
         return index, None
 
 
+ADD_SHARD = 65_536  # vectors per add call: a memory-mapped vector file is read a shard at a time
+
+
 def add_vectors(index: faiss.Index, vectors: np.ndarray) -> None:
-    """Incremental adds stay on the CPU: assigning a chunk to trained lists is cheap, a GPU round trip is not."""
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    if len(vectors):
-        index.add(vectors)
+    """Add in shards of ``ADD_SHARD`` rows, so a memory-mapped vector file larger than RAM is never copied whole.
+    Incremental adds stay on the CPU: assigning a chunk to trained lists is cheap, a GPU round trip is not."""
+    for start in range(0, len(vectors), ADD_SHARD):
+        index.add(np.ascontiguousarray(vectors[start:start + ADD_SHARD], dtype=np.float32))
 
 
 def list_sizes(index: faiss.Index) -> list[int] | None:

@@ -161,11 +161,11 @@ class IndexWriter:
         trained = current.trained_count if current is not None else None
         if (existing is None or needs_rebuild(existing, wanted, len(vectors), forced=self.factory is not None)
                 or (self.retrain and drifted(existing.index, trained))):
-            index = ann.build(np.asarray(vectors), wanted)
+            index = ann.build(vectors, wanted)  # memory-mapped: trained on a sample, added in shards
             trained = len(vectors) if ann.nlist_of(index.factory) else None
         else:
             index = existing
-            index.add(np.asarray(vectors[index.ntotal:]))
+            index.add(vectors[index.ntotal:])
         path = self.index_dir / index_file
         ann.save(index, path)
         count = index.ntotal

@@ -366,3 +366,28 @@ def test_compact_keeps_a_trained_ivf_quantiser(tmp_path, archive_dir, monkeypatc
     monkeypatch.undo()
     with opened(tmp_path) as idx:
         assert sorted(every_key(idx)) == sorted({"c2", "c3", "c4", "c5", "report1"})
+
+
+def test_faiss_indexes_are_filled_in_shards(monkeypatch):
+    from indexer import ann
+
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((1000, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    whole = ann.build(vectors, "IVF4,Flat")
+    calls = []
+    monkeypatch.setattr(ann, "ADD_SHARD", 300)
+    original = ann.add_vectors
+
+    class Counting:
+        def __init__(self, index):
+            self.index = index
+
+        def add(self, rows):
+            calls.append(len(rows))
+            self.index.add(rows)
+
+    monkeypatch.setattr(ann, "add_vectors", lambda index, rows: original(Counting(index), rows))
+    sharded = ann.build(vectors, "IVF4,Flat")
+    assert calls == [300, 300, 300, 100]
+    np.testing.assert_array_equal(sharded.search(vectors[:20], 5)[1], whole.search(vectors[:20], 5)[1])
