@@ -391,3 +391,30 @@ def test_faiss_indexes_are_filled_in_shards(monkeypatch):
     sharded = ann.build(vectors, "IVF4,Flat")
     assert calls == [300, 300, 300, 100]
     np.testing.assert_array_equal(sharded.search(vectors[:20], 5)[1], whole.search(vectors[:20], 5)[1])
+
+
+def test_an_open_reader_follows_a_rebuild(tmp_path, archive_dir):
+    index(tmp_path)
+    with opened(tmp_path) as idx:
+        before = every_key(idx)
+        remove_row(archive_dir, "c4")
+        index(tmp_path, rebuild=True)  # the directory is swapped under the reader, meta.sqlite included
+        after = every_key(idx)
+        assert "c4" not in after and sorted(after) == sorted(k for k in before if k != "c4")
+        assert idx.manifest.created == read_manifest(tmp_path / "idx").created
+
+
+@pytest.mark.slow
+def test_kill_loop_benchmark_finds_nothing_lost(tmp_path):
+    """Two rounds of benchmarks/kill_loop.py (the committed figures come from 30): real SIGKILLs of child runs."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "kill_loop.py"
+    spec = importlib.util.spec_from_file_location("kill_loop", path)
+    kill_loop = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(kill_loop)
+    totals = kill_loop.run(rounds=2, items=40, seed=3, work=tmp_path)
+    assert totals["rounds"] == 2
+    assert (totals["lost"], totals["duplicated"], totals["stale"], totals["verify_failed"]) == (0, 0, 0, 0)
+    assert totals["reader_errors"] == 0 and totals["reader_queries"] > 0

@@ -135,6 +135,10 @@ class Store:
         with self._session() as session:
             return query.vector_ids(session, modality)
 
+    def has_items(self) -> bool:
+        with self._session() as session:
+            return session.scalar(select(Item.id).limit(1)) is not None
+
     def vector_id_range(self, modality: str) -> tuple[int | None, int | None]:
         """(smallest, largest) ``modality`` vector id an item points at; (None, None) when none does."""
         with self._session() as session:
