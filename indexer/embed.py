@@ -80,6 +80,11 @@ class DecodeDataset(Dataset):
         return Decoded(position, array, None, time.perf_counter() - start)
 
 
+def decode_skip(pending: Pending, error: str) -> Skipped:
+    """The skip record of an item whose image failed to decode (every engine reports it the same way)."""
+    return Skipped(pending.item.key, f"{pending.item.shown_path()}: {error}", "decode")
+
+
 def keep_list(batch: list[Decoded]) -> list[Decoded]:
     return batch
 
@@ -129,7 +134,7 @@ class TorchEmbedder:
         for d in decoded:
             if d.error is not None:
                 p = pending[d.position]
-                batch.skipped.append(Skipped(p.item.key, f"{p.item.shown_path()}: {d.error}", "decode"))
+                batch.skipped.append(decode_skip(p, d.error))
             else:
                 kept.append((pending[d.position], d.array))
         start = time.perf_counter()

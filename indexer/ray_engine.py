@@ -24,10 +24,9 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from medsearch.archives.item import Skipped
 from medsearch.errors import MissingExtra
 
-from indexer.embed import DEFAULT_BATCH_SIZE, Embedded, EmbeddedBatch
+from indexer.embed import DEFAULT_BATCH_SIZE, Embedded, EmbeddedBatch, decode_skip
 from indexer.reader import Pending, has_text
 
 RAY_HINT = "pip install 'medsearch[ray]'"
@@ -113,6 +112,13 @@ class EmbedActor:
                 "embed_s": np.full(len(ok), seconds / max(len(ok), 1))}
 
 
+def decode_cpus(cluster_cpus: float, actors: int) -> float:
+    """CPUs per decode task. With CPUs to spare beyond one per encoder actor, decode runs in its own tasks (half a
+    CPU each, so Ray keeps it a separate stage); without, it asks for what an actor asks for, and Ray Data fuses
+    it into the actors' stage (separate decode tasks would wait forever for a CPU the actors hold)."""
+    return 0.5 if cluster_cpus >= actors + 1 else 1
+
+
 @dataclass
 class RayEmbedder:
     """``Embedder`` (see indexer.pipeline) that runs decode and encode on a Ray cluster."""
@@ -167,7 +173,7 @@ class RayEmbedder:
             ray.data.from_items(rows, override_num_blocks=blocks)
             .map_batches(decode_batch, fn_kwargs={"transform": self.transform, "shape": self._shape()},
                          batch_size=self.batch_size,
-                         batch_format="numpy", num_cpus=1)
+                         batch_format="numpy", num_cpus=decode_cpus(ray.cluster_resources().get("CPU", 1), actors))
             .map_batches(EmbedActor, fn_constructor_kwargs={"encoder_factory": self.encoder_factory,
                                                             "device": device},
                          batch_size=self.batch_size, batch_format="numpy", concurrency=actors,
@@ -180,7 +186,7 @@ class RayEmbedder:
             for row, position in enumerate(out["position"]):
                 p = pending[int(position)]
                 if out["error"][row]:
-                    batch.skipped.append(Skipped(p.item.key, f"{p.item.image_path}: {out['error'][row]}", "decode"))
+                    batch.skipped.append(decode_skip(p, out["error"][row]))
                     continue
                 image = out["image_vector"][row].copy() if out["has_image_vector"][row] else None
                 text = out["text_vector"][row].copy() if out["has_text_vector"][row] else None

@@ -45,7 +45,8 @@ def test_ray_engine_matches_the_local_engine(tmp_path, local_ray):
     encoder = FakeEncoder()
     local = build_index(open_archive("csv", archive_dir), tmp_path / "local", encoder, workers=0, batch_size=8,
                         progress=False)
-    embedder = make_embedder("ray", encoder, "fake", batch_size=8, device="cpu", actors=2)
+    # one actor on 2 CPUs: decode runs in its own Ray tasks, embedding in the actor (two actors fuse the stages)
+    embedder = make_embedder("ray", encoder, "fake", batch_size=8, device="cpu", actors=1)
     on_ray = build_index(open_archive("csv", archive_dir), tmp_path / "ray", encoder, batch_size=8,
                          progress=False, embedder=embedder)
 
