@@ -125,15 +125,20 @@ def compact(index_dir, db_url: str | None = None, factory: str | None = None) ->
         read_manifest(index_dir)
         with _open_store(index_dir, db_url) as store:
             manifest = settle(index_dir, store)
+            live = {m: store.vector_ids(m) for m in manifest.modalities}
+            if all(len(live[m]) == e.count and VectorFile(index_dir / e.vectors_file, manifest.dim).count() == e.count
+                   for m, e in manifest.modalities.items()):
+                counts = {m: e.count for m, e in manifest.modalities.items()}  # nothing dead: nothing to rewrite
+                return CompactResult(counts, counts, manifest.generation, time.perf_counter() - started)
             new = IndexManifest.from_dict(json.loads(manifest.to_json()))
             new.generation += 1
             new.version += 1
             mapping, before = {}, {}
             for modality, entry in manifest.modalities.items():
-                live = store.vector_ids(modality)
                 before[modality] = entry.count
-                new.modalities[modality], new_ids = _compact_modality(index_dir, new, modality, entry, live, factory)
-                mapping[modality] = (live, new_ids)
+                new.modalities[modality], new_ids = _compact_modality(index_dir, new, modality, entry,
+                                                                      live[modality], factory)
+                mapping[modality] = (live[modality], new_ids)
             counts = store.counts()
             new.items = counts["items"]
             write_manifest(index_dir, new, NEXT_MANIFEST)

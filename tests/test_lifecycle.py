@@ -144,7 +144,10 @@ def test_compact_drops_dead_vectors_and_keeps_answers(tmp_path, archive_dir, db)
     names = {p.name for p in (tmp_path / "idx").iterdir()}
     assert after.files() <= names and not any(n.startswith("text_vectors.npy") for n in names)
     assert maintain.verify(tmp_path / "idx", db_url=db).ok
+    again = medsearch.compact(tmp_path / "idx", db_url=db)  # the Python API; nothing dead: nothing rewritten
+    assert (again.dropped, again.generation) == (0, 1) and read_manifest(tmp_path / "idx").files() == after.files()
     assert index(tmp_path, db).unchanged == LIVE - 1 + 0  # c1 is back in the archive, so it is indexed again
+    assert "c1" in [r.key for r in medsearch.list_items(tmp_path / "idx", db_url=db)]
 
 
 @pytest.mark.parametrize("stage", ["before", "after"])
