@@ -391,9 +391,11 @@ class Index:
             # a hit in a later group scores below every hit of an earlier one (scores stay monotonic)
             span = 1.0 + max(fused.values()) - min(fused.values())
             fused = {v: fused[v] - span * groups[v] for v in ranked}
+        timings["assertion"] = time.perf_counter() - fuse_start
         wanted = [v for v in ranked[:k + 5] if v not in dense_hits and v in vector_ids]
         fetched = self.store.records(target, [vector_ids[v] for v in wanted]) if wanted else {}
         records = {r.item_id: r for r in fetched.values()}
+        timings["records"] = time.perf_counter() - fuse_start - timings["assertion"]
         hits = []
         for vid in ranked:
             if len(hits) == k:
