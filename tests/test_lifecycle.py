@@ -67,6 +67,7 @@ def test_deleted_items_are_gone_from_every_search_path(tmp_path, archive_dir, db
     with opened(tmp_path, db) as idx:
         own = idx.stored_vector("text", _text_vid(idx, "c2"))
         assert "c2" in every_key(idx)
+        assert "c2" in [h.key for h in idx.search_text("finding number 2", k=50, target="text", mode="lexical")]
 
         result = maintain.delete_items(tmp_path / "idx", keys=["c2", "nope"], db_url=db)
         assert (result.deleted, result.not_found) == (1, ["nope"])
@@ -77,6 +78,9 @@ def test_deleted_items_are_gone_from_every_search_path(tmp_path, archive_dir, db
         assert "c2" not in [h.key for h in idx.search_vector(own, k=50, target="text", filters={"split": "train"})]
         assert "c2" not in [h.key for h in idx.search_vector(own, k=50, target="image", filters={"labels": ["n2"]})]
         assert len(idx.search_vector(own, k=50, target="text")) == LIVE - 1
+        for mode in ("lexical", "hybrid", "dense"):  # the full-text rows went with the item
+            hits = idx.search_text("finding number 2 chest film", k=50, target="text", mode=mode)
+            assert hits and "c2" not in [h.key for h in hits], mode
     assert "c2" not in [r.key for r in maintain.list_items(tmp_path / "idx", db_url=db)]
     manifest = read_manifest(tmp_path / "idx")
     assert (manifest.modalities["text"].live, manifest.items) == (LIVE - 1, LIVE - 1)
