@@ -28,7 +28,7 @@ REPORTS = [
 ASSERTS_PTX = {0, 2}
 
 
-def build(index_dir: Path) -> Path:
+def build(index_dir: Path, db_url: str | None = None) -> Path:
     import faiss
     import numpy as np
 
@@ -45,7 +45,7 @@ def build(index_dir: Path) -> Path:
     faiss.write_index(ann, str(index_dir / "text.faiss"))
     entries = {"text": ModalityEntry(factory="Flat", count=len(REPORTS), index_file="text.faiss",
                                      vectors_file="text_vectors.npy", checksum=sha256_file(index_dir / "text.faiss"))}
-    with Store.open(default_db_url(index_dir)) as store:
+    with Store.open(db_url or default_db_url(index_dir)) as store:
         archive = store.archive_id("reports", "/reports")
         store.add_items(archive, [NewItem(key=f"r{i:02d}", text=t, content_hash=str(i), text_vector_id=i,
                                           split="test" if i % 2 else "train") for i, t in enumerate(REPORTS)])
@@ -163,3 +163,16 @@ def test_serve_api_mode_and_highlights(report_index):
     for hit in body["results"]:
         assert [hit["snippet"][a:b].lower() for a, b in hit["highlights"]] == ["pneumothorax"]
         assert hit["assertion"] == {"pneumothorax": "asserted"}
+
+
+def test_hybrid_search_on_both_stores(tmp_path, store_url):
+    """The same answers from the FTS5 and the PostgreSQL full-text index, through the whole search path."""
+    index_dir = build(tmp_path / "index", db_url=store_url)
+    with open_index(index_dir, db_url=store_url) as index:
+        positive = keys(index.search_text("pneumothorax", k=5, target="text"))
+        assert set(positive[:2]) == ASSERTS_PTX
+        negated = keys(index.search_text("no pneumothorax", k=len(REPORTS), target="text"))
+        assert set(negated[:3]) == {1, 3, 8} and set(negated[-2:]) == ASSERTS_PTX
+        assert keys(index.search_text("left pneumothorax", k=5, target="text", mode="lexical")) == [2]
+        hit = index.search_text("PTX", k=1, target="text")[0]
+        assert hit.assertion == {"pneumothorax": "asserted"} and hit.lexical_score is not None
