@@ -82,3 +82,11 @@ def test_decisions_for_positive_and_negated_queries():
 def test_no_finding_to_suggest_another_stays_negated():
     assert _statuses("There are no airspace opacities to suggest pneumonia.")["pneumonia"] == "negated"
     assert _statuses("Findings suggest pneumonia.")["pneumonia"] == "uncertain"
+
+
+def test_modality_words_do_not_outweigh_the_finding():
+    clauses = parse("CT pulmonary angiogram showing pulmonary embolism").clauses
+    assert [c.label for c in clauses] == ["pulmonary embolism"] and not clauses[0].slots
+    assert [c.label for c in parse("brain tumor on MRI").clauses] == ["brain neoplasm"]
+    assert [c.label for c in parse("MRI").clauses] == ["magnetic resonance imaging"]  # alone, it is the query
+    assert ("chest", "pain") in parse("chest pain on CT").clauses[0].variants

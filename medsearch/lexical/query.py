@@ -28,6 +28,17 @@ LATERALITY = {
 }
 
 
+# How an image was made, not what it shows: left out of the lexical clauses when the query also names a finding
+# ("CT pulmonary angiogram showing pulmonary embolism" must find the embolism, not every CT caption; the dense
+# side and --modality carry the modality). A query of modality words alone still searches them.
+MODALITY_TERMS = frozenset(
+    "ct computed tomography tomographic cta ctpa mri mr magnetic resonance imaging mra image imaging scan scans "
+    "xray x ray radiograph radiography radiographic plain film films cxr ultrasound ultrasonography "
+    "sonography sonographic us doppler angiogram angiography angiographic arteriogram venogram fluoroscopy "
+    "pet nuclear scintigraphy mammogram mammography echocardiography echocardiogram view axial coronal sagittal "
+    "contrast enhanced weighted t1 t2 flair dwi".split())
+
+
 @dataclass(frozen=True)
 class Clause:
     status: str  # the status the query gives this finding
@@ -139,7 +150,20 @@ def parse(query: str, expand: bool = True) -> LexicalQuery:
         clauses.append(Clause(status=_status_of(terms[span[0]:span[1]]), variants=variants,
                               slots=tuple(dict.fromkeys(attached[span])), label=" ".join(key),
                               sides=tuple(dict.fromkeys(sides[span]))))
-    return LexicalQuery(text=text, clauses=clauses)
+    return LexicalQuery(text=text, clauses=_without_modality(clauses))
+
+
+def _is_modality(terms) -> bool:
+    return bool(terms) and set(terms) <= MODALITY_TERMS
+
+
+def _without_modality(clauses: list[Clause]) -> list[Clause]:
+    """Modality clauses and modifiers dropped when something else is asked for."""
+    kept = [c for c in clauses if not _is_modality(c.variants[0])]
+    if not kept:
+        return clauses
+    return [Clause(status=c.status, variants=c.variants, label=c.label, sides=c.sides,
+                   slots=tuple(s for s in c.slots if not _is_modality(s))) for c in kept]
 
 
 # --- checking a text in Python (reranking and explanations) -----------------------------------------
