@@ -309,18 +309,21 @@ class Index:
         strict: set[int] = set()  # items whose text matches the whole query
         timings: dict[str, float] = {}
         lexical_job = None
-        if mode in ("lexical", "hybrid"):
-            # the full-text search runs in a thread while the query is embedded (onnxruntime releases the GIL)
+        if mode in ("lexical", "hybrid") or (negation and clauses):
+            # the full-text work (the lexical ranking; which items assert or deny each finding of the query) runs
+            # in a thread while the query is embedded (onnxruntime releases the GIL)
             from concurrent.futures import ThreadPoolExecutor
 
-            from medsearch.query.fusion import lexical_ranking
+            from medsearch.query.fusion import assertion_sets, lexical_ranking
 
             def lexical_search():
                 lexical_start = time.perf_counter()
-                found = lexical_ranking(self.store, target, clauses, _as_filters(filters), depth, k)
-                return found, time.perf_counter() - lexical_start
+                found = (lexical_ranking(self.store, target, clauses, _as_filters(filters), depth, k)
+                         if mode != "dense" else ([], {}, set()))
+                sets = assertion_sets(self.store, target, clauses) if negation and clauses else None
+                return found, sets, time.perf_counter() - lexical_start
 
-            if mode == "hybrid" and not _in_memory(self.db_url):  # one shared connection: no second thread
+            if mode != "lexical" and not _in_memory(self.db_url):  # one shared connection: no second thread
                 pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medsearch-lexical")
                 lexical_job = pool.submit(lexical_search)
                 pool.shutdown(wait=False)
@@ -344,25 +347,27 @@ class Index:
             rankings.setdefault("dense", [])
         else:
             self.last_query = lexical_query.text
+        sets = None
         if lexical_job is not None:
-            (rankings["lexical"], lexical_vectors, strict), timings["lexical"] = lexical_job.result()
+            (found, lexical_vectors, strict), sets, timings["lexical"] = lexical_job.result()
+            if mode != "dense":
+                rankings["lexical"] = found
             vector_ids = {**lexical_vectors, **vector_ids}
-        hits = self._fuse(rankings, records, vector_ids, strict if mode == "hybrid" else None, clauses, k, target,
-                          mode, negation, fusion, timings)
+        hits = self._fuse(rankings, records, vector_ids, strict if mode == "hybrid" else None, clauses, sets, k,
+                          target, mode, fusion, timings)
         timings["total"] = time.perf_counter() - start
         self.last_timings = timings
         for hit in hits:
             hit.searched_for = self.last_query
         return hits
 
-    def _fuse(self, rankings, dense_hits, vector_ids, strict, clauses, k, target, mode, negation, fusion,
+    def _fuse(self, rankings, dense_hits, vector_ids, strict, clauses, sets, k, target, mode, fusion,
               timings) -> list[SearchResult]:
         """One ranking (or the RRF of two), grouped by assertion tier (and, hybrid, strict lexical match first),
         cut to k, with explanations. Groups are computed in fused order, a batch at a time, only until k
         candidates of the best group are known: nothing further down can overtake them."""
-        from medsearch.lexical.assertion import sentences_from_columns
         from medsearch.lexical.explain import explain
-        from medsearch.query.fusion import rrf, tier_of
+        from medsearch.query.fusion import rrf, tier_from_sets
 
         fuse_start = time.perf_counter()
         order = [name for name in ("dense", "lexical") if name in rankings]
@@ -377,9 +382,8 @@ class Index:
         step = max(2 * k, 20)
         for start in range(0, len(ids), step):
             batch = ids[start:start + step]
-            rows = self.store.lexical_rows(batch) if negation and clauses else {}
             for v in batch:
-                tier = tier_of(clauses, sentences_from_columns(rows.get(v, []))) if rows else 0
+                tier = tier_from_sets(clauses, sets, v) if sets is not None else 0
                 groups[v] = 2 * tier + (strict is not None and v not in strict)
             # the candidates not yet seen score lower; none can be in a better group than `floor`, so once k
             # seen ones are in `floor` or better, the top k is settled

@@ -86,6 +86,30 @@ def lexical_ranking(store, target: str, clauses: list[Clause], filters, depth: i
     return out[:pool], vector_ids, strict
 
 
+# the store's column set for each status a text can give a finding (see medsearch.store.lexical.STATUS_COLUMNS)
+_FOUND_AS = {"asserted": "asserted only", "negated": "negated", "uncertain": "uncertain", "historical": "historical"}
+
+
+def assertion_sets(store, target: str, clauses: list[Clause]) -> list[dict[str, set[int]]]:
+    """Per clause, status -> the items whose text has the clause's finding in that status (one full-text query
+    each; the same sentence-level match as medsearch.lexical.query.match_clause)."""
+    import dataclasses
+
+    queries = [dataclasses.replace(c, status=column) for c in clauses for column in _FOUND_AS.values()]
+    found = iter(store.lexical_items(queries))
+    return [{status: next(found) for status in _FOUND_AS} for _ in clauses]
+
+
+def tier_from_sets(clauses: list[Clause], sets: list[dict[str, set[int]]], item: int) -> int:
+    from medsearch.lexical.query import ClauseMatch
+
+    worst = 0
+    for clause, found in zip(clauses, sets):
+        match = ClauseMatch({status for status, items in found.items() if item in items}, [])
+        worst = max(worst, tier(clause, decide(clause, match)))
+    return worst
+
+
 def decisions(clauses: list[Clause], sentences) -> dict[str, str]:
     """Finding -> the text's status for it."""
     return {c.label: decide(c, match_clause(c, sentences)) for c in clauses}

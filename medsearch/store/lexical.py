@@ -21,7 +21,8 @@ FTS_TABLE = "lexical_fts"
 COLUMNS = ("asserted", "negated", "uncertain", "historical")
 # which columns a clause's concept terms are looked up in, by the clause's status
 STATUS_COLUMNS = {"asserted": ("asserted", "historical"), "negated": ("negated",), "uncertain": ("uncertain",),
-                  "historical": ("historical",), "any": COLUMNS}  # "any": assertion ignored
+                  "historical": ("historical",), "any": COLUMNS,  # "any": assertion ignored
+                  "asserted only": ("asserted",)}  # for the assertion check of candidates
 COLUMN_WEIGHTS = {"asserted": 1.0, "negated": 1.0, "uncertain": 1.0, "historical": 0.5}
 BACKFILL_CHUNK = 500
 MAX_SENTENCES = 200_000  # matching sentences considered per clause
@@ -53,6 +54,7 @@ class Backend:
     drop: tuple[str, ...]
     render: Callable  # (clause, relaxed) -> match expression
     matches: Callable  # (expression) -> (select of (sentence id, score)) as a subquery
+    items: Callable  # (expression) -> select of the distinct item ids with a matching sentence (no ranking)
 
 
 # --- SQLite: FTS5 ------------------------------------------------------------------------------------
@@ -78,6 +80,11 @@ def _fts5_matches(expression: str):
             .subquery("lexical_hits"))
 
 
+def _fts5_items(expression: str):
+    return (text(f"SELECT DISTINCT lexical.item_id FROM {FTS_TABLE} JOIN lexical ON lexical.id = {FTS_TABLE}.rowid "
+                 f"WHERE {FTS_TABLE} MATCH :expression").bindparams(expression=expression))
+
+
 _NEW = ", ".join(f"new.{c}" for c in COLUMNS)
 _OLD = ", ".join(f"old.{c}" for c in COLUMNS)
 _COLS = ", ".join(COLUMNS)
@@ -97,6 +104,7 @@ SQLITE = Backend(
           f"DROP TABLE IF EXISTS {FTS_TABLE}"),
     render=_fts5_render,
     matches=_fts5_matches,
+    items=_fts5_items,
 )
 
 
@@ -131,11 +139,20 @@ def _pg_matches(expression: str):
             .where(vector.op("@@")(query)).subquery("lexical_hits"))
 
 
+def _pg_items(expression: str):
+    from medsearch.store.models import LexicalSentence
+
+    vector = literal_column(f"({TSVECTOR})")
+    query = func.to_tsquery(literal_column("'simple'::regconfig"), expression)
+    return select(LexicalSentence.item_id).where(vector.op("@@")(query)).distinct()
+
+
 POSTGRES = Backend(
     ddl=(f"CREATE INDEX {PG_INDEX} ON lexical USING gin (({TSVECTOR}))",),
     drop=(f"DROP INDEX IF EXISTS {PG_INDEX}",),
     render=_pg_render,
     matches=_pg_matches,
+    items=_pg_items,
 )
 
 BACKENDS = {"sqlite": SQLITE, "postgresql": POSTGRES}
@@ -201,3 +218,10 @@ def rows_for_items(session: Session, item_ids) -> dict[int, list[dict]]:
         for item_id, *values in session.execute(stmt):
             out[int(item_id)].append(dict(zip(COLUMNS, values)))
     return out
+
+
+def items_matching(session: Session, clauses) -> list[set[int]]:
+    """For each clause, the ids of the items with a sentence matching it (no ranking, no filters): the cheap
+    query behind the assertion check of search candidates."""
+    backend = backend_for(session.get_bind().dialect.name)
+    return [{int(i) for i in session.execute(backend.items(backend.render(c, False))).scalars()} for c in clauses]

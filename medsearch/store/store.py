@@ -255,6 +255,13 @@ class Store:
         with self._session() as session:
             return lexical.search(session, query.vector_table(modality), clause, conditions, limit, relaxed)
 
+    def lexical_items(self, clauses) -> list[set[int]]:
+        """Per clause, the ids of the items with a sentence matching it (any target, no filters, no ranking)."""
+        from medsearch.store import lexical
+
+        with self._session() as session:
+            return lexical.items_matching(session, clauses)
+
     def lexical_rows(self, item_ids) -> dict[int, list[dict]]:
         """Item id -> its indexed sentences ({status: terms}), for assertion checks."""
         from medsearch.store import lexical
