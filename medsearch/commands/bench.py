@@ -227,8 +227,10 @@ def search_command(
     """Search quality per mode (dense, lexical, hybrid; with and without negation handling) and query kind
     (plain, abbreviation, lay, negated): P@10, nDCG@10, R@100 on queries judged by the index's own labels."""
     import csv
-    import platform
+    import dataclasses
     import os
+    import platform
+    from collections import Counter
 
     from rich.console import Console
     from rich.table import Table
@@ -259,12 +261,12 @@ def search_command(
             plain = sb.concept_queries(records, train)
         judged = sb.expand_kinds(plain, {r.item_id for r in records}, negated=queries != "concepts")
         console.print(f"{queries}: {len(records)} {target} items, {len(judged)} judged queries "
-                      f"({dict(sorted(__import__('collections').Counter(q.kind for q in judged).items()))})")
+                      f"({dict(sorted(Counter(q.kind for q in judged).items()))})")
         tuned = None
         if tune:
             grid = [FusionSettings(rrf_k=c, lexical_weight=w) for c in (10.0, 60.0) for w in (0.5, 1.0, 2.0, 4.0)]
             best, trials = sb.tune_fusion(idx, [(judged, target)], grid)
-            tuned = {"best": __import__("dataclasses").asdict(best), "trials": trials}
+            tuned = {"best": dataclasses.asdict(best), "trials": trials}
             for t in trials:
                 console.print(f"  fusion {t['settings']}: tune nDCG@10 {t['tune_ndcg@10']:.3f}")
         rows = sb.run_queries(idx, judged, target)
@@ -282,7 +284,7 @@ def search_command(
             table.add_row(config, *cells)
         console.print(table)
     result = {"set": queries, "target": target, "index": str(index), "model_id": model_id, "items": len(records),
-              "fusion": __import__("dataclasses").asdict(DEFAULT_FUSION), "tuning": tuned, "summary": summary,
+              "fusion": dataclasses.asdict(DEFAULT_FUSION), "tuning": tuned, "summary": summary,
               "machine": {"platform": platform.platform(), "python": platform.python_version(),
                           "cpus": os.cpu_count()},
               "queries": rows}

@@ -154,11 +154,3 @@ def analyse(text: str, rules: Rules | None = None, keep=None) -> list[Sentence]:
             out.append(Sentence(start, end, tuple(terms)))
     return out
 
-
-def sentences_from_columns(rows) -> list[Sentence]:
-    """Sentences rebuilt from the full-text index's rows ({status: "term term ..."}): statuses without spans."""
-    out = []
-    for row in rows:
-        terms = tuple(Term(term, 0, 0, status) for status in STATUSES for term in (row.get(status) or "").split())
-        out.append(Sentence(0, 0, terms))
-    return out

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from medsearch.lexical.query import Clause, decide, match_clause, tier
+from medsearch.lexical.query import Clause, decide, tier
 
 MODES = ("dense", "lexical", "hybrid")
 DEFAULT_MODE = "hybrid"
@@ -108,12 +108,3 @@ def tier_from_sets(clauses: list[Clause], sets: list[dict[str, set[int]]], item:
         match = ClauseMatch({status for status, items in found.items() if item in items}, [])
         worst = max(worst, tier(clause, decide(clause, match)))
     return worst
-
-
-def decisions(clauses: list[Clause], sentences) -> dict[str, str]:
-    """Finding -> the text's status for it."""
-    return {c.label: decide(c, match_clause(c, sentences)) for c in clauses}
-
-
-def tier_of(clauses: list[Clause], sentences) -> int:
-    return max((tier(c, decide(c, match_clause(c, sentences))) for c in clauses), default=0)

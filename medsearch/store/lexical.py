@@ -205,21 +205,6 @@ def search(session: Session, target_table, clause, conditions: list, limit: int,
     return [(int(i), int(v), float(s)) for i, v, s in session.execute(stmt)]
 
 
-def rows_for_items(session: Session, item_ids) -> dict[int, list[dict]]:
-    from medsearch.store.models import LexicalSentence
-
-    wanted = sorted({int(v) for v in item_ids})
-    out: dict[int, list[dict]] = {v: [] for v in wanted}
-    columns = [getattr(LexicalSentence, c) for c in COLUMNS]
-    for start in range(0, len(wanted), 5000):
-        stmt = (select(LexicalSentence.item_id, *columns)
-                .where(LexicalSentence.item_id.in_(wanted[start:start + 5000]))
-                .order_by(LexicalSentence.item_id, LexicalSentence.id))
-        for item_id, *values in session.execute(stmt):
-            out[int(item_id)].append(dict(zip(COLUMNS, values)))
-    return out
-
-
 def items_matching(session: Session, clauses) -> list[set[int]]:
     """For each clause, the ids of the items with a sentence matching it (no ranking, no filters): the cheap
     query behind the assertion check of search candidates."""

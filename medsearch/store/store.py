@@ -262,13 +262,6 @@ class Store:
         with self._session() as session:
             return lexical.items_matching(session, clauses)
 
-    def lexical_rows(self, item_ids) -> dict[int, list[dict]]:
-        """Item id -> its indexed sentences ({status: terms}), for assertion checks."""
-        from medsearch.store import lexical
-
-        with self._session() as session:
-            return lexical.rows_for_items(session, item_ids)
-
     def rebuild_lexical(self) -> int:
         """Re-analyse every text into the full-text index (after the assertion rules change); returns the
         number of sentences indexed."""
