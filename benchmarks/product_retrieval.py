@@ -67,11 +67,13 @@ def main() -> None:
     index = args.work / "index"
     if index.exists():
         shutil.rmtree(index)
-    cmd = [sys.executable, "-m", "medsearch.cli", "index", "--manifest", "csv", "--root", str(root), "--index", str(index)]
+    cmd = [sys.executable, "-c", "from medsearch.cli import main; main()", "index", "--manifest", "csv", "--root", str(root), "--index", str(index)]
     if args.model:
         cmd += ["--model", args.model]
     t0 = time.time()
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"indexing failed: {done.stderr[-3000:]}")
     index_s = time.time() - t0
 
     keys = [it.key for it in items]

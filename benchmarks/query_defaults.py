@@ -48,9 +48,15 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None)
+    ap.add_argument("--weights", type=Path, default=None, help="a default-model weights file (instead of --model)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "query_defaults.json")
     args = ap.parse_args()
-    encoder = load_encoder(args.model, device="cpu")
+    if args.weights:
+        from medsearch.models import default
+
+        encoder = default.load(device="cpu", weights=args.weights)
+    else:
+        encoder = load_encoder(args.model, device="cpu")
     report = {"model_id": encoder.model_id, "pools": {}}
     cutoffs = (0, 3, 5, 8, 12, 1000)
     for name, (items, groups) in pools().items():

@@ -28,28 +28,55 @@ CC = ("CC BY", "CC0")
 
 BASE = {"sources": ["roco", "medpix"], "cc": False, "hidden": 0, "dropout": 0.0, "noise": 0.3, "image_top": 0,
         "text_top": 0, "views": 0, "soft": 0.0, "queue": 0, "lr": 1e-3, "tower_lr": 1e-4, "wd": 0.2, "epochs": 20,
-        "batch": 128}
+        "batch": 128, "seed": 0, "multiscale": False}
 MLP = {"hidden": 512, "dropout": 0.5, "noise": 0.5, "lr": 5e-4}
+CC_ONLY = {"sources": ["roco", "medpix"], "train_sources": ["roco"], "cc": True}
 
 SETTINGS: dict[str, dict] = {
     # heads on frozen towers
     "lin": {},
     "mlp": MLP,
-    "lin_aug": {"views": 2},
-    "mlp_aug": {**MLP, "views": 2},
+    "lin_aug": {"views": 1},
+    "mlp_aug": {**MLP, "views": 1},
     "lin_soft": {"soft": 0.3},
     "mlp_soft": {**MLP, "soft": 0.3},
     "lin_queue": {"queue": 1024},
     "lin_nih": {"sources": ["roco", "medpix", "nih"]},
     "mlp_nih": {**MLP, "sources": ["roco", "medpix", "nih"]},
+    "mlp_nih_s1": {**MLP, "sources": ["roco", "medpix", "nih"], "seed": 1},
+    "mlp_nih_s2": {**MLP, "sources": ["roco", "medpix", "nih"], "seed": 2},
+    "mlp_nih_b256": {**MLP, "sources": ["roco", "medpix", "nih"], "batch": 256},
+    "mlp_nih_b256_s1": {**MLP, "sources": ["roco", "medpix", "nih"], "batch": 256, "seed": 1},
+    "mlp_nih_b256_s2": {**MLP, "sources": ["roco", "medpix", "nih"], "batch": 256, "seed": 2},
+    # heads that also see pooled inputs of the last image stage / text layer (lower-level features)
+    "ms_lin": {"multiscale": True},
+    "ms_mlp": {**MLP, "multiscale": True},
+    "ms_mlp_s1": {**MLP, "multiscale": True, "seed": 1},
+    "ms_mlp_s2": {**MLP, "multiscale": True, "seed": 2},
+    "ms_mlp_e30": {**MLP, "multiscale": True, "epochs": 30},
+    "ms_mlp_aug": {**MLP, "multiscale": True, "views": 1},
+    "ms_mlp_cc": {**MLP, **CC_ONLY, "multiscale": True},
+    "ms_mlp_cc_s1": {**MLP, **CC_ONLY, "multiscale": True, "seed": 1},
+    "ms_mlp_cc_s2": {**MLP, **CC_ONLY, "multiscale": True, "seed": 2},
+    "ms_lin_cc": {**CC_ONLY, "multiscale": True},
+    # MLP head variants (and other seeds of the MLP, for the seed ensemble)
+    "mlp_s1": {**MLP, "seed": 1},
+    "mlp_s2": {**MLP, "seed": 2},
+    "mlp_b256": {**MLP, "batch": 256},
+    "mlp_h1024": {**MLP, "hidden": 1024},
+    "mlp_reg03": {**MLP, "dropout": 0.3, "noise": 0.3},
+    "mlp_lr3e4": {**MLP, "lr": 3e-4, "epochs": 30},
     # unfrozen last EfficientNet stage (+ conv head) on cached stage inputs, with and without augmented views
     "img1": {**MLP, "image_top": 1, "epochs": 12},
-    "img1_aug": {**MLP, "image_top": 1, "views": 2, "epochs": 12},
+    "img1_aug": {**MLP, "image_top": 1, "views": 1, "epochs": 12},
     # unfrozen last MiniLM layer
     "txt1": {**MLP, "text_top": 1, "epochs": 12},
     # redistributable-only: ROCO CC BY / CC0 rows
-    "lin_cc": {"sources": ["roco"], "cc": True},
-    "mlp_cc": {**MLP, "sources": ["roco"], "cc": True},
+    # (MedPix is loaded for selection and evaluation only: these train on ROCO CC BY / CC0 rows alone)
+    "lin_cc": {**CC_ONLY},
+    "mlp_cc": {**MLP, **CC_ONLY},
+    "mlp_cc_s1": {**MLP, **CC_ONLY, "seed": 1},
+    "mlp_cc_s2": {**MLP, **CC_ONLY, "seed": 2},
 }
 
 
@@ -62,21 +89,38 @@ def build(setting: dict, features: Path, seed: int = 0):
     cache, views = load_sources(features, setting["sources"], setting["views"])
     splits = np.array(cache.splits)
     lic = np.array([x or "" for x in cache.licences])
-    train = np.flatnonzero(np.isin(splits, ["roco:train", "medpix:train", "nih:train"]))
+    train_sources = setting.get("train_sources", setting["sources"])
+    train = np.flatnonzero(np.isin(splits, [f"{s}:train" for s in train_sources]))
     if setting["cc"]:
         train = train[np.isin(lic[train], CC)]
     val = np.flatnonzero(np.isin(splits, ["roco:val", "medpix:dev"]))
     torch.manual_seed(seed)
     model = FeatureModel(256, setting["hidden"], setting["dropout"], setting["image_top"], setting["text_top"],
-                         setting["noise"])
+                         setting["noise"], setting["multiscale"])
     data = AugFeatureData(cache, setting["image_top"], setting["text_top"], views, train, seed=seed)
     return model, data, cache, train, val
+
+
+class Ensemble:
+    """Several trained (model, data) pairs over the same cache: concatenated unit outputs / sqrt(K)."""
+
+    def __init__(self, members):
+        self.members = members
+
+
+def embed(model, data, rows):
+    from medsearch.train.loop import embed_rows
+
+    if isinstance(model, Ensemble):
+        parts = [embed_rows(m, d, rows) for m, d in model.members]
+        k = len(parts) ** 0.5
+        return np.concatenate([p[0] for p in parts], 1) / k, np.concatenate([p[1] for p in parts], 1) / k
+    return embed_rows(model, data, rows)
 
 
 def score(model, data, cache, n_boot: int = 1000) -> dict:
     """ROCO val / test (same caption relevant) and MedPix dev (same case relevant), raw embeddings, with CIs."""
     from medsearch.eval.retrieval import evaluate_pairs
-    from medsearch.train.loop import embed_rows
 
     splits = np.array(cache.splits)
     out = {}
@@ -87,7 +131,7 @@ def score(model, data, cache, n_boot: int = 1000) -> dict:
             continue
         if not len(rows):
             continue
-        image, text = embed_rows(model, data, rows)
+        image, text = embed(model, data, rows)
         texts = [cache.texts[r] for r in rows]
         groups = None
         if group:
@@ -108,8 +152,8 @@ def run_one(name: str, features: Path, runs: Path) -> dict:
     from medsearch.train.loop import TrainConfig, train
 
     setting = {**BASE, **SETTINGS[name]}
-    model, data, cache, train_rows, val_rows = build(setting, features)
-    cfg = TrainConfig(epochs=setting["epochs"], batch_size=setting["batch"], lr=setting["lr"],
+    model, data, cache, train_rows, val_rows = build(setting, features, setting["seed"])
+    cfg = TrainConfig(epochs=setting["epochs"], batch_size=setting["batch"], lr=setting["lr"], seed=setting["seed"],
                       tower_lr=setting["tower_lr"], weight_decay=setting["wd"], soft_weight=setting["soft"],
                       queue_size=setting["queue"])
     out = runs / name
@@ -117,20 +161,49 @@ def run_one(name: str, features: Path, runs: Path) -> dict:
     result = train(model, data, train_rows, val_rows, cfg, out, progress=False)
     checkpoint.load_weights(out / checkpoint.BEST_FILE, model)
     scores = score(model, data, cache)
-    sources = {s: int(sum(1 for r in train_rows if cache.splits[r].startswith(s + ":"))) for s in setting["sources"]}
+    sources = {s: int(sum(1 for r in train_rows if cache.splits[r].startswith(s + ":")))
+               for s in setting.get("train_sources", setting["sources"])}
     metrics = {
         "name": name, "setting": setting, "train_pairs": int(len(train_rows)), "train_pairs_by_source": sources,
         "best_epoch": result.best_epoch, "val_pool": result.best_val, "scores": scores,
         "selection_mean_r10": mean_r10(scores), "seconds": round(time.time() - t0, 1),
         "licences": "CC BY + CC0 (ROCO only)" if setting["cc"] else "all ROCO licences + MedPix (research and education use)"
                     + (" + NIH ChestX-ray14" if "nih" in setting["sources"] else ""),
-        "archive": "+".join(setting["sources"]),
+        "archive": "+".join(setting.get("train_sources", setting["sources"])),
     }
     summary = {"archive": metrics["archive"], "train_pairs": metrics["train_pairs"], "licences": metrics["licences"],
                "best_epoch": result.best_epoch,
                "test": {f"{d[0]}2{d.split('_to_')[1][0]}@{k}": 100 * scores["roco_test"]["recall"][d][f"R@{k}"]["value"]
                         for d in ("image_to_text", "text_to_image") for k in (1, 5, 10)}}
     export_default(out / checkpoint.BEST_FILE, out / "medsearch-default.safetensors", summary)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    return metrics
+
+
+def run_ensemble(name: str, members: list[str], features: Path, runs: Path) -> dict:
+    """Score K already-trained runs of one setting as a seed ensemble and export it as one weights file."""
+    from medsearch.train import checkpoint
+    from medsearch.train.export import export_ensemble
+
+    parts, settings = [], []
+    for member in members:
+        setting = {**BASE, **SETTINGS[member]}
+        model, data, cache, train_rows, _ = build(setting, features, setting["seed"])
+        checkpoint.load_weights(runs / member / checkpoint.BEST_FILE, model)
+        parts.append((model, data))
+        settings.append(setting)
+    scores = score(Ensemble(parts), None, cache)
+    metrics = {"name": name, "members": members, "setting": settings[0], "train_pairs": int(len(train_rows)),
+               "best_epoch": [json.loads((runs / m / "metrics.json").read_text())["best_epoch"] for m in members],
+               "scores": scores, "selection_mean_r10": mean_r10(scores), "seconds": 0.0,
+               "licences": json.loads((runs / members[0] / "metrics.json").read_text())["licences"],
+               "archive": "+".join(settings[0].get("train_sources", settings[0]["sources"]))}
+    summary = {"archive": metrics["archive"], "train_pairs": metrics["train_pairs"], "licences": metrics["licences"],
+               "test": {f"{d[0]}2{d.split('_to_')[1][0]}@{k}": 100 * scores["roco_test"]["recall"][d][f"R@{k}"]["value"]
+                        for d in ("image_to_text", "text_to_image") for k in (1, 5, 10)}}
+    out = runs / name
+    out.mkdir(parents=True, exist_ok=True)
+    export_ensemble([runs / m / checkpoint.BEST_FILE for m in members], out / "medsearch-default.safetensors", summary)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     return metrics
 
@@ -144,7 +217,7 @@ def line(m: dict) -> str:
         v = s[p]["recall"][d]
         return "/".join(f"{100 * v[f'R@{k}']['value']:.1f}" for k in (1, 5, 10))
 
-    return (f"{m['name']:10s} n={m['train_pairs']:5d} ep {m['best_epoch']:2d} sel {100 * m['selection_mean_r10']:.1f} | "
+    return (f"{m['name']:10s} n={m['train_pairs']:5d} ep {str(m['best_epoch']):2s} sel {100 * m['selection_mean_r10']:.1f} | "
             f"val i2t {r('roco_val', 'image_to_text')} t2i {r('roco_val', 'text_to_image')} | "
             f"mp i2t {r('medpix_dev', 'image_to_text')} t2i {r('medpix_dev', 'text_to_image')} | "
             f"test i2t {r('roco_test', 'image_to_text')} t2i {r('roco_test', 'text_to_image')}  ({m['seconds']} s)")
@@ -160,9 +233,16 @@ def main() -> None:
     ap.add_argument("--ship", default=None, help="copy this run's weights to medsearch-default.safetensors")
     ap.add_argument("--ship-cc", default=None, help="copy this run's weights to medsearch-default-cc.safetensors")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ensemble", nargs="+", default=None, metavar=("NAME", "MEMBER"),
+                    help="score already-trained runs MEMBER... as one seed ensemble NAME (after training them)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    for name in args.only if args.only is not None else list(SETTINGS):
+    if args.ensemble:
+        metrics = run_ensemble(args.ensemble[0], args.ensemble[1:], args.features, args.runs)
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / f"model2_{args.ensemble[0]}.json").write_text(json.dumps(metrics, indent=1) + "\n")
+        print(line(metrics), flush=True)
+    for name in args.only if args.only is not None else ([] if args.ensemble else list(SETTINGS)):
         metrics = run_one(name, args.features, args.runs)
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / f"model2_{name}.json").write_text(json.dumps(metrics, indent=1) + "\n")

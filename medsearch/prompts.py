@@ -163,7 +163,7 @@ def prepare_query(query: str, expand: bool = True, lexicon: Lexicon | None = Non
 # Queries longer than this many words are caption-like: they are embedded bare, because wrapping a whole caption
 # in finding templates moves it away from the captions the model was trained on (benchmarks/query_defaults.py,
 # text->image recall on ROCO val + MedPix dev; see benchmarks/README.md). Short queries keep the ensemble.
-ENSEMBLE_MAX_WORDS = 1_000_000
+ENSEMBLE_MAX_WORDS = 5
 
 
 def template_set_for(target: str, ensemble: bool = True, query: str | None = None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import pickle
 import subprocess
 import sys
@@ -27,6 +28,19 @@ def test_model_id_carries_the_weights_fingerprint_and_dim_matches_the_registry()
     assert enc.model_id == f"medsearch-default@{sha}"
     assert enc.dim == registry.MODELS["medsearch-default"].dim
     assert 1.0 < enc.logit_scale <= 100.0
+
+
+def test_redistributable_variant_is_registered_with_its_own_id_and_training_data():
+    enc = registry.load_encoder("medsearch-default-cc", device="cpu")
+    sha = hashlib.sha256(default.CC_WEIGHTS.read_bytes()).hexdigest()[:12]
+    assert enc.model_id == f"medsearch-default-cc@{sha}" and enc.dim == registry.MODELS["medsearch-default-cc"].dim
+    assert default.CC_WEIGHTS.stat().st_size < 10 * 2**20
+    with open(default.CC_WEIGHTS, "rb") as f:
+        header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+    summary = json.loads(header["__metadata__"]["config"])["summary"]
+    assert summary["licences"].startswith("CC BY + CC0") and summary["archive"] == "roco"
+    assert "CC BY" in registry.MODELS["medsearch-default-cc"].summary
+    assert "MedPix" in registry.MODELS["medsearch-default"].summary
 
 
 def test_loading_the_default_does_not_import_torch():

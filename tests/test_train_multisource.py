@@ -92,3 +92,30 @@ def test_product_query_vectors_are_what_the_query_path_embeds():
     np.testing.assert_allclose(vectors[0], embed_query(enc, texts[0], target="image"), atol=1e-6)
     np.testing.assert_allclose(vectors[1], fallback[1])
     assert not np.allclose(vectors[0], fallback[0])  # templates and lexicon changed the query
+
+
+def test_seed_ensemble_exports_as_one_file_whose_heads_average_the_members_cosines(tmp_path):
+    from medsearch.models.default_torch import build_heads, read_weights
+    from medsearch.models.heads import DualHeads
+    from medsearch.train.checkpoint import save_weights
+    from medsearch.train.export import export_ensemble
+
+    members, paths = [], []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        holder = torch.nn.Module()
+        holder.heads = DualHeads(1280, 384, 8, 16, 0.0).eval()
+        path = tmp_path / f"m{seed}.safetensors"
+        save_weights(path, holder, {"config": {"model": {"dim": 8, "hidden": 16, "image_top": 0, "text_top": 0}}})
+        members.append(holder.heads)
+        paths.append(path)
+    out = export_ensemble(paths, tmp_path / "ens.safetensors", {})
+    tensors, config = read_weights(out)
+    assert config["dim"] == 16 and config["ensemble"] == 2
+    heads = build_heads(tensors, config)
+    x, t = torch.randn(3, 1280), torch.randn(3, 384)
+    with torch.no_grad():
+        got_i, got_t = heads.image(x), heads.text(t)
+        want = sum(m.image(x) @ m.text(t).T for m in members) / 2
+    np.testing.assert_allclose(np.linalg.norm(got_i.numpy(), axis=1), 1.0, atol=1e-3)
+    np.testing.assert_allclose((got_i @ got_t.T).numpy(), want.numpy(), atol=2e-3)  # fp16 weights

@@ -22,7 +22,9 @@ from medsearch.errors import ModelUnavailable
 from medsearch.models.base import Encoder, l2_normalise
 
 NAME = "medsearch-default"
+CC_NAME = "medsearch-default-cc"
 WEIGHTS = Path(__file__).parent / "weights" / f"{NAME}.safetensors"
+CC_WEIGHTS = Path(__file__).parent / "weights" / f"{CC_NAME}.safetensors"  # trained only on CC BY / CC0 rows
 
 
 def fingerprint(path: Path) -> str:
@@ -39,12 +41,13 @@ def read_config(path: Path) -> dict:
 
 
 class DefaultEncoder(Encoder):
-    def __init__(self, weights: Path = WEIGHTS, device: str = "cpu"):
+    def __init__(self, weights: Path = WEIGHTS, device: str = "cpu", name: str = NAME):
         if not weights.exists():
             raise ModelUnavailable(f"default model weights missing: {weights}", hint="reinstall medsearch")
         self.weights = weights
         self.fp = fingerprint(weights)
-        self.model_id = f"{NAME}@{self.fp}"
+        self.name = name
+        self.model_id = f"{name}@{self.fp}"
         self.config = read_config(weights)
         self.dim = int(self.config["dim"])
         self.device = device
@@ -113,5 +116,10 @@ def _is_tensor(batch) -> bool:
     return type(batch).__module__.startswith("torch")
 
 
-def load(device: str = "auto", weights: str | Path | None = None, **_) -> DefaultEncoder:
-    return DefaultEncoder(Path(weights) if weights else WEIGHTS, device=device)
+def load(device: str = "auto", weights: str | Path | None = None, name: str = NAME, **_) -> DefaultEncoder:
+    return DefaultEncoder(Path(weights) if weights else WEIGHTS, device=device, name=name)
+
+
+def load_cc(device: str = "auto", **_) -> DefaultEncoder:
+    """The redistributable-data variant: same towers, heads trained only on CC BY / CC0 ROCO rows."""
+    return DefaultEncoder(CC_WEIGHTS, device=device, name=CC_NAME)

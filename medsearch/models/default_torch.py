@@ -30,10 +30,36 @@ def _part(tensors: dict, prefix: str) -> dict:
     return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
-def build_heads(tensors: dict, config: dict) -> DualHeads:
-    heads = DualHeads(towers.IMAGE_FEATURE_DIM, towers.TEXT_FEATURE_DIM, config["dim"], config["hidden"], 0.0)
-    heads.load_state_dict(_part(tensors, "heads."))
-    return heads.eval()
+def build_heads(tensors: dict, config: dict) -> nn.Module:
+    """The trained heads; with ``ensemble: K`` in the config, K heads trained from different seeds whose unit
+    outputs are concatenated and scaled by 1/sqrt(K), so a dot product is the mean of the members' cosines."""
+    k = int(config.get("ensemble", 1))
+    if k == 1:
+        heads = DualHeads(*towers.feature_dims(config.get("multiscale", False)), config["dim"], config["hidden"], 0.0)
+        heads.load_state_dict(_part(tensors, "heads."))
+        return heads.eval()
+    members = []
+    for i in range(k):
+        member = DualHeads(*towers.feature_dims(config.get("multiscale", False)), config["member_dim"], config["hidden"], 0.0)
+        member.load_state_dict(_part(tensors, f"heads.{i}."))
+        members.append(member.eval())
+    return EnsembleHeads(members).eval()
+
+
+class Concat(nn.Module):
+    def __init__(self, parts):
+        super().__init__()
+        self.parts = nn.ModuleList(parts)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([p(x) for p in self.parts], dim=-1) / len(self.parts) ** 0.5
+
+
+class EnsembleHeads(nn.Module):
+    def __init__(self, members):
+        super().__init__()
+        self.image = Concat([m.image for m in members])
+        self.text = Concat([m.text for m in members])
 
 
 class ImageEncoder(nn.Module):
@@ -45,10 +71,17 @@ class ImageEncoder(nn.Module):
         if config.get("image_top"):
             towers.image_top(self.tower, config["image_top"]).load_state_dict(_part(tensors, "image_top."))
         self.head = build_heads(tensors, config).image
+        self.multiscale = bool(config.get("multiscale"))
+        if self.multiscale:
+            self.trunk, self.top = towers.ImageTrunk(self.tower, 1), towers.image_top(self.tower, 1)
         self.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.tower(x.contiguous(memory_format=torch.channels_last)))
+        x = x.contiguous(memory_format=torch.channels_last)
+        if self.multiscale:  # the pooled output plus the pooled input of the last stage
+            fmap = self.trunk(x)
+            return self.head(torch.cat([self.top(fmap), fmap.mean(dim=(2, 3))], dim=-1))
+        return self.head(self.tower(x))
 
 
 class TextEncoder(nn.Module):
@@ -62,11 +95,17 @@ class TextEncoder(nn.Module):
             top = nn.ModuleList(self.bert.encoder.layer[towers.N_TEXT_LAYERS - n_top :])
             top.load_state_dict(_part(tensors, "text_top."))
         self.head = build_heads(tensors, config).text
+        self.multiscale = bool(config.get("multiscale"))
         self.eval()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.bert.embeddings(input_ids=input_ids)
         ext = towers.additive_mask(attention_mask, hidden.dtype)
+        mid = hidden
         for layer in self.bert.encoder.layer:
+            mid = hidden
             hidden = towers._layer_out(layer(hidden, attention_mask=ext))
-        return self.head(towers.mean_pool(hidden, attention_mask))
+        pooled = towers.mean_pool(hidden, attention_mask)
+        if self.multiscale:  # plus the mean-pooled input of the last layer
+            pooled = torch.cat([pooled, towers.mean_pool(mid, attention_mask)], dim=-1)
+        return self.head(pooled)

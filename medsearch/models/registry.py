@@ -42,8 +42,18 @@ MODELS: dict[str, ModelSpec] = {
     for spec in (
         ModelSpec(
             name=DEFAULT_MODEL,
-            summary="embedded default: EfficientNet-Lite0 + MiniLM-L6 towers, contrastive heads trained on ROCO (CC BY/CC0 rows)",
+            summary=("embedded default (best): EfficientNet-Lite0 + MiniLM-L6 towers, contrastive heads trained on ROCO "
+                     "(all licences) + MedPix 2.0; research and education use (see MODEL_CARD.md)"),
             loader="medsearch.models.default:load",
+            dim=256,
+            preprocess="224 px letterbox, RGB, mean=std=0.5",
+            tokenizer="all-MiniLM-L6-v2 WordPiece, 128 tokens",
+        ),
+        ModelSpec(
+            name="medsearch-default-cc",
+            summary=("embedded, redistributable training data: same towers, heads trained only on ROCO CC BY / CC0 "
+                     "rows (weaker; for users who need redistributable training data)"),
+            loader="medsearch.models.default:load_cc",
             dim=256,
             preprocess="224 px letterbox, RGB, mean=std=0.5",
             tokenizer="all-MiniLM-L6-v2 WordPiece, 128 tokens",

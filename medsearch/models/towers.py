@@ -22,6 +22,15 @@ IMAGE_FEATURE_DIM = 1280
 TEXT_FEATURE_DIM = 384
 MAX_TOKENS = 128
 N_IMAGE_STAGES = 7  # tf_efficientnet_lite0 has 7 block stages
+IMAGE_MID_DIM = 192  # channels entering the last stage (pooled: the "mid" image feature)
+TEXT_MID_DIM = 384  # the last MiniLM layer's input (mean pooled: the "mid" text feature)
+
+
+def feature_dims(multiscale: bool = False) -> tuple[int, int]:
+    """(image, text) feature sizes the heads see: pooled outputs, plus pooled last-block inputs if multiscale."""
+    if multiscale:
+        return IMAGE_FEATURE_DIM + IMAGE_MID_DIM, TEXT_FEATURE_DIM + TEXT_MID_DIM
+    return IMAGE_FEATURE_DIM, TEXT_FEATURE_DIM
 N_TEXT_LAYERS = 6
 
 

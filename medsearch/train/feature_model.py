@@ -18,10 +18,15 @@ class FeatureModel(nn.Module):
     training; only the heads use dropout and feature noise.
     """
 
-    def __init__(self, dim=256, hidden=512, dropout=0.1, image_top=0, text_top=0, feature_noise=0.0):
+    def __init__(self, dim=256, hidden=512, dropout=0.1, image_top=0, text_top=0, feature_noise=0.0, multiscale=False):
         super().__init__()
         self.config = dict(dim=dim, hidden=hidden, dropout=dropout, image_top=image_top, text_top=text_top)
-        self.heads = DualHeads(towers.IMAGE_FEATURE_DIM, towers.TEXT_FEATURE_DIM, dim, hidden, dropout)
+        self.multiscale = multiscale
+        if multiscale:  # heads also see the last image stage's and the last text layer's inputs, pooled
+            if image_top or text_top:
+                raise ValueError("multiscale features are for frozen towers")
+            self.config["multiscale"] = True
+        self.heads = DualHeads(*towers.feature_dims(multiscale), dim, hidden, dropout)
         self.feature_noise = feature_noise
         self.image_top = self.text_top = None
         if image_top:
@@ -42,11 +47,15 @@ class FeatureModel(nn.Module):
         return x
 
     def image_features(self, batch: dict) -> torch.Tensor:
+        if self.multiscale:
+            return torch.cat([batch["image_pooled"], batch["image_mid"]], dim=-1)
         if self.image_top is not None:
             return self.image_top(batch["image_map"].float().contiguous(memory_format=torch.channels_last))
         return batch["image_pooled"]
 
     def text_features(self, batch: dict) -> torch.Tensor:
+        if self.multiscale:
+            return torch.cat([batch["text_pooled"], batch["text_mid"]], dim=-1)
         if self.text_top is None:
             return batch["text_pooled"]
         hidden, mask = batch["text_hidden"], batch["text_mask"]

@@ -52,7 +52,21 @@ def load_sources(feature_dir: Path, names: list[str], views: int = 0) -> tuple[F
     for view in merged_views:
         if len(view["image_pooled"]) != len(merged):
             raise ValueError("an augmented view does not cover the same rows as its clean cache")
+        view["image_mid"] = mid_image(view["image_map"])
+    merged.tensors["image_mid"] = mid_image(tensors["image_map"])
+    merged.tensors["text_mid"] = mid_text(tensors["text_hidden"], tensors["text_offsets"])
     return merged, merged_views
+
+
+def mid_image(maps: np.ndarray) -> np.ndarray:
+    """Global average of the last EfficientNet stage's input (n, 192, 7, 7) -> (n, 192): a lower-level feature."""
+    return maps.astype(np.float32).mean(axis=(2, 3))
+
+
+def mid_text(hidden: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Mean over each text's tokens of the last MiniLM layer's input -> (n, 384)."""
+    sums = np.add.reduceat(hidden.astype(np.float32), offsets[:-1], axis=0)
+    return (sums / np.diff(offsets)[:, None]).astype(np.float32)
 
 
 class AugFeatureData(FeatureData):
@@ -69,13 +83,17 @@ class AugFeatureData(FeatureData):
 
     def batch(self, rows: np.ndarray) -> dict:
         out = super().batch(rows)
+        t = self.cache.tensors
+        out["image_mid"] = torch.from_numpy(t["image_mid"][rows])
+        out["text_mid"] = torch.from_numpy(t["text_mid"][rows])
         if not self.views or not self.train[rows].all():
             return out
-        key = "image_map" if self.image_top else "image_pooled"
+        keys = ["image_map" if self.image_top else "image_pooled", "image_mid"]
         choice = self.rng.integers(0, len(self.views) + 1, len(rows))  # 0: the clean view
-        feats = out[key].numpy().copy()
-        for j, (r, v) in enumerate(zip(rows, choice)):
-            if v:
-                feats[j] = self.views[v - 1][key][r]
-        out[key] = torch.from_numpy(feats)
+        for key in keys:
+            feats = out[key].numpy().copy()
+            for j, (r, v) in enumerate(zip(rows, choice)):
+                if v:
+                    feats[j] = self.views[v - 1][key][r]
+            out[key] = torch.from_numpy(feats)
         return out
