@@ -58,6 +58,9 @@ def test_search_detail_upload_collection_and_export(browser_page, live_url, quer
     assert first_card.locator("img").evaluate("img => img.naturalWidth") > 0
     snippet = first_card.locator(".snippet").inner_text()
     assert snippet and "Licence:" in first_card.locator(".licence").inner_text()
+    # the query's words are marked in the snippets of the captions that contain them
+    marked = [m.lower() for m in page.locator(".card .snippet mark").all_inner_texts()]
+    assert marked and set(marked) <= {"fracture", "fractures", "hip", "hips", "fractured"}
 
     # item detail: full text, licence, image
     first_card.locator("button.details").click()
