@@ -176,3 +176,19 @@ def test_hybrid_search_on_both_stores(tmp_path, store_url):
         assert keys(index.search_text("left pneumothorax", k=5, target="text", mode="lexical")) == [2]
         hit = index.search_text("PTX", k=1, target="text")[0]
         assert hit.assertion == {"pneumothorax": "asserted"} and hit.lexical_score is not None
+
+
+def test_index_reanalyse_rebuilds_the_full_text_index(tmp_path):
+    from sqlalchemy import text
+
+    from medsearch.commands.index import reanalyse_texts
+    from medsearch.store import Store
+
+    index_dir = build(tmp_path / "index")
+    with Store.open(f"sqlite:///{index_dir / 'meta.sqlite'}") as store, store.engine.begin() as connection:
+        connection.execute(text("DELETE FROM lexical"))  # as if indexed under other rules: nothing found
+    with open_index(index_dir) as index:
+        assert index.search_text("pneumothorax", k=3, target="text", mode="lexical") == []
+    reanalyse_texts(index_dir, None)
+    with open_index(index_dir) as index:
+        assert {h.key for h in index.search_text("pneumothorax", k=3, target="text", mode="lexical")} == {"r00", "r02"}

@@ -40,6 +40,7 @@ def register(app: typer.Typer) -> None:
         address: Annotated[Optional[str], typer.Option(help="--engine ray: cluster address (auto, ray://HOST:10001); default: a local Ray")] = None,
         actors: Annotated[Optional[int], typer.Option(help="--engine ray: encoder actors (default: one per GPU, else 1)")] = None,
         retrain: Annotated[bool, typer.Option(help="retrain IVF indexes whose lists drifted out of balance (see indexer/ann.py)")] = False,
+        reanalyse: Annotated[bool, typer.Option("--reanalyse", help="re-read every stored text for the full-text index (after the negation rules in medsearch/data/assertion_rules.json change)")] = False,
     ) -> None:
         """Index an archive: decode, embed, write vectors + FAISS + metadata; reruns embed only what changed."""
         from medsearch.archives import open_archive
@@ -57,7 +58,18 @@ def register(app: typer.Typer) -> None:
                               model_name=resolve(model).name, prune=prune, retrain=retrain,
                               embedder=embedder)
         print_summary(summary)
+        if reanalyse:
+            reanalyse_texts(index, db)
         check_outcome(summary)
+
+
+def reanalyse_texts(index: Path, db: str | None) -> None:
+    from medsearch.index_dir import default_db_url, read_manifest
+    from medsearch.store import Store
+
+    with Store.open(db or read_manifest(index).db_url or default_db_url(index)) as store:
+        sentences = store.rebuild_lexical()
+    typer.echo(f"full-text index: {sentences} sentences re-analysed", err=True)
 
 
 def check_outcome(summary) -> None:
