@@ -35,9 +35,10 @@ class FusionSettings:
     depth: int = 100  # candidates taken from each ranking before fusion
 
 
-# Chosen by `medsearch bench search --tune` on the tuning half of the IU X-ray MeSH queries (hybrid, negation on;
-# mean nDCG@10 over the tuning half of its 304 queries): rrf_k 10 / lexical weight 0.5, 1, 2, 4 -> 0.685, 0.779, 0.846, 0.844;
-# rrf_k 60 -> 0.749, 0.809, 0.844, 0.844. ROCO concept queries: see benchmarks/README.md.
+# Chosen by `medsearch bench search --tune` (model medsearch-default@106306cd0ec4) on the tuning half of the
+# judged queries, hybrid with negation, mean nDCG@10. IU X-ray MeSH: rrf_k 10 with lexical weight 0.5, 1, 2, 4 ->
+# 0.685, 0.779, 0.846, 0.844; rrf_k 60 -> 0.749, 0.809, 0.844, 0.844. ROCO concepts: rrf_k 10 -> 0.259, 0.604,
+# 0.825, 0.822; rrf_k 60 -> 0.470, 0.692, 0.808, 0.818. See benchmarks/README.md ("Search quality").
 
 
 DEFAULT_FUSION = FusionSettings()
