@@ -57,23 +57,26 @@ def main() -> None:
     ap.add_argument("--model", default=None)
     ap.add_argument("--group-by", default=None)
     ap.add_argument("--tag", default="")
+    ap.add_argument("--reuse-index", action="store_true", help="keep an index already built under --work")
     args = ap.parse_args()
 
     archive = open_archive(args.manifest, args.root)
     items = [it for it in archive.items() if it.image_path is not None and (it.text or "").strip()
              and it.split in args.splits]
     items = [items[i] for i in sample_pool(len(items), args.pool, args.seed)]
-    root = write_pool(items, args.work)
     index = args.work / "index"
-    if index.exists():
+    reuse = args.reuse_index and (index / "manifest.json").exists()
+    root = args.work / "archive" if reuse else write_pool(items, args.work)
+    if index.exists() and not reuse:
         shutil.rmtree(index)
     cmd = [sys.executable, "-c", "from medsearch.cli import main; main()", "index", "--manifest", "csv", "--root", str(root), "--index", str(index)]
     if args.model:
         cmd += ["--model", args.model]
     t0 = time.time()
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"indexing failed: {done.stderr[-3000:]}")
+    if not reuse:
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"indexing failed: {done.stderr[-3000:]}")
     index_s = time.time() - t0
 
     keys = [it.key for it in items]
@@ -87,13 +90,21 @@ def main() -> None:
                 return float(r.rank)
         return float("inf")
 
+    from medsearch.errors import ImageLoadError
+
     ranks = {"image_to_text": [], "text_to_image": []}
+    unreadable = []
     t0 = time.time()
     with open_index(index) as idx:
         model_id = idx.manifest.model_id if hasattr(idx.manifest, "model_id") else None
         for it in items:
+            try:  # an image the indexer skipped as unreadable is left out of both directions
+                image_hits = idx.search_image(it.image_path, k=10, target="text")
+            except ImageLoadError:
+                unreadable.append(it.key)
+                continue
+            ranks["image_to_text"].append(hit_rank(it.key, image_hits))
             ranks["text_to_image"].append(hit_rank(it.key, idx.search_text(it.text, k=10, target="image", mode="dense")))
-            ranks["image_to_text"].append(hit_rank(it.key, idx.search_image(it.image_path, k=10, target="text")))
     query_s = time.time() - t0
     recall = {}
     for direction, r in ranks.items():
@@ -104,7 +115,7 @@ def main() -> None:
             recall[direction][f"R@{k}"] = {"value": value, "ci_low": low, "ci_high": high}
     out = {"benchmark": "product_retrieval", "manifest": args.manifest, "splits": args.splits, "pool": len(items),
            "seed": args.seed, "model_id": model_id, "search": "open_index().search_text(mode='dense') / search_image, defaults on",
-           "group_by": args.group_by, "index_seconds": round(index_s, 1), "query_seconds": round(query_s, 1),
+           "group_by": args.group_by, "queries": len(ranks["text_to_image"]), "unreadable_images": unreadable, "index_seconds": round(index_s, 1), "query_seconds": round(query_s, 1),
            "recall": recall}
     RESULTS.mkdir(exist_ok=True)
     name = f"product_retrieval_{args.manifest}_{'-'.join(args.splits)}_{len(items)}{args.tag}_{str(model_id).replace('@', '-')}.json"

@@ -267,12 +267,13 @@ class Index:
     # --- queries ---------------------------------------------------------------------------------
 
     def embed_text(self, query: str, target: str = "image", ensemble: bool = True, expand: bool = True) -> np.ndarray:
-        """The (dim,) unit vector a text query searches with (normalised, expanded, template ensemble)."""
-        from medsearch.prompts import ensemble_embedding, prepare_query, template_set_for
+        """The (dim,) unit vector a text query searches with: a short query normalised, expanded and through the
+        template ensemble; a caption-like one as written (``prompts.dense_query``)."""
+        from medsearch.prompts import dense_query, ensemble_embedding
 
-        text = prepare_query(query, expand=expand)
+        text, to_embed, template_set = dense_query(query, _check_target(target), ensemble, expand)
         self.last_query = text
-        return ensemble_embedding(self.encoder, text, template_set_for(_check_target(target), ensemble, text))
+        return ensemble_embedding(self.encoder, to_embed, template_set)
 
     def embed_image(self, image) -> np.ndarray:
         return self.encoder.encode_images([_to_pil(image)])[0]

@@ -145,10 +145,12 @@ def test_caption_like_queries_are_embedded_without_templates(monkeypatch):
 
     monkeypatch.setattr(prompts, "ENSEMBLE_MAX_WORDS", 3)
     enc = FakeEncoder()
-    long_query = "large left pleural effusion with collapse"
-    np.testing.assert_allclose(embed_query(enc, long_query, expand=False), enc.encode_texts([long_query])[0], atol=1e-6)
+    long_query = "Large  LEFT pleural effusion, with collapse (SOB)."
+    as_written = "Large LEFT pleural effusion, with collapse (SOB)."
+    np.testing.assert_allclose(embed_query(enc, long_query), enc.encode_texts([as_written])[0], atol=1e-6)
     short = embed_query(enc, "pleural effusion", expand=False)
     np.testing.assert_allclose(short, ensemble_embedding(enc, "pleural effusion", "clinical"), atol=1e-6)
-    assert prompts.template_set_for("image", True, long_query) == "none"
+    assert prompts.dense_query(long_query)[1:] == (as_written, "none")
+    assert prompts.dense_query("PE")[1:] == ("pulmonary embolism", "clinical")
     assert prompts.template_set_for("image", True, "pleural effusion") == "clinical"
     assert prompts.template_set_for("image", False, "pleural effusion") == "none"
