@@ -167,3 +167,16 @@ def test_hf_cache_missing_tokenizer_names_the_file(tmp_path):
     """, {"HF_HUB_CACHE": str(hub), "MEDSEARCH_CACHE": str(tmp_path / "ms")})
     assert out.returncode == 0, out.stderr[-3000:]
     assert "REFUSED tokenizer missing: test-org/tinybert/vocab.txt (Hugging Face cache)" in out.stdout
+
+
+def test_cli_refusal_is_one_line_naming_the_missing_file(tiny_root, tmp_path):
+    import shutil
+
+    d = tmp_path / "m"
+    shutil.copytree(tiny_root / "tinybiomedclip", d)
+    (d / "open_clip_model.safetensors").unlink()
+    out = _run("from medsearch.cli import main; main(['models', 'prepare', '--model', %r])" % f"local-dir:{d}",
+               {"MEDSEARCH_CACHE": str(tmp_path / "ms")})
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert out.returncode == 3 and len(lines) == 1, out.stderr
+    assert lines[0].startswith("error: model weights missing: ") and str(d / "open_clip_model.safetensors") in lines[0]
