@@ -1,12 +1,12 @@
 """Cache the frozen towers' outputs for the default model's training data (run once; training reads the caches).
 
-    python benchmarks/model_features.py --out /work/scratch-model/features [--views 2]
+    python benchmarks/model_features.py --out FEAT [--views 1]
 
 Sources (each a FeatureCache directory under --out, see medsearch.train.features):
 - ``roco``:   ROCO radiology figures + captions, every split and licence (captions.csv; split and licence per row);
 - ``medpix``: MedPix 2.0 CT/MR images + captions (train and dev, split by case; label = case id, diagnosis);
 - ``nih``:    NIH ChestX-ray14 64 px train images with a sentence made from their finding labels.
-``--views N`` adds N augmented image views per source (``<name>-aug<k>``: random crop 0.7-1.0 of the area,
+``--views N`` adds N augmented image views (1 was used) per source (``<name>-aug<k>``: random crop 0.7-1.0 of the area,
 rotation within +-10 degrees, brightness/contrast/gamma jitter; seeded per item and view, so reruns match),
 so that heads and the unfrozen last image stage see augmented images without running the frozen trunk again.
 """
@@ -24,7 +24,7 @@ import numpy as np
 
 from medsearch.archives.item import Item
 
-DATA = Path("/work/shared/data")
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared/data beside the repository
 
 
 def roco_items(root: Path) -> list[Item]:

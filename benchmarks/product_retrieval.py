@@ -3,7 +3,7 @@ query every caption with ``open_index(...).search_text`` (dense mode, every othe
 with ``search_image``; a hit is the pair's own item or an item with the identical caption (or, with --group-by,
 the same case / article).
 
-    python benchmarks/product_retrieval.py --manifest roco --root /work/shared/data/roco --splits val test \
+    python benchmarks/product_retrieval.py --manifest roco --root ../shared/data/roco --splits val test \
         --pool 1000 --work /tmp/pool [--model medsearch-default] [--group-by pmc_id]
 
 The pool is a fixed random sample (seed 0) of the chosen splits; its images are copied under --work with an
@@ -49,7 +49,7 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--manifest", default="roco")
-    ap.add_argument("--root", default="/work/shared/data/roco")
+    ap.add_argument("--root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "roco"))
     ap.add_argument("--splits", nargs="*", default=["test"])
     ap.add_argument("--pool", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)

@@ -1,7 +1,7 @@
 """Train the embedded default (second generation) on cached tower features from several sources; reproduce the
 shipped weights and the comparison table in medsearch/models/MODEL_CARD.md.
 
-    python benchmarks/model_features.py --out FEAT --views 2            # once: frozen-tower outputs (+2 augmented views)
+    python benchmarks/model_features.py --out FEAT [--views 1]         # once: frozen-tower outputs (+1 augmented view)
     python benchmarks/train_default.py --features FEAT --runs RUNS [--only NAME ...] [--ship NAME] [--ship-cc NAME]
 
 Data (see model_features.py): ROCO train rows (all licences, or only CC BY / CC0 for ``*_cc`` settings), MedPix 2.0
