@@ -34,15 +34,15 @@ import numpy as np
 
 from medsearch.errors import BadCalibration, BadItem, BadQuery
 
-# Chosen on val by benchmarks/classify_thresholds.py (medsearch-default@106306cd0ec4, results in
+# Chosen on val by benchmarks/classify_thresholds.py (medsearch-default@85430f6c0ee6, results in
 # benchmarks/results/classify_thresholds.json): T minimises the pooled NLL of the NIH normal/abnormal and ROCO
-# modality val tasks (per task: 2.05 and 0.84); the thresholds are the loosest pair on a 0.05 grid whose
-# un-flagged val predictions reach 90% accuracy (pooled): 47.5% of val predictions pass with 90.3% accuracy and
-# 84% of the errors are flagged (test, held out: 52.4% pass at 88.6%; 78% of errors flagged). Other models: pass
-# --temperature or --calibration and your own thresholds.
-DEFAULT_TEMPERATURE = 0.88
-DEFAULT_MIN_PROBABILITY = 0.65
-DEFAULT_MIN_MARGIN = 0.45
+# modality val tasks (fitted 1.402; per task 25.4 and 0.88); the thresholds are the loosest pair on a 0.05 grid
+# whose un-flagged val predictions reach 90% accuracy (pooled): 25.1% of val predictions pass with 90.8% accuracy
+# and 92% of the errors are flagged (test, held out: 24.2% pass at 96.5%; 97% of errors flagged). Other models:
+# pass --temperature or --calibration and your own thresholds.
+DEFAULT_TEMPERATURE = 1.40
+DEFAULT_MIN_PROBABILITY = 0.0
+DEFAULT_MIN_MARGIN = 0.75
 DEFAULT_TEMPLATE_SET = "clinical"
 BATCH_SIZE = 32
 
