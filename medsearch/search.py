@@ -392,12 +392,12 @@ class Index:
             if sum(1 for g in groups.values() if g <= floor) >= k:
                 break
         ranked = sorted(groups, key=lambda v: (groups[v], -fused[v], v))
-        best = min(groups.values(), default=0)
-        if any(g != best for g in groups.values()):
-            # a hit in a later group scores below every hit of an earlier one (scores stay monotonic); the best
-            # group present keeps its fused scores, so a query nothing answers strictly still shows them as they are
+        worst = max(groups.values(), default=0)
+        if any(g != worst for g in groups.values()):
+            # a hit in an earlier group scores above every hit of a later one (scores stay monotonic): earlier
+            # groups get a bonus rather than later ones a penalty, so no score shown to a user goes below zero
             span = 1.0 + max(fused.values()) - min(fused.values())
-            fused = {v: fused[v] - span * (groups[v] - best) for v in ranked}
+            fused = {v: fused[v] + span * (worst - groups[v]) for v in ranked}
         timings["assertion"] = time.perf_counter() - fuse_start
         wanted = [v for v in ranked[:k + 5] if v not in dense_hits and v in vector_ids]
         fetched = self.store.records(target, [vector_ids[v] for v in wanted]) if wanted else {}
