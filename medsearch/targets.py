@@ -15,3 +15,15 @@ def canonical_target(target: str | None) -> str:
     if canonical is None:
         raise BadQuery(f"unknown target {target!r}", hint=f"choose one of: {', '.join(TARGET_ALIASES)}")
     return canonical
+
+
+def resolve_target(name: str | None, image_query: bool, available=("image", "text")) -> str:
+    """--target -> "image"/"text"; unset: reports for an image query, images for a text query, or whichever
+    kind the index has when it holds only one (a report-only index answers text queries with reports)."""
+    if name is None:
+        preferred = "text" if image_query else "image"
+        return preferred if preferred in available or not available else next(iter(available))
+    try:
+        return TARGET_ALIASES[name.lower()]
+    except KeyError:
+        raise BadQuery(f"unknown target {name!r}", hint=f"choose one of: {', '.join(TARGET_ALIASES)}") from None

@@ -9,7 +9,8 @@ GROUPS = ("case",)
 
 def teaching_query(idx, text, image, k, target, filters, group, diverse, different_diagnosis, diagnosis,
                    json_output: bool) -> None:
-    from medsearch.commands.query import print_results, resolve_target
+    from medsearch.commands.results_table import print_results
+    from medsearch.targets import resolve_target
     from medsearch.teaching import show
 
     if group is not None and group not in GROUPS:
