@@ -25,13 +25,12 @@ import numpy as np
 
 from medsearch.errors import ModelUnavailable
 from medsearch.models.base import Encoder, l2_normalise
-from medsearch.models.openclip_files import ModelFiles, fingerprint, preflight
+from medsearch.models.openclip_files import PROBE, ModelFiles, check_tokenizer, fingerprint, preflight
 
 HINT = (
     "pip install 'medsearch[openclip]' and put the model files in the Hugging Face cache (HF_HOME), "
     "or pass local-dir:/path/to/model or open_clip:ARCH@/path/to/checkpoint.pt"
 )
-PROBE = "chest radiograph showing a large left pleural effusion and enlarged heart"
 
 
 def offline() -> None:
@@ -50,18 +49,6 @@ def parse(name: str) -> tuple[str, str | None]:
         arch, _, ckpt = name[len("open_clip:"):].partition("@")
         return arch, ckpt
     return name, None
-
-
-def check_tokenizer(ids: Sequence[int], unk_id: int | None, special_ids: set[int], name: str) -> None:
-    """Refuse a tokenizer that maps ordinary words to [UNK] (a fallback vocabulary), or all to one id."""
-    content = [i for i in ids if i not in special_ids or i == unk_id]
-    unknown = sum(1 for i in content if i == unk_id) if unk_id is not None else 0
-    if not content or unknown * 2 > len(content) or len(set(content)) <= 1:
-        raise ModelUnavailable(
-            f"the tokenizer of {name} does not know ordinary words ({unknown} of {len(content)} tokens unknown "
-            f"in {PROBE!r}): its vocabulary file is missing or wrong",
-            hint="copy the text tower's vocab.txt / tokenizer.json that belongs to this checkpoint",
-        )
 
 
 def _check_open_clip_tokenizer(tokenizer, name: str) -> None:

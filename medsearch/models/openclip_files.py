@@ -14,6 +14,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 from medsearch.errors import ModelUnavailable
 
@@ -200,3 +201,19 @@ def fingerprint(files: list[Path]) -> str:
     for path in files:
         h.update(file_sha256(path).encode())
     return h.hexdigest()[:12]
+
+
+# A sentence every medical text tower must tokenise into known words: a fallback vocabulary turns it into [UNK].
+PROBE = "chest radiograph showing a large left pleural effusion and enlarged heart"
+
+
+def check_tokenizer(ids: Sequence[int], unk_id: int | None, special_ids: set[int], name: str) -> None:
+    """Refuse a tokenizer that maps ordinary words to [UNK] (a fallback vocabulary), or all to one id."""
+    content = [i for i in ids if i not in special_ids or i == unk_id]
+    unknown = sum(1 for i in content if i == unk_id) if unk_id is not None else 0
+    if not content or unknown * 2 > len(content) or len(set(content)) <= 1:
+        raise ModelUnavailable(
+            f"the tokenizer of {name} does not know ordinary words ({unknown} of {len(content)} tokens unknown "
+            f"in {PROBE!r}): its vocabulary file is missing or wrong",
+            hint="copy the text tower's vocab.txt / tokenizer.json that belongs to this checkpoint",
+        )

@@ -117,7 +117,7 @@ class OpenClipTextRuntime:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        from medsearch.models.openclip import PROBE, check_tokenizer
+        from medsearch.models.openclip_files import PROBE, check_tokenizer
 
         onnx_file, tok_file, meta_file = _paths(fp)
         self.meta = json.loads(meta_file.read_text())
