@@ -30,6 +30,7 @@ MODES = ("dense", "lexical", "hybrid")
 # Filtered searches first try the unfiltered candidate pool with the filter checked on its records (cheap for
 # broad filters); only when too few pass do they fetch the allowed vector ids from the store.
 POST_FILTER_FIRST = True
+LEXICAL_THREADS = 8  # concurrent text queries whose full-text work runs beside their encoding (see _lexical_pool)
 
 __all__ = ["Filters", "Index", "SearchResult", "open_index"]
 
@@ -135,6 +136,8 @@ class Index:
         self._encoder_lock = threading.Lock()
         self._store_lock = threading.Lock()
         self._ann_lock = threading.RLock()
+        self._pool = None  # see _lexical_pool
+        self._pool_lock = threading.Lock()
         self.last_timings: dict[str, float] = {}  # seconds per stage of the latest search (encode, filter, ann...)
         self.last_plan = ""  # how the latest search ran: unfiltered, post-filter or pre-filter
         self.last_query = ""  # the text the latest text query embedded (normalised, lexicon-expanded)
@@ -264,6 +267,16 @@ class Index:
 
         threading.Thread(target=load, name="medsearch-prefetch", daemon=True).start()
 
+    def _lexical_pool(self):
+        """The threads the full-text work of text queries runs in: kept for the index's life, as starting a
+        thread per query cost about as much as the ANN search (one per concurrent query, up to LEXICAL_THREADS)."""
+        with self._pool_lock:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(max_workers=LEXICAL_THREADS, thread_name_prefix="medsearch-lexical")
+            return self._pool
+
     # --- queries ---------------------------------------------------------------------------------
 
     def embed_text(self, query: str, target: str = "image", ensemble: bool = True, expand: bool = True) -> np.ndarray:
@@ -313,8 +326,6 @@ class Index:
         if mode in ("lexical", "hybrid") or (negation and clauses):
             # the full-text work (the lexical ranking; which items assert or deny each finding of the query) runs
             # in a thread while the query is embedded (onnxruntime releases the GIL)
-            from concurrent.futures import ThreadPoolExecutor
-
             from medsearch.query.fusion import assertion_sets, lexical_ranking
 
             def lexical_search():
@@ -325,9 +336,7 @@ class Index:
                 return found, sets, time.perf_counter() - lexical_start
 
             if mode != "lexical" and not _in_memory(self.db_url):  # one shared connection: no second thread
-                pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medsearch-lexical")
-                lexical_job = pool.submit(lexical_search)
-                pool.shutdown(wait=False)
+                lexical_job = self._lexical_pool().submit(lexical_search)
             else:
                 lexical_job = _Done(lexical_search())
         if mode in ("dense", "hybrid"):
@@ -527,6 +536,10 @@ class Index:
         }
 
     def close(self) -> None:
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False)
+                self._pool = None
         with self._store_lock:
             if self._store is not None:
                 self._store.close()

@@ -38,6 +38,21 @@ def test_assertion_decides_what_matches(store):
     assert _ids(store, "PTX", target="image") == {0}
 
 
+def test_lexical_items_answers_each_clause_in_one_statement(store):
+    """The assertion check's query: several clauses batched into one statement, each answered on its own (and in
+    the order given), the same items as the ranked search of that clause."""
+    import dataclasses
+
+    _fill(store)
+    pneumothorax = parse("pneumothorax").clauses[0]
+    clauses = [dataclasses.replace(pneumothorax, status=s) for s in ("asserted only", "negated", "uncertain")]
+    clauses += parse("pneumonia").clauses + parse("possible pneumonia").clauses
+    found = store.lexical_items(clauses)
+    by_key = {r.key: r.item_id for r in store.records("text", range(len(TEXTS))).values()}
+    assert found == [{by_key["a"]}, {by_key["b"]}, set(), {by_key["d"]}, {by_key["c"]}]
+    assert store.lexical_items([]) == []
+
+
 def test_clinical_terms_are_searchable(store):
     _fill(store)
     for query in ("C5-C6", "T2", "4 cm", "4cm"):

@@ -24,6 +24,7 @@ RULES_PATH = Path(__file__).resolve().parent.parent / "data" / "assertion_rules.
 STATUSES = ("asserted", "negated", "uncertain", "historical")
 STRENGTH = {"negated": 3, "uncertain": 2, "historical": 1, "asserted": 0}
 _CUE_WORDS = frozenset({"no", "not", "without", "nor", "neither"})  # never terms, even inside a pseudo-trigger
+SENTENCE_CACHE = 20_000  # distinct sentences whose analysis is kept (see _default_terms)
 _SENTENCE_END = re.compile(r"[.!?;:](?=\s|$)|\n+")
 
 
@@ -142,15 +143,24 @@ def _assert_sentence(tokens: list[Token], rules: Rules) -> list[Term]:
 def analyse(text: str, rules: Rules | None = None, keep=None) -> list[Sentence]:
     """The text's sentences, each with its clinical terms and their assertion status (``keep``: a test on a
     sentence's lower-case text; sentences failing it are skipped)."""
-    rules = rules or default_rules()
     text = text or ""
     out = []
     for start, end in sentence_spans(text):
         if keep is not None and not keep(text[start:end].lower()):
             continue
-        tokens = [Token(t.term, t.start + start, t.end + start) for t in tokenize(text[start:end], keep_stopwords=True)]
-        terms = _assert_sentence(tokens, rules)
+        if rules is None:  # the default rules: the same sentence (reports repeat many) is analysed once
+            terms = tuple(Term(t.term, t.start + start, t.end + start, t.status) for t in _default_terms(text[start:end]))
+        else:
+            terms = tuple(_assert_sentence(tokenize(text[start:end], keep_stopwords=True), rules))
+            terms = tuple(Term(t.term, t.start + start, t.end + start, t.status) for t in terms)
         if terms:
-            out.append(Sentence(start, end, tuple(terms)))
+            out.append(Sentence(start, end, terms))
     return out
+
+
+@lru_cache(maxsize=SENTENCE_CACHE)
+def _default_terms(sentence: str) -> tuple[Term, ...]:
+    """One sentence's terms under the default rules, spans relative to the sentence (cached: search
+    explanations analyse the same report sentences query after query)."""
+    return tuple(_assert_sentence(tokenize(sentence, keep_stopwords=True), default_rules()))
 

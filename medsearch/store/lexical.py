@@ -54,7 +54,7 @@ class Backend:
     drop: tuple[str, ...]
     render: Callable  # (clause, relaxed) -> match expression
     matches: Callable  # (expression) -> (select of (sentence id, score)) as a subquery
-    items: Callable  # (expression) -> select of the distinct item ids with a matching sentence (no ranking)
+    items: Callable  # ([expression]) -> one select of (position in the list, item id with a matching sentence)
 
 
 # --- SQLite: FTS5 ------------------------------------------------------------------------------------
@@ -80,9 +80,12 @@ def _fts5_matches(expression: str):
             .subquery("lexical_hits"))
 
 
-def _fts5_items(expression: str):
-    return (text(f"SELECT DISTINCT lexical.item_id FROM {FTS_TABLE} JOIN lexical ON lexical.id = {FTS_TABLE}.rowid "
-                 f"WHERE {FTS_TABLE} MATCH :expression").bindparams(expression=expression))
+def _fts5_items(expressions: list[str]):
+    # one statement for the whole list (one round trip): a UNION ALL of the single-expression queries, tagged
+    parts = [f"SELECT DISTINCT {n} AS position, lexical.item_id FROM {FTS_TABLE} JOIN lexical "
+             f"ON lexical.id = {FTS_TABLE}.rowid WHERE {FTS_TABLE} MATCH :expression_{n}" for n in range(len(expressions))]
+    return text(" UNION ALL ".join(parts)).bindparams(
+        **{f"expression_{n}": e for n, e in enumerate(expressions)})
 
 
 _NEW = ", ".join(f"new.{c}" for c in COLUMNS)
@@ -139,12 +142,16 @@ def _pg_matches(expression: str):
             .where(vector.op("@@")(query)).subquery("lexical_hits"))
 
 
-def _pg_items(expression: str):
+def _pg_items(expressions: list[str]):
+    from sqlalchemy import union_all
+
     from medsearch.store.models import LexicalSentence
 
     vector = literal_column(f"({TSVECTOR})")
-    query = func.to_tsquery(literal_column("'simple'::regconfig"), expression)
-    return select(LexicalSentence.item_id).where(vector.op("@@")(query)).distinct()
+    return union_all(*(
+        select(literal_column(str(n)).label("position"), LexicalSentence.item_id)
+        .where(vector.op("@@")(func.to_tsquery(literal_column("'simple'::regconfig"), e))).distinct()
+        for n, e in enumerate(expressions)))
 
 
 POSTGRES = Backend(
@@ -196,17 +203,25 @@ def search(session: Session, target_table, clause, conditions: list, limit: int,
     stmt = (select(target_table.item_id, target_table.vector_id, score)
             .select_from(hits)
             .join(LexicalSentence, LexicalSentence.id == hits.c.sentence_id)
-            .join(target_table, target_table.item_id == LexicalSentence.item_id)
-            .join(Item, Item.id == LexicalSentence.item_id)
-            .where(target_table.vector_id.is_not(None), *conditions)
+            .join(target_table, target_table.item_id == LexicalSentence.item_id))
+    if conditions:  # filters are on Item; unfiltered, the vector row (its item's, by foreign key) is enough
+        stmt = stmt.join(Item, Item.id == LexicalSentence.item_id)
+    stmt = (stmt.where(target_table.vector_id.is_not(None), *conditions)
             .group_by(target_table.item_id, target_table.vector_id)
             .order_by(score.desc(), target_table.vector_id)
             .limit(limit))
-    return [(int(i), int(v), float(s)) for i, v, s in session.execute(stmt)]
+    return [(int(i), int(v), float(s)) for i, v, s in session.execute(stmt).all()]
 
 
 def items_matching(session: Session, clauses) -> list[set[int]]:
     """For each clause, the ids of the items with a sentence matching it (no ranking, no filters): the cheap
     query behind the assertion check of search candidates."""
+    clauses = list(clauses)
+    if not clauses:
+        return []
     backend = backend_for(session.get_bind().dialect.name)
-    return [{int(i) for i in session.execute(backend.items(backend.render(c, False))).scalars()} for c in clauses]
+    found: list[set[int]] = [set() for _ in clauses]
+    rows = session.execute(backend.items([backend.render(c, False) for c in clauses])).all()  # fetchall: one call
+    for position, item_id in rows:
+        found[int(position)].add(int(item_id))
+    return found

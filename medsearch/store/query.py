@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import cache
 
 import numpy as np
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from medsearch.archives.modality import UNKNOWN, canonical_modality, modality_spellings
@@ -43,12 +44,29 @@ def _record_select(target=None):
     return stmt
 
 
+@cache
+def _records_by_vector(modality: str):
+    """The record select by vector ids (an expanding ``ids`` parameter), built once: a search fetches records on
+    every query, and building and keying the statement each time cost as much as running it."""
+    table = vector_table(modality)
+    return _record_select(table).where(table.vector_id.in_(bindparam("ids", expanding=True)))
+
+
+@cache
+def vector_items_select(modality: str):
+    """(vector id, item id) of the rows with the vector ids in the expanding ``ids`` parameter (built once)."""
+    table = vector_table(modality)
+    return select(table.vector_id, table.item_id).where(table.vector_id.in_(bindparam("ids", expanding=True)))
+
+
+_LABELS = (select(Label.item_id, Label.label).where(Label.item_id.in_(bindparam("ids", expanding=True)))
+           .order_by(Label.item_id, Label.label))
+
+
 def _labels_by_item(session: Session, item_ids: list[int]) -> dict[int, list[str]]:
     labels: dict[int, list[str]] = defaultdict(list)
     for start in range(0, len(item_ids), CHUNK):
-        rows = session.execute(select(Label.item_id, Label.label)
-                               .where(Label.item_id.in_(item_ids[start:start + CHUNK]))
-                               .order_by(Label.item_id, Label.label))
+        rows = session.execute(_LABELS, {"ids": item_ids[start:start + CHUNK]})
         for item_id, label in rows:
             labels[item_id].append(label)
     return labels
@@ -67,11 +85,11 @@ def _to_records(session: Session, rows) -> list[ItemRecord]:
 
 
 def records_for_vectors(session: Session, modality: str, vector_ids) -> dict[int, ItemRecord]:
-    table = vector_table(modality)
     wanted = sorted({int(v) for v in vector_ids})
     rows = []
+    stmt = _records_by_vector(modality)
     for start in range(0, len(wanted), CHUNK):
-        rows += session.execute(_record_select(table).where(table.vector_id.in_(wanted[start:start + CHUNK]))).all()
+        rows += session.execute(stmt, {"ids": wanted[start:start + CHUNK]}).all()
     by_vector = {}
     for record in _to_records(session, rows):
         by_vector[record.image_vector_id if modality == "image" else record.text_vector_id] = record

@@ -163,13 +163,12 @@ class Store:
 
     def vector_items(self, modality: str, vector_ids) -> dict[int, int]:
         """Vector id -> item id for the ids that have a row (a cheap liveness check, no records)."""
-        table = query.vector_table(modality)
+        stmt = query.vector_items_select(modality)
         wanted = sorted({int(v) for v in vector_ids})
         out: dict[int, int] = {}
         with self._session() as session:
             for start in range(0, len(wanted), query.CHUNK):
-                out.update(session.execute(select(table.vector_id, table.item_id)
-                                           .where(table.vector_id.in_(wanted[start:start + query.CHUNK]))).all())
+                out.update(session.execute(stmt, {"ids": wanted[start:start + query.CHUNK]}).all())
         return {int(v): int(i) for v, i in out.items()}
 
     def item(self, item_id: int) -> ItemRecord:
