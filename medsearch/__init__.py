@@ -10,7 +10,7 @@ Public API (imported lazily so that `import medsearch` stays cheap)::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY = {
     "open_index": "medsearch.search",
