@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from medsearch.models.base import l2_normalise
-from medsearch.models.text_runtime import ONNX_OPSET, _optimise, cache_dir
+from medsearch.models.onnx_cache import ONNX_OPSET, cache_dir, open_session, optimise
 
 
 def onnx_path(fingerprint: str) -> Path:
@@ -44,7 +44,7 @@ def export_onnx(weights: Path, out: Path) -> Path:
         torch.onnx.export(module, (x,), str(tmp), input_names=["pixels"], output_names=["embedding"],
                           dynamic_axes={"pixels": {0: "n"}, "embedding": {0: "n"}}, opset_version=ONNX_OPSET,
                           dynamo=False)
-    _optimise(tmp, out)
+    optimise(tmp, out)
     tmp.unlink()
     return out
 
@@ -53,12 +53,7 @@ class ImageRuntime:
     """(n, 3, 224, 224) float32 in [-1, 1] -> (n, dim) L2-normalised float32."""
 
     def __init__(self, model_file: Path, batch_size: int = 64):
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # optimised at export
-        self.session = ort.InferenceSession(str(model_file), opts, providers=["CPUExecutionProvider"])
+        self.session = open_session(model_file)  # optimised at export
         self.dim = int(self.session.get_outputs()[0].shape[1])
         self.batch_size = batch_size
 

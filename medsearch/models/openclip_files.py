@@ -162,7 +162,7 @@ def preflight(name: str) -> ModelFiles:
 # --- fingerprint -------------------------------------------------------------------------------------
 
 def _hash_cache_path() -> Path:
-    from medsearch.models.text_runtime import cache_dir
+    from medsearch.models.onnx_cache import cache_dir
 
     return cache_dir() / "fingerprints.json"
 

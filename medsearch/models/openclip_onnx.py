@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from medsearch.models.base import l2_normalise
-from medsearch.models.text_runtime import ONNX_OPSET, cache_dir
+from medsearch.models.onnx_cache import ONNX_OPSET, cache_dir, open_session
 
 
 def _paths(fp: str) -> tuple[Path, Path, Path]:
@@ -114,7 +114,6 @@ def _tokenize(tok, texts: Sequence[str], meta: dict) -> np.ndarray:
 
 class OpenClipTextRuntime:
     def __init__(self, fp: str, name: str, batch_size: int = 32):
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         from medsearch.models.openclip_files import PROBE, check_tokenizer
@@ -124,9 +123,7 @@ class OpenClipTextRuntime:
         self.tokenizer = _configure(Tokenizer.from_file(str(tok_file)), self.meta)
         check_tokenizer(_tokenize(self.tokenizer, [PROBE], self.meta)[0].tolist(), self.meta["unk_id"],
                         set(self.meta["special_ids"]), name)
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        self.session = ort.InferenceSession(str(onnx_file), opts, providers=["CPUExecutionProvider"])
+        self.session = open_session(onnx_file, optimised=False)
         self.dim = int(self.session.get_outputs()[0].shape[1])
         self.batch_size = batch_size
 

@@ -17,12 +17,8 @@ from typing import Sequence
 import numpy as np
 
 from medsearch.models.base import l2_normalise
+from medsearch.models.onnx_cache import ONNX_OPSET, cache_dir, open_session, optimise
 
-ONNX_OPSET = 17
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("MEDSEARCH_CACHE") or Path.home() / ".cache" / "medsearch")
 
 
 def onnx_path(fingerprint: str) -> Path:
@@ -54,37 +50,18 @@ def export_onnx(weights: Path, out: Path) -> Path:
             opset_version=ONNX_OPSET,
             dynamo=False,
         )
-    _optimise(tmp, out)
+    optimise(tmp, out)
     tmp.unlink()
     return out
-
-
-def _optimise(raw: Path, out: Path) -> None:
-    """Save onnxruntime's graph-optimised model once (portable 'extended' level), so later sessions skip that
-    work and open in about half the time."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-    staged = out.with_suffix(f".{os.getpid()}.opt")
-    opts.optimized_model_filepath = str(staged)
-    ort.InferenceSession(str(raw), opts, providers=["CPUExecutionProvider"])
-    staged.replace(out)
 
 
 class TextRuntime:
     """Tokenizer + onnxruntime session: texts -> (n, dim) L2-normalised float32."""
 
     def __init__(self, model_file: Path, batch_size: int = 64):
-        import onnxruntime as ort
-
         from medsearch.models import towers
 
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # optimised at export
-        self.session = ort.InferenceSession(str(model_file), opts, providers=["CPUExecutionProvider"])
+        self.session = open_session(model_file)  # optimised at export
         self.tokenizer = towers.load_tokenizer()
         self.dim = int(self.session.get_outputs()[0].shape[1])
         self.batch_size = batch_size

@@ -76,7 +76,7 @@ def read_pairs(manifest: str, root: str) -> tuple[str, list[Item], list[Skipped]
 
 
 def feature_cache_dir(req: TrainRequest, archive_name: str) -> Path:
-    from medsearch.models.text_runtime import cache_dir
+    from medsearch.models.onnx_cache import cache_dir
 
     tag = hashlib.sha256(f"{Path(req.root).resolve()}".encode()).hexdigest()[:8]
     return Path(req.cache_dir or cache_dir() / "features") / f"{archive_name}-{tag}"
