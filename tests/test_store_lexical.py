@@ -84,13 +84,13 @@ def test_migration_0002_indexes_an_existing_store(store_url):
 
     from medsearch.store.engine import make_engine
     from medsearch.store.migrate import alembic_config
-    from medsearch.store.models import Archive, Item, TextRow
+    from medsearch.store.models import ArchiveRow, ItemRow, TextRow
 
     engine = make_engine(store_url)
     with engine.begin() as connection:  # a store as the previous release made it: schema 0001, texts, no index
         command.upgrade(alembic_config(connection), "0001")
-        connection.execute(insert(Archive.__table__), [{"id": 1, "name": "old", "root": "/", "created": _now()}])
-        connection.execute(insert(Item.__table__), [{"id": 1, "archive_id": 1, "key": "k", "content_hash": "h",
+        connection.execute(insert(ArchiveRow.__table__), [{"id": 1, "name": "old", "root": "/", "created": _now()}])
+        connection.execute(insert(ItemRow.__table__), [{"id": 1, "archive_id": 1, "key": "k", "content_hash": "h",
                                                      "extra": {}}])
         connection.execute(insert(TextRow.__table__), [{"item_id": 1, "text": "Large right pneumothorax.",
                                                         "vector_id": 0}])

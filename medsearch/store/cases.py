@@ -13,7 +13,7 @@ import numpy as np
 from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.orm import Session
 
-from medsearch.store.models import Archive, CaseRow, Item
+from medsearch.store.models import ArchiveRow, CaseRow, ItemRow
 from medsearch.store.query import _record_select, _to_records
 from medsearch.store.records import ItemRecord
 
@@ -65,9 +65,9 @@ class CaseRecord:
 
 
 def _case_select():
-    return (select(CaseRow.id, Archive.name, CaseRow.key, CaseRow.title, CaseRow.diagnosis, CaseRow.text,
+    return (select(CaseRow.id, ArchiveRow.name, CaseRow.key, CaseRow.title, CaseRow.diagnosis, CaseRow.text,
                    CaseRow.sections, CaseRow.labels, CaseRow.split, CaseRow.licence, CaseRow.extra)
-            .join(Archive, Archive.id == CaseRow.archive_id))
+            .join(ArchiveRow, ArchiveRow.id == CaseRow.archive_id))
 
 
 def _to_case(row) -> CaseRecord:
@@ -83,7 +83,8 @@ def case_hashes(session: Session, archive_id: int) -> dict[str, str]:
 
 def item_case_keys(session: Session, archive_id: int) -> set[str]:
     """The distinct case keys the archive's stored items name."""
-    rows = session.scalars(select(Item.case_key).where(Item.archive_id == archive_id, Item.case_key.is_not(None))
+    rows = session.scalars(select(ItemRow.case_key)
+                           .where(ItemRow.archive_id == archive_id, ItemRow.case_key.is_not(None))
                            .distinct())
     return set(rows)
 
@@ -116,7 +117,7 @@ def cases_by_key(session: Session, pairs) -> dict[tuple[str, str], CaseRecord]:
     found = {}
     for start in range(0, len(wanted), CHUNK):
         chunk = wanted[start:start + CHUNK]
-        stmt = _case_select().where(tuple_(Archive.name, CaseRow.key).in_(chunk))
+        stmt = _case_select().where(tuple_(ArchiveRow.name, CaseRow.key).in_(chunk))
         for row in session.execute(stmt):
             record = _to_case(row)
             found[(record.archive, record.key)] = record
@@ -130,7 +131,7 @@ def case_by_id(session: Session, case_id: int) -> CaseRecord | None:
 
 def case_items(session: Session, archive: str, key: str) -> list[ItemRecord]:
     """Every item of one case, in key order."""
-    stmt = (_record_select().where(Archive.name == archive, Item.case_key == key).order_by(Item.key))
+    stmt = (_record_select().where(ArchiveRow.name == archive, ItemRow.case_key == key).order_by(ItemRow.key))
     return _to_records(session, session.execute(stmt).all())
 
 
@@ -138,13 +139,13 @@ def records_by_item_ids(session: Session, item_ids) -> dict[int, ItemRecord]:
     wanted = sorted({int(i) for i in item_ids})
     rows = []
     for start in range(0, len(wanted), CHUNK):
-        rows += session.execute(_record_select().where(Item.id.in_(wanted[start:start + CHUNK]))).all()
+        rows += session.execute(_record_select().where(ItemRow.id.in_(wanted[start:start + CHUNK]))).all()
     return {record.item_id: record for record in _to_records(session, rows)}
 
 
 def case_vectors(session: Session, dim: int) -> tuple[list[tuple[str, str]], np.ndarray]:
     """([(archive, key)], (n, dim) float32) for every case with a vector of this dimension."""
-    stmt = (select(Archive.name, CaseRow.key, CaseRow.vector).join(Archive, Archive.id == CaseRow.archive_id)
+    stmt = (select(ArchiveRow.name, CaseRow.key, CaseRow.vector).join(ArchiveRow, ArchiveRow.id == CaseRow.archive_id)
             .where(CaseRow.vector.is_not(None)).order_by(CaseRow.id))
     keys, vectors = [], []
     for archive, key, blob in session.execute(stmt):
@@ -157,8 +158,8 @@ def case_vectors(session: Session, dim: int) -> tuple[list[tuple[str, str]], np.
 
 def case_texts(session: Session) -> dict[tuple[str, str], tuple[str, dict]]:
     """(archive, key) -> (case text, extra): extra carries the lexical terms computed at index time."""
-    stmt = (select(Archive.name, CaseRow.key, CaseRow.text, CaseRow.extra)
-            .join(Archive, Archive.id == CaseRow.archive_id))
+    stmt = (select(ArchiveRow.name, CaseRow.key, CaseRow.text, CaseRow.extra)
+            .join(ArchiveRow, ArchiveRow.id == CaseRow.archive_id))
     return {(archive, key): (text or "", dict(extra or {})) for archive, key, text, extra in session.execute(stmt)}
 
 

@@ -194,8 +194,8 @@ def backfill(connection, item_ids=None) -> int:
 
 def search(session: Session, target_table, clause, conditions: list, limit: int, relaxed: bool = False):
     """[(item id, vector id of ``target_table``, score)] of the items with a sentence matching ``clause``, best
-    first; an item's score is its best sentence's. ``conditions`` are filter conditions on Item."""
-    from medsearch.store.models import Item, LexicalSentence
+    first; an item's score is its best sentence's. ``conditions`` are filter conditions on ItemRow."""
+    from medsearch.store.models import ItemRow, LexicalSentence
 
     backend = backend_for(session.get_bind().dialect.name)
     hits = backend.matches(backend.render(clause, relaxed))
@@ -204,8 +204,8 @@ def search(session: Session, target_table, clause, conditions: list, limit: int,
             .select_from(hits)
             .join(LexicalSentence, LexicalSentence.id == hits.c.sentence_id)
             .join(target_table, target_table.item_id == LexicalSentence.item_id))
-    if conditions:  # filters are on Item; unfiltered, the vector row (its item's, by foreign key) is enough
-        stmt = stmt.join(Item, Item.id == LexicalSentence.item_id)
+    if conditions:  # filters are on ItemRow; unfiltered, the vector row (its item's, by foreign key) is enough
+        stmt = stmt.join(ItemRow, ItemRow.id == LexicalSentence.item_id)
     stmt = (stmt.where(target_table.vector_id.is_not(None), *conditions)
             .group_by(target_table.item_id, target_table.vector_id)
             .order_by(score.desc(), target_table.vector_id)

@@ -17,7 +17,7 @@ class Base(DeclarativeBase):
     pass
 
 
-class Archive(Base):
+class ArchiveRow(Base):
     __tablename__ = "archives"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -27,7 +27,7 @@ class Archive(Base):
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
 
 
-class Item(Base):
+class ItemRow(Base):
     __tablename__ = "items"
     __table_args__ = (UniqueConstraint("archive_id", "key", name="uq_items_archive_key"),
                       Index("ix_items_archive_case", "archive_id", "case_key"))

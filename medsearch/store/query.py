@@ -13,7 +13,7 @@ from medsearch.archives.modality import UNKNOWN, canonical_modality, modality_sp
 from medsearch.concepts import FACET_OF_GROUP, concept_name, label_alternatives, vocabulary
 from medsearch.errors import StoreError
 from medsearch.store.filters import Filters
-from medsearch.store.models import Archive, Image, Item, Label, TextRow
+from medsearch.store.models import ArchiveRow, Image, ItemRow, Label, TextRow
 from medsearch.store.records import ItemRecord
 
 VECTOR_TABLES = {"image": Image, "text": TextRow}
@@ -30,17 +30,17 @@ def vector_table(modality: str):
 def _record_select(target=None):
     """Items with archive name, image and text. With ``target`` (Image or TextRow) the query starts from that
     table, so a vector-id lookup uses its index instead of scanning items."""
-    columns = (Item.id, Archive.name, Item.key, Image.path, TextRow.text, Item.patient, Item.split, Item.licence,
-               Item.modality, Item.extra, Image.vector_id, TextRow.vector_id, Item.case_key)
+    columns = (ItemRow.id, ArchiveRow.name, ItemRow.key, Image.path, TextRow.text, ItemRow.patient, ItemRow.split,
+               ItemRow.licence, ItemRow.modality, ItemRow.extra, Image.vector_id, TextRow.vector_id, ItemRow.case_key)
     if target is None:
-        stmt = select(*columns).select_from(Item)
+        stmt = select(*columns).select_from(ItemRow)
         others = (Image, TextRow)
     else:
-        stmt = select(*columns).select_from(target).join(Item, Item.id == target.item_id)
+        stmt = select(*columns).select_from(target).join(ItemRow, ItemRow.id == target.item_id)
         others = tuple(table for table in (Image, TextRow) if table is not target)
-    stmt = stmt.join(Archive, Archive.id == Item.archive_id)
+    stmt = stmt.join(ArchiveRow, ArchiveRow.id == ItemRow.archive_id)
     for table in others:
-        stmt = stmt.outerjoin(table, table.item_id == Item.id)
+        stmt = stmt.outerjoin(table, table.item_id == ItemRow.id)
     return stmt
 
 
@@ -97,7 +97,7 @@ def records_for_vectors(session: Session, modality: str, vector_ids) -> dict[int
 
 
 def record_by_id(session: Session, item_id: int) -> ItemRecord | None:
-    rows = session.execute(_record_select().where(Item.id == int(item_id))).all()
+    rows = session.execute(_record_select().where(ItemRow.id == int(item_id))).all()
     return _to_records(session, rows)[0] if rows else None
 
 
@@ -109,8 +109,8 @@ def modality_condition(wanted: str):
     """Items whose stored modality, in any spelling (indexes written before the vocabulary kept "MRI",
     "ultrasound"...), is ``wanted``'s canonical one; "unknown" also matches items with none."""
     spellings = modality_spellings(wanted)
-    condition = func.lower(Item.modality).in_(sorted(spellings))
-    return or_(Item.modality.is_(None), condition) if canonical_modality(wanted) == UNKNOWN else condition
+    condition = func.lower(ItemRow.modality).in_(sorted(spellings))
+    return or_(ItemRow.modality.is_(None), condition) if canonical_modality(wanted) == UNKNOWN else condition
 
 
 def filter_conditions(filters: Filters) -> list:
@@ -118,20 +118,20 @@ def filter_conditions(filters: Filters) -> list:
     if filters.modality:
         conditions.append(modality_condition(filters.modality))
     if filters.split:
-        conditions.append(Item.split == filters.split)
+        conditions.append(ItemRow.split == filters.split)
     if filters.licence:
         if filters.licence.endswith("*"):
-            conditions.append(Item.licence.like(_escape_like(filters.licence[:-1]) + "%", escape="\\"))
+            conditions.append(ItemRow.licence.like(_escape_like(filters.licence[:-1]) + "%", escape="\\"))
         else:
-            conditions.append(Item.licence == filters.licence)
+            conditions.append(ItemRow.licence == filters.licence)
     for label in dict.fromkeys(filters.labels or []):  # a name or a code: any stored label it stands for
-        conditions.append(Item.id.in_(select(Label.item_id).where(Label.label.in_(label_alternatives(label)))))
+        conditions.append(ItemRow.id.in_(select(Label.item_id).where(Label.label.in_(label_alternatives(label)))))
     return conditions
 
 
 def allowed_vector_ids(session: Session, modality: str, filters: Filters) -> np.ndarray:
     table = vector_table(modality)
-    stmt = (select(table.vector_id).join(Item, Item.id == table.item_id)
+    stmt = (select(table.vector_id).join(ItemRow, ItemRow.id == table.item_id)
             .where(table.vector_id.is_not(None), *filter_conditions(filters)).order_by(table.vector_id))
     return np.fromiter(session.scalars(stmt), dtype=np.int64)
 
@@ -148,7 +148,7 @@ def _modality_facet(session: Session) -> dict[str, int]:
     """Item count per canonical modality (old spellings merged), "unknown" for items with none."""
     merged: dict[str, int] = defaultdict(int)
     count = func.count()
-    for value, n in session.execute(select(Item.modality, count).group_by(Item.modality)):
+    for value, n in session.execute(select(ItemRow.modality, count).group_by(ItemRow.modality)):
         merged[canonical_modality(value) or UNKNOWN] += n
     return dict(sorted(merged.items(), key=lambda kv: (-kv[1], kv[0])))
 
@@ -176,8 +176,8 @@ def facets(session: Session, label_limit: int | None) -> dict[str, dict[str, int
         "modalities": _modality_facet(session),
         **_concept_facets(session),
         "labels": _grouped(session, Label.label, label_limit),
-        "splits": _grouped(session, Item.split),
-        "licences": _grouped(session, Item.licence),
+        "splits": _grouped(session, ItemRow.split),
+        "licences": _grouped(session, ItemRow.licence),
     }
 
 
@@ -186,8 +186,8 @@ def counts(session: Session) -> dict[str, int]:
         return int(session.scalar(stmt) or 0)
 
     return {
-        "archives": count(select(func.count()).select_from(Archive)),
-        "items": count(select(func.count()).select_from(Item)),
+        "archives": count(select(func.count()).select_from(ArchiveRow)),
+        "items": count(select(func.count()).select_from(ItemRow)),
         "image": count(select(func.count()).select_from(Image).where(Image.vector_id.is_not(None))),
         "text": count(select(func.count()).select_from(TextRow).where(TextRow.vector_id.is_not(None))),
         "labels": count(select(func.count(func.distinct(Label.label)))),
@@ -208,16 +208,16 @@ def list_items(session: Session, filters: Filters | None = None, keys=None, arch
     if filters is not None:
         stmt = stmt.where(*filter_conditions(filters))
     if archive is not None:
-        stmt = stmt.where(Archive.name == archive)
+        stmt = stmt.where(ArchiveRow.name == archive)
     if keys is not None:
         keys = [str(k) for k in keys]
         records: list[ItemRecord] = []
         for start in range(0, len(keys), CHUNK):
-            rows = session.execute(stmt.where(Item.key.in_(keys[start:start + CHUNK]))).all()
+            rows = session.execute(stmt.where(ItemRow.key.in_(keys[start:start + CHUNK]))).all()
             records += _to_records(session, rows)
         records.sort(key=lambda r: (r.archive, r.key))
         return records[offset:None if limit is None else offset + limit]
-    stmt = stmt.order_by(Archive.name, Item.key).offset(offset)
+    stmt = stmt.order_by(ArchiveRow.name, ItemRow.key).offset(offset)
     if limit is not None:
         stmt = stmt.limit(limit)
     return _to_records(session, session.execute(stmt).all())

@@ -15,7 +15,7 @@ from medsearch.store import cases, query, write
 from medsearch.store.engine import connection_error, first_line, hint_for, make_engine, safe_url
 from medsearch.store.filters import Filters
 from medsearch.store.migrate import check_is_medsearch_store, upgrade
-from medsearch.store.models import Archive, Item
+from medsearch.store.models import ArchiveRow, ItemRow
 from medsearch.store.records import ItemRecord, NewItem
 
 
@@ -90,9 +90,9 @@ class Store:
     def archive_id(self, name: str, root: str, manifest: str | None = None) -> int:
         """The id of archive ``name``, created on first use (root and manifest are updated when they change)."""
         with self._session(write_=True) as session:
-            archive = session.scalar(select(Archive).where(Archive.name == name))
+            archive = session.scalar(select(ArchiveRow).where(ArchiveRow.name == name))
             if archive is None:
-                archive = Archive(name=name, root=str(root), manifest=None if manifest is None else str(manifest))
+                archive = ArchiveRow(name=name, root=str(root), manifest=None if manifest is None else str(manifest))
                 session.add(archive)
             else:
                 archive.root = str(root)
@@ -104,7 +104,7 @@ class Store:
         """Item key -> content hash, for embedding only what is new or changed."""
         with self._session() as session:
             return dict(session.execute(
-                select(Item.key, Item.content_hash).where(Item.archive_id == archive_id)).all())
+                select(ItemRow.key, ItemRow.content_hash).where(ItemRow.archive_id == archive_id)).all())
 
     def add_items(self, archive_id: int, records: list[NewItem]) -> None:
         """Add items in batches, one transaction; re-adding a key replaces that item's rows (its id stays)."""
@@ -137,7 +137,7 @@ class Store:
 
     def has_items(self) -> bool:
         with self._session() as session:
-            return session.scalar(select(Item.id).limit(1)) is not None
+            return session.scalar(select(ItemRow.id).limit(1)) is not None
 
     def vector_id_range(self, modality: str) -> tuple[int | None, int | None]:
         """(smallest, largest) ``modality`` vector id an item points at; (None, None) when none does."""

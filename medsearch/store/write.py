@@ -9,7 +9,7 @@ from medsearch.errors import StoreError
 from medsearch.privacy import PHI_KEYWORDS
 from medsearch.store.bulk import insert_rows
 from medsearch.store.lexical import rows_for
-from medsearch.store.models import Image, Item, Label, LexicalSentence, TextRow
+from medsearch.store.models import Image, ItemRow, Label, LexicalSentence, TextRow
 from medsearch.store.records import NewItem
 
 ANALYZE_AFTER = 5000  # PostgreSQL: after this many items, refresh planner statistics (autovacuum lags behind)
@@ -73,8 +73,8 @@ def remove_item_ids(session: Session, item_ids: list[int]) -> int:
     for start in range(0, len(item_ids), CHUNK):
         ids = [int(i) for i in item_ids[start:start + CHUNK]]
         if ids:
-            for table in (Label, LexicalSentence, Image, TextRow, Item):
-                session.execute(delete(table).where((table.id if table is Item else table.item_id).in_(ids)))
+            for table in (Label, LexicalSentence, Image, TextRow, ItemRow):
+                session.execute(delete(table).where((table.id if table is ItemRow else table.item_id).in_(ids)))
             removed += len(ids)
     return removed
 
@@ -91,7 +91,8 @@ def renumber_vectors(session: Session, table, old_ids, new_ids) -> None:
 
 
 def _ids_for_keys(session: Session, archive_id: int, keys: list[str]) -> dict[str, int]:
-    rows = session.execute(select(Item.key, Item.id).where(Item.archive_id == archive_id, Item.key.in_(keys)))
+    rows = session.execute(select(ItemRow.key, ItemRow.id)
+                           .where(ItemRow.archive_id == archive_id, ItemRow.key.in_(keys)))
     return dict(rows.all())
 
 
@@ -102,11 +103,12 @@ def _add_chunk(session: Session, archive_id: int, chunk: list[NewItem]) -> None:
         old = list(ids.values())
         for table in (Label, LexicalSentence, Image, TextRow):
             session.execute(delete(table).where(table.item_id.in_(old)))
-        session.execute(update(Item), [{"id": ids[r.key], **_item_values(archive_id, r)} for r in chunk if r.key in ids])
+        session.execute(update(ItemRow),
+                        [{"id": ids[r.key], **_item_values(archive_id, r)} for r in chunk if r.key in ids])
     fresh = [_item_values(archive_id, r) for r in chunk if r.key not in ids]
     if fresh:
         # bulk insert, then read the new ids back: RETURNING over many rows goes row by row on SQLite
-        insert_rows(session, Item.__table__, fresh)
+        insert_rows(session, ItemRow.__table__, fresh)
         ids.update(_ids_for_keys(session, archive_id, [row["key"] for row in fresh]))
 
     images = [{"item_id": ids[r.key], "path": r.image_path, "vector_id": r.image_vector_id}
