@@ -47,6 +47,7 @@ def build(index_dir: Path, vectors: np.ndarray, factory: str | None = None) -> N
     from indexer.ann import save
 
     from medsearch.index_dir import IndexManifest, ModalityEntry, default_db_url, sha256_file, write_manifest
+    from medsearch.archives.item import ItemFields
     from medsearch.store import NewItem, Store
 
     start = time.perf_counter()
@@ -59,8 +60,8 @@ def build(index_dir: Path, vectors: np.ndarray, factory: str | None = None) -> N
     archive = store.archive_id("synthetic", str(index_dir), "synthetic")
     for lo in range(0, len(vectors), 10_000):
         store.add_items(archive, [
-            NewItem(key=f"k{i}", image_path=f"/data/{i}.png", text=f"caption {i}", content_hash=str(i),
-                    image_vector_id=i, **row_fields(i))
+            NewItem(ItemFields(key=f"k{i}", image_path=f"/data/{i}.png", text=f"caption {i}", **row_fields(i)),
+                    content_hash=str(i), image_vector_id=i)
             for i in range(lo, min(lo + 10_000, len(vectors)))
         ])
     store.close()

@@ -118,8 +118,8 @@ class IndexWriter:
             return 0
         ids = {m: self._append(m, [getattr(e, m) for e in items]) for m in MODALITIES}
         self.store.add_items(self.archive_id, [
-            NewItem.from_item(e.pending.item, e.pending.content_hash,
-                              image_vector_id=ids["image"][i], text_vector_id=ids["text"][i])
+            NewItem(e.pending.item, e.pending.content_hash,
+                    image_vector_id=ids["image"][i], text_vector_id=ids["text"][i])
             for i, e in enumerate(items)
         ])
         self.written += len(items)

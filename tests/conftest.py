@@ -63,6 +63,7 @@ def build_tiny_index(index_dir: Path, n: int = 120, stale: set[int] = frozenset(
 
     from medsearch.index_dir import IndexManifest, ModalityEntry, default_db_url, sha256_file, write_manifest
     from medsearch.models.fake import FakeEncoder
+    from medsearch.archives.item import ItemFields
     from medsearch.store import NewItem, Store
 
     index_dir.mkdir(parents=True, exist_ok=True)
@@ -91,7 +92,7 @@ def build_tiny_index(index_dir: Path, n: int = 120, stale: set[int] = frozenset(
     store = Store.open(default_db_url(index_dir))
     archive_id = store.archive_id("tiny", str(image_dir), "tiny")
     store.add_items(archive_id, [
-        NewItem(**it, content_hash=f"h{i}", image_vector_id=i, text_vector_id=i)
+        NewItem(ItemFields(**it), content_hash=f"h{i}", image_vector_id=i, text_vector_id=i)  # "CR" as stored
         for i, it in enumerate(items) if i not in stale
     ])
     store.close()

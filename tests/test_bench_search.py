@@ -57,11 +57,12 @@ def test_bench_search_command(tmp_path, monkeypatch):
     with Store.open(f"sqlite:///{index_dir / 'meta.sqlite'}") as store:  # label the reports as IU X-ray does
         archive = store.archive_id("reports", "/reports")
         records = store.records("text", list(range(12)))
+        from medsearch.archives.item import Item
         from medsearch.store import NewItem
 
         labels = {0: ["Pneumothorax/right/large"], 2: ["Pneumothorax/apex/left/small"], 6: ["Pleural Effusion/left"]}
-        store.add_items(archive, [NewItem(key=r.key, text=r.text, content_hash=r.key, text_vector_id=v,
-                                          labels=labels.get(v, ["normal"])) for v, r in records.items()])
+        store.add_items(archive, [NewItem(Item(key=r.key, text=r.text, labels=labels.get(v, ["normal"])),
+                                          content_hash=r.key, text_vector_id=v) for v, r in records.items()])
     monkeypatch.setattr(sb, "MIN_RELEVANT", 1)
     result = CliRunner().invoke(app, ["bench", "search", "--index", str(index_dir), "--queries", "mesh",
                                       "--out", str(tmp_path / "out")])

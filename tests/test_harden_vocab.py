@@ -12,6 +12,7 @@ from medsearch.archives import open_archive
 from medsearch.archives.modality import canonical_modality, modality_label, same_modality
 from medsearch.cli import app
 from medsearch.models.fake import FakeEncoder
+from medsearch.archives.item import ItemFields
 from medsearch.store import NewItem, Store
 from medsearch.store.filters import Filters
 
@@ -70,8 +71,8 @@ def test_old_spellings_in_an_existing_store_still_match(store_url):
     with Store.open(store_url) as store:
         archive = store.archive_id("old", "/data")
         spellings = ["MRI", "ultrasound", "X-RAY", "CR", "nuclear medicine", None]
-        store.add_items(archive, [NewItem(key=f"k{i}", image_path=f"/data/{i}.png", modality=m, content_hash="h",
-                                          image_vector_id=i) for i, m in enumerate(spellings)])
+        store.add_items(archive, [NewItem(ItemFields(key=f"k{i}", image_path=f"/data/{i}.png", modality=m),
+                                          content_hash="h", image_vector_id=i) for i, m in enumerate(spellings)])
         records = store.records("image", range(6))
         for wanted, expected in (("MR", [0]), ("US", [1]), ("XR", [2, 3]), ("x-ray", [2, 3]), ("NM", [4]),
                                  ("unknown", [5])):

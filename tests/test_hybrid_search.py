@@ -34,6 +34,7 @@ def build(index_dir: Path, db_url: str | None = None) -> Path:
 
     from medsearch.index_dir import IndexManifest, ModalityEntry, default_db_url, sha256_file, write_manifest
     from medsearch.models.fake import FakeEncoder
+    from medsearch.archives.item import Item
     from medsearch.store import NewItem, Store
 
     index_dir.mkdir(parents=True)
@@ -47,8 +48,8 @@ def build(index_dir: Path, db_url: str | None = None) -> Path:
                                      vectors_file="text_vectors.npy", checksum=sha256_file(index_dir / "text.faiss"))}
     with Store.open(db_url or default_db_url(index_dir)) as store:
         archive = store.archive_id("reports", "/reports")
-        store.add_items(archive, [NewItem(key=f"r{i:02d}", text=t, content_hash=str(i), text_vector_id=i,
-                                          split="test" if i % 2 else "train") for i, t in enumerate(REPORTS)])
+        store.add_items(archive, [NewItem(Item(key=f"r{i:02d}", text=t, split="test" if i % 2 else "train"),
+                                          content_hash=str(i), text_vector_id=i) for i, t in enumerate(REPORTS)])
     write_manifest(index_dir, IndexManifest(model_id=encoder.model_id, model_name="fake", dim=encoder.dim,
                                             modalities=entries))
     return index_dir

@@ -266,6 +266,7 @@ from pathlib import Path
 from medsearch.index_dir import IndexManifest, ModalityEntry, default_db_url, sha256_file, write_manifest
 from medsearch.models import load_encoder
 from medsearch.search import open_index
+from medsearch.archives.item import Item
 from medsearch.store import NewItem, Store
 
 out = Path(sys.argv[1])
@@ -277,7 +278,7 @@ np.save(out / "text_vectors.npy", vectors)
 ann = faiss.IndexFlatIP(vectors.shape[1]); ann.add(vectors); faiss.write_index(ann, str(out / "text.faiss"))
 store = Store.open(default_db_url(out))
 store.add_items(store.archive_id("t", str(out), "t"),
-                [NewItem(key=f"r{i}", text=t, content_hash=str(i), text_vector_id=i) for i, t in enumerate(texts)])
+                [NewItem(Item(key=f"r{i}", text=t), content_hash=str(i), text_vector_id=i) for i, t in enumerate(texts)])
 store.close()
 write_manifest(out, IndexManifest(model_id=encoder.model_id, model_name="medsearch-default", dim=encoder.dim,
     modalities={"text": ModalityEntry("Flat", 4, "text.faiss", "text_vectors.npy", sha256_file(out / "text.faiss"))}))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from medsearch.errors import StoreError
+from medsearch.archives.item import ItemFields
 from medsearch.store import Filters, NewItem, Store
 
 
@@ -19,7 +20,8 @@ def new_item(i: int, **fields) -> NewItem:
         image_vector_id=i, text_vector_id=i,
     )
     values.update(fields)
-    return NewItem(**values)
+    stored = {name: values.pop(name) for name in ("content_hash", "image_vector_id", "text_vector_id")}
+    return NewItem(ItemFields(**values), **stored)  # fields as given: "ct", "CR" are old spellings kept as stored
 
 
 @pytest.fixture

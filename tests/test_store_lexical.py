@@ -4,6 +4,7 @@ re-index and removal, assertion-aware, and created for an existing store by migr
 from __future__ import annotations
 
 from medsearch.lexical.query import parse
+from medsearch.archives.item import Item
 from medsearch.store import NewItem, Store
 
 TEXTS = {
@@ -17,8 +18,8 @@ TEXTS = {
 
 def _fill(store):
     archive = store.archive_id("t", "/t")
-    store.add_items(archive, [NewItem(key=k, text=t, content_hash=k, text_vector_id=i, image_vector_id=i,
-                                      image_path=f"/t/{k}.png", split="test" if k == "e" else "train")
+    store.add_items(archive, [NewItem(Item(key=k, text=t, image_path=f"/t/{k}.png", split="test" if k == "e" else "train"),
+                                      content_hash=k, text_vector_id=i, image_vector_id=i)
                               for i, (k, t) in enumerate(TEXTS.items())])
     return archive
 
@@ -69,7 +70,7 @@ def test_filters_apply(store):
 
 def test_reindex_and_removal_keep_the_index_in_sync(store):
     archive = _fill(store)
-    store.add_items(archive, [NewItem(key="a", text="Normal chest.", content_hash="a2", text_vector_id=0)])
+    store.add_items(archive, [NewItem(Item(key="a", text="Normal chest."), content_hash="a2", text_vector_id=0)])
     assert _ids(store, "pneumothorax") == set()
     assert _ids(store, "normal chest") == {0}
     store.remove_items(archive, ["d"])

@@ -8,8 +8,9 @@ from pathlib import Path
 
 
 @dataclass
-class Item:
-    """One archive entry: an image, a text, or both.
+class ItemFields:
+    """The fields of one archive entry, and the one place they are declared: an archive ``Item``, the stored
+    ``medsearch.store.ItemRecord`` and a search hit (``SearchResult``) all derive from it.
 
     ``key`` is the archive's own id (roco_id, uid, StudyInstanceUID...), unique within one archive.
     ``patient`` is already a salted hash (see ``medsearch.privacy.patient_key``) or None; never a raw id.
@@ -19,7 +20,7 @@ class Item:
     """
 
     key: str
-    image_path: Path | None = None
+    image_path: Path | str | None = None  # a Path as read; the store gives it back as a string
     text: str | None = None
     labels: list[str] = field(default_factory=list)
     patient: str | None = None
@@ -28,6 +29,11 @@ class Item:
     modality: str | None = None
     extra: dict = field(default_factory=dict)
     case: str | None = None
+
+
+@dataclass
+class Item(ItemFields):
+    """One archive entry as a reader yields it: an image, a text, or both; its modality in the one vocabulary."""
 
     def __post_init__(self):
         from medsearch.archives.modality import canonical_modality

@@ -24,7 +24,7 @@ class Store:
 
         store = Store.open("sqlite:///idx/meta.sqlite")      # or postgresql+psycopg://user@host/db
         archive = store.archive_id("roco", "/data/roco", "roco")
-        store.add_items(archive, [NewItem(key="a1", text="...", content_hash="...", text_vector_id=0)])
+        store.add_items(archive, [NewItem(Item(key="a1", text="..."), content_hash="...", text_vector_id=0)])
         store.records("text", [0])                            # {0: ItemRecord(...)}
     """
 

@@ -19,13 +19,13 @@ _PHI_LOWER = {name.lower() for name in PHI_KEYWORDS}
 
 def check_new_items(records: list[NewItem]) -> None:
     """Reject what must never be stored: items without a key, PHI keys in ``extra``."""
-    for record in records:
-        if not record.key:
+    for item in (record.item for record in records):
+        if not item.key:
             raise StoreError("an item without a key cannot be stored", hint="every item needs its archive's id")
-        phi = sorted(name for name in (record.extra or {}) if str(name).lower() in _PHI_LOWER)
+        phi = sorted(name for name in (item.extra or {}) if str(name).lower() in _PHI_LOWER)
         if phi:
             raise StoreError(
-                f"item {record.key!r}: extra holds patient-identifying fields {', '.join(phi)}",
+                f"item {item.key!r}: extra holds patient-identifying fields {', '.join(phi)}",
                 hint="drop PHI before indexing (see medsearch.privacy.PHI_KEYWORDS)",
             )
 
@@ -35,23 +35,24 @@ def _unique_labels(labels) -> list[str]:
 
 
 def _item_values(archive_id: int, record: NewItem) -> dict:
+    item = record.item
     return {
         "archive_id": archive_id,
-        "key": record.key,
+        "key": item.key,
         "content_hash": record.content_hash,
-        "patient": record.patient,
-        "split": record.split,
-        "licence": record.licence,
-        "modality": record.modality,
-        "extra": dict(record.extra or {}),
-        "case_key": record.case,
+        "patient": item.patient,
+        "split": item.split,
+        "licence": item.licence,
+        "modality": item.modality,
+        "extra": dict(item.extra or {}),
+        "case_key": item.case,
     }
 
 
 def add_items(session: Session, archive_id: int, records: list[NewItem]) -> None:
     """Insert new keys and replace existing ones (the item keeps its id; its images, texts, labels are rewritten)."""
     check_new_items(records)
-    latest = list({record.key: record for record in records}.values())  # a key given twice: the last one wins
+    latest = list({record.item.key: record for record in records}.values())  # a key given twice: the last one wins
     for start in range(0, len(latest), CHUNK):
         _add_chunk(session, archive_id, latest[start:start + CHUNK])
     if len(latest) >= ANALYZE_AFTER and session.get_bind().dialect.name == "postgresql":
@@ -97,25 +98,26 @@ def _ids_for_keys(session: Session, archive_id: int, keys: list[str]) -> dict[st
 
 
 def _add_chunk(session: Session, archive_id: int, chunk: list[NewItem]) -> None:
-    keys = [record.key for record in chunk]
+    keys = [record.item.key for record in chunk]
     ids = _ids_for_keys(session, archive_id, keys)
     if ids:
         old = list(ids.values())
         for table in (Label, LexicalSentence, Image, TextRow):
             session.execute(delete(table).where(table.item_id.in_(old)))
         session.execute(update(ItemRow),
-                        [{"id": ids[r.key], **_item_values(archive_id, r)} for r in chunk if r.key in ids])
-    fresh = [_item_values(archive_id, r) for r in chunk if r.key not in ids]
+                        [{"id": ids[r.item.key], **_item_values(archive_id, r)} for r in chunk if r.item.key in ids])
+    fresh = [_item_values(archive_id, r) for r in chunk if r.item.key not in ids]
     if fresh:
         # bulk insert, then read the new ids back: RETURNING over many rows goes row by row on SQLite
         insert_rows(session, ItemRow.__table__, fresh)
         ids.update(_ids_for_keys(session, archive_id, [row["key"] for row in fresh]))
 
-    images = [{"item_id": ids[r.key], "path": r.image_path, "vector_id": r.image_vector_id}
-              for r in chunk if r.image_path is not None or r.image_vector_id is not None]
-    texts = [{"item_id": ids[r.key], "text": r.text, "vector_id": r.text_vector_id}
-             for r in chunk if r.text is not None or r.text_vector_id is not None]
-    labels = [{"item_id": ids[r.key], "label": label} for r in chunk for label in _unique_labels(r.labels)]
-    sentences = [row for r in chunk if r.text for row in rows_for(ids[r.key], r.text)]  # the full-text index
+    images = [{"item_id": ids[r.item.key], "vector_id": r.image_vector_id,
+               "path": None if r.item.image_path is None else str(r.item.image_path)}
+              for r in chunk if r.item.image_path is not None or r.image_vector_id is not None]
+    texts = [{"item_id": ids[r.item.key], "text": r.item.text, "vector_id": r.text_vector_id}
+             for r in chunk if r.item.text is not None or r.text_vector_id is not None]
+    labels = [{"item_id": ids[r.item.key], "label": label} for r in chunk for label in _unique_labels(r.item.labels)]
+    sentences = [row for r in chunk if r.item.text for row in rows_for(ids[r.item.key], r.item.text)]  # full-text
     for table, rows in ((Image, images), (TextRow, texts), (Label, labels), (LexicalSentence, sentences)):
         insert_rows(session, table.__table__, rows)
