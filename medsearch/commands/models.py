@@ -8,13 +8,6 @@ from typing import Annotated, Optional
 
 import typer
 
-PREFIXES = (
-    ("hf-hub:ORG/NAME", "open_clip model already in the Hugging Face cache"),
-    ("local-dir:PATH", "open_clip model saved in a local directory (also what `medsearch train` writes)"),
-    ("open_clip:ARCH@CKPT", "open_clip architecture with a checkpoint file"),
-)
-
-
 def model_blocks(specs, width: int) -> list[str]:
     """Each model as a name line (never cut) and its details wrapped to ``width``."""
     width = max(width, 40)
@@ -25,9 +18,12 @@ def model_blocks(specs, width: int) -> list[str]:
             if value:
                 lines += textwrap.wrap(label + value, width, initial_indent="  ", subsequent_indent="    ")
         lines.append("")
+    from medsearch.models.openclip_files import SOURCES
+
     lines.append("Also accepted, for open_clip checkpoints you have on disk:")
-    for name, what in PREFIXES:
-        lines += textwrap.wrap(f"{name}  {what}", width, initial_indent="  ", subsequent_indent="    ")
+    for source in SOURCES:
+        lines += textwrap.wrap(f"{source.form}  {source.summary}", width, initial_indent="  ",
+                               subsequent_indent="    ")
     return lines
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -14,16 +15,38 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(norms, 1e-12)
 
 
+@dataclass(frozen=True)
+class ModelIdentity:
+    """Who an encoder is, stamped on it when the registry loads it (``ModelSpec.load``): what indexing writes
+    into the manifest and what an index checks a query's encoder against (``IndexManifest.check_encoder``)."""
+
+    name: str  # the registry name it was loaded by (what --model accepts): the manifest's model_name
+    model_id: str  # name plus a weights fingerprint: an index refuses an encoder with another
+    device: str  # the device asked for ("auto" is resolved where the model runs: the embedder, each Ray actor)
+
+
 class Encoder(abc.ABC):
     """A dual encoder: image tower + text tower projected into one normalised space.
 
     ``model_id`` is the identity written into index manifests (name plus a weights fingerprint);
-    a query is refused when it differs from the index's.
+    a query is refused when it differs from the index's. ``identity`` adds the registry name and device.
     """
 
     model_id: str
     dim: int
     device: str = "cpu"
+    _identity: ModelIdentity | None = None
+
+    @property
+    def identity(self) -> ModelIdentity:
+        """Stamped at load by the registry; an encoder built directly (tests) is named by its model id."""
+        if self._identity is not None:
+            return self._identity
+        return ModelIdentity(name=self.model_id, model_id=self.model_id, device=self.device)
+
+    @identity.setter
+    def identity(self, identity: ModelIdentity) -> None:
+        self._identity = identity
 
     @abc.abstractmethod
     def image_transform(self) -> Callable:

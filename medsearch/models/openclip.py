@@ -25,7 +25,14 @@ import numpy as np
 
 from medsearch.errors import ModelUnavailable
 from medsearch.models.base import Encoder, l2_normalise
-from medsearch.models.openclip_files import PROBE, ModelFiles, check_tokenizer, fingerprint, preflight
+from medsearch.models.openclip_files import (
+    PROBE,
+    ModelFiles,
+    arch_and_checkpoint,
+    check_tokenizer,
+    fingerprint,
+    preflight,
+)
 
 HINT = (
     "pip install 'medsearch[openclip]' and put the model files in the Hugging Face cache (HF_HOME), "
@@ -45,10 +52,7 @@ def offline() -> None:
 def parse(name: str) -> tuple[str, str | None]:
     """-> (open_clip model name, pretrained checkpoint or None); checks the files first (no open_clip import)."""
     preflight(name)
-    if name.startswith("open_clip:"):
-        arch, _, ckpt = name[len("open_clip:"):].partition("@")
-        return arch, ckpt
-    return name, None
+    return arch_and_checkpoint(name) or (name, None)
 
 
 def _check_open_clip_tokenizer(tokenizer, name: str) -> None:

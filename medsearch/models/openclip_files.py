@@ -14,7 +14,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from medsearch.errors import ModelUnavailable
 
@@ -148,15 +148,47 @@ def _arch(name: str, spec: str) -> ModelFiles:
     return ModelFiles(name, {}, [Path(ckpt)], None)
 
 
-PREFIXES = {"local-dir:": lambda name, rest: _local_dir(name, Path(rest)), "hf-hub:": _hub, "open_clip:": _arch}
+@dataclass(frozen=True)
+class ModelSource:
+    """A prefix that names an open_clip model by where its files are (``--model hf-hub:ORG/NAME``, ...)."""
+
+    prefix: str
+    form: str  # how `medsearch models` and hints write a name of this source
+    summary: str
+    check: Callable[[str, str], ModelFiles]  # (whole name, name after the prefix) -> the files, checked
+
+    def rest(self, name: str) -> str:
+        return name[len(self.prefix):]
+
+
+# The one table of model-source prefixes: the registry, the loader (``openclip``) and `medsearch models` read it.
+HF_HUB = ModelSource("hf-hub:", "hf-hub:ORG/NAME", "open_clip model already in the Hugging Face cache", _hub)
+LOCAL_DIR = ModelSource("local-dir:", "local-dir:PATH",
+                        "open_clip model saved in a local directory (also what `medsearch train` writes)",
+                        lambda name, rest: _local_dir(name, Path(rest)))
+OPEN_CLIP = ModelSource("open_clip:", "open_clip:ARCH@CKPT", "open_clip architecture with a checkpoint file", _arch)
+SOURCES = (HF_HUB, LOCAL_DIR, OPEN_CLIP)
+
+
+def source_of(name: str) -> ModelSource | None:
+    """The source a model name's prefix names, or None for a name without one."""
+    return next((source for source in SOURCES if name.startswith(source.prefix)), None)
+
+
+def arch_and_checkpoint(name: str) -> tuple[str, str] | None:
+    """``open_clip:ARCH@CKPT`` -> (ARCH, CKPT); None for a name of another source."""
+    if source_of(name) is not OPEN_CLIP:
+        return None
+    arch, _, ckpt = OPEN_CLIP.rest(name).partition("@")
+    return arch, ckpt
 
 
 def preflight(name: str) -> ModelFiles:
-    for prefix, check in PREFIXES.items():
-        if name.startswith(prefix):
-            return check(name, name[len(prefix):])
-    raise ModelUnavailable(f"not an open_clip model name: {name!r}",
-                           hint="use hf-hub:ORG/NAME, local-dir:/path or open_clip:ARCH@/path.pt")
+    source = source_of(name)
+    if source is None:
+        raise ModelUnavailable(f"not an open_clip model name: {name!r}",
+                               hint=f"use {', '.join(s.form for s in SOURCES)}")
+    return source.check(name, source.rest(name))
 
 
 # --- fingerprint -------------------------------------------------------------------------------------

@@ -1,11 +1,11 @@
 """The one place that maps a model name to its loader, preprocessing, tokenizer and embedding size.
 
 Loaders are named as "module:function" strings and imported only when a model is loaded, so that listing
-models (and `medsearch --help`) never imports torch. Names with a prefix are parsed here too:
+models (and `medsearch --help`) never imports torch. Names with a model-source prefix (``hf-hub:``,
+``local-dir:``, ``open_clip:``; the table is ``openclip_files.SOURCES``) become open_clip specs here.
 
-- ``hf-hub:ORG/NAME``            an open_clip model from the Hugging Face cache (offline: must already be cached)
-- ``local-dir:/path``            an open_clip model saved in a local directory (open_clip_config.json + weights)
-- ``open_clip:ARCH@/path.pt``    any open_clip architecture with a checkpoint file
+Loading stamps the encoder with its ``ModelIdentity`` (the registry name, the model id, the device asked for),
+which indexing and ``open_index`` read instead of resolving the name again.
 """
 
 from __future__ import annotations
@@ -30,12 +30,29 @@ class ModelSpec:
     options: dict = field(default_factory=dict)
 
     def load(self, device: str = "auto", **options):
+        """The encoder, stamped with its identity: this spec's name, its model id, the device asked for."""
+        from medsearch.models.base import ModelIdentity
+
         module_name, func_name = self.loader.split(":")
         func = getattr(importlib.import_module(module_name), func_name)
-        return func(device=device, **{**self.options, **options})
+        encoder = func(device=device, **{**self.options, **options})
+        encoder.identity = ModelIdentity(name=self.name, model_id=encoder.model_id, device=device)
+        return encoder
+
+
+def open_clip_spec(name: str, summary: str, source: str, dim: int | None = None,
+                   preprocess: str = "open_clip transform of the checkpoint",
+                   tokenizer: str = "open_clip tokenizer of the checkpoint") -> ModelSpec:
+    """A model the open_clip loader loads from ``source`` (a name with a model-source prefix)."""
+    return ModelSpec(name, summary, "medsearch.models.openclip:load", dim, preprocess, tokenizer,
+                     missing_hint=OPEN_CLIP_HINT, options={"name": source})
 
 
 BIOMEDCLIP_HUB = "hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224"
+OPEN_CLIP_HINT = (
+    "pip install 'medsearch[openclip]' and put the BiomedCLIP files in the Hugging Face cache "
+    "(HF_HOME) or pass --model local-dir:/path/to/biomedclip"
+)
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
@@ -58,18 +75,10 @@ MODELS: dict[str, ModelSpec] = {
             preprocess="224 px letterbox, RGB, mean=std=0.5",
             tokenizer="all-MiniLM-L6-v2 WordPiece, 128 tokens",
         ),
-        ModelSpec(
-            name="biomedclip",
-            summary="Microsoft BiomedCLIP (ViT-B/16 + PubMedBERT) via open_clip",
-            loader="medsearch.models.openclip:load",
-            dim=512,
+        open_clip_spec(
+            "biomedclip", "Microsoft BiomedCLIP (ViT-B/16 + PubMedBERT) via open_clip", BIOMEDCLIP_HUB, dim=512,
             preprocess="open_clip transform of the checkpoint (224 px)",
             tokenizer="open_clip tokenizer of the checkpoint (PubMedBERT, 256 tokens)",
-            missing_hint=(
-                "pip install 'medsearch[openclip]' and put the BiomedCLIP files in the Hugging Face cache "
-                "(HF_HOME) or pass --model local-dir:/path/to/biomedclip"
-            ),
-            options={"name": BIOMEDCLIP_HUB},
         ),
         ModelSpec(
             name="fake",
@@ -82,31 +91,16 @@ MODELS: dict[str, ModelSpec] = {
     )
 }
 
-_PREFIXES = {
-    "hf-hub:": "hub",
-    "local-dir:": "local",
-    "open_clip:": "arch",
-}
-
-
 def resolve(name: str | None) -> ModelSpec:
-    """Name (or None for the default) -> spec. Prefixed names become open_clip specs."""
+    """Name (or None for the default) -> spec. Names with a model-source prefix become open_clip specs."""
+    from medsearch.models.openclip_files import SOURCES, source_of
+
     name = name or DEFAULT_MODEL
     if name in MODELS:
         return MODELS[name]
-    for prefix in _PREFIXES:
-        if name.startswith(prefix):
-            return ModelSpec(
-                name=name,
-                summary=f"open_clip model {name}",
-                loader="medsearch.models.openclip:load",
-                dim=None,
-                preprocess="open_clip transform of the checkpoint",
-                tokenizer="open_clip tokenizer of the checkpoint",
-                missing_hint=MODELS["biomedclip"].missing_hint,
-                options={"name": name},
-            )
-    raise UnknownModel(name, list(MODELS) + [f"{p}..." for p in _PREFIXES])
+    if source_of(name) is not None:
+        return open_clip_spec(name, f"open_clip model {name}", name)
+    raise UnknownModel(name, list(MODELS) + [f"{source.prefix}..." for source in SOURCES])
 
 
 def load_encoder(name: str | None = None, device: str = "auto", **options):
