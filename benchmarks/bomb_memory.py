@@ -170,6 +170,8 @@ def run_scenario(repo: Path, index: Path, bomb: bytes, content_type: str, client
 
 
 def main() -> None:
+    from medsearch.index_dir import IndexDir
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repo", type=Path, default=Path("."), help="checkout whose code the server runs")
     parser.add_argument("--label", default="after", help="name of this run in the output (e.g. before / after)")
@@ -183,7 +185,7 @@ def main() -> None:
     work = (args.work or Path(tempfile.mkdtemp(prefix="bomb-memory-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
     index = (work / f"idx-{args.label}").resolve()
-    if not (index / "manifest.json").exists():
+    if not IndexDir(index).manifest.exists():
         subprocess.run([sys.executable, "-c", "from medsearch.cli import main; main()", "index", "--manifest",
                         "demo", "--index", str(index), "--model", "fake"],
                        env={**os.environ, "PYTHONPATH": str(repo)}, cwd=repo, check=True, capture_output=True)

@@ -70,14 +70,14 @@ def encoder_only(items, encoder, batch_size: int) -> dict:
 
 
 def end_to_end(archive, encoder, batch_size: int, workers: int | None) -> dict:
-    from indexer.pipeline import build_index
+    from indexer.pipeline import IndexOptions, build_index
 
     with tempfile.TemporaryDirectory() as tmp:
         kwargs = {"batch_size": batch_size}
         if workers is not None:
             kwargs["workers"] = workers
         t = time.perf_counter()
-        summary = build_index(archive, Path(tmp) / "idx", encoder, **kwargs)
+        summary = build_index(archive, Path(tmp) / "idx", encoder, IndexOptions(**kwargs))
         seconds = time.perf_counter() - t
     as_dict = summary.to_dict() if hasattr(summary, "to_dict") else getattr(summary, "__dict__", {})
     return {"seconds": seconds, "summary": json.loads(json.dumps(as_dict, default=str))}

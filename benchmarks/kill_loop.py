@@ -39,11 +39,11 @@ op, idx, arch, arg = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), sys.argv
 from medsearch.archives import open_archive
 from medsearch.models.fake import FakeEncoder
 from indexer import maintain
-from indexer.pipeline import build_index
+from indexer.pipeline import IndexOptions, build_index
 print("ready", flush=True)
 if op == "index":
-    s = build_index(open_archive("csv", arch), idx, FakeEncoder(), workers=0, progress=False, batch_size=16,
-                    flush_items=32, commit_every=2)
+    s = build_index(open_archive("csv", arch), idx, FakeEncoder(),
+                    IndexOptions(workers=0, progress=False, batch_size=16, flush_items=32, commit_every=2))
     print(json.dumps({"indexed": s.indexed, "reclaimed": s.reclaimed, "pruned": s.pruned}), flush=True)
 elif op == "delete":
     maintain.delete_items(idx, keys=json.loads(arg))
@@ -161,6 +161,7 @@ class ReaderProbe:
 
 def run(rounds: int, items: int, seed: int, work: Path | None = None, out: Path | None = None) -> dict:
     import medsearch
+    from medsearch.index_dir import IndexDir
 
     rng = random.Random(seed)
     work = Path(work or tempfile.mkdtemp(prefix="kill-loop-"))
@@ -219,7 +220,7 @@ def run(rounds: int, items: int, seed: int, work: Path | None = None, out: Path 
         durations[op] = 0.5 * durations[op] + 0.5 * seconds if not killed else 1.25 * durations[op]
         totals["killed" if killed else "finished"][op] += 1
         evidence = totals["evidence"]
-        if killed and op == "compact" and (idx / "manifest.next.json").exists():
+        if killed and op == "compact" and IndexDir(idx).next_manifest.exists():
             evidence["compact_next_manifest_left"] += 1
         _, _, resumed = run_child("index", idx, arch, "", None)  # resume, as a user would
         if killed and op == "index" and resumed:

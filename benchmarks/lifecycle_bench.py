@@ -26,7 +26,9 @@ DIM = 256
 
 def build(index_dir: Path, n: int, seed: int = 0) -> float:
     from medsearch.archives.item import Item
-    from medsearch.index_dir import default_db_url
+    from medsearch.index_dir import IndexDir
+    from medsearch.models.base import ModelIdentity
+    from medsearch.models.fake import FakeEncoder
     from medsearch.store import Store
 
     from indexer.embed import Embedded
@@ -35,8 +37,10 @@ def build(index_dir: Path, n: int, seed: int = 0) -> float:
 
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
-    manifest = open_index_dir(index_dir, "synthetic-256", "synthetic", DIM, None)
-    with Store.open(default_db_url(index_dir)) as store:
+    encoder = FakeEncoder(dim=DIM)  # names the model in the manifest; the vectors are drawn here
+    encoder.identity = ModelIdentity(name="synthetic", model_id="synthetic-256", device="cpu")
+    manifest = open_index_dir(index_dir, encoder, None)
+    with Store.open(IndexDir(index_dir).default_db_url) as store:
         archive_id = store.archive_id("synthetic", "/nowhere", None)
         writer = IndexWriter(index_dir, manifest, store, archive_id)
         for begin in range(0, n, 10_000):

@@ -45,6 +45,7 @@ def main() -> None:
     from medsearch.archives import open_archive
     from medsearch.eval import metrics
     from medsearch.eval.retrieval import item_group, sample_pool
+    from medsearch.index_dir import IndexDir
     from medsearch.search import open_index
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -65,7 +66,7 @@ def main() -> None:
              and it.split in args.splits]
     items = [items[i] for i in sample_pool(len(items), args.pool, args.seed)]
     index = args.work / "index"
-    reuse = args.reuse_index and (index / "manifest.json").exists()
+    reuse = args.reuse_index and IndexDir(index).manifest.exists()
     root = args.work / "archive" if reuse else write_pool(items, args.work)
     if index.exists() and not reuse:
         shutil.rmtree(index)

@@ -78,6 +78,8 @@ def warm_runs(index_path: Path, queries: list[str], model: str | None, target: s
 
 
 def main() -> None:
+    from medsearch.index_dir import IndexDir
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--index", type=Path, required=True)
     p.add_argument("--model", default=None, help="default: the index's model")
@@ -100,7 +102,7 @@ def main() -> None:
     print(f"warm search_text p50 {warm['search_text']['p50_ms']:.1f} ms, p99 {warm['search_text']['p99_ms']:.1f} ms; "
           f"encode p50 {warm['encode']['p50_ms']:.1f} ms + faiss p50 {warm['faiss_search']['p50_ms']:.2f} ms; "
           f"ratio p50 {warm['ratio_p50']:.2f} (target <= 1.2)")
-    manifest = json.loads((args.index / "manifest.json").read_text())
+    manifest = json.loads(IndexDir(args.index).manifest.read_text())
     import faiss
     import torch
 

@@ -24,13 +24,13 @@ def run_once(engine: str, archive_name: str, root, model: str, work: Path, batch
     from medsearch.models import load_encoder
 
     from indexer.engines import make_embedder
-    from indexer.pipeline import build_index
+    from indexer.pipeline import IndexOptions, build_index
 
     encoder = load_encoder(model, device="cpu")
-    embedder = make_embedder(engine, encoder, model, batch_size, workers=0, device="cpu", actors=actors)
+    embedder = make_embedder(engine, encoder, batch_size, workers=0, actors=actors)
     out = Path(tempfile.mkdtemp(dir=work, prefix=f"{engine}-"))
-    summary = build_index(open_archive(archive_name, root), out / "idx", encoder, batch_size=batch_size,
-                          progress=False, embedder=embedder, model_name=model)
+    summary = build_index(open_archive(archive_name, root), out / "idx", encoder,
+                          IndexOptions(batch_size=batch_size, progress=False, embedder=embedder))
     return summary
 
 

@@ -46,17 +46,18 @@ def build(index_dir: Path, vectors: np.ndarray, factory: str | None = None) -> N
     from indexer.ann import build as build_ann
     from indexer.ann import save
 
-    from medsearch.index_dir import IndexManifest, ModalityEntry, default_db_url, sha256_file, write_manifest
     from medsearch.archives.item import ItemFields
+    from medsearch.index_dir import IndexDir, IndexManifest, ModalityEntry, sha256_file, write_manifest
     from medsearch.store import NewItem, Store
 
+    files = IndexDir(index_dir)
     start = time.perf_counter()
     ann = build_ann(vectors, factory=factory)
-    save(ann, index_dir / "image.faiss")
-    np.save(index_dir / "image_vectors.npy", vectors)
+    save(ann, files.faiss("image"))
+    np.save(files.vectors("image"), vectors)
     print(f"ann {ann.factory} nprobe={ann.nprobe}: {time.perf_counter() - start:.1f}s", flush=True)
     start = time.perf_counter()
-    store = Store.open(default_db_url(index_dir))
+    store = Store.open(files.default_db_url)
     archive = store.archive_id("synthetic", str(index_dir), "synthetic")
     for lo in range(0, len(vectors), 10_000):
         store.add_items(archive, [
@@ -68,8 +69,9 @@ def build(index_dir: Path, vectors: np.ndarray, factory: str | None = None) -> N
     print(f"store: {time.perf_counter() - start:.1f}s", flush=True)
     write_manifest(index_dir, IndexManifest(
         model_id="synthetic", model_name="fake", dim=vectors.shape[1],
-        modalities={"image": ModalityEntry(ann.factory, len(vectors), "image.faiss", "image_vectors.npy",
-                                           sha256_file(index_dir / "image.faiss"), ann.nprobe)},
+        modalities={"image": ModalityEntry(ann.factory, len(vectors), files.faiss("image").name,
+                                           files.vectors("image").name, sha256_file(files.faiss("image")),
+                                           ann.nprobe)},
     ))
 
 
@@ -111,6 +113,8 @@ def measure(index, vectors: np.ndarray, queries: np.ndarray, filters: dict | Non
 
 
 def main() -> None:
+    from medsearch.index_dir import IndexDir
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--dim", type=int, default=256)
@@ -129,7 +133,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         index_dir = args.index_dir or Path(tmp)
         index_dir.mkdir(parents=True, exist_ok=True)
-        if not (index_dir / "manifest.json").exists():
+        if not IndexDir(index_dir).manifest.exists():
             build(index_dir, vectors, args.factory)
         index = open_index(index_dir)
         factory, nprobe = index.manifest.modalities["image"].factory, index.manifest.modalities["image"].nprobe

@@ -15,30 +15,33 @@ from medsearch.errors import UnknownName
 from indexer.embed import TorchEmbedder
 
 
-def local_engine(encoder, model_name: str, batch_size: int, workers: int | None, device: str | None,
-                 address: str | None = None, actors: int | None = None):
-    return TorchEmbedder(encoder, batch_size, workers, device)
+def local_engine(encoder, batch_size: int, workers: int | None, address: str | None = None,
+                 actors: int | None = None):
+    return TorchEmbedder(encoder, batch_size, workers)
 
 
-def ray_engine(encoder, model_name: str, batch_size: int, workers: int | None, device: str | None,
-               address: str | None = None, actors: int | None = None):
+def ray_engine(encoder, batch_size: int, workers: int | None, address: str | None = None,
+               actors: int | None = None):
+    """Each actor loads the encoder again by its identity (registry name, device asked for)."""
     from medsearch.models import load_encoder
 
     from indexer.ray_engine import RayEmbedder, require_ray
 
     require_ray()
-    actor_device = device or "auto"
-    return RayEmbedder(encoder_factory=partial(load_encoder, model_name, device=actor_device), transform=encoder.image_transform(), dim=encoder.dim, batch_size=batch_size,
-                       address=address, actors=actors, device=actor_device)
+    identity = encoder.identity
+    return RayEmbedder(encoder_factory=partial(load_encoder, identity.name, device=identity.device),
+                       transform=encoder.image_transform(), dim=encoder.dim, batch_size=batch_size,
+                       address=address, actors=actors, device=identity.device)
 
 
 ENGINES = {"local": local_engine, "ray": ray_engine}
 
 
-def make_embedder(engine: str, encoder, model_name: str, batch_size: int, workers: int | None = None,
-                  device: str | None = None, address: str | None = None, actors: int | None = None):
+def make_embedder(engine: str, encoder, batch_size: int, workers: int | None = None, address: str | None = None,
+                  actors: int | None = None):
+    """The embed stage of engine ``engine`` for ``encoder`` (a registry-loaded one: see ``ModelIdentity``)."""
     try:
         factory = ENGINES[engine]
     except KeyError:
         raise UnknownName("engine", engine, list(ENGINES)) from None
-    return factory(encoder, model_name, batch_size, workers, device, address, actors)
+    return factory(encoder, batch_size, workers, address, actors)

@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Iterator
 
 from medsearch.errors import IndexBusy
-from medsearch.integrity import LOCK_FILE
+from medsearch.index_dir import IndexDir
 
 
 @contextmanager
 def index_lock(index_dir: Path) -> Iterator[None]:
-    index_dir = Path(index_dir)
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / LOCK_FILE, "w") as handle:
+    files = IndexDir(index_dir)
+    files.path.mkdir(parents=True, exist_ok=True)
+    with open(files.lock, "w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -28,24 +28,25 @@ import numpy as np
 
 from medsearch.errors import BadQuery
 from medsearch.index_dir import (
-    MANIFEST,
+    NEXT_MANIFEST,
+    IndexDir,
     IndexManifest,
     ModalityEntry,
-    default_db_url,
+    faiss_file_name,
     fsync_dir,
     read_manifest,
     remove_unreferenced,
     sha256_file,
+    vectors_file_name,
     write_manifest,
 )
 from medsearch.integrity import VerifyReport, rows_checksum, verify_index
-from medsearch.snapshot import NEXT_MANIFEST, current_manifest, settle
+from medsearch.snapshot import current_manifest, settle
 from medsearch.store.filters import Filters
 
 from indexer import ann
 from indexer.lock import index_lock
 from indexer.vectors import VectorFile
-from indexer.writer import index_files
 
 
 @dataclass
@@ -66,14 +67,10 @@ class CompactResult:
         return sum(self.before.values()) - sum(self.after.values())
 
 
-def _store_url(index_dir: Path, db_url: str | None) -> str:
-    return db_url or read_manifest(index_dir).db_url or default_db_url(index_dir)
-
-
 def _open_store(index_dir: Path, db_url: str | None, create: bool = False):
     from medsearch.store import Store
 
-    return Store.open(_store_url(index_dir, db_url), create=create)
+    return Store.open(IndexDir(index_dir).db_url(db_url), create=create)
 
 
 def delete_items(index_dir, keys=None, filters: Filters | dict | None = None, archive: str | None = None,
@@ -121,12 +118,13 @@ def compact(index_dir, db_url: str | None = None, factory: str | None = None) ->
     """Rewrite vector files and FAISS indexes with live vectors only (see the module docstring)."""
     started = time.perf_counter()
     index_dir = Path(index_dir)
+    files = IndexDir(index_dir)
     with index_lock(index_dir):
         read_manifest(index_dir)
         with _open_store(index_dir, db_url) as store:
             manifest = settle(index_dir, store)
             live = {m: store.vector_ids(m) for m in manifest.modalities}
-            if all(len(live[m]) == e.count and VectorFile(index_dir / e.vectors_file, manifest.dim).count() == e.count
+            if all(len(live[m]) == e.count and VectorFile(files.file(e.vectors_file), manifest.dim).count() == e.count
                    for m, e in manifest.modalities.items()):
                 counts = {m: e.count for m, e in manifest.modalities.items()}  # nothing dead: nothing to rewrite
                 return CompactResult(counts, counts, manifest.generation, time.perf_counter() - started)
@@ -143,7 +141,7 @@ def compact(index_dir, db_url: str | None = None, factory: str | None = None) ->
             new.items = counts["items"]
             write_manifest(index_dir, new, NEXT_MANIFEST)
             store.renumber_vectors(mapping)  # the commit point: from here the store is on the new generation
-            (index_dir / NEXT_MANIFEST).replace(index_dir / MANIFEST)
+            files.next_manifest.replace(files.manifest)
             fsync_dir(index_dir)
             remove_unreferenced(index_dir, new)
     return CompactResult(before, {m: e.count for m, e in new.modalities.items()}, new.generation,
@@ -152,7 +150,8 @@ def compact(index_dir, db_url: str | None = None, factory: str | None = None) ->
 
 def _compact_modality(index_dir: Path, new: IndexManifest, modality: str, entry: ModalityEntry, live: np.ndarray,
                       factory: str | None) -> tuple[ModalityEntry, np.ndarray]:
-    old = VectorFile(index_dir / entry.vectors_file, new.dim)
+    files = IndexDir(index_dir)
+    old = VectorFile(files.file(entry.vectors_file), new.dim)
     rows_total = old.count()
     rows = live - entry.id_base
     if len(rows) and (rows.min() < 0 or rows.max() >= rows_total):
@@ -161,21 +160,21 @@ def _compact_modality(index_dir: Path, new: IndexManifest, modality: str, entry:
         raise IndexCorrupt(f"the store points at {modality} vectors outside {entry.vectors_file}")
     vectors = np.asarray(old.read()[rows], dtype=np.float32) if len(rows) else np.zeros((0, new.dim), np.float32)
     id_base = entry.id_base + rows_total  # past every id this generation (or any before it) gave out
-    index_file, vectors_file = index_files(modality, new.generation, new.version)
-    _write_vectors(index_dir / vectors_file, vectors)
+    index_file, vectors_file = faiss_file_name(modality, new.version), vectors_file_name(modality, new.generation)
+    _write_vectors(files.file(vectors_file), vectors)
     wanted = factory or ann.choose_factory(len(vectors), new.dim)
-    index = _reuse_training(index_dir / entry.index_file, entry, wanted, vectors) if factory is None else None
+    index = _reuse_training(files.file(entry.index_file), entry, wanted, vectors) if factory is None else None
     trained = entry.trained_count
     if index is None:
         if ann.nlist_of(wanted) and len(vectors) < ann.MIN_POINTS_PER_LIST * ann.nlist_of(wanted):
             wanted = "Flat"  # too few live vectors left to train that many lists
         index = ann.build(vectors, wanted)
         trained = len(vectors) if ann.nlist_of(index.factory) else None
-    ann.save(index, index_dir / index_file)
+    ann.save(index, files.file(index_file))
     result = ModalityEntry(factory=index.factory, count=len(vectors), index_file=index_file,
-                           vectors_file=vectors_file, checksum=sha256_file(index_dir / index_file),
+                           vectors_file=vectors_file, checksum=sha256_file(files.file(index_file)),
                            nprobe=index.nprobe, id_base=id_base, live=len(vectors),
-                           vectors_checksum=rows_checksum(index_dir / vectors_file, new.dim, len(vectors)),
+                           vectors_checksum=rows_checksum(files.file(vectors_file), new.dim, len(vectors)),
                            list_sizes=ann.list_sizes(index.index), trained_count=trained)
     return result, id_base + np.arange(len(vectors), dtype=np.int64)
 

@@ -1,7 +1,11 @@
 """reader -> embedder -> writer, each a replaceable object, each timed; progress bar; a RunSummary at the end.
 
-    from indexer.pipeline import build_index
-    summary = build_index(open_archive("demo"), "idx", load_encoder("fake"))
+    import medsearch
+    summary = medsearch.build_index(open_archive("demo"), "idx", load_encoder("fake"),
+                                    medsearch.IndexOptions(limit=10, progress=False))
+
+The encoder's ``ModelIdentity`` (stamped by the registry at load) names the model in the manifest and is what
+an existing index checks it against (``IndexManifest.check_encoder``).
 
 An item whose image cannot be decoded is skipped whole (Skipped(stage="decode")), text included, so a store
 row always has every vector its item should have; a rerun tries it again.
@@ -28,20 +32,22 @@ from typing import Callable, Iterator, Protocol, Sequence
 
 from medsearch.archives.item import Skipped
 from medsearch.errors import IndexMismatch, StoreError
-from medsearch.index_dir import MODALITIES, IndexManifest, default_db_url
+from medsearch.index_dir import MODALITIES, IndexDir, IndexManifest
 
 from indexer.cases import index_cases
 from indexer.embed import DEFAULT_BATCH_SIZE, EmbeddedBatch, TorchEmbedder
 from indexer.lock import index_lock
 from indexer.reader import ArchiveReader, Pending, ReadResult
-from indexer.writer import SKIPPED_FILE, IndexWriter, open_index_dir
+from indexer.writer import IndexWriter, open_index_dir
 
 COMMIT_EVERY = 16  # at most this many batches per durable chunk
 FLUSH_ITEMS = 256  # ... and at most this many items
 FLUSH_SECONDS = 30.0  # ... and at most this much time since the last flush
 
 
-class Reader(Protocol):
+class ItemSource(Protocol):
+    """The reader stage: an archive's items, hashed, split into unchanged and pending (``indexer.reader``)."""
+
     def read(self, known_hashes: dict[str, str], on_item: Callable[[], None] | None = None) -> ReadResult: ...
 
 
@@ -53,6 +59,26 @@ class Writer(Protocol):
     def write(self, items: list) -> None: ...
     def commit(self) -> int: ...
     def finalize(self) -> IndexManifest: ...
+
+
+@dataclass
+class IndexOptions:
+    """How ``build_index`` runs. Every default is `medsearch index`'s."""
+
+    db_url: str | None = None  # metadata database (default: meta.sqlite in the index directory)
+    factory: str | None = None  # FAISS factory string, e.g. "IVF1024,PQ32" (default: chosen by size, indexer.ann)
+    batch_size: int = DEFAULT_BATCH_SIZE  # items per encoder batch
+    workers: int | None = None  # image decoding processes (default: by the encoder's device)
+    limit: int | None = None  # index only the first N items of the archive (then nothing is pruned)
+    rebuild: bool = False  # build a fresh index beside the existing one, then swap it in atomically
+    prune: bool = True  # on a full read, remove the items the archive no longer has
+    retrain: bool = False  # retrain IVF indexes whose lists drifted out of balance
+    progress: bool = True  # a progress bar (log lines when stderr is not a terminal)
+    commit_every: int = COMMIT_EVERY  # flush at most every this many batches,
+    flush_items: int = FLUSH_ITEMS  # ... items,
+    flush_seconds: float = FLUSH_SECONDS  # ... or seconds
+    source: ItemSource | None = None  # the reader stage (default: indexer.reader.ArchiveReader; then no prune)
+    embedder: Embedder | None = None  # the embed stage (default: TorchEmbedder; see indexer.engines)
 
 
 @dataclass
@@ -102,78 +128,56 @@ class _Stage:
         self.timer.add(self.name, time.perf_counter() - self.start)
 
 
-def build_index(
-    archive,
-    index_dir: str | Path,
-    encoder,
-    db_url: str | None = None,
-    factory: str | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    workers: int | None = None,
-    device: str | None = None,
-    limit: int | None = None,
-    rebuild: bool = False,
-    model_name: str | None = None,
-    commit_every: int = COMMIT_EVERY,
-    progress: bool = True,
-    reader: Reader | None = None,
-    embedder: Embedder | None = None,
-    prune: bool = True,
-    retrain: bool = False,
-    flush_items: int = FLUSH_ITEMS,
-    flush_seconds: float = FLUSH_SECONDS,
-) -> RunSummary:
+def build_index(archive, index_dir: str | Path, encoder, options: IndexOptions | None = None) -> RunSummary:
     """Index ``archive`` into ``index_dir`` with ``encoder``; only new or changed items are embedded.
 
-    Raises IndexMismatch when the directory holds an index of another model (unless ``rebuild``).
+    Raises IndexMismatch when the directory holds an index of another model (unless ``options.rebuild``).
     """
-    options = dict(db_url=db_url, factory=factory, batch_size=batch_size, workers=workers, device=device,
-                   limit=limit, model_name=model_name, commit_every=commit_every, progress=progress,
-                   reader=reader, embedder=embedder, prune=prune, retrain=retrain, flush_items=flush_items,
-                   flush_seconds=flush_seconds)
-    if rebuild:
-        return rebuild_beside(archive, Path(index_dir), encoder, **options)
-    return _build(archive, Path(index_dir), encoder, **options)
+    options = options or IndexOptions()
+    if options.rebuild:
+        return rebuild_beside(archive, Path(index_dir), encoder, options)
+    return _build(archive, Path(index_dir), encoder, options)
 
 
-def _build(archive, index_dir: Path, encoder, db_url, factory, batch_size, workers, device, limit, model_name,
-           commit_every, progress, reader, embedder, prune, retrain, flush_items, flush_seconds,
-           reembed: bool = False, id_base: int = 0) -> RunSummary:
+def _build(archive, index_dir: Path, encoder, options: IndexOptions, reembed: bool = False,
+           id_base: int = 0) -> RunSummary:
     from medsearch.snapshot import settle
     from medsearch.store import Store
 
     started = time.perf_counter()
-    summary = RunSummary(archive=archive.name, index_dir=str(index_dir), model_id=encoder.model_id)
+    files = IndexDir(index_dir)
+    summary = RunSummary(archive=archive.name, index_dir=str(index_dir), model_id=encoder.identity.model_id)
     timer = Timer()
     with index_lock(index_dir):
-        if (index_dir / "manifest.json").exists() or (index_dir / "manifest.next.json").exists():
-            with Store.open(_db_of(index_dir, db_url)) as store:
+        if files.manifest.exists() or files.next_manifest.exists():
+            with Store.open(_db_of(files, options.db_url)) as store:
                 settle(index_dir, store)  # a killed compact: finished or undone before anything else
-        manifest = open_index_dir(index_dir, encoder.model_id, model_name or encoder.model_id, encoder.dim, db_url)
+        manifest = open_index_dir(index_dir, encoder, options.db_url)
         with timer.stage("open"):
-            store = Store.open(manifest.db_url or default_db_url(index_dir))
+            store = Store.open(files.db_url(manifest=manifest))
         try:
             with timer.stage("open"):
                 archive_id = store_archive_id(store, archive)
                 known = store.known_hashes(archive_id)
-            writer = IndexWriter(index_dir, manifest, store, archive_id, factory, id_base=id_base, retrain=retrain)
+            writer = IndexWriter(index_dir, manifest, store, archive_id, options.factory, id_base=id_base,
+                                 retrain=options.retrain)
             if not reembed:
                 refuse_rows_without_vectors(known, writer, archive.name, store)
             summary.reclaimed = writer.reclaim_orphans()
-            full_read = limit is None and reader is None
-            reader = reader or ArchiveReader(archive, limit)
-            embedder = embedder or TorchEmbedder(encoder, batch_size, workers, device)
-            with progress_bar(progress) as bar:
-                reading = bar.add_task("reading", total=_size_hint(archive, limit))
+            full_read = options.limit is None and options.source is None
+            source = options.source or ArchiveReader(archive, options.limit)
+            embedder = options.embedder or TorchEmbedder(encoder, options.batch_size, options.workers)
+            with progress_bar(options.progress) as bar:
+                reading = bar.add_task("reading", total=_size_hint(archive, options.limit))
                 with timer.stage("read"):
-                    result = reader.read({} if reembed else known, on_item=lambda: bar.advance(reading))
+                    result = source.read({} if reembed else known, on_item=lambda: bar.advance(reading))
                 bar.update(reading, total=result.seen, completed=result.seen)
                 summary.seen, summary.unchanged = result.seen, result.unchanged
                 summary.skipped.extend(result.skipped)
                 embedding = bar.add_task("embedding", total=len(result.pending))
-                run_batches(embedder, writer, result.pending, timer, summary, commit_every,
-                            lambda n: bar.advance(embedding, n), flush_items, flush_seconds)
-                if prune and full_read:
+                run_batches(embedder, writer, result.pending, timer, summary, options,
+                            lambda n: bar.advance(embedding, n))
+                if options.prune and full_read:
                     gone = [key for key in known if key not in result.keys]
                     summary.pruned = store.remove_items(archive_id, gone)
                 bar.add_task("indexing", total=None)
@@ -184,7 +188,7 @@ def _build(archive, index_dir: Path, encoder, db_url, factory, batch_size, worke
             summary.indexed = writer.written
         finally:
             store.close()
-        write_skipped(index_dir / SKIPPED_FILE, summary.skipped)
+        write_skipped(files.skipped, summary.skipped)
     summary.factories = {m: e.factory for m, e in manifest.modalities.items()}
     summary.counts = {m: e.count if e.live is None else e.live for m, e in manifest.modalities.items()}
     summary.stage_seconds = timer.seconds
@@ -192,20 +196,15 @@ def _build(archive, index_dir: Path, encoder, db_url, factory, batch_size, worke
     return summary
 
 
-def _db_of(index_dir: Path, db_url: str | None) -> str:
-    from medsearch.index_dir import read_manifest
-
-    if db_url is not None:
-        return db_url
-    if (index_dir / "manifest.json").exists():
-        return read_manifest(index_dir).db_url or default_db_url(index_dir)
-    return default_db_url(index_dir)
+def _db_of(files: IndexDir, db_url: str | None) -> str:
+    """The store of a directory that may hold only a killed compact's next manifest."""
+    return files.db_url(db_url) if db_url or files.manifest.exists() else files.default_db_url
 
 
 REBUILD_SUFFIX = ".rebuild"
 
 
-def rebuild_beside(archive, index_dir: Path, encoder, **options) -> RunSummary:
+def rebuild_beside(archive, index_dir: Path, encoder, options: IndexOptions) -> RunSummary:
     """Build a fresh index in ``<dir>.rebuild`` beside ``index_dir`` and swap the two directories atomically.
 
     With the index's own meta.sqlite the old index is untouched until the swap. With an external ``--db`` the
@@ -216,7 +215,7 @@ def rebuild_beside(archive, index_dir: Path, encoder, **options) -> RunSummary:
 
     index_dir = Path(index_dir)
     beside = index_dir.with_name(index_dir.name + REBUILD_SUFFIX)
-    db_url = options["db_url"]
+    db_url = options.db_url
     id_base = 0
     with index_lock(index_dir):
         if db_url is not None:
@@ -230,7 +229,7 @@ def rebuild_beside(archive, index_dir: Path, encoder, **options) -> RunSummary:
                 id_base = 1 + max((store.vector_id_range(m)[1] or -1) for m in MODALITIES)
         if beside.exists():
             shutil.rmtree(beside)  # a killed rebuild's leftovers
-        summary = _build(archive, beside, encoder, **options, reembed=db_url is not None, id_base=id_base)
+        summary = _build(archive, beside, encoder, options, reembed=db_url is not None, id_base=id_base)
         exchange_dirs(beside, index_dir)
         shutil.rmtree(beside)
     summary.index_dir = str(index_dir)
@@ -277,9 +276,9 @@ def store_archive_id(store, archive) -> int:
 
 
 def run_batches(embedder: Embedder, writer: Writer, pending: Sequence[Pending], timer: Timer,
-                summary: RunSummary, commit_every: int, advance: Callable[[int], None],
-                flush_items: int = FLUSH_ITEMS, flush_seconds: float = FLUSH_SECONDS) -> None:
-    """Embed and write; flush every ``commit_every`` batches, ``flush_items`` items or ``flush_seconds``."""
+                summary: RunSummary, options: IndexOptions, advance: Callable[[int], None]) -> None:
+    """Embed and write; flush every ``options.commit_every`` batches, ``flush_items`` items or
+    ``flush_seconds``."""
     batches = embedder.embed(pending)
     since, last_flush = 0, time.monotonic()
     for batch in batches:
@@ -290,8 +289,8 @@ def run_batches(embedder: Embedder, writer: Writer, pending: Sequence[Pending], 
         since += 1
         with timer.stage("write"):
             writer.write(batch.items)
-            if (since >= commit_every or getattr(writer, "buffered", 0) >= flush_items
-                    or time.monotonic() - last_flush >= flush_seconds):
+            if (since >= options.commit_every or getattr(writer, "buffered", 0) >= options.flush_items
+                    or time.monotonic() - last_flush >= options.flush_seconds):
                 writer.commit()
                 since, last_flush = 0, time.monotonic()
         advance(len(batch.items) + len(batch.skipped))

@@ -27,14 +27,14 @@ import numpy as np
 
 from medsearch.errors import IndexMismatch
 from medsearch.index_dir import (
-    MANIFEST,
     MODALITIES,
+    IndexDir,
     IndexManifest,
     ModalityEntry,
+    faiss_file_name,
     read_manifest,
     remove_unreferenced,
     sha256_file,
-    vectors_file_name,
     write_manifest,
 )
 from medsearch.integrity import rows_checksum
@@ -44,32 +44,20 @@ from indexer import ann
 from indexer.embed import Embedded
 from indexer.vectors import VectorFile
 
-SKIPPED_FILE = "skipped.jsonl"
-
-
-def index_files(modality: str, generation: int = 0, version: int = 0) -> tuple[str, str]:
-    """(FAISS file, vector file) names: one FAISS file per manifest version, one vector file per generation."""
-    faiss_name = f"{modality}.faiss" if version == 0 else f"{modality}.v{version}.faiss"
-    return faiss_name, vectors_file_name(modality, generation)
-
-
-def open_index_dir(index_dir: Path, model_id: str, model_name: str, dim: int, db_url: str | None) -> IndexManifest:
-    """The manifest of ``index_dir``: created if absent, checked against the model if present."""
+def open_index_dir(index_dir: Path, encoder, db_url: str | None) -> IndexManifest:
+    """The manifest of ``index_dir``: created for the encoder's identity if absent, checked against it if
+    present (``IndexManifest.check_encoder``)."""
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
-    if (index_dir / MANIFEST).exists():
+    if IndexDir(index_dir).manifest.exists():
         manifest = read_manifest(index_dir)
-        if manifest.model_id != model_id or manifest.dim != dim:
-            raise IndexMismatch(
-                f"{index_dir} was built with model {manifest.model_id!r} (dim {manifest.dim}), "
-                f"not {model_id!r} (dim {dim})",
-                hint=f"index with --model {manifest.model_name}, use another --index, or pass --rebuild",
-            )
+        manifest.check_encoder(encoder)
         if db_url is not None and manifest.db_url != db_url:
             raise IndexMismatch(f"{index_dir} keeps its metadata in another database",
                                 hint="pass the same --db as when it was built, or --rebuild")
         return manifest
-    manifest = IndexManifest(model_id=model_id, model_name=model_name, dim=dim, db_url=db_url)
+    identity = encoder.identity
+    manifest = IndexManifest(model_id=identity.model_id, model_name=identity.name, dim=encoder.dim, db_url=db_url)
     write_manifest(index_dir, manifest)
     return manifest
 
@@ -78,6 +66,7 @@ class IndexWriter:
     def __init__(self, index_dir: Path, manifest: IndexManifest, store, archive_id: int, factory: str | None = None,
                  id_base: int = 0, retrain: bool = False):
         self.index_dir = Path(index_dir)
+        self.dir = IndexDir(index_dir)
         self.manifest = manifest
         self.store = store
         self.archive_id = archive_id
@@ -87,8 +76,8 @@ class IndexWriter:
         self.base: dict[str, int] = {}
         for m in MODALITIES:
             entry = manifest.modalities.get(m)
-            name = entry.vectors_file if entry else index_files(m, manifest.generation)[1]
-            self.vectors[m] = VectorFile(self.index_dir / name, manifest.dim)
+            path = self.dir.file(entry.vectors_file) if entry else self.dir.vectors(m, manifest.generation)
+            self.vectors[m] = VectorFile(path, manifest.dim)
             self.base[m] = entry.id_base if entry else id_base
         self._buffer: list[Embedded] = []
         self.written = 0
@@ -151,10 +140,10 @@ class IndexWriter:
         return self.manifest
 
     def _sync_index(self, modality: str) -> ModalityEntry:
-        index_file, _ = index_files(modality, self.manifest.generation, self.manifest.version)
+        index_file = faiss_file_name(modality, self.manifest.version)
         vectors_file = self.vectors[modality].path.name
         current = self.manifest.modalities.get(modality)
-        old_path = self.index_dir / current.index_file if current is not None else None
+        old_path = self.dir.file(current.index_file) if current is not None else None
         vectors = self.vectors[modality].read()
         wanted = self.factory or ann.choose_factory(len(vectors), self.manifest.dim)
         existing = self._load(old_path, current) if old_path is not None and old_path.exists() else None
@@ -166,7 +155,7 @@ class IndexWriter:
         else:
             index = existing
             index.add(vectors[index.ntotal:])
-        path = self.index_dir / index_file
+        path = self.dir.file(index_file)
         ann.save(index, path)
         count = index.ntotal
         return ModalityEntry(factory=index.factory, count=count, index_file=index_file,

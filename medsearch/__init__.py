@@ -3,6 +3,8 @@
 Public API (imported lazily so that `import medsearch` stays cheap)::
 
     import medsearch
+    from medsearch.archives import open_archive
+    medsearch.build_index(open_archive("demo"), "./idx", medsearch.load_encoder(), medsearch.IndexOptions(limit=10))
     index = medsearch.open_index("./idx")
     for hit in index.search_text("pulmonary embolism", k=10):
         print(hit.rank, hit.score, hit.key, hit.image_path)
@@ -21,7 +23,9 @@ _LAZY = {
     "load_encoder": "medsearch.models.registry",
     "classify": "medsearch.classifier",
     "Classifier": "medsearch.classifier",
-    # index lifecycle (indexer.maintain): delete, compact, list, verify
+    # indexing (indexer.pipeline) and the index lifecycle (indexer.maintain): delete, compact, list, verify
+    "build_index": "indexer.pipeline",
+    "IndexOptions": "indexer.pipeline",
     "delete_items": "indexer.maintain",
     "compact": "indexer.maintain",
     "list_items": "indexer.maintain",

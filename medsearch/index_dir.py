@@ -1,13 +1,16 @@
 """The index directory and its manifest.json: everything needed to answer a query lives here.
 
-Layout::
+Layout (``IndexDir`` names every file; nothing else joins these names to a directory)::
 
     manifest.json          model id, dim, per-modality factory/count/checksum, created, store URL
-    image.faiss            ANN index over image vectors (ids = rows of image_vectors.npy)
+    manifest.next.json     a compact's next manifest, between its steps (see ``medsearch.snapshot``)
+    image.faiss            ANN index over image vectors (ids = rows of image_vectors.npy); image.vN.faiss later
     text.faiss             ANN index over text vectors
-    image_vectors.npy      float32 (n, dim) for exact rescoring
+    image_vectors.npy      float32 (n, dim) for exact rescoring; image_vectors.gN.npy after a compact
     text_vectors.npy
     meta.sqlite            metadata store, unless the manifest names a database URL
+    skipped.jsonl          the items the latest indexing run skipped, and why
+    .lock                  held by the writer (index, delete, compact) while it writes
 
 File names come from the manifest: ``compact`` writes a new generation (``image_vectors.g2.npy``, ...) and each
 write saves the FAISS index under a new name, then swaps ``manifest.json`` atomically, so a reader holding the
@@ -29,6 +32,58 @@ from medsearch.errors import IndexCorrupt, IndexMismatch, IndexNotFound
 FORMAT_VERSION = 1
 MODALITIES = ("image", "text")
 MANIFEST = "manifest.json"
+NEXT_MANIFEST = "manifest.next.json"
+STORE_FILE = "meta.sqlite"
+SKIPPED_FILE = "skipped.jsonl"
+LOCK_FILE = ".lock"
+
+
+class _File:
+    """A fixed file of the index directory: its path on an ``IndexDir``, its name on the class."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __get__(self, index_dir: "IndexDir | None", owner=None):
+        return self.name if index_dir is None else index_dir.path / self.name
+
+
+@dataclass(frozen=True)
+class IndexDir:
+    """An index directory: the one owner of its file names and of its metadata database's default URL."""
+
+    path: Path
+
+    manifest = _File(MANIFEST)
+    next_manifest = _File(NEXT_MANIFEST)
+    store_file = _File(STORE_FILE)
+    skipped = _File(SKIPPED_FILE)
+    lock = _File(LOCK_FILE)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+
+    def file(self, name: str) -> Path:
+        """A file the manifest names (``ModalityEntry.index_file`` / ``vectors_file``)."""
+        return self.path / name
+
+    def faiss(self, modality: str, version: int = 0) -> Path:
+        return self.path / faiss_file_name(modality, version)
+
+    def vectors(self, modality: str, generation: int = 0) -> Path:
+        return self.path / vectors_file_name(modality, generation)
+
+    @property
+    def default_db_url(self) -> str:
+        """The store when no database URL is given: ``meta.sqlite`` in the directory."""
+        return f"sqlite:///{self.store_file.resolve()}"
+
+    def db_url(self, db_url: str | None = None, manifest: "IndexManifest | None" = None) -> str:
+        """The metadata database: ``db_url`` when given, else the manifest's (read from the directory when not
+        passed: IndexNotFound without one), else ``meta.sqlite`` here."""
+        if db_url:
+            return db_url
+        return (manifest or read_manifest(self.path)).db_url or self.default_db_url
 
 
 @dataclass
@@ -75,6 +130,20 @@ class IndexManifest:
         named = {name for e in self.modalities.values() for name in (e.index_file, e.vectors_file)}
         return named | {vectors_file_name(m, self.generation) for m in MODALITIES if m not in self.modalities}
 
+    def check_encoder(self, encoder) -> None:
+        """The one check, for indexing into this index and for querying it: the encoder's model id (its
+        ``ModelIdentity``) and dimension must be this index's. IndexMismatch otherwise."""
+        identity = encoder.identity
+        self.check_model(identity.model_id, identity.name)
+        if encoder.dim != self.dim:
+            raise IndexMismatch(f"model {identity.model_id!r} has dimension {encoder.dim}, the index {self.dim}",
+                                hint=self.other_model_hint)
+
+    @property
+    def other_model_hint(self) -> str:
+        return (f"use --model {self.model_name}, or rebuild the index with the model you want "
+                "(`medsearch index ... --rebuild`)")
+
     def check_model(self, model_id: str, model_name: str | None = None) -> None:
         if model_id != self.model_id and model_name is not None and model_name == self.model_name:
             # the manifest's own model name now produces another id: the manifest was edited, or the model's
@@ -86,14 +155,18 @@ class IndexManifest:
                      f"(`medsearch index ... --rebuild`) or restore the model that produced {self.model_id!r}",
             )
         if model_id != self.model_id:
-            raise IndexMismatch(
-                f"this index was built with model {self.model_id!r}, not {model_id!r}",
-                hint=f"query with --model {self.model_name} or rebuild the index with the model you want",
-            )
+            raise IndexMismatch(f"this index was built with model {self.model_id!r}, not {model_id!r}",
+                                hint=self.other_model_hint)
 
 
 def vectors_file_name(modality: str, generation: int = 0) -> str:
+    """One vector file per generation (``compact`` starts a new one)."""
     return f"{modality}_vectors.npy" if generation == 0 else f"{modality}_vectors.g{generation}.npy"
+
+
+def faiss_file_name(modality: str, version: int = 0) -> str:
+    """One FAISS file per manifest version (every write saves under a new name; see the module docstring)."""
+    return f"{modality}.faiss" if version == 0 else f"{modality}.v{version}.faiss"
 
 
 def sha256_file(path: Path) -> str:
@@ -105,11 +178,11 @@ def sha256_file(path: Path) -> str:
 
 
 def default_db_url(index_dir: Path) -> str:
-    return f"sqlite:///{(Path(index_dir) / 'meta.sqlite').resolve()}"
+    return IndexDir(index_dir).default_db_url
 
 
 def read_manifest(index_dir: Path, name: str = MANIFEST) -> IndexManifest:
-    path = Path(index_dir) / name
+    path = IndexDir(index_dir).file(name)
     if not path.exists():
         raise IndexNotFound(f"no index at {index_dir} ({MANIFEST} is missing)")
     try:
@@ -123,7 +196,7 @@ def write_manifest(index_dir: Path, manifest: IndexManifest, name: str = MANIFES
     manifest, and readers see either the old one or the new one."""
     import os
 
-    path = Path(index_dir) / name
+    path = IndexDir(index_dir).file(name)
     tmp = path.with_suffix(".json.tmp")
     with open(tmp, "w") as f:
         f.write(manifest.to_json())
@@ -146,7 +219,7 @@ def fsync_dir(path: Path) -> None:
 def manifest_stamp(index_dir: Path) -> tuple | None:
     """(inode, mtime, size) of manifest.json: changes whenever a writer swaps in a new manifest."""
     try:
-        st = (Path(index_dir) / MANIFEST).stat()
+        st = IndexDir(index_dir).manifest.stat()
     except FileNotFoundError:
         return None
     return (st.st_ino, st.st_mtime_ns, st.st_size)
@@ -154,7 +227,7 @@ def manifest_stamp(index_dir: Path) -> tuple | None:
 
 def verify_checksums(index_dir: Path, manifest: IndexManifest) -> None:
     for name, entry in manifest.modalities.items():
-        actual = sha256_file(Path(index_dir) / entry.index_file)
+        actual = sha256_file(IndexDir(index_dir).file(entry.index_file))
         if actual != entry.checksum:
             raise IndexCorrupt(f"{entry.index_file} does not match the checksum in {MANIFEST}")
 

@@ -24,11 +24,10 @@ import numpy as np
 from numpy.lib import format as npy
 
 from medsearch.errors import IndexCorrupt
-from medsearch.index_dir import IndexManifest, ModalityEntry, sha256_file
+from medsearch.index_dir import MANIFEST, IndexDir, IndexManifest, ModalityEntry, sha256_file
 
 NORM_SAMPLE = 64
 NORM_TOLERANCE = 1e-2  # |norm - 1| allowed (float16 autocast rounds; zero vectors are allowed too)
-LOCK_FILE = ".lock"
 VERIFY_HINT = "run `medsearch verify --index DIR` for the full check, then rebuild with `medsearch index ... --rebuild`"
 
 
@@ -109,9 +108,8 @@ def rows_checksum(path: Path, dim: int, count: int) -> str:
 
 def writer_active(index_dir: Path) -> bool:
     """True while an `index`, `delete` or `compact` run holds the directory's lock."""
-    path = Path(index_dir) / LOCK_FILE
     try:
-        handle = open(path, "rb")
+        handle = open(IndexDir(index_dir).lock, "rb")
     except OSError:
         return False
     with handle:
@@ -137,7 +135,7 @@ def check_store(index_dir: Path, manifest: IndexManifest, store) -> None:
         low, high = store.vector_id_range(modality)
         if low is None:
             continue
-        rows = read_vector_header(Path(index_dir) / entry.vectors_file).rows
+        rows = read_vector_header(IndexDir(index_dir).file(entry.vectors_file)).rows
         if low < entry.id_base or high >= entry.id_base + rows:
             raise IndexCorrupt(
                 f"the store's {modality} vector ids {low}..{high} lie outside this index's "
@@ -159,25 +157,25 @@ def verify_index(index_dir: Path, manifest: IndexManifest, store) -> VerifyRepor
     """Every check, collecting problems instead of stopping at the first."""
     from medsearch.errors import MedsearchError
 
-    index_dir = Path(index_dir)
+    files = IndexDir(index_dir)
     report = VerifyReport()
     for modality, entry in manifest.modalities.items():
         for name, expected, actual in (
-            (entry.index_file, entry.checksum, lambda e=entry: sha256_file(index_dir / e.index_file)),
+            (entry.index_file, entry.checksum, lambda e=entry: sha256_file(files.file(e.index_file))),
             (entry.vectors_file, entry.vectors_checksum,
-             lambda e=entry: rows_checksum(index_dir / e.vectors_file, manifest.dim, e.count)),
+             lambda e=entry: rows_checksum(files.file(e.vectors_file), manifest.dim, e.count)),
         ):
             try:
                 if expected is None:
                     report.checked.append(f"{name}: no checksum in the manifest (older index), skipped")
                 elif actual() != expected:
-                    report.problems.append(f"{name} does not match its checksum in manifest.json")
+                    report.problems.append(f"{name} does not match its checksum in {MANIFEST}")
                 else:
                     report.checked.append(f"{name}: checksum ok")
             except (OSError, MedsearchError) as exc:
                 report.problems.append(f"{name}: {exc}")
         try:
-            check_vector_file(index_dir / entry.vectors_file, entry, manifest.dim, sample=None)
+            check_vector_file(files.file(entry.vectors_file), entry, manifest.dim, sample=None)
             report.checked.append(f"{entry.vectors_file}: header, size and all {entry.count} norms ok")
         except (OSError, MedsearchError) as exc:
             report.problems.append(str(exc))

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from medsearch.index_dir import MANIFEST, IndexManifest, read_manifest, remove_unreferenced
-
-NEXT_MANIFEST = "manifest.next.json"
+from medsearch.index_dir import NEXT_MANIFEST, IndexDir, IndexManifest, read_manifest, remove_unreferenced
 
 
 def pending(index_dir: Path) -> IndexManifest | None:
-    if not (Path(index_dir) / NEXT_MANIFEST).exists():
+    if not IndexDir(index_dir).next_manifest.exists():
         return None
     return read_manifest(index_dir, NEXT_MANIFEST)
 
@@ -41,14 +39,14 @@ def current_manifest(index_dir: Path, store) -> IndexManifest:
 def settle(index_dir: Path, store) -> IndexManifest | None:
     """Writers only, under the index lock: finish or drop a killed compact. Returns the manifest now current
     (None when the directory has none yet)."""
-    index_dir = Path(index_dir)
+    files = IndexDir(index_dir)
     nxt = pending(index_dir)
     if nxt is not None:
         if store_is_on(nxt, store):
-            (index_dir / NEXT_MANIFEST).replace(index_dir / MANIFEST)
+            files.next_manifest.replace(files.manifest)
         else:
-            (index_dir / NEXT_MANIFEST).unlink()
-    if not (index_dir / MANIFEST).exists():
+            files.next_manifest.unlink()
+    if not files.manifest.exists():
         return None
     manifest = read_manifest(index_dir)
     remove_unreferenced(index_dir, manifest)

@@ -17,7 +17,7 @@ from medsearch.concepts import concept_name, label_alternatives, label_name, nam
 from medsearch.models.fake import FakeEncoder
 from medsearch.store.filters import Filters
 
-from indexer.pipeline import build_index
+from indexer.pipeline import IndexOptions, build_index
 
 ROCO_COLUMNS = ["roco_id", "image", "pmc_id", "caption", "keywords", "semtypes", "cuis", "license",
                 "orig_width", "orig_height", "split"]
@@ -57,8 +57,8 @@ def test_vocabulary_names_codes_and_accepts_names():
 @pytest.fixture
 def roco_index(tmp_path, store_url):
     root = roco_archive(tmp_path / "roco")
-    build_index(open_archive("roco", root), tmp_path / "idx", FakeEncoder(), db_url=store_url, workers=0,
-                progress=False)
+    build_index(open_archive("roco", root), tmp_path / "idx", FakeEncoder(),
+                IndexOptions(db_url=store_url, workers=0, progress=False))
     return tmp_path / "idx", store_url
 
 

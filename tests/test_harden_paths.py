@@ -18,7 +18,7 @@ from medsearch.cli import app
 from medsearch.errors import IndexMismatch, NothingIndexed
 from medsearch.models.fake import FakeEncoder
 
-from indexer.pipeline import build_index
+from indexer.pipeline import IndexOptions, build_index
 
 COLUMNS = ["id", "image", "text", "labels", "split", "licence", "modality"]
 
@@ -182,7 +182,7 @@ def test_symlinks_out_of_the_root_are_refused_before_opening(tmp_path, monkeypat
 
     archive = open_archive(manifest_file(tmp_path), root)
     monkeypatch.setattr("builtins.open", spy_open)
-    summary = build_index(archive, tmp_path / "idx", FakeEncoder(), workers=0, progress=False)
+    summary = build_index(archive, tmp_path / "idx", FakeEncoder(), IndexOptions(workers=0, progress=False))
     monkeypatch.undo()
     reasons = {s.where: s.reason for s in summary.skipped}
     assert reasons == {
@@ -226,15 +226,18 @@ def test_thumbnail_of_a_path_that_became_a_link_is_not_served(tmp_path):
 def test_fresh_index_dir_over_a_database_holding_the_archive_is_refused(tmp_path, store_url):
     root = make_csv_archive(tmp_path / "mine", good_rows())
     archive = open_archive(manifest_file(tmp_path), root)
-    first = build_index(archive, tmp_path / "idx1", FakeEncoder(), db_url=store_url, workers=0, progress=False)
+    first = build_index(archive, tmp_path / "idx1", FakeEncoder(),
+                        IndexOptions(db_url=store_url, workers=0, progress=False))
     assert first.indexed == 3
     with pytest.raises(IndexMismatch, match="none of its vectors"):
-        build_index(archive, tmp_path / "idx2", FakeEncoder(), db_url=store_url, workers=0, progress=False)
+        build_index(archive, tmp_path / "idx2", FakeEncoder(),
+                    IndexOptions(db_url=store_url, workers=0, progress=False))
     assert not (tmp_path / "idx2" / "image_vectors.npy").exists()
-    rebuilt = build_index(archive, tmp_path / "idx2", FakeEncoder(), db_url=store_url, workers=0, progress=False,
-                          rebuild=True)
+    rebuilt = build_index(archive, tmp_path / "idx2", FakeEncoder(),
+                          IndexOptions(db_url=store_url, workers=0, progress=False, rebuild=True))
     assert rebuilt.indexed == 3 and rebuilt.counts["image"] == 3
-    again = build_index(archive, tmp_path / "idx2", FakeEncoder(), db_url=store_url, workers=0, progress=False)
+    again = build_index(archive, tmp_path / "idx2", FakeEncoder(),
+                        IndexOptions(db_url=store_url, workers=0, progress=False))
     assert (again.indexed, again.unchanged) == (0, 3)
 
 
@@ -248,5 +251,5 @@ def test_a_200000_character_caption_keeps_its_row_and_full_text(tmp_path):
     items = {i.key: i for i in archive.items()}
     assert archive.skipped == []
     assert items["long"].text == long_caption.strip()
-    summary = build_index(archive, tmp_path / "idx", FakeEncoder(), workers=0, progress=False)
+    summary = build_index(archive, tmp_path / "idx", FakeEncoder(), IndexOptions(workers=0, progress=False))
     assert summary.indexed == 2 and summary.skipped == []

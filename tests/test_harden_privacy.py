@@ -18,7 +18,7 @@ from medsearch.models.fake import FakeEncoder
 from medsearch.privacy import SALT_ENV, SECRET_FILE_ENV, patient_key
 from dicom_factory import write_dicom
 
-from indexer.pipeline import build_index
+from indexer.pipeline import IndexOptions, build_index
 
 
 @pytest.fixture
@@ -89,7 +89,8 @@ def test_dicom_keys_and_shown_paths_carry_no_patient_name(phi_folder, tmp_path):
     assert len(items) == 1
     item = items[0]
     assert item.key.startswith("dcm-") and "DOE" not in json.dumps([item.key, item.extra])
-    build_index(open_archive("dicom-folder", phi_folder), tmp_path / "idx", FakeEncoder(), workers=0, progress=False)
+    build_index(open_archive("dicom-folder", phi_folder), tmp_path / "idx", FakeEncoder(),
+                IndexOptions(workers=0, progress=False))
     runner = CliRunner(env={"COLUMNS": "200"})
     default = runner.invoke(app, ["query", "chest", "--index", str(tmp_path / "idx"), "--model", "fake",
                                   "--target", "images", "--json"])
@@ -110,7 +111,8 @@ def test_the_page_api_shows_no_dicom_path(phi_folder, tmp_path):
     from medsearch.search import open_index
     from medsearch.serve.app import create_app
 
-    build_index(open_archive("dicom-folder", phi_folder), tmp_path / "idx", FakeEncoder(), workers=0, progress=False)
+    build_index(open_archive("dicom-folder", phi_folder), tmp_path / "idx", FakeEncoder(),
+                IndexOptions(workers=0, progress=False))
     with TestClient(create_app(lambda: open_index(tmp_path / "idx", model="fake"))) as client:
         hits = client.get("/api/search", params={"q": "chest"}).json()["results"]
         detail = client.get(f"/api/items/{hits[0]['item_id']}").json()

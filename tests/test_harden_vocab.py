@@ -16,7 +16,7 @@ from medsearch.archives.item import ItemFields
 from medsearch.store import NewItem, Store
 from medsearch.store.filters import Filters
 
-from indexer.pipeline import build_index
+from indexer.pipeline import IndexOptions, build_index
 from test_harden_paths import make_csv_archive, manifest_file
 
 MODALITY_MANIFEST = ('name = "mods"\nreader = "csv"\n[source]\ntable = "items.csv"\n'
@@ -47,8 +47,8 @@ def modality_index(tmp_path, store_url):
     root = make_csv_archive(tmp_path / "mods", rows)
     manifest = tmp_path / "mods.toml"
     manifest.write_text(MODALITY_MANIFEST)
-    build_index(open_archive(manifest, root), tmp_path / "idx", FakeEncoder(), db_url=store_url, workers=0,
-                progress=False)
+    build_index(open_archive(manifest, root), tmp_path / "idx", FakeEncoder(),
+                IndexOptions(db_url=store_url, workers=0, progress=False))
     return tmp_path / "idx", store_url
 
 

@@ -14,7 +14,7 @@ from medsearch.index_dir import read_manifest, verify_checksums
 from medsearch.models.fake import FakeEncoder
 
 from indexer.embed import TorchEmbedder
-from indexer.pipeline import build_index
+from indexer.pipeline import IndexOptions, build_index
 
 GOOD = 6  # rows with a readable image; the archive also has one text-only row
 
@@ -39,7 +39,7 @@ def make_archive(root):
 def index(tmp_path, encoder=None, **options):
     archive = open_archive("csv", tmp_path / "archive")
     options.setdefault("workers", 0)
-    return build_index(archive, tmp_path / "idx", encoder or FakeEncoder(), progress=False, **options)
+    return build_index(archive, tmp_path / "idx", encoder or FakeEncoder(), IndexOptions(progress=False, **options))
 
 
 def store_records(tmp_path):
@@ -207,7 +207,8 @@ def test_cli_prints_summary_and_caps_skips(tmp_path, archive_dir):
 def test_demo_archive_end_to_end(tmp_path):
     import medsearch
 
-    summary = build_index(open_archive("demo"), tmp_path / "demo", FakeEncoder(), workers=1, progress=False)
+    summary = build_index(open_archive("demo"), tmp_path / "demo", FakeEncoder(),
+                          IndexOptions(workers=1, progress=False))
     assert summary.indexed == summary.seen - len(summary.skipped) > 100
     with medsearch.open_index(tmp_path / "demo", model="fake") as idx:
         hits = idx.search_text("chest", k=5)
@@ -233,7 +234,7 @@ def test_rebuild_with_an_external_database(tmp_path, archive_dir):
     rebuilt = index(tmp_path, db_url=db, rebuild=True)
     assert (rebuilt.indexed, rebuilt.unchanged, rebuilt.counts["text"]) == (GOOD + 1, 0, GOOD + 1)
     other = open_archive("demo")
-    build_index(other, tmp_path / "idx", FakeEncoder(), db_url=db, limit=2, workers=0, progress=False)
+    build_index(other, tmp_path / "idx", FakeEncoder(), IndexOptions(db_url=db, limit=2, workers=0, progress=False))
     with pytest.raises(StoreError, match="rows of other archives"):
         index(tmp_path, db_url=db, rebuild=True)
     assert index(tmp_path, db_url=db).unchanged == GOOD + 1  # nothing was deleted

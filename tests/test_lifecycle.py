@@ -16,7 +16,7 @@ from medsearch.index_dir import read_manifest
 from medsearch.models.fake import FakeEncoder
 
 from indexer import maintain
-from indexer.pipeline import build_index
+from indexer.pipeline import IndexOptions, build_index
 
 LIVE = GOOD + 1  # items the test archive indexes (6 images with text, 1 text-only)
 
@@ -38,8 +38,8 @@ def db(request, tmp_path):
 
 def index(tmp_path, db=None, **options):
     options.setdefault("workers", 0)
-    return build_index(open_archive("csv", tmp_path / "archive"), tmp_path / "idx", FakeEncoder(), db_url=db,
-                       progress=False, **options)
+    return build_index(open_archive("csv", tmp_path / "archive"), tmp_path / "idx", FakeEncoder(),
+                       IndexOptions(db_url=db, progress=False, **options))
 
 
 def opened(tmp_path, db=None):
@@ -210,8 +210,9 @@ def test_progress_is_flushed_by_time(tmp_path, archive_dir):
     encoder = FakeEncoder()
     dying = DiesAfter(TorchEmbedder(encoder, batch_size=2, workers=0), batches=2)
     with pytest.raises(KeyboardInterrupt):
-        build_index(open_archive("csv", tmp_path / "archive"), tmp_path / "idx", encoder, batch_size=2,
-                    commit_every=1000, flush_items=1000, flush_seconds=0.0, embedder=dying, progress=False)
+        build_index(open_archive("csv", tmp_path / "archive"), tmp_path / "idx", encoder,
+                    IndexOptions(batch_size=2, commit_every=1000, flush_items=1000, flush_seconds=0.0, embedder=dying,
+                                 progress=False))
     assert index(tmp_path, batch_size=2).unchanged == 4  # both batches were flushed, by time alone
 
 
@@ -279,7 +280,8 @@ def test_open_checks_store_ids_against_the_index(tmp_path, archive_dir):
 
     index(tmp_path)
     other = tmp_path / "other"
-    build_index(open_archive("csv", tmp_path / "archive"), other, FakeEncoder(), workers=0, progress=False)
+    build_index(open_archive("csv", tmp_path / "archive"), other, FakeEncoder(),
+                IndexOptions(workers=0, progress=False))
     with Store.open(f"sqlite:///{other / 'meta.sqlite'}") as store:
         store.renumber_vectors({"text": (store.vector_ids("text"), store.vector_ids("text") + 1000)})
     (tmp_path / "idx" / "meta.sqlite").write_bytes((other / "meta.sqlite").read_bytes())

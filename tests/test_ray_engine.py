@@ -7,9 +7,9 @@ import pytest
 from test_indexer import make_archive
 
 from medsearch.archives import open_archive
-from medsearch.models.fake import FakeEncoder
+from medsearch.models import load_encoder
 
-from indexer.pipeline import build_index
+from indexer.pipeline import IndexOptions, build_index
 
 ray = pytest.importorskip("ray", reason="the [ray] extra is not installed")
 
@@ -42,13 +42,13 @@ def test_ray_engine_matches_the_local_engine(tmp_path, local_ray):
     for i in range(40):  # more items than one batch, so order across batches and actors matters
         (archive_dir / "items.csv").write_text((archive_dir / "items.csv").read_text().replace(
             "gone,", f"extra{i},img{i % 6}.png,extra caption {i} about edema,train,CC BY,CR\ngone,"))
-    encoder = FakeEncoder()
-    local = build_index(open_archive("csv", archive_dir), tmp_path / "local", encoder, workers=0, batch_size=8,
-                        progress=False)
+    encoder = load_encoder("fake", device="cpu")  # the actors load it again by its registry name
+    local = build_index(open_archive("csv", archive_dir), tmp_path / "local", encoder,
+                        IndexOptions(workers=0, batch_size=8, progress=False))
     # one actor on 2 CPUs: decode runs in its own Ray tasks, embedding in the actor (two actors fuse the stages)
-    embedder = make_embedder("ray", encoder, "fake", batch_size=8, device="cpu", actors=1)
-    on_ray = build_index(open_archive("csv", archive_dir), tmp_path / "ray", encoder, batch_size=8,
-                         progress=False, embedder=embedder)
+    embedder = make_embedder("ray", encoder, batch_size=8, actors=1)
+    on_ray = build_index(open_archive("csv", archive_dir), tmp_path / "ray", encoder,
+                         IndexOptions(batch_size=8, progress=False, embedder=embedder))
 
     assert (on_ray.indexed, on_ray.counts, on_ray.factories) == (local.indexed, local.counts, local.factories)
     assert sorted((s.where, s.stage, s.reason) for s in on_ray.skipped) == \

@@ -160,31 +160,31 @@ def live_url(tmp_path):
 
 def build_demo_index(index_dir: Path) -> Path:
     """A real index (indexer pipeline, fake encoder) over the first DEMO_ITEMS items of the demo archive."""
-    from indexer.pipeline import build_index
+    from indexer.pipeline import IndexOptions, build_index
 
     from medsearch.archives import open_archive
-    from medsearch.models.fake import FakeEncoder
+    from medsearch.models import load_encoder
 
-    build_index(open_archive("demo"), index_dir, FakeEncoder(), limit=DEMO_ITEMS, workers=0, progress=False,
-                model_name="fake")
+    build_index(open_archive("demo"), index_dir, load_encoder("fake", device="cpu"),
+                IndexOptions(limit=DEMO_ITEMS, workers=0, progress=False))
     return index_dir
 
 
 @pytest.fixture
 def medpix_live_url(tmp_path):
     """A live server over a tiny MedPix-layout archive (cases with history/findings/diagnosis), fake encoder."""
-    from indexer.pipeline import build_index
+    from indexer.pipeline import IndexOptions, build_index
     from medpix_factory import make_medpix
     from test_serve_support import LiveServer
 
     from medsearch.archives import open_archive
-    from medsearch.models.fake import FakeEncoder
+    from medsearch.models import load_encoder
     from medsearch.search import open_index
     from medsearch.serve.app import create_app
 
     index_dir = tmp_path / "medpix-index"
-    build_index(open_archive("medpix", root=make_medpix(tmp_path / "medpix")), index_dir, FakeEncoder(), workers=0,
-                progress=False, model_name="fake")
+    build_index(open_archive("medpix", root=make_medpix(tmp_path / "medpix")), index_dir,
+                load_encoder("fake", device="cpu"), IndexOptions(workers=0, progress=False))
     with LiveServer(create_app(lambda: open_index(index_dir))) as url:
         yield url
 

@@ -19,14 +19,14 @@ from medsearch.serve.settings import ServeSettings  # noqa: E402
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    from indexer.pipeline import build_index
+    from indexer.pipeline import IndexOptions, build_index
     from medsearch.archives import open_archive
     from medsearch.models.fake import FakeEncoder
     from medsearch.search import open_index
 
     tmp = tmp_path_factory.mktemp("teaching-api")
     build_index(open_archive("medpix", root=make_medpix(tmp / "medpix")), tmp / "idx", FakeEncoder(),
-                progress=False, workers=0)
+                IndexOptions(progress=False, workers=0))
     index = open_index(tmp / "idx", model=FakeEncoder())
     with TestClient(create_app(index, ServeSettings())) as client:
         yield client

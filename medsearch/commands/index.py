@@ -45,18 +45,16 @@ def register(app: typer.Typer) -> None:
         """Index an archive: decode, embed, write vectors + FAISS + metadata; reruns embed only what changed."""
         from medsearch.archives import open_archive
         from medsearch.models import load_encoder
-        from medsearch.models.registry import resolve
 
         from indexer.engines import make_embedder
-        from indexer.pipeline import build_index
+        from indexer.pipeline import IndexOptions, build_index
 
         archive = open_archive(manifest, root, show_paths=show_paths)
         encoder = load_encoder(model, device=device)
-        embedder = make_embedder(engine, encoder, resolve(model).name, batch_size, workers, device, address, actors)
-        summary = build_index(archive, index, encoder, db_url=db, factory=factory, batch_size=batch_size,
-                              workers=workers, device=device, limit=limit, rebuild=rebuild,
-                              model_name=resolve(model).name, prune=prune, retrain=retrain,
-                              embedder=embedder)
+        embedder = make_embedder(engine, encoder, batch_size, workers, address, actors)
+        options = IndexOptions(db_url=db, factory=factory, batch_size=batch_size, workers=workers, limit=limit,
+                               rebuild=rebuild, prune=prune, retrain=retrain, embedder=embedder)
+        summary = build_index(archive, index, encoder, options)
         print_summary(summary)
         if reanalyse:
             reanalyse_texts(index, db)
@@ -64,10 +62,10 @@ def register(app: typer.Typer) -> None:
 
 
 def reanalyse_texts(index: Path, db: str | None) -> None:
-    from medsearch.index_dir import default_db_url, read_manifest
+    from medsearch.index_dir import IndexDir
     from medsearch.store import Store
 
-    with Store.open(db or read_manifest(index).db_url or default_db_url(index)) as store:
+    with Store.open(IndexDir(index).db_url(db)) as store:
         sentences = store.rebuild_lexical()
     typer.echo(f"full-text index: {sentences} sentences re-analysed", err=True)
 
@@ -78,9 +76,10 @@ def check_outcome(summary) -> None:
     from collections import Counter
 
     from medsearch.errors import NothingIndexed
+    from medsearch.index_dir import IndexDir
 
     usable, skipped = summary.indexed + summary.unchanged, len(summary.skipped)
-    listing = Path(summary.index_dir) / "skipped.jsonl"
+    listing = IndexDir(summary.index_dir).skipped
     if usable == 0 and skipped == 0:
         raise NothingIndexed(f"nothing indexed: archive {summary.archive} yielded no rows",
                              hint="check --root and the manifest's [source] table")
@@ -95,6 +94,8 @@ def check_outcome(summary) -> None:
 def print_summary(summary) -> None:
     from rich.console import Console
     from rich.table import Table
+
+    from medsearch.index_dir import IndexDir
 
     console = Console()
     counts = Table("", "", title=f"indexed {summary.archive} into {summary.index_dir}", show_header=False)
@@ -127,4 +128,4 @@ def print_summary(summary) -> None:
         more = len(summary.skipped) - SKIPPED_SHOWN
         if more > 0:
             console.print(f"... and {more} more")
-        console.print(f"full list: {Path(summary.index_dir) / 'skipped.jsonl'}")
+        console.print(f"full list: {IndexDir(summary.index_dir).skipped}")
