@@ -39,9 +39,9 @@ def register(app: typer.Typer) -> None:
 
         check_bind(host, token)
         if mode is not None:
-            from medsearch.search import _check_mode
+            from medsearch.search import check_mode
 
-            _check_mode(mode)
+            check_mode(mode)
         _require_serve_extra()
         import uvicorn
 

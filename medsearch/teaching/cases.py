@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from medsearch.errors import BadQuery
-from medsearch.search import SearchResult, _as_filters
+from medsearch.search import SearchResult, as_filters
 from medsearch.teaching.groups import ITEM_PREFIX, case_key
 
 POOL_PER_HIT = 10  # item candidates per requested case
@@ -96,7 +96,7 @@ def search_cases(index, vector, target: str = "image", k: int = 10, filters=None
     through the index's own, possibly hybrid, text search); else ``vector`` searches ``target``."""
     if not isinstance(k, int) or k < 1:
         raise BadQuery(f"k must be a positive whole number, not {k!r}")
-    filters = _as_filters(filters)
+    filters = as_filters(filters)
     vector = np.asarray(vector, dtype=np.float32).reshape(-1)
     exclude = exclude or set()
     pool = pool or _pool_size(index, k, target)

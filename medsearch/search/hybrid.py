@@ -1,0 +1,156 @@
+"""A text query: its full-text work (lexical ranking, assertion sets) in a thread while it is embedded, its dense
+ranking, and the fusion of the two (weighted RRF, assertion tiers, strict lexical matches first), explained."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from medsearch.search.checks import as_filters, check_k, check_mode, check_target
+from medsearch.search.dense import ranked
+from medsearch.search.result import SearchResult
+
+
+def search_text(index, query: str, k: int, target: str, ensemble: bool, expand: bool, filters, mode: str | None,
+                negation: bool, fusion) -> list[SearchResult]:
+    """``Index.search_text`` (its arguments are documented there)."""
+    from medsearch.lexical.query import parse
+    from medsearch.query.fusion import DEFAULT_FUSION
+
+    target = check_target(target)
+    check_k(k)
+    mode = check_mode(mode)
+    fusion = fusion or DEFAULT_FUSION
+    start = time.perf_counter()
+    lexical_query = parse(query, expand=expand)
+    clauses = lexical_query.clauses if negation else [dataclasses.replace(c, status="any") for c in lexical_query.clauses]
+    depth = max(k, fusion.depth)
+    rankings: dict[str, list[tuple[int, float]]] = {}  # item id, score
+    records: dict[int, object] = {}
+    vector_ids: dict[int, int] = {}  # item id -> vector id of ``target``, to fetch the records kept
+    strict: set[int] = set()  # items whose text matches the whole query
+    timings: dict[str, float] = {}
+    lexical_job = None
+    if mode in ("lexical", "hybrid") or (negation and clauses):
+        # the full-text work (the lexical ranking; which items assert or deny each finding of the query) runs
+        # in a thread while the query is embedded (onnxruntime releases the GIL)
+        from medsearch.query.fusion import assertion_sets, lexical_ranking
+
+        def lexical_search():
+            lexical_start = time.perf_counter()
+            found = (lexical_ranking(index.store, target, clauses, as_filters(filters), depth, k)
+                     if mode != "dense" else ([], {}, set()))
+            sets = assertion_sets(index.store, target, clauses) if negation and clauses else None
+            return found, sets, time.perf_counter() - lexical_start
+
+        if mode != "lexical" and not in_memory(index.db_url):  # one shared connection: no second thread
+            lexical_job = index._lexical_pool().submit(lexical_search)
+        else:
+            lexical_job = Done(lexical_search())
+    if mode in ("dense", "hybrid"):
+        index._load_in_background(target)
+        vector = index.embed_text(query, target=target, ensemble=ensemble, expand=expand)
+        encode_s = time.perf_counter() - start
+        dense_depth = depth if (mode == "hybrid" or (negation and clauses)) else k
+        dense = ranked(index, vector, dense_depth, target, filters, encode_s, light=True)
+        timings.update(index.last_timings)
+        # rankings are fused by item id: vector ids are the store's concern (and change on compaction);
+        # unfiltered, the ranking returned item ids only, and the records of the k kept are fetched at the end
+        for vid, score, found in dense:
+            item_id = found if isinstance(found, int) else found.item_id
+            vector_ids[item_id] = vid
+            rankings.setdefault("dense", []).append((item_id, score))
+            if not isinstance(found, int):
+                records[item_id] = SearchResult.from_record(0, score, target, found)
+        rankings.setdefault("dense", [])
+    else:
+        index.last_query = lexical_query.text
+    sets = None
+    if lexical_job is not None:
+        (found, lexical_vectors, strict), sets, timings["lexical"] = lexical_job.result()
+        if mode != "dense":
+            rankings["lexical"] = found
+        vector_ids = {**lexical_vectors, **vector_ids}
+    hits = fuse(index.store, rankings, records, vector_ids, strict if mode == "hybrid" else None, clauses, sets, k,
+                target, mode, fusion, timings)
+    timings["total"] = time.perf_counter() - start
+    index.last_timings = timings
+    for hit in hits:
+        hit.searched_for = index.last_query
+    return hits
+
+
+def fuse(store, rankings, dense_hits, vector_ids, strict, clauses, sets, k, target, mode, fusion,
+         timings) -> list[SearchResult]:
+    """One ranking (or the RRF of two), grouped by assertion tier (and, hybrid, strict lexical match first),
+    cut to k, with explanations. Groups are computed in fused order, a batch at a time, only until k
+    candidates of the best group are known: nothing further down can overtake them."""
+    from medsearch.lexical.explain import explain
+    from medsearch.query.fusion import rrf, tier_from_sets
+
+    fuse_start = time.perf_counter()
+    order = [name for name in ("dense", "lexical") if name in rankings]
+    if len(order) == 2:
+        fused = rrf({n: [v for v, _ in rankings[n]] for n in order},
+                    {"dense": fusion.dense_weight, "lexical": fusion.lexical_weight}, fusion.rrf_k)
+    else:
+        fused = {v: float(s) for v, s in rankings[order[0]]}
+    own = {n: dict(rankings[n]) for n in order}
+    ids = sorted(fused, key=lambda v: (-fused[v], v))
+    groups: dict[int, int] = {}
+    step = max(2 * k, 20)
+    for start in range(0, len(ids), step):
+        batch = ids[start:start + step]
+        for v in batch:
+            tier = tier_from_sets(clauses, sets, v) if sets is not None else 0
+            groups[v] = 2 * tier + (strict is not None and v not in strict)
+        # the candidates not yet seen score lower; none can be in a better group than `floor`, so once k
+        # seen ones are in `floor` or better, the top k is settled
+        floor = 0 if strict is None or any(v in strict for v in ids[start + step:]) else 1
+        if sum(1 for g in groups.values() if g <= floor) >= k:
+            break
+    in_order = sorted(groups, key=lambda v: (groups[v], -fused[v], v))
+    worst = max(groups.values(), default=0)
+    if any(g != worst for g in groups.values()):
+        # a hit in an earlier group scores above every hit of a later one (scores stay monotonic): earlier
+        # groups get a bonus rather than later ones a penalty, so no score shown to a user goes below zero
+        span = 1.0 + max(fused.values()) - min(fused.values())
+        fused = {v: fused[v] + span * (worst - groups[v]) for v in in_order}
+    timings["assertion"] = time.perf_counter() - fuse_start
+    wanted = [v for v in in_order[:k + 5] if v not in dense_hits and v in vector_ids]
+    fetched = store.records(target, [vector_ids[v] for v in wanted]) if wanted else {}
+    records = {r.item_id: r for r in fetched.values()}
+    timings["records"] = time.perf_counter() - fuse_start - timings["assertion"]
+    hits = []
+    for vid in in_order:
+        if len(hits) == k:
+            break
+        if vid in dense_hits:
+            hit = dense_hits[vid]
+        elif vid in records:
+            hit = SearchResult.from_record(0, 0.0, target, records[vid])
+        else:
+            continue  # removed since it was ranked
+        why = explain(hit.text, clauses)
+        hit.rank, hit.score, hit.mode = len(hits) + 1, float(fused[vid]), mode
+        hit.dense_score = own.get("dense", {}).get(vid)
+        hit.lexical_score = own.get("lexical", {}).get(vid)
+        hit.matched_terms, hit.snippet, hit.highlights = why.matched_terms, why.snippet, why.highlights
+        hit.assertion = why.assertion
+        hits.append(hit)
+    timings["fuse"] = time.perf_counter() - fuse_start
+    return hits
+
+
+class Done:
+    """A finished job (the lexical search when it ran in the caller's thread)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        return self.value
+
+
+def in_memory(db_url: str) -> bool:
+    return db_url.rstrip("/") in ("sqlite:", "sqlite:") or ":memory:" in db_url

@@ -1,0 +1,306 @@
+"""``Index``: an opened index directory, a snapshot of its manifest, FAISS indexes, vectors and store (loaded on
+first use, reopened when a writer swaps in a new manifest), and the public query methods."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from medsearch.errors import BadQuery, IndexCorrupt, MedsearchError
+from medsearch.index_dir import IndexManifest, manifest_stamp, read_manifest
+from medsearch.search.checks import check_encoder, check_k, check_target
+from medsearch.search.dense import ranked
+from medsearch.search.health import vector_health
+from medsearch.search.hybrid import search_text
+from medsearch.search.images import to_pil
+from medsearch.search.result import SearchResult
+
+LEXICAL_THREADS = 8  # concurrent text queries whose full-text work runs beside their encoding (see _lexical_pool)
+
+
+class Index:
+    """An opened index directory. Heavy parts (faiss indexes, vectors, store, encoder) load on first use."""
+
+    def __init__(self, path: Path, manifest: IndexManifest, db_url: str, device: str = "auto", encoder=None):
+        self.path = Path(path)
+        self.manifest = manifest
+        self.db_url = db_url
+        self.device = device
+        self._encoder = encoder
+        self._store = None
+        self._ann: dict[str, object] = {}
+        self._vectors: dict[str, np.ndarray] = {}
+        self._bases: dict[str, int] = {}
+        self._stamp = manifest_stamp(self.path)  # the manifest.json these parts belong to (see _refresh)
+        self._db_stamp = _file_stamp(self.db_url)
+        # one lock per lazily loaded part, so that they can load at the same time (see _load_in_background)
+        self._encoder_lock = threading.Lock()
+        self._store_lock = threading.Lock()
+        self._ann_lock = threading.RLock()
+        self._pool = None  # see _lexical_pool
+        self._pool_lock = threading.Lock()
+        self.last_timings: dict[str, float] = {}  # seconds per stage of the latest search (encode, filter, ann...)
+        self.last_plan = ""  # how the latest search ran: unfiltered, post-filter or pre-filter
+        self.last_query = ""  # the text the latest text query embedded (normalised, lexicon-expanded)
+
+    # --- lazily loaded parts ---------------------------------------------------------------------
+
+    @property
+    def encoder(self):
+        with self._encoder_lock:
+            if self._encoder is None:
+                from medsearch.models import load_encoder
+
+                encoder = load_encoder(self.manifest.model_name, device=self.device)
+                check_encoder(self.manifest, encoder, self.manifest.model_name)
+                self._encoder = encoder
+            return self._encoder
+
+    @property
+    def store(self):
+        with self._store_lock:
+            if self._store is None:
+                from medsearch.integrity import check_store
+                from medsearch.store import Store
+
+                store = Store.open(self.db_url, create=False)  # an empty or foreign database is an error
+                try:
+                    check_store(self.path, self.manifest, store)
+                except MedsearchError:
+                    store.close()
+                    raise
+                self._store = store
+            return self._store
+
+    def _refresh(self) -> bool:
+        """Reopen on a manifest change (a writer swapped in a new snapshot): the next search loads the new
+        files; the store is reopened when it is another database file (a rebuild swapped the directory).
+        Searches already running keep the parts they hold. Returns True when it reopened."""
+        stamp = manifest_stamp(self.path)
+        if stamp == self._stamp or stamp is None:
+            return False
+        with self._ann_lock:
+            stamp = manifest_stamp(self.path)
+            if stamp == self._stamp or stamp is None:
+                return False
+            manifest = read_manifest(self.path)
+            self._stamp = stamp
+            self.manifest = manifest
+            self._ann.clear()
+            self._vectors.clear()
+            self._bases = {}
+        db_stamp = _file_stamp(self.db_url)
+        if db_stamp != self._db_stamp:
+            with self._store_lock:
+                old, self._store, self._db_stamp = self._store, None, db_stamp
+            if old is not None:
+                old.close()
+        return True
+
+    def _entry(self, modality: str):
+        entry = self.manifest.modalities.get(modality)
+        if entry is None:
+            have = ", ".join(self.manifest.modalities) or "none"
+            raise BadQuery(
+                f"this index has no {modality} vectors (it has: {have})",
+                hint="search another target or rebuild the index with both images and texts",
+            )
+        return entry
+
+    def _parts(self, modality: str):
+        """(faiss index, float vectors) for one modality."""
+        ann, vectors, _ = self._snapshot(modality)
+        return ann, vectors
+
+    def _snapshot(self, modality: str):
+        """(faiss index, float vectors, id base) for one modality, all of one manifest: store vector id =
+        base + row. A file the manifest names but a writer has just replaced: reopen once and retry."""
+        try:
+            return self._load_parts(modality)
+        except FileNotFoundError:
+            if not self._refresh():
+                raise IndexCorrupt(f"the {modality} index files named in the manifest are missing") from None
+            return self._load_parts(modality)
+
+    def _load_parts(self, modality: str):
+        with self._ann_lock:
+            if modality not in self._ann:
+                import faiss
+
+                from medsearch.integrity import check_vector_file
+
+                entry = self._entry(modality)
+                if not (self.path / entry.index_file).exists() or not (self.path / entry.vectors_file).exists():
+                    raise FileNotFoundError(entry.index_file)
+                try:
+                    ann = faiss.read_index(str(self.path / entry.index_file))
+                    check_vector_file(self.path / entry.vectors_file, entry, self.manifest.dim)
+                    vectors = np.load(self.path / entry.vectors_file, mmap_mode="r")
+                except FileNotFoundError:
+                    raise
+                except (OSError, RuntimeError, ValueError) as exc:  # faiss raises RuntimeError on bad files
+                    if not (self.path / entry.index_file).exists():
+                        raise FileNotFoundError(entry.index_file) from exc  # removed by a writer meanwhile
+                    raise IndexCorrupt(f"cannot read the {modality} index files: {exc}") from exc
+                if vectors.ndim != 2 or vectors.shape[1] != self.manifest.dim:
+                    raise IndexCorrupt(f"{entry.vectors_file} has shape {vectors.shape}, expected (n, {self.manifest.dim})")
+                vectors = vectors[:entry.count]  # rows a running writer appended after this manifest: not ours
+                ivf = faiss.try_extract_index_ivf(ann)
+                if ivf is not None and entry.nprobe:
+                    ivf.nprobe = entry.nprobe
+                self._ann[modality], self._vectors[modality] = ann, vectors
+                self._bases[modality] = entry.id_base
+            return self._ann[modality], self._vectors[modality], self._bases[modality]
+
+    def _load_in_background(self, target: str) -> None:
+        """On a cold index, open the store and read the faiss index in a thread while the query is embedded
+        (onnxruntime releases the GIL): a cold CLI query overlaps the two instead of paying for both.
+        Errors are not lost: the search itself touches the same parts and raises them in the caller."""
+        if self._store is not None and target in self._ann:
+            return
+
+        def load() -> None:
+            try:
+                self.store
+                self._parts(target)
+            except MedsearchError:
+                pass  # raised again, in the caller's thread, when the search reaches the same part
+
+        threading.Thread(target=load, name="medsearch-prefetch", daemon=True).start()
+
+    def _lexical_pool(self):
+        """The threads the full-text work of text queries runs in: kept for the index's life, as starting a
+        thread per query cost about as much as the ANN search (one per concurrent query, up to LEXICAL_THREADS)."""
+        with self._pool_lock:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(max_workers=LEXICAL_THREADS, thread_name_prefix="medsearch-lexical")
+            return self._pool
+
+    # --- queries ---------------------------------------------------------------------------------
+
+    def embed_text(self, query: str, target: str = "image", ensemble: bool = True, expand: bool = True) -> np.ndarray:
+        """The (dim,) unit vector a text query searches with: a short query normalised, expanded and through the
+        template ensemble; a caption-like one as written (``prompts.dense_query``)."""
+        from medsearch.prompts import dense_query, ensemble_embedding
+
+        text, to_embed, template_set = dense_query(query, check_target(target), ensemble, expand)
+        self.last_query = text
+        return ensemble_embedding(self.encoder, to_embed, template_set)
+
+    def embed_image(self, image) -> np.ndarray:
+        return self.encoder.encode_images([to_pil(image)])[0]
+
+    def search_text(
+        self,
+        query: str,
+        k: int = 10,
+        target: str = "image",
+        ensemble: bool = True,
+        expand: bool = True,
+        filters=None,
+        mode: str | None = None,
+        negation: bool = True,
+        fusion=None,
+    ) -> list[SearchResult]:
+        """Search by words. ``mode``: "dense" (embeddings), "lexical" (the full-text index) or "hybrid" (both,
+        fused; the default). ``negation``: respect assertion (a positive query does not match "no X", "no X"
+        prefers texts without X); off, only for measuring what it brings. ``fusion``: FusionSettings."""
+        return search_text(self, query, k, target, ensemble, expand, filters, mode, negation, fusion)
+
+    def search_image(self, image, k: int = 10, target: str = "text", filters=None) -> list[SearchResult]:
+        target = check_target(target)
+        start = time.perf_counter()
+        vector = self.embed_image(image)
+        encode_s = time.perf_counter() - start
+        return self._search(vector, k, target, filters, encode_s)
+
+    def search_vector(self, vector: np.ndarray, k: int = 10, target: str = "image", filters=None) -> list[SearchResult]:
+        """Rank ``target`` vectors against a query vector: ANN, exact rescoring, stale ids dropped, metadata."""
+        return self._search(vector, k, target, filters, encode_s=0.0)
+
+    def _search(self, vector, k: int, target: str, filters, encode_s: float) -> list[SearchResult]:
+        return [SearchResult.from_record(i + 1, score, target, record)
+                for i, (_, score, record) in enumerate(ranked(self, vector, k, target, filters, encode_s))]
+
+    def search_similar(self, item_id: int, k: int = 10, target: str = "image", filters=None) -> list[SearchResult]:
+        """'More like this': the item's stored vector (of ``target``'s kind, else the other) as the query;
+        the item itself is left out."""
+        target = check_target(target)
+        check_k(k)
+        record = self.item(item_id)
+        own = {"image": record.image_vector_id, "text": record.text_vector_id}
+        for modality in sorted(own, key=lambda m: m != target):
+            if own[modality] is not None and modality in self.manifest.modalities:
+                vector = self.stored_vector(modality, own[modality])
+                break
+        else:
+            raise BadQuery(f"item {item_id} has no stored vector to search with")
+        hits = [h for h in self.search_vector(vector, k=k + 1, target=target, filters=filters) if h.item_id != record.item_id]
+        return [dataclasses.replace(h, rank=i + 1) for i, h in enumerate(hits[:k])]
+
+    def stored_vector(self, modality: str, vector_id: int) -> np.ndarray:
+        """The float vector stored for ``vector_id`` (a copy, safe to keep)."""
+        self._refresh()
+        _, vectors, base = self._snapshot(check_target(modality))
+        row = int(vector_id) - base
+        if not 0 <= row < len(vectors):
+            raise BadQuery(f"no {modality} vector {vector_id} in this index snapshot")
+        return np.array(vectors[row], dtype=np.float32)
+
+    def item(self, item_id: int):
+        return self.store.item(item_id)
+
+    def info(self) -> dict:
+        """Manifest, store counts and facets, and the size of each file in the index directory."""
+        self._refresh()
+        files = {p.name: p.stat().st_size for p in sorted(self.path.iterdir()) if p.is_file()}
+        counts = self.store.counts()
+        return {
+            "path": str(self.path),
+            "manifest": asdict(self.manifest),
+            "db_url": self.db_url,
+            "vectors": vector_health(self.manifest, counts),
+            "counts": counts,
+            "facets": self.store.facets(),
+            "disk": {"files": files, "total_bytes": sum(files.values())},
+        }
+
+    def close(self) -> None:
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False)
+                self._pool = None
+        with self._store_lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+        with self._ann_lock:
+            self._ann.clear()
+            self._vectors.clear()
+
+    def __enter__(self) -> "Index":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _file_stamp(db_url: str):
+    """(inode, mtime) of an SQLite database file, None for other databases."""
+    import os
+
+    prefix = "sqlite:///"
+    if not db_url.startswith(prefix):
+        return None
+    try:
+        st = os.stat(db_url[len(prefix):])
+    except OSError:
+        return None
+    return st.st_ino
