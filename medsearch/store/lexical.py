@@ -10,10 +10,10 @@ sentence: its concept terms in the columns of its status, its modifier slots ("l
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 
-from sqlalchemy import Float, Integer, func, insert, literal_column, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Float, Integer, String, bindparam, func, insert, literal_column, select, text
 
 from medsearch.errors import StoreError
 
@@ -53,8 +53,10 @@ class Backend:
     ddl: tuple[str, ...]
     drop: tuple[str, ...]
     render: Callable  # (clause, relaxed) -> match expression
-    matches: Callable  # (expression) -> (select of (sentence id, score)) as a subquery
-    items: Callable  # ([expression]) -> one select of (position in the list, item id with a matching sentence)
+    matches: Callable  # () -> (select of (sentence id, score)) as a subquery; the match expression is the
+    #                    bound parameter ``expression``, given when the statement runs
+    items: Callable  # (n) -> one select of (position in the list, the ids of the items with a matching sentence,
+    #                  comma-separated, or NULL) for n match expressions, bound as ``expression_0`` ... ``_{n-1}``
 
 
 # --- SQLite: FTS5 ------------------------------------------------------------------------------------
@@ -71,21 +73,22 @@ def _fts5_render(clause, relaxed: bool) -> str:
     return " AND ".join(parts)
 
 
-def _fts5_matches(expression: str):
+def _fts5_matches():
     weights = ", ".join(str(COLUMN_WEIGHTS[c]) for c in COLUMNS)
     return (text(f"SELECT rowid AS sentence_id, -bm25({FTS_TABLE}, {weights}) AS score FROM {FTS_TABLE} "
                  f"WHERE {FTS_TABLE} MATCH :expression LIMIT :sentences")  # LIMIT: not flattened into the
-            .bindparams(expression=expression, sentences=MAX_SENTENCES)  # aggregate, where bm25() cannot run
-            .columns(sentence_id=Integer, score=Float)
+            .bindparams(bindparam("expression", type_=String), sentences=MAX_SENTENCES)  # aggregate, where
+            .columns(sentence_id=Integer, score=Float)  # bm25() cannot run
             .subquery("lexical_hits"))
 
 
-def _fts5_items(expressions: list[str]):
-    # one statement for the whole list (one round trip): a UNION ALL of the single-expression queries, tagged
-    parts = [f"SELECT DISTINCT {n} AS position, lexical.item_id FROM {FTS_TABLE} JOIN lexical "
-             f"ON lexical.id = {FTS_TABLE}.rowid WHERE {FTS_TABLE} MATCH :expression_{n}" for n in range(len(expressions))]
-    return text(" UNION ALL ".join(parts)).bindparams(
-        **{f"expression_{n}": e for n, e in enumerate(expressions)})
+def _fts5_items(n: int):
+    # one statement for the whole list (one round trip): a UNION ALL of the single-expression queries, tagged;
+    # each answers one row of ids (a common finding is denied in thousands of texts: one row each cost more in
+    # Python than the match itself)
+    parts = [f"SELECT {i} AS position, group_concat(DISTINCT lexical.item_id) AS items FROM {FTS_TABLE} JOIN lexical "
+             f"ON lexical.id = {FTS_TABLE}.rowid WHERE {FTS_TABLE} MATCH :expression_{i}" for i in range(n)]
+    return text(" UNION ALL ".join(parts))
 
 
 _NEW = ", ".join(f"new.{c}" for c in COLUMNS)
@@ -130,11 +133,11 @@ def _pg_render(clause, relaxed: bool) -> str:
     return " & ".join(parts)
 
 
-def _pg_matches(expression: str):
+def _pg_matches():
     from medsearch.store.models import LexicalSentence
 
     vector = literal_column(f"({TSVECTOR})")
-    query = func.to_tsquery(literal_column("'simple'::regconfig"), expression)
+    query = func.to_tsquery(literal_column("'simple'::regconfig"), bindparam("expression", type_=String))
     # ts_rank's weights array is {D, C, B, A}
     weights = literal_column("'{%s}'::float4[]" % ",".join(
         str(COLUMN_WEIGHTS[c]) for c in ("historical", "uncertain", "negated", "asserted")))
@@ -142,16 +145,18 @@ def _pg_matches(expression: str):
             .where(vector.op("@@")(query)).subquery("lexical_hits"))
 
 
-def _pg_items(expressions: list[str]):
-    from sqlalchemy import union_all
+def _pg_items(n: int):
+    from sqlalchemy import Text, cast, distinct, union_all
 
     from medsearch.store.models import LexicalSentence
 
     vector = literal_column(f"({TSVECTOR})")
+    ids = func.string_agg(distinct(cast(LexicalSentence.item_id, Text)), literal_column("','"))
     return union_all(*(
-        select(literal_column(str(n)).label("position"), LexicalSentence.item_id)
-        .where(vector.op("@@")(func.to_tsquery(literal_column("'simple'::regconfig"), e))).distinct()
-        for n, e in enumerate(expressions)))
+        select(literal_column(str(i)).label("position"), ids.label("items"))
+        .where(vector.op("@@")(func.to_tsquery(literal_column("'simple'::regconfig"),
+                                               bindparam(f"expression_{i}", type_=String))))
+        for i in range(n)))
 
 
 POSTGRES = Backend(
@@ -192,36 +197,53 @@ def backfill(connection, item_ids=None) -> int:
     return written + len(batch)
 
 
-def search(session: Session, target_table, clause, conditions: list, limit: int, relaxed: bool = False):
-    """[(item id, vector id of ``target_table``, score)] of the items with a sentence matching ``clause``, best
-    first; an item's score is its best sentence's. ``conditions`` are filter conditions on ItemRow."""
+@lru_cache(maxsize=None)
+def _ranking_statement(dialect: str, target_table, join_items: bool):
+    """The ranked search's select (bound parameters ``expression`` and ``limit``), built once per dialect, target
+    table and join: building and keying it on every query cost several times what running it does."""
     from medsearch.store.models import ItemRow, LexicalSentence
 
-    backend = backend_for(session.get_bind().dialect.name)
-    hits = backend.matches(backend.render(clause, relaxed))
+    hits = backend_for(dialect).matches()
     score = func.max(hits.c.score).label("score")
     stmt = (select(target_table.item_id, target_table.vector_id, score)
             .select_from(hits)
             .join(LexicalSentence, LexicalSentence.id == hits.c.sentence_id)
             .join(target_table, target_table.item_id == LexicalSentence.item_id))
-    if conditions:  # filters are on ItemRow; unfiltered, the vector row (its item's, by foreign key) is enough
+    if join_items:  # filters are on ItemRow; unfiltered, the vector row (its item's, by foreign key) is enough
         stmt = stmt.join(ItemRow, ItemRow.id == LexicalSentence.item_id)
-    stmt = (stmt.where(target_table.vector_id.is_not(None), *conditions)
+    return (stmt.where(target_table.vector_id.is_not(None))
             .group_by(target_table.item_id, target_table.vector_id)
             .order_by(score.desc(), target_table.vector_id)
-            .limit(limit))
-    return [(int(i), int(v), float(s)) for i, v, s in session.execute(stmt).all()]
+            .limit(bindparam("limit", type_=Integer)))
 
 
-def items_matching(session: Session, clauses) -> list[set[int]]:
+@lru_cache(maxsize=64)
+def _items_statement(dialect: str, n: int):
+    return backend_for(dialect).items(n)
+
+
+def search(connection: Connection, target_table, clause, conditions: list, limit: int, relaxed: bool = False):
+    """[(item id, vector id of ``target_table``, score)] of the items with a sentence matching ``clause``, best
+    first; an item's score is its best sentence's. ``conditions`` are filter conditions on ItemRow."""
+    dialect = connection.dialect.name
+    stmt = _ranking_statement(dialect, target_table, bool(conditions))
+    if conditions:
+        stmt = stmt.where(*conditions)
+    rows = connection.execute(stmt, {"expression": backend_for(dialect).render(clause, relaxed), "limit": limit}).all()
+    return [(int(i), int(v), float(s)) for i, v, s in rows]
+
+
+def items_matching(connection: Connection, clauses) -> list[set[int]]:
     """For each clause, the ids of the items with a sentence matching it (no ranking, no filters): the cheap
     query behind the assertion check of search candidates."""
     clauses = list(clauses)
     if not clauses:
         return []
-    backend = backend_for(session.get_bind().dialect.name)
+    dialect = connection.dialect.name
+    backend = backend_for(dialect)
+    expressions = {f"expression_{n}": backend.render(c, False) for n, c in enumerate(clauses)}
     found: list[set[int]] = [set() for _ in clauses]
-    rows = session.execute(backend.items([backend.render(c, False) for c in clauses])).all()  # fetchall: one call
-    for position, item_id in rows:
-        found[int(position)].add(int(item_id))
+    for position, items in connection.execute(_items_statement(dialect, len(clauses)), expressions).all():
+        if items:
+            found[int(position)] = set(map(int, items.split(",")))
     return found

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, delete, select
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -72,20 +72,32 @@ class Store:
         return f"Store({safe_url(self.url)!r})"
 
     @contextmanager
-    def _session(self, write_: bool = False) -> Iterator[Session]:
+    def _errors(self) -> Iterator[None]:
+        """Database errors -> StoreError with a hint."""
         try:
-            with self._sessions() as session:
-                if write_:
-                    with session.begin():
-                        yield session
-                else:
-                    yield session
+            yield
         except OperationalError as exc:
             raise connection_error(self.url, exc) from exc
         except DBAPIError as exc:  # e.g. sqlite's "file is not a database" (a DatabaseError)
             raise StoreError(f"store {safe_url(self.url)}: {first_line(exc)}", hint=hint_for(self.url, exc)) from exc
         except SQLAlchemyError as exc:
             raise StoreError(f"store {safe_url(self.url)}: {exc}") from exc
+
+    @contextmanager
+    def _session(self, write_: bool = False) -> Iterator[Session]:
+        with self._errors(), self._sessions() as session:
+            if write_:
+                with session.begin():
+                    yield session
+            else:
+                yield session
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """A plain connection for the statements a search runs on every query (no ORM session: its bookkeeping
+        cost more than the full-text statements themselves)."""
+        with self._errors(), self.engine.connect() as connection:
+            yield connection
 
     def archive_id(self, name: str, root: str, manifest: str | None = None) -> int:
         """The id of archive ``name``, created on first use (root and manifest are updated when they change)."""
@@ -251,15 +263,15 @@ class Store:
         from medsearch.store import lexical
 
         conditions = query.filter_conditions(filters) if filters is not None else []
-        with self._session() as session:
-            return lexical.search(session, query.vector_table(modality), clause, conditions, limit, relaxed)
+        with self._reading() as connection:
+            return lexical.search(connection, query.vector_table(modality), clause, conditions, limit, relaxed)
 
     def lexical_items(self, clauses) -> list[set[int]]:
         """Per clause, the ids of the items with a sentence matching it (any target, no filters, no ranking)."""
         from medsearch.store import lexical
 
-        with self._session() as session:
-            return lexical.items_matching(session, clauses)
+        with self._reading() as connection:
+            return lexical.items_matching(connection, clauses)
 
     def rebuild_lexical(self) -> int:
         """Re-analyse every text into the full-text index (after the assertion rules change); returns the
