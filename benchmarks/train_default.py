@@ -22,9 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from medsearch.archives.licences import REDISTRIBUTABLE
+
 RESULTS = Path(__file__).parent / "results"
 WEIGHTS_DIR = Path(__file__).parents[1] / "medsearch" / "models" / "weights"
-CC = ("CC BY", "CC0")
 
 BASE = {"sources": ["roco", "medpix"], "cc": False, "hidden": 0, "dropout": 0.0, "noise": 0.3, "image_top": 0,
         "text_top": 0, "views": 0, "soft": 0.0, "queue": 0, "lr": 1e-3, "tower_lr": 1e-4, "wd": 0.2, "epochs": 20,
@@ -92,7 +93,7 @@ def build(setting: dict, features: Path, seed: int = 0):
     train_sources = setting.get("train_sources", setting["sources"])
     train = np.flatnonzero(np.isin(splits, [f"{s}:train" for s in train_sources]))
     if setting["cc"]:
-        train = train[np.isin(lic[train], CC)]
+        train = train[np.isin(lic[train], REDISTRIBUTABLE)]
     val = np.flatnonzero(np.isin(splits, ["roco:val", "medpix:dev"]))
     torch.manual_seed(seed)
     model = FeatureModel(256, setting["hidden"], setting["dropout"], setting["image_top"], setting["text_top"],

@@ -15,8 +15,9 @@ import json
 import shutil
 from pathlib import Path
 
+from medsearch.archives.licences import REDISTRIBUTABLE
 from medsearch.train.loop import TrainConfig
-from medsearch.train.run import REDISTRIBUTABLE, TrainRequest, run
+from medsearch.train.run import TrainRequest, run
 
 RESULTS = Path(__file__).parent / "results"
 WEIGHTS = Path(__file__).parents[1] / "medsearch" / "models" / "weights" / "medsearch-default.safetensors"

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from medsearch.archives.licences import REDISTRIBUTABLE
 from medsearch.archives.modality import guess_modality_word
 
-REDISTRIBUTABLE = ("CC BY", "CC0")
 QUOTAS = {"train": 200, "val": 40, "test": 60}
 MIN_CAPTION_CHARS = 30
 JPEG_QUALITY = 85

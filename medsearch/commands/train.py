@@ -40,7 +40,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train on an archive's train split, pick the best epoch on val, report recall@1/5/10 on test."""
         from medsearch.train.loop import TrainConfig
-        from medsearch.train.run import REDISTRIBUTABLE, TrainRequest, run
+        from medsearch.archives.licences import REDISTRIBUTABLE
+        from medsearch.train.run import TrainRequest, run
 
         licences = tuple(licence) if licence else (REDISTRIBUTABLE if redistributable else None)
         config = TrainConfig(

@@ -19,7 +19,6 @@ from medsearch.archives.item import Item, Skipped
 from medsearch.errors import BadArchive
 from medsearch.train.loop import TrainConfig, TrainResult
 
-REDISTRIBUTABLE = ("CC BY", "CC0")
 OPENCLIP_MODEL_DIR = "model"  # a fine-tuned open_clip model: index it with --model local-dir:OUT/model
 
 
