@@ -71,12 +71,6 @@ def default_train_sample(n: int, factory: str) -> int:
     return len(training_sample(np.zeros((n, 1), dtype=np.float32), factory, seed=0))
 
 
-def recall_at_k(found: np.ndarray, truth: np.ndarray, k: int = 10) -> float:
-    """Mean |found[:k] ∩ truth[:k]| / k over queries (faiss's k-intersection recall)."""
-    hits = [len(set(f[:k].tolist()) & set(t[:k].tolist())) for f, t in zip(found, truth)]
-    return float(np.mean(hits)) / k
-
-
 def rescore(vectors: np.ndarray, queries: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
     """Exact inner products on the candidate rows, top-k per query (-1 candidates are padding)."""
     safe = np.where(candidates < 0, 0, candidates)
@@ -116,6 +110,8 @@ def bench_size(n: int, dim: int, n_queries: int, nprobes: list[int], rescore_k: 
                opq_points: int = 4096, pq_points: int = 16384) -> dict:
     import faiss
 
+    from indexer.ann import candidate_recall  # recall@10 of the top 10 against exact (k-intersection)
+
     gen = _Generator(dim, clusters=max(50, n // 500), seed=seed, spectrum_decay=0.8, spread=0.6)
     base, gen_s = timed(gen.draw, n, seed)
     queries = gen.draw(n_queries, seed + 1)
@@ -144,7 +140,7 @@ def bench_size(n: int, dim: int, n_queries: int, nprobes: list[int], rescore_k: 
         ivf.nprobe = nprobe
         (_, found), s = timed(index.search, queries, k)
         exact_qps = n_queries / flat_s
-        row = {"nprobe": nprobe, "recall_at_10": recall_at_k(found, truth), "qps": n_queries / s}
+        row = {"nprobe": nprobe, "recall_at_10": candidate_recall(found, truth), "qps": n_queries / s}
         row["speedup_vs_exact"] = row["qps"] / exact_qps
         row["rescored"] = {}
         for candidates in rescore_k:
@@ -153,7 +149,7 @@ def bench_size(n: int, dim: int, n_queries: int, nprobes: list[int], rescore_k: 
                 return rescore(base, queries, cand, k)
             found_r, s_r = timed(search_rescore)
             row["rescored"][str(candidates)] = {
-                "recall_at_10": recall_at_k(found_r, truth), "qps": n_queries / s_r,
+                "recall_at_10": candidate_recall(found_r, truth), "qps": n_queries / s_r,
                 "speedup_vs_exact": n_queries / s_r / exact_qps}
         sweep.append(row)
         print(f"  n={n} nprobe={nprobe}: {row}", flush=True)

@@ -107,13 +107,7 @@ def main() -> None:
             ranks["image_to_text"].append(hit_rank(it.key, image_hits))
             ranks["text_to_image"].append(hit_rank(it.key, idx.search_text(it.text, k=10, target="image", mode="dense")))
     query_s = time.time() - t0
-    recall = {}
-    for direction, r in ranks.items():
-        r = np.array(r)
-        recall[direction] = {}
-        for k in (1, 5, 10):
-            value, low, high = metrics.bootstrap_ci(np.mean, (r <= k).astype(float), n_boot=1000, seed=0)
-            recall[direction][f"R@{k}"] = {"value": value, "ci_low": low, "ci_high": high}
+    recall = {direction: metrics.recall_with_ci(r, (1, 5, 10), n_boot=1000, seed=0) for direction, r in ranks.items()}
     out = {"benchmark": "product_retrieval", "manifest": args.manifest, "splits": args.splits, "pool": len(items),
            "seed": args.seed, "model_id": model_id, "search": "open_index().search_text(mode='dense') / search_image, defaults on",
            "group_by": args.group_by, "queries": len(ranks["text_to_image"]), "unreadable_images": unreadable, "index_seconds": round(index_s, 1), "query_seconds": round(query_s, 1),

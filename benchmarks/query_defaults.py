@@ -42,6 +42,7 @@ def ranks_for(queries: np.ndarray, images: np.ndarray, texts, groups) -> np.ndar
 
 
 def main() -> None:
+    from medsearch.eval import metrics
     from medsearch.eval.embedding import embed_items
     from medsearch.models import load_encoder
     from medsearch.prompts import ensemble_embedding, normalise, prepare_query
@@ -80,7 +81,7 @@ def main() -> None:
         rows = {}
         for variant, q in variants.items():
             r = ranks_for(q, emb.image_vectors, texts, kept_groups)
-            rows[variant] = {f"R@{k}": float(np.mean(r <= k)) for k in (1, 5, 10)}
+            rows[variant] = {f"R@{k}": metrics.recall_at_k(r, k) for k in (1, 5, 10)}
         report["pools"][name] = {"pool": len(texts), "median_words": float(np.median([len(t.split()) for t in texts])),
                                  "text_to_image": rows}
     names = list(report["pools"]["roco_val"]["text_to_image"])

@@ -14,7 +14,7 @@ from medsearch.train.feature_model import FeatureData, FeatureModel  # noqa: E40
 from medsearch.train.features import FeatureCache  # noqa: E402
 from medsearch.train.loop import TrainConfig, train  # noqa: E402
 from medsearch.train.loss import clip_loss, soft_targets  # noqa: E402
-from medsearch.train.metrics import mean_recall, recall_at_k  # noqa: E402
+from medsearch.train.metrics import mean_recall, paired_recall  # noqa: E402
 from medsearch.train.queue import MomentumQueue  # noqa: E402
 from medsearch.train.run import split_rows  # noqa: E402
 from medsearch.train.schedule import warmup_cosine  # noqa: E402
@@ -88,10 +88,10 @@ def test_warmup_cosine_rises_then_decays_to_the_floor():
 def test_recall_at_k_counts_rank_of_the_true_match():
     image = np.eye(4, dtype=np.float32)
     text = image[[1, 0, 2, 3]]  # rows 0 and 1 swapped
-    r = recall_at_k(image, text, ks=(1, 2))
+    r = paired_recall(image, text, ks=(1, 2))
     assert r["i2t@1"] == 50.0  # a swapped row ranks its true match second
     assert r["i2t@2"] == 100.0  # ties (the zeros) count in favour of the true match
-    assert recall_at_k(image, image)["t2i@1"] == 100.0
+    assert paired_recall(image, image)["t2i@1"] == 100.0
     assert r["pool"] == 4 and r["chance@1"] == 25.0
 
 

@@ -39,14 +39,34 @@ def same_text_relevance(query_texts: Sequence[str], candidate_texts: Sequence[st
     return q[:, None] == c[None, :]
 
 
+def true_match_rank(scores: np.ndarray) -> np.ndarray:
+    """1-based rank of the true match in each row of a square score matrix whose row i is paired with column i.
+
+    Ties count in favour of the true match (rank = 1 + candidates scoring strictly higher): the training's
+    validation score, where the pool has one relevant candidate per query."""
+    scores = np.asarray(scores)
+    n = scores.shape[0]
+    return 1 + (scores > scores[np.arange(n), np.arange(n)][:, None]).sum(1)
+
+
 def recall_at_k(ranks: np.ndarray, k: int) -> float:
+    """recall@k: the share of queries whose 1-based rank is at most k (the one recall@k of every bench)."""
     return float(np.mean(np.asarray(ranks) <= k))
 
 
 def recall_curve(ranks: np.ndarray, max_k: int) -> np.ndarray:
     """recall@1..max_k as an array of length max_k."""
+    return np.array([recall_at_k(ranks, k) for k in range(1, max_k + 1)])
+
+
+def recall_with_ci(ranks: np.ndarray, ks: Sequence[int], n_boot: int = 1000, seed: int = 0) -> dict:
+    """{"R@k": {"value", "ci_low", "ci_high"}} for each k: recall@k with its percentile bootstrap interval."""
     ranks = np.asarray(ranks)
-    return np.array([np.mean(ranks <= k) for k in range(1, max_k + 1)])
+    out = {}
+    for k in ks:
+        value, low, high = bootstrap_ci(lambda r, k=k: recall_at_k(r, k), ranks, n_boot=n_boot, seed=seed)
+        out[f"R@{k}"] = {"value": value, "ci_low": low, "ci_high": high}
+    return out
 
 
 # --- bootstrap ---------------------------------------------------------------------------------------

@@ -53,14 +53,8 @@ def evaluate_pairs(image_vectors: np.ndarray, text_vectors: np.ndarray, texts: l
         "text_to_image": metrics.first_relevant_rank(
             (query_text_vectors @ image_vectors.T) if query_text_vectors is not None else sims.T, relevant.T),
     }
-    recall, curves = {}, {}
-    for direction, r in ranks.items():
-        recall[direction] = {}
-        for k in ks:
-            hits = (r <= k).astype(np.float64)
-            value, low, high = metrics.bootstrap_ci(np.mean, hits, n_boot=n_boot, seed=seed)
-            recall[direction][f"R@{k}"] = {"value": value, "ci_low": low, "ci_high": high}
-        curves[direction] = metrics.recall_curve(r, min(curve_k, len(texts))).tolist()
+    recall = {direction: metrics.recall_with_ci(r, ks, n_boot=n_boot, seed=seed) for direction, r in ranks.items()}
+    curves = {direction: metrics.recall_curve(r, min(curve_k, len(texts))).tolist() for direction, r in ranks.items()}
     unique = len({(t or "").strip().casefold() for t in texts})
     return RetrievalResult(len(texts), recall, curves, unique)
 

@@ -17,7 +17,7 @@ import torch
 
 from medsearch.train import checkpoint
 from medsearch.train.loss import clip_loss, soft_targets
-from medsearch.train.metrics import mean_recall, recall_at_k
+from medsearch.train.metrics import mean_recall, paired_recall
 from medsearch.train.queue import MomentumQueue
 from medsearch.train.schedule import warmup_cosine
 
@@ -70,7 +70,7 @@ def embed_rows(model, data, rows: np.ndarray, batch: int = 256) -> tuple[np.ndar
 
 def evaluate(model, data, rows: np.ndarray, batch: int = 256) -> dict:
     image, text = embed_rows(model, data, rows, batch)
-    return recall_at_k(image, text)
+    return paired_recall(image, text)
 
 
 def train(
