@@ -92,19 +92,14 @@ class TextEncoder(nn.Module):
         self.bert = towers.build_text_tower()
         n_top = config.get("text_top", 0)
         if n_top:
-            top = nn.ModuleList(self.bert.encoder.layer[towers.N_TEXT_LAYERS - n_top :])
-            top.load_state_dict(_part(tensors, "text_top."))
+            towers.top_layers(self.bert, n_top).load_state_dict(_part(tensors, "text_top."))
         self.head = build_heads(tensors, config).text
         self.multiscale = bool(config.get("multiscale"))
         self.eval()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.bert.embeddings(input_ids=input_ids)
-        ext = towers.additive_mask(attention_mask, hidden.dtype)
-        mid = hidden
-        for layer in self.bert.encoder.layer:
-            mid = hidden
-            hidden = towers._layer_out(layer(hidden, attention_mask=ext))
+        embedded = self.bert.embeddings(input_ids=input_ids)
+        *_, mid, hidden = towers.hidden_states(self.bert.encoder.layer, embedded, attention_mask)
         pooled = towers.mean_pool(hidden, attention_mask)
         if self.multiscale:  # plus the mean-pooled input of the last layer
             pooled = torch.cat([pooled, towers.mean_pool(mid, attention_mask)], dim=-1)

