@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -12,6 +13,67 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # Patient hashes are keyed by a per-deployment secret (medsearch.privacy); without this the test run would
 # generate one in the user's config folder. tests/test_harden_privacy.py unsets it where that is the point.
 os.environ.setdefault("MEDSEARCH_PATIENT_SALT", "medsearch-tests-only-secret")
+
+
+# --- caches and threads: no test writes into the user's cache or config folder ----------------------------
+
+
+@functools.cache
+def shipped_export_names() -> tuple[str, ...]:
+    """File names of the ONNX exports of the shipped default weights (named by the weights' fingerprint)."""
+    from medsearch.models import default, image_runtime, text_runtime
+
+    fingerprints = [default.fingerprint(w) for w in (default.WEIGHTS, default.CC_WEIGHTS) if w.exists()]
+    return tuple(runtime.onnx_path(fp).name for fp in fingerprints for runtime in (text_runtime, image_runtime))
+
+
+def _point_caches_at(patch: pytest.MonkeyPatch, cache: Path, config: Path) -> None:
+    from medsearch.privacy import SECRET_FILE_ENV
+
+    patch.setenv("MEDSEARCH_CACHE", str(cache))  # ONNX exports, feature caches, open_clip fingerprints
+    patch.setenv("XDG_CONFIG_HOME", str(config))  # a generated patient-hash secret (medsearch.privacy)
+    patch.delenv(SECRET_FILE_ENV, raising=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_cache(tmp_path_factory) -> Path:
+    """The cache and config folders of session- and module-scoped fixtures (a temporary folder, never the
+    user's), and the store of the shipped weights' ONNX exports that every test shares (see isolated_cache)."""
+    patch = pytest.MonkeyPatch()
+    cache = tmp_path_factory.mktemp("session-cache")
+    _point_caches_at(patch, cache, tmp_path_factory.mktemp("session-config"))
+    yield cache
+    patch.undo()
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(session_cache, tmp_path_factory, monkeypatch) -> Path:
+    """Every test gets its own empty MEDSEARCH_CACHE and config folder. Only the ONNX exports of the shipped
+    default weights are shared across the session: exporting takes 10-30 s, the files are named by the weights'
+    fingerprint and written once, never changed. One that a test exports is kept for the tests after it."""
+    cache = tmp_path_factory.mktemp("cache")
+    names = shipped_export_names()
+    for name in names:
+        if (session_cache / name).is_file():
+            (cache / name).symlink_to(session_cache / name)
+    _point_caches_at(monkeypatch, cache, tmp_path_factory.mktemp("config"))
+    yield cache
+    for name in names:
+        made = cache / name
+        if made.is_file() and not made.is_symlink() and not (session_cache / name).exists():
+            os.replace(made, session_cache / name)
+
+
+@pytest.fixture(scope="module")
+def one_faiss_thread():
+    """One OpenMP thread for faiss in a module (``pytestmark = pytest.mark.usefixtures("one_faiss_thread")``):
+    threads spin against each other on a busy shared CPU, and the test indexes are tiny anyway."""
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield
+    faiss.omp_set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

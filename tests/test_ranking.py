@@ -10,15 +10,7 @@ from medsearch.query import ranking
 from medsearch.query.ranking import candidate_count, rank
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_faiss_thread():
-    """OpenMP threads spin against each other on a busy shared CPU; these indexes are tiny anyway."""
-    import faiss
-
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    yield
-    faiss.omp_set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_faiss_thread")
 
 
 def unit_rows(n: int, dim: int, seed: int) -> np.ndarray:

@@ -24,15 +24,7 @@ from conftest import build_tiny_index
 STALE = {7, 50}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_faiss_thread():
-    """OpenMP threads spin against each other on a busy shared CPU; these indexes are tiny anyway."""
-    import faiss
-
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    yield
-    faiss.omp_set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_faiss_thread")
 
 
 @pytest.fixture
