@@ -9,19 +9,14 @@ from typing import Annotated, Optional
 
 import typer
 
+from medsearch.commands.options import BatchSizeOpt, DbOpt, DeviceOpt, IndexOpt, KOpt, ModelOpt
+
 bench_app = typer.Typer(help="Evaluate a model or an index: retrieval recall, zero-shot classification, phrasing robustness.",
                         no_args_is_help=True)
 
-ModelOpt = Annotated[Optional[str], typer.Option("--model", help="model name (see `medsearch models`); default: medsearch-default")]
-DeviceOpt = Annotated[str, typer.Option(help="cpu, cuda, mps or auto")]
 OutOpt = Annotated[Path, typer.Option("--out", help="folder for the JSON results and the PNG figure")]
 SeedOpt = Annotated[int, typer.Option(help="seed for the pool sample and the bootstrap")]
 BootOpt = Annotated[int, typer.Option("--bootstrap", help="bootstrap resamples for the 95% intervals")]
-BatchOpt = Annotated[int, typer.Option(help="images per encoder batch")]
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(bench_app, name="bench")
 
 
 def _slug(text: str) -> str:
@@ -47,7 +42,7 @@ def retrieval_command(
     seed: SeedOpt = 0,
     model: ModelOpt = None,
     device: DeviceOpt = "auto",
-    batch_size: BatchOpt = 64,
+    batch_size: BatchSizeOpt = 64,
     bootstrap: BootOpt = 1000,
     out: OutOpt = Path("bench-results"),
     query_path: Annotated[str, typer.Option(help="raw: caption embeddings as queries; product: text queries made "
@@ -116,7 +111,7 @@ def zeroshot_command(
     seed: SeedOpt = 0,
     model: ModelOpt = None,
     device: DeviceOpt = "auto",
-    batch_size: BatchOpt = 64,
+    batch_size: BatchSizeOpt = 64,
     bootstrap: BootOpt = 1000,
     out: OutOpt = Path("bench-results"),
 ) -> None:
@@ -176,14 +171,13 @@ def zeroshot_command(
 
 @bench_app.command("phrasing")
 def phrasing_command(
-    index: Annotated[Path, typer.Option(help="index directory (built by `medsearch index`)")],
+    index: IndexOpt,
     groups: Annotated[Optional[Path], typer.Option(help="query groups JSON (default: the shipped phrasing_groups.json)")] = None,
-    k: Annotated[int, typer.Option(help="top-k compared between phrasings")] = 10,
+    k: KOpt = 10,
     target: Annotated[str, typer.Option(help="search images or texts")] = "image",
     model: ModelOpt = None,
     device: DeviceOpt = "auto",
-    db: Annotated[Optional[str], typer.Option("--db", help="metadata database URL when the index uses one",
-                                              envvar="MEDSEARCH_DB")] = None,
+    db: DbOpt = None,
     db_url: Annotated[Optional[str], typer.Option("--db-url", hidden=True, help="old name of --db")] = None,
     out: OutOpt = Path("bench-results"),
 ) -> None:
@@ -216,12 +210,12 @@ def phrasing_command(
 
 @bench_app.command("search")
 def search_command(
-    index: Annotated[Path, typer.Option("--index", help="index directory (IU X-ray reports, NIH CXR14, ROCO, ...)")],
+    index: IndexOpt,
     queries: Annotated[str, typer.Option("--queries", help="judged query set from the index's labels: mesh (IU X-ray), findings (NIH CXR14), concepts (ROCO CUIs)")],
     target: Annotated[Optional[str], typer.Option(help="image or text (default: text for mesh, image otherwise)")] = None,
     captions: Annotated[Optional[Path], typer.Option(help="concepts: the ROCO captions.csv whose train rows phrase the queries")] = None,
     tune: Annotated[bool, typer.Option("--tune/--no-tune", help="also try fusion settings on the tuning half")] = False,
-    db: Annotated[Optional[str], typer.Option("--db", help="metadata database URL, if not the index's own")] = None,
+    db: DbOpt = None,
     out: OutOpt = Path("bench-results"),
 ) -> None:
     """Search quality per mode (dense, lexical, hybrid; with and without negation handling) and query kind

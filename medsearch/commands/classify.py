@@ -8,42 +8,41 @@ from typing import Annotated, Optional
 
 import typer
 
+from medsearch.commands.options import DeviceOpt, JsonOpt, ModelOpt
 from medsearch.errors import NothingClassified
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("classify")
-    def classify_command(
-        images: Annotated[list[Path], typer.Argument(help="Image files: PNG, JPEG or DICOM.")],
-        label: Annotated[list[str], typer.Option("--label", "-l", help="A class, in words (repeat: at least two).")],
-        json_output: Annotated[bool, typer.Option("--json", help="Print settings and results as JSON.")] = False,
-        temperature: Annotated[Optional[float], typer.Option(help="Softmax temperature (default: the documented one, or --calibration's).")] = None,
-        calibration: Annotated[Optional[Path], typer.Option(help="A `medsearch bench zeroshot` JSON: use its fitted temperature.")] = None,
-        min_probability: Annotated[Optional[float], typer.Option(help="Flag for review below this top probability.")] = None,
-        min_margin: Annotated[Optional[float], typer.Option(help="Flag for review below this margin between the top two.")] = None,
-        templates: Annotated[str, typer.Option(help="Prompt template set (medsearch.prompts).")] = "clinical",
-        no_expand: Annotated[bool, typer.Option("--no-expand", help="Do not expand abbreviations in the labels.")] = False,
-        model: Annotated[Optional[str], typer.Option(help="Model (see `medsearch models`); default: medsearch-default.")] = None,
-        device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    ) -> None:
-        """Zero-shot classification of images against the labels you give: the most likely label, its probability,
-        and whether it needs review (low top probability or a close second). A file that cannot be read is
-        reported on its own line and the others are still classified; the exit code is non-zero (4) only when
-        no file could be classified."""
-        from medsearch.classifier import Classifier
+def classify_command(
+    images: Annotated[list[Path], typer.Argument(help="Image files: PNG, JPEG or DICOM.")],
+    label: Annotated[list[str], typer.Option("--label", "-l", help="A class, in words (repeat: at least two).")],
+    json_output: JsonOpt = False,
+    temperature: Annotated[Optional[float], typer.Option(help="Softmax temperature (default: the documented one, or --calibration's).")] = None,
+    calibration: Annotated[Optional[Path], typer.Option(help="A `medsearch bench zeroshot` JSON: use its fitted temperature.")] = None,
+    min_probability: Annotated[Optional[float], typer.Option(help="Flag for review below this top probability.")] = None,
+    min_margin: Annotated[Optional[float], typer.Option(help="Flag for review below this margin between the top two.")] = None,
+    templates: Annotated[str, typer.Option(help="Prompt template set (medsearch.prompts).")] = "clinical",
+    no_expand: Annotated[bool, typer.Option("--no-expand", help="Do not expand abbreviations in the labels.")] = False,
+    model: ModelOpt = None,
+    device: DeviceOpt = "auto",
+) -> None:
+    """Zero-shot classification of images against the labels you give: the most likely label, its probability,
+    and whether it needs review (low top probability or a close second). A file that cannot be read is
+    reported on its own line and the others are still classified; the exit code is non-zero (4) only when
+    no file could be classified."""
+    from medsearch.classifier import Classifier
 
-        clf = Classifier(label, model=model, device=device, template_set=templates, expand=not no_expand,
-                         temperature=temperature, calibration=calibration, min_probability=min_probability,
-                         min_margin=min_margin)
-        results = clf.classify(images)
-        if json_output:
-            typer.echo(json.dumps({**clf.settings(), "results": [r.to_dict() for r in results]}, indent=2))
-        else:
-            _print_table(results, clf)
-        failed = [r for r in results if r.error]
-        if failed and len(failed) == len(results):
-            raise NothingClassified(f"none of the {len(results)} file(s) could be classified",
-                                    hint="give PNG, JPEG or DICOM files (each file's reason is listed above)")
+    clf = Classifier(label, model=model, device=device, template_set=templates, expand=not no_expand,
+                     temperature=temperature, calibration=calibration, min_probability=min_probability,
+                     min_margin=min_margin)
+    results = clf.classify(images)
+    if json_output:
+        typer.echo(json.dumps({**clf.settings(), "results": [r.to_dict() for r in results]}, indent=2))
+    else:
+        _print_table(results, clf)
+    failed = [r for r in results if r.error]
+    if failed and len(failed) == len(results):
+        raise NothingClassified(f"none of the {len(results)} file(s) could be classified",
+                                hint="give PNG, JPEG or DICOM files (each file's reason is listed above)")
 
 
 def _print_table(results, clf) -> None:

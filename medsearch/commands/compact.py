@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from medsearch.commands.options import DbOpt, IndexOpt
 
-def register(app: typer.Typer) -> None:
-    @app.command("compact")
-    def compact_command(
-        index: Annotated[Path, typer.Option("--index", help="Index directory.", envvar="MEDSEARCH_INDEX")],
-        db: Annotated[Optional[str], typer.Option("--db", help="Metadata database URL, if not the index's own.")] = None,
-        factory: Annotated[Optional[str], typer.Option(help="faiss factory for the new indexes (default: by size)")] = None,
-    ) -> None:
-        """Drop vectors of deleted and changed items; readers switch to the new files when it is done."""
-        from indexer.maintain import compact
 
-        result = compact(index, db_url=db, factory=factory)
-        for modality, before in result.before.items():
-            typer.echo(f"{modality}: {before} -> {result.after[modality]} vectors")
-        typer.echo(f"dropped {result.dropped} dead vectors in {result.seconds:.2f} s (generation {result.generation})")
+def compact_command(
+    index: IndexOpt,
+    db: DbOpt = None,
+    factory: Annotated[Optional[str], typer.Option(help="faiss factory for the new indexes (default: by size)")] = None,
+) -> None:
+    """Drop vectors of deleted and changed items; readers switch to the new files when it is done."""
+    from indexer.maintain import compact
+
+    result = compact(index, db_url=db, factory=factory)
+    for modality, before in result.before.items():
+        typer.echo(f"{modality}: {before} -> {result.after[modality]} vectors")
+    typer.echo(f"dropped {result.dropped} dead vectors in {result.seconds:.2f} s (generation {result.generation})")

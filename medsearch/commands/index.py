@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from medsearch.commands.options import BatchSizeOpt, DbOpt, DeviceOpt, IndexOpt, ModelOpt
+
 SKIPPED_SHOWN = 20
 STAGE_NOTES = {
     "open": "store connection, schema check, known content hashes",
@@ -20,45 +22,43 @@ STAGE_NOTES = {
 }
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("index")
-    def index_command(
-        manifest: Annotated[str, typer.Option(help="built-in archive name (roco, demo, ...) or a manifest .toml")],
-        index: Annotated[Path, typer.Option(help="index directory to create or update")],
-        root: Annotated[Optional[Path], typer.Option(help="archive folder (default: the manifest's; demo needs none)")] = None,
-        model: Annotated[Optional[str], typer.Option(help="encoder name (see `medsearch models`)")] = None,
-        db: Annotated[Optional[str], typer.Option(help="metadata database URL (default: meta.sqlite in the index)", envvar="MEDSEARCH_DB")] = None,
-        factory: Annotated[Optional[str], typer.Option(help="faiss factory string, e.g. 'IVF1024,PQ32' (default: chosen by size)")] = None,
-        batch_size: Annotated[int, typer.Option(help="items per encoder batch")] = 64,
-        workers: Annotated[Optional[int], typer.Option(help="image decoding processes (0 = in the main process; default: 0 on the CPU, up to 4 with a GPU)")] = None,
-        device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
-        limit: Annotated[Optional[int], typer.Option(help="index only the first N items of the archive")] = None,
-        show_paths: Annotated[bool, typer.Option("--show-paths", help="store and show file paths that may name a patient (DICOM folders; off by default)")] = False,
-        rebuild: Annotated[bool, typer.Option(help="build a fresh index beside the existing one, then swap it in atomically")] = False,
-        prune: Annotated[bool, typer.Option(help="on a full read (no --limit), remove items the archive no longer has")] = True,
-        engine: Annotated[str, typer.Option(help="where decode and encode run: local, or ray (extra [ray])")] = "local",
-        address: Annotated[Optional[str], typer.Option(help="--engine ray: cluster address (auto, ray://HOST:10001); default: a local Ray")] = None,
-        actors: Annotated[Optional[int], typer.Option(help="--engine ray: encoder actors (default: one per GPU, else 1)")] = None,
-        retrain: Annotated[bool, typer.Option(help="retrain IVF indexes whose lists drifted out of balance (see indexer/ann.py)")] = False,
-        reanalyse: Annotated[bool, typer.Option("--reanalyse", help="re-read every stored text for the full-text index (after the negation rules in medsearch/data/assertion_rules.json change)")] = False,
-    ) -> None:
-        """Index an archive: decode, embed, write vectors + FAISS + metadata; reruns embed only what changed."""
-        from medsearch.archives import open_archive
-        from medsearch.models import load_encoder
+def index_command(
+    manifest: Annotated[str, typer.Option(help="built-in archive name (roco, demo, ...) or a manifest .toml")],
+    index: IndexOpt,
+    root: Annotated[Optional[Path], typer.Option(help="archive folder (default: the manifest's; demo needs none)")] = None,
+    model: ModelOpt = None,
+    db: DbOpt = None,
+    factory: Annotated[Optional[str], typer.Option(help="faiss factory string, e.g. 'IVF1024,PQ32' (default: chosen by size)")] = None,
+    batch_size: BatchSizeOpt = 64,
+    workers: Annotated[Optional[int], typer.Option(help="image decoding processes (0 = in the main process; default: 0 on the CPU, up to 4 with a GPU)")] = None,
+    device: DeviceOpt = "auto",
+    limit: Annotated[Optional[int], typer.Option(help="index only the first N items of the archive")] = None,
+    show_paths: Annotated[bool, typer.Option("--show-paths", help="store and show file paths that may name a patient (DICOM folders; off by default)")] = False,
+    rebuild: Annotated[bool, typer.Option(help="build a fresh index beside the existing one, then swap it in atomically")] = False,
+    prune: Annotated[bool, typer.Option(help="on a full read (no --limit), remove items the archive no longer has")] = True,
+    engine: Annotated[str, typer.Option(help="where decode and encode run: local, or ray (extra [ray])")] = "local",
+    address: Annotated[Optional[str], typer.Option(help="--engine ray: cluster address (auto, ray://HOST:10001); default: a local Ray")] = None,
+    actors: Annotated[Optional[int], typer.Option(help="--engine ray: encoder actors (default: one per GPU, else 1)")] = None,
+    retrain: Annotated[bool, typer.Option(help="retrain IVF indexes whose lists drifted out of balance (see indexer/ann.py)")] = False,
+    reanalyse: Annotated[bool, typer.Option("--reanalyse", help="re-read every stored text for the full-text index (after the negation rules in medsearch/data/assertion_rules.json change)")] = False,
+) -> None:
+    """Index an archive: decode, embed, write vectors + FAISS + metadata; reruns embed only what changed."""
+    from medsearch.archives import open_archive
+    from medsearch.models import load_encoder
 
-        from indexer.engines import make_embedder
-        from indexer.pipeline import IndexOptions, build_index
+    from indexer.engines import make_embedder
+    from indexer.pipeline import IndexOptions, build_index
 
-        archive = open_archive(manifest, root, show_paths=show_paths)
-        encoder = load_encoder(model, device=device)
-        embedder = make_embedder(engine, encoder, batch_size, workers, address, actors)
-        options = IndexOptions(db_url=db, factory=factory, batch_size=batch_size, workers=workers, limit=limit,
-                               rebuild=rebuild, prune=prune, retrain=retrain, embedder=embedder)
-        summary = build_index(archive, index, encoder, options)
-        print_summary(summary)
-        if reanalyse:
-            reanalyse_texts(index, db)
-        check_outcome(summary)
+    archive = open_archive(manifest, root, show_paths=show_paths)
+    encoder = load_encoder(model, device=device)
+    embedder = make_embedder(engine, encoder, batch_size, workers, address, actors)
+    options = IndexOptions(db_url=db, factory=factory, batch_size=batch_size, workers=workers, limit=limit,
+                           rebuild=rebuild, prune=prune, retrain=retrain, embedder=embedder)
+    summary = build_index(archive, index, encoder, options)
+    print_summary(summary)
+    if reanalyse:
+        reanalyse_texts(index, db)
+    check_outcome(summary)
 
 
 def reanalyse_texts(index: Path, db: str | None) -> None:

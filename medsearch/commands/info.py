@@ -3,33 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
 import typer
+
+from medsearch.commands.options import DbOpt, IndexOpt, JsonOpt
 
 TOP_FACET_VALUES = 10
 FACET_TITLES = {"modalities": "by modality", "findings": "findings", "body_regions": "body regions",
                 "labels": "top labels", "splits": "by split", "licences": "by licence"}
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("info")
-    def info_command(
-        index: Annotated[Path, typer.Option("--index", help="Index directory.", envvar="MEDSEARCH_INDEX")] = Path("index"),
-        json_output: Annotated[bool, typer.Option("--json", help="Print everything as JSON.")] = False,
-        db: Annotated[str | None, typer.Option("--db", help="Metadata database URL, if not the index's own.", envvar="MEDSEARCH_DB")] = None,
-    ) -> None:
-        """Show an index's manifest, item counts, facets (modalities, top labels, licences) and disk sizes."""
-        from medsearch.search import open_index
+def info_command(index: IndexOpt = Path("index"), json_output: JsonOpt = False, db: DbOpt = None) -> None:
+    """Show an index's manifest, item counts, facets (modalities, top labels, licences) and disk sizes."""
+    from medsearch.search import open_index
 
-        with open_index(index, db_url=db) as idx:
-            info = idx.info()
-        if json_output:
-            import json
+    with open_index(index, db_url=db) as idx:
+        info = idx.info()
+    if json_output:
+        import json
 
-            typer.echo(json.dumps(info, indent=2, default=str))
-        else:
-            print_info(info)
+        typer.echo(json.dumps(info, indent=2, default=str))
+    else:
+        print_info(info)
 
 
 def human_bytes(n: int) -> str:

@@ -2,51 +2,51 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from medsearch.commands.options import (ArchiveOpt, DbOpt, IndexOpt, JsonOpt, LabelOpt, LicenceOpt, ModalityOpt,
+                                        SplitOpt)
+
 TEXT_START = 60
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("ls")
-    def ls_command(
-        index: Annotated[Path, typer.Option("--index", help="Index directory.", envvar="MEDSEARCH_INDEX")],
-        key: Annotated[Optional[list[str]], typer.Option("--key", help="Only this key (repeatable).")] = None,
-        modality: Annotated[Optional[str], typer.Option(help="Only this modality.")] = None,
-        label: Annotated[Optional[list[str]], typer.Option("--label", help="Only items with this label (repeatable).")] = None,
-        split: Annotated[Optional[str], typer.Option(help="Only this split.")] = None,
-        licence: Annotated[Optional[str], typer.Option(help="Only this licence (end with * for a prefix).")] = None,
-        archive: Annotated[Optional[str], typer.Option(help="Only this archive.")] = None,
-        limit: Annotated[Optional[int], typer.Option(min=1, help="At most this many items.")] = None,
-        offset: Annotated[int, typer.Option(min=0, help="Skip this many items first.")] = 0,
-        json_output: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
-        db: Annotated[Optional[str], typer.Option("--db", help="Metadata database URL, if not the index's own.")] = None,
-    ) -> None:
-        """List items in (archive, key) order."""
-        from medsearch.store.filters import Filters
+def ls_command(
+    index: IndexOpt,
+    key: Annotated[Optional[list[str]], typer.Option("--key", help="Only this key (repeatable).")] = None,
+    modality: ModalityOpt = None,
+    label: LabelOpt = None,
+    split: SplitOpt = None,
+    licence: LicenceOpt = None,
+    archive: ArchiveOpt = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="At most this many items.")] = None,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many items first.")] = 0,
+    json_output: JsonOpt = False,
+    db: DbOpt = None,
+) -> None:
+    """List items in (archive, key) order."""
+    from medsearch.store.filters import Filters
 
-        from indexer.maintain import list_items
+    from indexer.maintain import list_items
 
-        filters = Filters(modality=modality, labels=list(label or []), split=split, licence=licence)
-        records = list_items(index, filters=filters, keys=key or None, archive=archive, limit=limit, offset=offset,
-                             db_url=db)
-        rows = [as_row(r) for r in records]
-        if json_output:
-            import json
+    filters = Filters(modality=modality, labels=list(label or []), split=split, licence=licence)
+    records = list_items(index, filters=filters, keys=key or None, archive=archive, limit=limit, offset=offset,
+                         db_url=db)
+    rows = [as_row(r) for r in records]
+    if json_output:
+        import json
 
-            typer.echo(json.dumps(rows, indent=2, default=str))
-            return
-        from rich.console import Console
-        from rich.markup import escape
-        from rich.table import Table
+        typer.echo(json.dumps(rows, indent=2, default=str))
+        return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
 
-        table = Table("key", "modality", "split", "text", title=f"{len(rows)} items")
-        for row in rows:
-            table.add_row(*(escape(str(row[c] or "")) for c in ("key", "modality", "split", "text_start")))
-        Console().print(table)
+    table = Table("key", "modality", "split", "text", title=f"{len(rows)} items")
+    for row in rows:
+        table.add_row(*(escape(str(row[c] or "")) for c in ("key", "modality", "split", "text_start")))
+    Console().print(table)
 
 
 def as_row(record) -> dict:

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import textwrap
-from typing import Annotated, Optional
 
 import typer
+
+from medsearch.commands.options import ModelOpt
+
 
 def model_blocks(specs, width: int) -> list[str]:
     """Each model as a name line (never cut) and its details wrapped to ``width``."""
@@ -27,35 +29,32 @@ def model_blocks(specs, width: int) -> list[str]:
     return lines
 
 
-def register(app: typer.Typer) -> None:
-    models_app = typer.Typer(help="List the models that --model accepts; `prepare` readies one for fast queries.",
-                             no_args_is_help=False, add_completion=False)
+models_app = typer.Typer(help="List the models that --model accepts; `prepare` readies one for fast queries.",
+                         no_args_is_help=False, add_completion=False)
 
-    @models_app.callback(invoke_without_command=True)
-    def models_command(ctx: typer.Context) -> None:
-        """List the models that --model accepts (and the prefixes for open_clip checkpoints)."""
-        if ctx.invoked_subcommand is not None:
-            return
-        import shutil
 
-        from medsearch.models import list_models
+@models_app.callback(invoke_without_command=True)
+def models_command(ctx: typer.Context) -> None:
+    """List the models that --model accepts (and the prefixes for open_clip checkpoints)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import shutil
 
-        width = shutil.get_terminal_size((80, 24)).columns - 1
-        typer.echo("\n".join(model_blocks(list_models(), width)))
+    from medsearch.models import list_models
 
-    @models_app.command("prepare")
-    def prepare_command(
-        model: Annotated[Optional[str], typer.Option(help="Model to prepare (default: medsearch-default).")] = None,
-    ) -> None:
-        """Export the model's ONNX graphs into the cache now, so the first query needs no torch.
+    width = shutil.get_terminal_size((80, 24)).columns - 1
+    typer.echo("\n".join(model_blocks(list_models(), width)))
 
-        The first `medsearch index` does the same; this is for machines that query an index built elsewhere."""
-        from medsearch.models import load_encoder
 
-        encoder = load_encoder(model, device="cpu")
-        paths = encoder.prepare() if hasattr(encoder, "prepare") else []
-        for path in paths:
-            typer.echo(f"ready: {path}")
-        typer.echo(f"{encoder.model_id}: prepared")
+@models_app.command("prepare")
+def prepare_command(model: ModelOpt = None) -> None:
+    """Export the model's ONNX graphs into the cache now, so the first query needs no torch.
 
-    app.add_typer(models_app, name="models")
+    The first `medsearch index` does the same; this is for machines that query an index built elsewhere."""
+    from medsearch.models import load_encoder
+
+    encoder = load_encoder(model, device="cpu")
+    paths = encoder.prepare() if hasattr(encoder, "prepare") else []
+    for path in paths:
+        typer.echo(f"ready: {path}")
+    typer.echo(f"{encoder.model_id}: prepared")

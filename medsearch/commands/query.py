@@ -9,69 +9,69 @@ import typer
 
 from medsearch.errors import BadQuery
 
+from medsearch.commands.options import (DbOpt, DeviceOpt, IndexOpt, JsonOpt, KOpt, LabelOpt, LicenceOpt, ModalityOpt,
+                                        ModelOpt, ModeOpt, SplitOpt)
 from medsearch.commands.results_table import print_results, shown_image_path
 from medsearch.targets import resolve_target
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("query")
-    def query_command(
-        text: Annotated[Optional[str], typer.Argument(help="What to look for, e.g. 'PE' or 'left pleural effusion'.")] = None,
-        index: Annotated[Path, typer.Option("--index", help="Index directory.", envvar="MEDSEARCH_INDEX")] = Path("index"),
-        k: Annotated[int, typer.Option("--k", "-k", min=1, help="Number of results.")] = 10,
-        target: Annotated[
-            Optional[str],
-            typer.Option(help="What to return: images or reports (default: images for text, reports for --image)."),
-        ] = None,
-        image: Annotated[Optional[Path], typer.Option("--image", help="Query by this image (PNG, JPEG or DICOM).")] = None,
-        no_ensemble: Annotated[bool, typer.Option("--no-ensemble", help="Embed the query alone, without prompt templates.")] = False,
-        no_expand: Annotated[bool, typer.Option("--no-expand", help="Do not expand abbreviations and lay terms.")] = False,
-        mode: Annotated[Optional[str], typer.Option("--mode", help="dense (embeddings), lexical (words of the texts) or hybrid (both; default).")] = None,
-        no_negation: Annotated[bool, typer.Option("--no-negation", help="Ignore negation/uncertainty (for comparison only).")] = False,
-        modality: Annotated[Optional[str], typer.Option(help="Only this modality, e.g. CT, MR, CR.")] = None,
-        label: Annotated[Optional[list[str]], typer.Option("--label", help="Only items with this label: a name (pneumothorax) or a code (C0032326); repeatable, all must match.")] = None,
-        split: Annotated[Optional[str], typer.Option(help="Only this split: train, val or test.")] = None,
-        licence: Annotated[Optional[str], typer.Option(help="Only this licence; end with * for a prefix ('CC BY*').")] = None,
-        group: Annotated[Optional[str], typer.Option("--group", help="'case': one hit per case (MedPix case, DICOM study, report, article) with its best images and the case text.")] = None,
-        diverse: Annotated[bool, typer.Option("--diverse", help="Teaching mode: one hit per case/patient, near-duplicates spread (MMR).")] = False,
-        different_diagnosis: Annotated[bool, typer.Option("--different-diagnosis", help="With --image: nearest cases whose diagnosis differs (look-alike differentials).")] = False,
-        diagnosis: Annotated[Optional[str], typer.Option("--diagnosis", help="With --different-diagnosis: the diagnosis to differ from (default: the nearest case's).")] = None,
-        json_output: Annotated[bool, typer.Option("--json", help="Print the results as a JSON list.")] = False,
-        model: Annotated[Optional[str], typer.Option(help="Model to query with (must be the index's).")] = None,
-        db: Annotated[Optional[str], typer.Option("--db", help="Metadata database URL, if not the index's own.", envvar="MEDSEARCH_DB")] = None,
-        device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-        show_paths: Annotated[bool, typer.Option("--show-paths", help="Also show file paths an archive does not vouch for (DICOM folder paths may carry patient names).")] = False,
-    ) -> None:
-        """Search an index by text (text -> images by default) or by --image (image -> reports by default)."""
-        from medsearch.search import Filters, open_index
+def query_command(
+    text: Annotated[Optional[str], typer.Argument(help="What to look for, e.g. 'PE' or 'left pleural effusion'.")] = None,
+    index: IndexOpt = Path("index"),
+    k: KOpt = 10,
+    target: Annotated[
+        Optional[str],
+        typer.Option(help="What to return: images or reports (default: images for text, reports for --image)."),
+    ] = None,
+    image: Annotated[Optional[Path], typer.Option("--image", help="Query by this image (PNG, JPEG or DICOM).")] = None,
+    no_ensemble: Annotated[bool, typer.Option("--no-ensemble", help="Embed the query alone, without prompt templates.")] = False,
+    no_expand: Annotated[bool, typer.Option("--no-expand", help="Do not expand abbreviations and lay terms.")] = False,
+    mode: ModeOpt = None,
+    no_negation: Annotated[bool, typer.Option("--no-negation", help="Ignore negation/uncertainty (for comparison only).")] = False,
+    modality: ModalityOpt = None,
+    label: LabelOpt = None,
+    split: SplitOpt = None,
+    licence: LicenceOpt = None,
+    group: Annotated[Optional[str], typer.Option("--group", help="'case': one hit per case (MedPix case, DICOM study, report, article) with its best images and the case text.")] = None,
+    diverse: Annotated[bool, typer.Option("--diverse", help="Teaching mode: one hit per case/patient, near-duplicates spread (MMR).")] = False,
+    different_diagnosis: Annotated[bool, typer.Option("--different-diagnosis", help="With --image: nearest cases whose diagnosis differs (look-alike differentials).")] = False,
+    diagnosis: Annotated[Optional[str], typer.Option("--diagnosis", help="With --different-diagnosis: the diagnosis to differ from (default: the nearest case's).")] = None,
+    json_output: JsonOpt = False,
+    model: ModelOpt = None,
+    db: DbOpt = None,
+    device: DeviceOpt = "auto",
+    show_paths: Annotated[bool, typer.Option("--show-paths", help="Also show file paths an archive does not vouch for (DICOM folder paths may carry patient names).")] = False,
+) -> None:
+    """Search an index by text (text -> images by default) or by --image (image -> reports by default)."""
+    from medsearch.search import Filters, open_index
 
-        if (text is None) == (image is None):
-            raise BadQuery("give either a query text or --image PATH", hint="e.g. medsearch query 'pneumothorax' --index DIR")
-        filters = Filters(modality=modality, labels=list(label or []), split=split, licence=licence)
-        if group or diverse or different_diagnosis:
-            from medsearch.commands.query_teaching import teaching_query
+    if (text is None) == (image is None):
+        raise BadQuery("give either a query text or --image PATH", hint="e.g. medsearch query 'pneumothorax' --index DIR")
+    filters = Filters(modality=modality, labels=list(label or []), split=split, licence=licence)
+    if group or diverse or different_diagnosis:
+        from medsearch.commands.query_teaching import teaching_query
 
-            with open_index(index, model=model, device=device, db_url=db) as idx:
-                teaching_query(idx, text=text, image=image, k=k, target=target, filters=filters, group=group,
-                               diverse=diverse, different_diagnosis=different_diagnosis, diagnosis=diagnosis,
-                               json_output=json_output)
-            return
         with open_index(index, model=model, device=device, db_url=db) as idx:
-            search_target = resolve_target(target, image is not None, tuple(idx.manifest.modalities))
-            if image is not None:
-                results = idx.search_image(image, k=k, target=search_target, filters=filters)
-            else:
-                results = idx.search_text(
-                    text, k=k, target=search_target, ensemble=not no_ensemble, expand=not no_expand, filters=filters,
-                    mode=mode, negation=not no_negation,
-                )
-            searched_for = idx.last_query if image is None else None
-        if json_output:
-            import json
-
-            rows = [r.to_dict() for r in results]
-            for row, r in zip(rows, results):
-                row["image_path"] = shown_image_path(r, show_paths)
-            typer.echo(json.dumps(rows, indent=2, default=str))
+            teaching_query(idx, text=text, image=image, k=k, target=target, filters=filters, group=group,
+                           diverse=diverse, different_diagnosis=different_diagnosis, diagnosis=diagnosis,
+                           json_output=json_output)
+        return
+    with open_index(index, model=model, device=device, db_url=db) as idx:
+        search_target = resolve_target(target, image is not None, tuple(idx.manifest.modalities))
+        if image is not None:
+            results = idx.search_image(image, k=k, target=search_target, filters=filters)
         else:
-            print_results(results, searched_for if searched_for != text else None, show_paths)
+            results = idx.search_text(
+                text, k=k, target=search_target, ensemble=not no_ensemble, expand=not no_expand, filters=filters,
+                mode=mode, negation=not no_negation,
+            )
+        searched_for = idx.last_query if image is None else None
+    if json_output:
+        import json
+
+        rows = [r.to_dict() for r in results]
+        for row, r in zip(rows, results):
+            row["image_path"] = shown_image_path(r, show_paths)
+        typer.echo(json.dumps(rows, indent=2, default=str))
+    else:
+        print_results(results, searched_for if searched_for != text else None, show_paths)

@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Optional
-
 import typer
 
+from medsearch.commands.options import DbOpt, IndexOpt
 
-def register(app: typer.Typer) -> None:
-    @app.command("verify")
-    def verify_command(
-        index: Annotated[Path, typer.Option("--index", help="Index directory.", envvar="MEDSEARCH_INDEX")],
-        db: Annotated[Optional[str], typer.Option("--db", help="Metadata database URL, if not the index's own.")] = None,
-    ) -> None:
-        """Check every file against the manifest's checksums; exit 7 when anything is wrong."""
-        from medsearch.errors import IndexCorrupt
 
-        from indexer.maintain import verify
+def verify_command(index: IndexOpt, db: DbOpt = None) -> None:
+    """Check every file against the manifest's checksums; exit 7 when anything is wrong."""
+    from medsearch.errors import IndexCorrupt
 
-        report = verify(index, db_url=db)
-        for line in report.checked:
-            typer.echo(f"ok  {line}")
-        for line in report.problems:
-            typer.echo(f"BAD {line}")
-        if not report.ok:
-            raise IndexCorrupt(f"{index}: {len(report.problems)} problems found (listed above)")
-        typer.echo(f"{index}: all checks passed")
+    from indexer.maintain import verify
+
+    report = verify(index, db_url=db)
+    for line in report.checked:
+        typer.echo(f"ok  {line}")
+    for line in report.problems:
+        typer.echo(f"BAD {line}")
+    if not report.ok:
+        raise IndexCorrupt(f"{index}: {len(report.problems)} problems found (listed above)")
+    typer.echo(f"{index}: all checks passed")
