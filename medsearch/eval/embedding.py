@@ -24,19 +24,12 @@ class Embedded:
         return [item.text or "" for item in self.items]
 
 
-def progress_bar():
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[rate]} items/s"), TimeElapsedColumn(), TimeRemainingColumn(),
-                    transient=True)
-
-
 def embed_items(items: Iterable[Item], encoder, batch_size: int = 64, images: bool = True, texts: bool = True,
                 show_progress: bool = True) -> Embedded:
     """Decode and embed every usable item; ``items`` is consumed once."""
     from medsearch.imaging import load_image
+
+    from indexer.progress import progress_display
 
     items = list(items)
     transform = encoder.image_transform() if images else None
@@ -50,20 +43,18 @@ def embed_items(items: Iterable[Item], encoder, batch_size: int = 64, images: bo
             image_chunks.append(encoder.encode_image_batch(np.stack(pending)))
             pending.clear()
 
-    with _maybe_progress(show_progress, len(items)) as (progress, task):
-        for done, item in enumerate(items, 1):
-            if images:
-                try:
+    with progress_display(show_progress, transient=True) as progress:
+        task = progress.add_task("embedding", total=len(items))
+        for item in items:
+            try:
+                if images:
                     pending.append(transform(load_image(item.image_path)))
-                except BadItem as exc:
-                    skipped.append(Skipped(item.key, str(exc), stage="decode"))
-                    continue
-                if len(pending) >= batch_size:
-                    flush()
-            kept.append(item)
-            if progress is not None:
-                elapsed = progress.tasks[task].elapsed or 1e-9
-                progress.update(task, completed=done, rate=f"{done / elapsed:.1f}")
+                kept.append(item)
+            except BadItem as exc:
+                skipped.append(Skipped(item.key, str(exc), stage="decode"))
+            if len(pending) >= batch_size:
+                flush()
+            progress.advance(task)
         flush()
     image_vectors = np.concatenate(image_chunks) if image_chunks else (
         np.zeros((0, encoder.dim), np.float32) if images else None)
@@ -75,20 +66,3 @@ def embed_items(items: Iterable[Item], encoder, batch_size: int = 64, images: bo
         ]) if kept else np.zeros((0, encoder.dim), np.float32)
     return Embedded(kept, image_vectors, text_vectors, skipped)
 
-
-class _maybe_progress:
-    def __init__(self, show: bool, total: int):
-        self.show, self.total = show, total
-        self.progress = None
-
-    def __enter__(self):
-        if not self.show:
-            return None, None
-        self.progress = progress_bar()
-        self.progress.__enter__()
-        task = self.progress.add_task("embedding", total=self.total, rate="-")
-        return self.progress, task
-
-    def __exit__(self, *exc):
-        if self.progress is not None:
-            self.progress.__exit__(*exc)

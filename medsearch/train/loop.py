@@ -21,6 +21,8 @@ from medsearch.train.metrics import mean_recall, paired_recall
 from medsearch.train.queue import MomentumQueue
 from medsearch.train.schedule import warmup_cosine
 
+from indexer.progress import progress_display
+
 
 @dataclass
 class TrainConfig:
@@ -93,8 +95,7 @@ def train(
             queue = MomentumQueue(model, cfg.queue_size, model.config["dim"], cfg.momentum)
     state["config"] = {**asdict(cfg), "model": model.config}
 
-    bar = _progress(progress)
-    with bar:
+    with progress_display(progress, unit="pairs") as bar:
         task = bar.add_task("training", total=cfg.epochs * len(train_rows), completed=state["epoch"] * len(train_rows))
         for epoch in range(state["epoch"], min(cfg.epochs, stop_after or cfg.epochs)):
             model.train()
@@ -124,7 +125,7 @@ def train(
             checkpoint.save(out_dir, model, optimizer, state)
             if state["best_epoch"] == epoch + 1:
                 shutil.copyfile(out_dir / checkpoint.MODEL_FILE, out_dir / checkpoint.BEST_FILE)
-            bar.console.log(
+            bar.log(
                 f"epoch {epoch + 1}: loss {np.mean(losses):.3f}  val R@1/5/10 i→t "
                 f"{val['i2t@1']:.1f}/{val['i2t@5']:.1f}/{val['i2t@10']:.1f}  t→i "
                 f"{val['t2i@1']:.1f}/{val['t2i@5']:.1f}/{val['t2i@10']:.1f}  (pool {val['pool']})"
@@ -146,16 +147,3 @@ def _step(model, data, rows, cfg: TrainConfig, queue: MomentumQueue | None) -> t
         queue.push(k_image, k_text)
     return loss
 
-
-def _progress(enabled: bool):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
-    from rich.text import Text
-
-    class Speed(ProgressColumn):
-        def render(self, task):
-            return Text(f"{task.speed:,.0f} pairs/s" if task.speed else "")
-
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), Speed(), TimeRemainingColumn(),
-        disable=not enabled,
-    )

@@ -19,6 +19,8 @@ from medsearch.archives.item import Item, Skipped
 from medsearch.errors import BadArchive
 from medsearch.train.loop import TrainConfig, TrainResult
 
+from indexer.progress import progress_display
+
 OPENCLIP_MODEL_DIR = "model"  # a fine-tuned open_clip model: index it with --model local-dir:OUT/model
 
 
@@ -94,8 +96,10 @@ def _default_trainable(req: TrainRequest, archive_name: str, items: list[Item], 
     cache = FeatureCache.load(cache_path) if (cache_path / ITEMS_FILE).exists() else None
     if cache is None or not _cache_serves(cache.meta, req):
         image_top, text_top = max(req.unfreeze_image, 1), max(req.unfreeze_text, 1)
-        progress = _extract_progress(req, len(items))
-        cache = extract(items, image_top, text_top, skipped=skipped, progress=progress)
+        with progress_display(req.progress) as bar:
+            task = bar.add_task("caching tower features", total=len(items))
+            cache = extract(items, image_top, text_top, skipped=skipped,
+                            progress=lambda done: bar.update(task, completed=done))
         cache.save(cache_path)
     model = FeatureModel(req.dim, req.hidden, req.dropout, req.unfreeze_image, req.unfreeze_text, req.feature_noise)
     data = FeatureData(cache, req.unfreeze_image, req.unfreeze_text)
@@ -113,23 +117,6 @@ def _openclip_trainable(req: TrainRequest, archive_name: str, items: list[Item],
 
 
 TRAINABLES = {"medsearch-default": _default_trainable}
-
-
-def _extract_progress(req: TrainRequest, total: int):
-    if not req.progress:
-        return None
-    from rich.progress import Progress
-
-    bar = Progress()
-    bar.start()
-    task = bar.add_task("caching tower features", total=total)
-
-    def update(done: int) -> None:
-        bar.update(task, completed=done)
-        if done >= total:
-            bar.stop()
-
-    return update
 
 
 def run(req: TrainRequest) -> dict:
