@@ -13,13 +13,14 @@ real writer (vector files, store rows, FAISS, manifest). Then, timed:
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from bench_report import write_report  # a sibling script
 
 DIM = 256
 
@@ -112,10 +113,7 @@ def main() -> None:
         rows = [measure(n, Path(work)) for n in args.sizes]
     report = {"machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
               "store": "sqlite (the index's own meta.sqlite)", "dim": DIM, "results": rows}
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    write_report(report, args.out)
 
 
 if __name__ == "__main__":

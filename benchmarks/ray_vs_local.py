@@ -11,12 +11,13 @@ is reported apart), decode tasks and ``--actors`` encoder actors. Best of ``--re
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import tempfile
 import time
 from pathlib import Path
+
+from bench_report import write_report  # a sibling script
 
 
 def run_once(engine: str, archive_name: str, root, model: str, work: Path, batch_size: int, actors: int | None):
@@ -69,10 +70,7 @@ def main() -> None:
         "runs": results, "best": best,
         "ratio_ray_over_local": round(best["ray"]["items_per_s"] / best["local"]["items_per_s"], 3),
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    write_report(report, args.out)
 
 
 if __name__ == "__main__":

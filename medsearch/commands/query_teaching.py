@@ -30,28 +30,20 @@ def teaching_query(idx, text, image, k, target, filters, group, diverse, differe
                                           f" ({result.reference_source})")
         return
     if group == "case":
-        from medsearch.teaching.cases import search_cases_image, search_cases_text
+        from medsearch.teaching.cases import search_cases_image as by_image, search_cases_text as by_text
 
+        print_table = show.print_cases
         search_target = resolve_target(target, False, tuple(idx.manifest.modalities)) if target or image is None else "image"
         if search_target not in idx.manifest.modalities:
             search_target = next(iter(idx.manifest.modalities))
-        if image is not None:
-            hits = search_cases_image(idx, image, k=k, target=search_target, filters=filters)
-        else:
-            hits = search_cases_text(idx, text, k=k, target=search_target, filters=filters)
-        if json_output:
-            show.print_json([h.to_dict() for h in hits])
-        else:
-            show.print_cases(hits)
-        return
-    from medsearch.teaching.diverse import diverse_image, diverse_text
+    else:
+        from medsearch.teaching.diverse import diverse_image as by_image, diverse_text as by_text
 
-    search_target = resolve_target(target, image is not None, tuple(idx.manifest.modalities))
-    if image is not None:
-        results = diverse_image(idx, image, k=k, target=search_target, filters=filters)
-    else:
-        results = diverse_text(idx, text, k=k, target=search_target, filters=filters)
+        print_table = print_results
+        search_target = resolve_target(target, image is not None, tuple(idx.manifest.modalities))
+    search, query = (by_image, image) if image is not None else (by_text, text)
+    hits = search(idx, query, k=k, target=search_target, filters=filters)
     if json_output:
-        show.print_json([r.to_dict() for r in results])
+        show.print_json([h.to_dict() for h in hits])
     else:
-        print_results(results)
+        print_table(hits)
