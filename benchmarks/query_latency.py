@@ -51,12 +51,12 @@ def warm_runs(index_path: Path, queries: list[str], model: str | None, target: s
     index = open_index(index_path, model=model)
     index.search_text(queries[0], k=10, target=target)  # loads encoder, index, vectors, store
     total, encode, faiss_s, stages = [], [], [], []
-    ann, _ = index._parts(target)  # the loaded FAISS index, to time its raw search alone
+    ann = index.target_snapshot(target).ann  # the loaded FAISS index, to time its raw search alone
     for q in queries:
         t = time.perf_counter()
-        index.search_text(q, k=10, target=target)
+        outcome = index.search(q, k=10, target=target)
         total.append(time.perf_counter() - t)
-        stages.append(dict(getattr(index, "last_timings", {}) or {}))
+        stages.append(dict(outcome.timings))
         t = time.perf_counter()
         vector = index.embed_text(q, target=target)
         encode.append(time.perf_counter() - t)

@@ -94,15 +94,15 @@ def measure(index, vectors: np.ndarray, queries: np.ndarray, filters: dict | Non
     allowed_ids = np.flatnonzero(mask)
     stages: dict[str, list[float]] = {}
     recalls, plans = [], Counter()
-    index.search_vector(queries[0], k=k, filters=filters)  # warm: loads, SQLite page cache
+    index.search(vector=queries[0], k=k, filters=filters)  # warm: loads, SQLite page cache
     for q in queries:
-        hits = index.search_vector(q, k=k, filters=filters)
-        plans[index.last_plan] += 1
-        for stage, seconds in index.last_timings.items():
+        outcome = index.search(vector=q, k=k, filters=filters)
+        plans[outcome.plan] += 1
+        for stage, seconds in outcome.timings.items():
             stages.setdefault(stage, []).append(seconds * 1000)
         scores = vectors[allowed_ids] @ q
         truth = set(allowed_ids[np.argsort(-scores)[:k]].tolist())
-        recalls.append(len(truth & {int(h.key[1:]) for h in hits}) / k)
+        recalls.append(len(truth & {int(h.key[1:]) for h in outcome.hits}) / k)
     return {
         "allowed": int(mask.sum()),
         "recall_at_10": round(float(np.mean(recalls)), 4),

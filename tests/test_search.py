@@ -16,7 +16,6 @@ from PIL import Image
 from medsearch.errors import BadQuery, IndexCorrupt, IndexMismatch, IndexNotFound, StoreError
 from medsearch.models.fake import FakeEncoder
 from medsearch.query import ranking
-from medsearch import search as search_module
 from medsearch.search import Filters, SearchResult, open_index
 
 from conftest import build_tiny_index
@@ -44,14 +43,15 @@ def brute_force(index_dir: Path, target: str, query: np.ndarray, k: int, keep=la
 
 
 def test_results_are_ranked_by_score(index):
-    hits = index.search_text("pleural effusion", k=15)
+    outcome = index.search("pleural effusion", k=15)
+    hits = list(outcome.hits)
     assert [h.rank for h in hits] == list(range(1, 16))
     scores = [h.score for h in hits]
     assert scores == sorted(scores, reverse=True)
     assert all(isinstance(h, SearchResult) and h.target == "image" for h in hits)
-    assert {"encode", "ann", "rescore", "metadata", "total"} <= set(index.last_timings)
-    index.search_text("Collapsed lung!", k=1)
-    assert index.last_query == "pneumothorax"
+    assert {"encode", "ann", "rescore", "metadata", "total"} <= set(outcome.timings)
+    outcome = index.search("Collapsed lung!", k=1)
+    assert outcome.searched_for == "pneumothorax"
 
 
 @pytest.mark.parametrize("target", ["image", "text"])
@@ -95,28 +95,31 @@ FILTER_CASES = {
 @pytest.mark.parametrize("case", list(FILTER_CASES))
 def test_filters_keep_recall(index, tiny_index, monkeypatch, case, plan):
     if plan != "auto":
-        monkeypatch.setattr(search_module, "POST_FILTER_FIRST", False)
         monkeypatch.setattr(ranking, "EXACT_FILTER_LIMIT", 5000 if plan.endswith("exact-scan") else 0)
     filters, keep = FILTER_CASES[case]
     index_dir, items = tiny_index
     query = index.embed_text("nodule", target="image")
     want = brute_force(index_dir, "image", query, 10, keep=lambda i: keep(items[i]))
-    hits = index.search_text("nodule", k=10, filters=filters, mode="dense", negation=False)
+    outcome = index.search("nodule", k=10, filters=filters, mode="dense", negation=False,
+                           plan="auto" if plan == "auto" else "pre-filter")
+    hits = list(outcome.hits)
     assert [h.key for h in hits] == want
     assert len(want) >= 1
-    assert index.last_plan == ("pre-filter" if plan != "auto" else index.last_plan)
+    assert outcome.plan == ("pre-filter" if plan != "auto" else outcome.plan)
 
 
 def test_broad_filters_post_filter_and_narrow_ones_pre_filter(index):
-    index.search_text("nodule", k=5, filters=Filters(licence="CC BY*"), mode="dense", negation=False)
-    assert index.last_plan == "post-filter" and "filter" not in index.last_timings
+    outcome = index.search("nodule", k=5, filters=Filters(licence="CC BY*"), mode="dense", negation=False)
+    assert outcome.plan == "post-filter" and "filter" not in outcome.timings
     # no item carries both labels: the 100 candidates (of 118) cannot yield 10, so the store is asked
-    hits = index.search_text("nodule", k=10, filters=Filters(labels=["followup", "nodule"]), mode="dense", negation=False)
-    assert index.last_plan == "pre-filter" and "filter" in index.last_timings and hits == []
+    outcome = index.search("nodule", k=10, filters=Filters(labels=["followup", "nodule"]), mode="dense", negation=False)
+    hits = list(outcome.hits)
+    assert outcome.plan == "pre-filter" and "filter" in outcome.timings and hits == []
     # with k=20 the pool (200 > 118) covers the whole index, so the post-filter answer is already complete
-    hits = index.search_text("nodule", k=20, filters=Filters(labels=["followup", "cardiomegaly"]), mode="dense",
-                             negation=False)
-    assert index.last_plan == "post-filter" and len(hits) == 10
+    outcome = index.search("nodule", k=20, filters=Filters(labels=["followup", "cardiomegaly"]), mode="dense",
+                           negation=False)
+    hits = list(outcome.hits)
+    assert outcome.plan == "post-filter" and len(hits) == 10
 
 
 def test_post_filter_agrees_with_the_store(index, tiny_index):

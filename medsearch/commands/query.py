@@ -59,13 +59,13 @@ def query_command(
     with open_index(index, model=model, device=device, db_url=db) as idx:
         search_target = resolve_target(target, image is not None, tuple(idx.manifest.modalities))
         if image is not None:
-            results = idx.search_image(image, k=k, target=search_target, filters=filters)
+            outcome = idx.search(image=image, k=k, target=search_target, filters=filters)
         else:
-            results = idx.search_text(
+            outcome = idx.search(
                 text, k=k, target=search_target, ensemble=not no_ensemble, expand=not no_expand, filters=filters,
                 mode=mode, negation=not no_negation,
             )
-        searched_for = idx.last_query if image is None else None
+    results, searched_for = list(outcome.hits), outcome.searched_for
     if json_output:
         import json
 

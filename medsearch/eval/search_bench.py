@@ -222,20 +222,16 @@ def metrics(ranked: list[int], q: JudgedQuery) -> dict:
 
 
 def cached_embeddings(index) -> None:
-    """Embed each (query, target) once for all modes and settings."""
-    original, cache = index.embed_text, {}
+    """Embed each (query, target) once for all modes and settings (a search embeds through ``embed_query``)."""
+    original, cache = index.embed_query, {}
 
-    def embed_text(query, target="image", ensemble=True, expand=True):
+    def embed_query(query, target="image", ensemble=True, expand=True):
         key = (query, target, ensemble, expand)
         if key not in cache:
             cache[key] = original(query, target=target, ensemble=ensemble, expand=expand)
-        else:
-            from medsearch.prompts import prepare_query
-
-            index.last_query = prepare_query(query, expand=expand)
         return cache[key]
 
-    index.embed_text = embed_text
+    index.embed_query = embed_query
 
 
 def run_queries(index, queries: list[JudgedQuery], target: str, configs=CONFIGS, fusion=None) -> list[dict]:

@@ -1,5 +1,5 @@
-"""Checks of a query's arguments (target, mode, k, filters), before any part of the index is touched, and of the
-query model against the index's manifest."""
+"""Checks of a query's arguments (target, mode, filter plan, k, filters), made once at the public entry before
+any part of the index is touched, and of the query model against the index's manifest."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from medsearch.index_dir import IndexManifest
 from medsearch.store.filters import Filters
 from medsearch.targets import canonical_target
 
-MODES = ("dense", "lexical", "hybrid")
+# How a filtered dense search runs. auto: the filter is checked on the unfiltered candidate pool first (cheap for
+# broad filters), and only when too few pass are the allowed vector ids fetched from the store; pre-filter: the
+# allowed ids are always fetched first (for measuring and testing that path).
+PLANS = ("auto", "pre-filter")
 
 
 def check_target(target: str) -> str:
@@ -16,13 +19,19 @@ def check_target(target: str) -> str:
 
 
 def check_mode(mode: str | None) -> str:
-    from medsearch.query.fusion import DEFAULT_MODE
+    from medsearch.query.fusion import DEFAULT_MODE, MODES
 
-    if mode is None:
-        return DEFAULT_MODE
-    if mode not in MODES:
-        raise BadQuery(f"unknown search mode {mode!r}", hint=f"choose one of: {', '.join(MODES)}")
-    return mode
+    return DEFAULT_MODE if mode is None else _one_of(mode, MODES, "search mode")
+
+
+def check_plan(plan: str) -> str:
+    return _one_of(plan, PLANS, "filter plan")
+
+
+def _one_of(value: str, choices: tuple[str, ...], what: str) -> str:
+    if value not in choices:
+        raise BadQuery(f"unknown {what} {value!r}", hint=f"choose one of: {', '.join(choices)}")
+    return value
 
 
 def check_k(k: int) -> int:

@@ -4,59 +4,64 @@ checked on the candidates (post-filter) or turned into the allowed vector ids fi
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from medsearch.errors import IndexCorrupt, IndexMismatch
-from medsearch.search.checks import as_filters, check_k, check_target
 
 
-def ranked(index, vector, k: int, target: str, filters, encode_s: float, light: bool = False
-           ) -> list[tuple[int, float, object]]:
-    """Dense top ``k`` as (vector id, score, record), all from one snapshot of the index (``light`` and no
-    filters: the item id in place of the record)."""
+@dataclass(frozen=True)
+class DenseRanking:
+    """A dense top k, best first: (store vector id, score, record, or item id when ``light`` and unfiltered)."""
+
+    ranked: list[tuple[int, float, object]]
+    plan: str  # "unfiltered", "post-filter" or "pre-filter"
+    timings: dict[str, float]
+
+
+def ranked(index, vector, k: int, target: str, filters, plan: str, encode_s: float, light: bool = False
+           ) -> DenseRanking:
+    """Dense top ``k`` of ``target``'s vectors, all from one snapshot of the index. The arguments were checked by
+    the public entry (``checks``): a canonical target, k >= 1, Filters or None, a known plan."""
     try:
-        return _ranked_snapshot(index, vector, k, target, filters, encode_s, light)
+        return _ranked_snapshot(index, vector, k, target, filters, plan, encode_s, light)
     except FileNotFoundError:  # a writer swapped the snapshot and removed the old files under this search
         if not index._refresh():
             raise IndexCorrupt("files named in the index manifest are missing") from None
-        return _ranked_snapshot(index, vector, k, target, filters, encode_s, light)
+        return _ranked_snapshot(index, vector, k, target, filters, plan, encode_s, light)
 
 
-def _ranked_snapshot(index, vector, k: int, target: str, filters, encode_s: float, light: bool = False
-                     ) -> list[tuple[int, float, object]]:
-    from medsearch import search as package  # POST_FILTER_FIRST is read there (tests set it)
+def _ranked_snapshot(index, vector, k: int, target: str, filters, plan: str, encode_s: float, light: bool
+                     ) -> DenseRanking:
     from medsearch.query.ranking import rank, rank_post_filtered
 
-    target = check_target(target)
-    check_k(k)
     vector = np.asarray(vector, dtype=np.float32).reshape(-1)
     if vector.shape[0] != index.manifest.dim:
         raise IndexMismatch(f"query vector has dimension {vector.shape[0]}, the index {index.manifest.dim}")
     start = time.perf_counter()
     index._refresh()
-    ann, vectors, base = index._snapshot(target)
+    loaded = index._snapshot(target)
+    ann, vectors, base = loaded.ann, loaded.vectors, loaded.id_base
     store = index.store
     timings = {"encode": encode_s, "load": time.perf_counter() - start}
-    filters = as_filters(filters)
     known = rows_to_records(store, target, base, light=light and filters is None)
-    hits, index.last_plan = None, "unfiltered"
-    if filters is not None and package.POST_FILTER_FIRST:
+    hits, used = None, "unfiltered"
+    if filters is not None and plan == "auto":
         hits = rank_post_filtered(ann, vectors, vector, k, known, filters.matches, timings)
-        index.last_plan = "post-filter"
+        used = "post-filter"
     if hits is None:
         allowed = None
         if filters is not None:
             filter_start = time.perf_counter()
             allowed = store.allowed_vector_ids(target, filters) - base
             timings["filter"] = time.perf_counter() - filter_start
-            index.last_plan = "pre-filter"
+            used = "pre-filter"
         hits = rank(ann, vectors, vector, k, known=known, allowed=allowed, timings=timings)
     if len(hits) < k and index._refresh():  # a writer swapped in a new snapshot while this one was read
-        return _ranked_snapshot(index, vector, k, target, filters, encode_s, light)
+        return _ranked_snapshot(index, vector, k, target, filters, plan, encode_s, light)
     timings["total"] = encode_s + time.perf_counter() - start
-    index.last_timings = timings
-    return [(row + base, score, record) for row, score, record in hits]  # rows -> the store's vector ids
+    return DenseRanking([(row + base, score, record) for row, score, record in hits], used, timings)  # rows -> ids
 
 
 def rows_to_records(store, target: str, base: int, light: bool = False):

@@ -6,21 +6,17 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from medsearch.search.checks import as_filters, check_k, check_mode, check_target
 from medsearch.search.dense import ranked
+from medsearch.search.outcome import SearchOutcome
 from medsearch.search.result import SearchResult
 
 
-def search_text(index, query: str, k: int, target: str, ensemble: bool, expand: bool, filters, mode: str | None,
-                negation: bool, fusion) -> list[SearchResult]:
-    """``Index.search_text`` (its arguments are documented there)."""
+def search_text(index, query: str, k: int, target: str, filters, plan: str, mode: str, ensemble: bool, expand: bool,
+                negation: bool, fusion) -> SearchOutcome:
+    """A text query (``Index.search`` documents the arguments, checked there: a canonical target, k >= 1,
+    Filters or None, a known plan and mode, FusionSettings)."""
     from medsearch.lexical.query import parse
-    from medsearch.query.fusion import DEFAULT_FUSION
 
-    target = check_target(target)
-    check_k(k)
-    mode = check_mode(mode)
-    fusion = fusion or DEFAULT_FUSION
     start = time.perf_counter()
     lexical_query = parse(query, expand=expand)
     clauses = lexical_query.clauses if negation else [dataclasses.replace(c, status="any") for c in lexical_query.clauses]
@@ -30,7 +26,7 @@ def search_text(index, query: str, k: int, target: str, ensemble: bool, expand: 
     vector_ids: dict[int, int] = {}  # item id -> vector id of ``target``, to fetch the records kept
     strict: set[int] = set()  # items whose text matches the whole query
     timings: dict[str, float] = {}
-    lexical_job = None
+    lexical_job, dense_plan = None, None
     if mode in ("lexical", "hybrid") or (negation and clauses):
         # the full-text work (the lexical ranking; which items assert or deny each finding of the query) runs
         # in a thread while the query is embedded (onnxruntime releases the GIL)
@@ -38,7 +34,7 @@ def search_text(index, query: str, k: int, target: str, ensemble: bool, expand: 
 
         def lexical_search():
             lexical_start = time.perf_counter()
-            found = (lexical_ranking(index.store, target, clauses, as_filters(filters), depth, k)
+            found = (lexical_ranking(index.store, target, clauses, filters, depth, k)
                      if mode != "dense" else ([], {}, set()))
             sets = assertion_sets(index.store, target, clauses) if negation and clauses else None
             return found, sets, time.perf_counter() - lexical_start
@@ -49,14 +45,15 @@ def search_text(index, query: str, k: int, target: str, ensemble: bool, expand: 
             lexical_job = Done(lexical_search())
     if mode in ("dense", "hybrid"):
         index._load_in_background(target)
-        vector = index.embed_text(query, target=target, ensemble=ensemble, expand=expand)
-        encode_s = time.perf_counter() - start
+        embedded = index.embed_query(query, target=target, ensemble=ensemble, expand=expand)
+        searched_for, encode_s = embedded.text, time.perf_counter() - start
         dense_depth = depth if (mode == "hybrid" or (negation and clauses)) else k
-        dense = ranked(index, vector, dense_depth, target, filters, encode_s, light=True)
-        timings.update(index.last_timings)
+        dense = ranked(index, embedded.vector, dense_depth, target, filters, plan, encode_s, light=True)
+        timings.update(dense.timings)
+        dense_plan = dense.plan
         # rankings are fused by item id: vector ids are the store's concern (and change on compaction);
         # unfiltered, the ranking returned item ids only, and the records of the k kept are fetched at the end
-        for vid, score, found in dense:
+        for vid, score, found in dense.ranked:
             item_id = found if isinstance(found, int) else found.item_id
             vector_ids[item_id] = vid
             rankings.setdefault("dense", []).append((item_id, score))
@@ -64,7 +61,7 @@ def search_text(index, query: str, k: int, target: str, ensemble: bool, expand: 
                 records[item_id] = SearchResult.from_record(0, score, target, found)
         rankings.setdefault("dense", [])
     else:
-        index.last_query = lexical_query.text
+        searched_for = lexical_query.text
     sets = None
     if lexical_job is not None:
         (found, lexical_vectors, strict), sets, timings["lexical"] = lexical_job.result()
@@ -74,10 +71,9 @@ def search_text(index, query: str, k: int, target: str, ensemble: bool, expand: 
     hits = fuse(index.store, rankings, records, vector_ids, strict if mode == "hybrid" else None, clauses, sets, k,
                 target, mode, fusion, timings)
     timings["total"] = time.perf_counter() - start
-    index.last_timings = timings
     for hit in hits:
-        hit.searched_for = index.last_query
-    return hits
+        hit.searched_for = searched_for
+    return SearchOutcome(tuple(hits), dense_plan, timings, searched_for)
 
 
 def fuse(store, rankings, dense_hits, vector_ids, strict, clauses, sets, k, target, mode, fusion,

@@ -6,21 +6,32 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from medsearch.errors import BadQuery, IndexCorrupt, MedsearchError
 from medsearch.index_dir import IndexManifest, manifest_stamp, read_manifest
-from medsearch.search.checks import check_encoder, check_k, check_target
+from medsearch.search.checks import as_filters, check_encoder, check_k, check_mode, check_plan, check_target
 from medsearch.search.dense import ranked
 from medsearch.search.health import vector_health
 from medsearch.search.hybrid import search_text
 from medsearch.search.images import to_pil
+from medsearch.search.outcome import QueryEmbedding, SearchOutcome
 from medsearch.search.result import SearchResult
 
 LEXICAL_THREADS = 8  # concurrent text queries whose full-text work runs beside their encoding (see _lexical_pool)
+
+
+@dataclass(frozen=True)
+class TargetSnapshot:
+    """One target's loaded vectors, all of one manifest: the FAISS index, the float vectors (a read-only memory
+    map) and the id base (store vector id = id_base + row; 0 unless the index was compacted)."""
+
+    ann: object
+    vectors: np.ndarray
+    id_base: int
 
 
 class Index:
@@ -33,9 +44,7 @@ class Index:
         self.device = device
         self._encoder = encoder
         self._store = None
-        self._ann: dict[str, object] = {}
-        self._vectors: dict[str, np.ndarray] = {}
-        self._bases: dict[str, int] = {}
+        self._loaded: dict[str, TargetSnapshot] = {}
         self._stamp = manifest_stamp(self.path)  # the manifest.json these parts belong to (see _refresh)
         self._db_stamp = _file_stamp(self.db_url)
         # one lock per lazily loaded part, so that they can load at the same time (see _load_in_background)
@@ -44,9 +53,6 @@ class Index:
         self._ann_lock = threading.RLock()
         self._pool = None  # see _lexical_pool
         self._pool_lock = threading.Lock()
-        self.last_timings: dict[str, float] = {}  # seconds per stage of the latest search (encode, filter, ann...)
-        self.last_plan = ""  # how the latest search ran: unfiltered, post-filter or pre-filter
-        self.last_query = ""  # the text the latest text query embedded (normalised, lexicon-expanded)
 
     # --- lazily loaded parts ---------------------------------------------------------------------
 
@@ -91,9 +97,7 @@ class Index:
             manifest = read_manifest(self.path)
             self._stamp = stamp
             self.manifest = manifest
-            self._ann.clear()
-            self._vectors.clear()
-            self._bases = {}
+            self._loaded.clear()
         db_stamp = _file_stamp(self.db_url)
         if db_stamp != self._db_stamp:
             with self._store_lock:
@@ -112,14 +116,16 @@ class Index:
             )
         return entry
 
-    def _parts(self, modality: str):
-        """(faiss index, float vectors) for one modality."""
-        ann, vectors, _ = self._snapshot(modality)
-        return ann, vectors
+    def target_snapshot(self, target: str) -> TargetSnapshot:
+        """``target``'s loaded FAISS index, vectors and id base, of the current manifest (loaded now if need be):
+        for tools that time or scan them (benchmarks, teaching calibration). Searches go through ``search``."""
+        target = check_target(target)
+        self._refresh()
+        return self._snapshot(target)
 
-    def _snapshot(self, modality: str):
-        """(faiss index, float vectors, id base) for one modality, all of one manifest: store vector id =
-        base + row. A file the manifest names but a writer has just replaced: reopen once and retry."""
+    def _snapshot(self, modality: str) -> TargetSnapshot:
+        """One modality's loaded parts, all of one manifest. A file the manifest names but a writer has just
+        replaced: reopen once and retry."""
         try:
             return self._load_parts(modality)
         except FileNotFoundError:
@@ -127,9 +133,9 @@ class Index:
                 raise IndexCorrupt(f"the {modality} index files named in the manifest are missing") from None
             return self._load_parts(modality)
 
-    def _load_parts(self, modality: str):
+    def _load_parts(self, modality: str) -> TargetSnapshot:
         with self._ann_lock:
-            if modality not in self._ann:
+            if modality not in self._loaded:
                 import faiss
 
                 from medsearch.integrity import check_vector_file
@@ -153,21 +159,20 @@ class Index:
                 ivf = faiss.try_extract_index_ivf(ann)
                 if ivf is not None and entry.nprobe:
                     ivf.nprobe = entry.nprobe
-                self._ann[modality], self._vectors[modality] = ann, vectors
-                self._bases[modality] = entry.id_base
-            return self._ann[modality], self._vectors[modality], self._bases[modality]
+                self._loaded[modality] = TargetSnapshot(ann, vectors, entry.id_base)
+            return self._loaded[modality]
 
     def _load_in_background(self, target: str) -> None:
         """On a cold index, open the store and read the faiss index in a thread while the query is embedded
         (onnxruntime releases the GIL): a cold CLI query overlaps the two instead of paying for both.
         Errors are not lost: the search itself touches the same parts and raises them in the caller."""
-        if self._store is not None and target in self._ann:
+        if self._store is not None and target in self._loaded:
             return
 
         def load() -> None:
             try:
                 self.store
-                self._parts(target)
+                self._snapshot(target)
             except MedsearchError:
                 pass  # raised again, in the caller's thread, when the search reaches the same part
 
@@ -185,49 +190,85 @@ class Index:
 
     # --- queries ---------------------------------------------------------------------------------
 
-    def embed_text(self, query: str, target: str = "image", ensemble: bool = True, expand: bool = True) -> np.ndarray:
-        """The (dim,) unit vector a text query searches with: a short query normalised, expanded and through the
-        template ensemble; a caption-like one as written (``prompts.dense_query``)."""
+    def embed_query(self, query: str, target: str = "image", ensemble: bool = True, expand: bool = True
+                    ) -> QueryEmbedding:
+        """The text a text query searches with and its (dim,) unit vector: a short query normalised, expanded and
+        through the template ensemble; a caption-like one as written (``prompts.dense_query``)."""
         from medsearch.prompts import dense_query, ensemble_embedding
 
         text, to_embed, template_set = dense_query(query, check_target(target), ensemble, expand)
-        self.last_query = text
-        return ensemble_embedding(self.encoder, to_embed, template_set)
+        return QueryEmbedding(text, ensemble_embedding(self.encoder, to_embed, template_set))
+
+    def embed_text(self, query: str, target: str = "image", ensemble: bool = True, expand: bool = True) -> np.ndarray:
+        """The (dim,) unit vector a text query searches with (``embed_query`` without the text)."""
+        return self.embed_query(query, target=target, ensemble=ensemble, expand=expand).vector
 
     def embed_image(self, image) -> np.ndarray:
         return self.encoder.encode_images([to_pil(image)])[0]
 
-    def search_text(
+    def search(
         self,
-        query: str,
+        text: str | None = None,
+        *,
+        image=None,
+        vector: np.ndarray | None = None,
         k: int = 10,
-        target: str = "image",
+        target: str | None = None,
+        filters=None,
+        plan: str = "auto",
+        mode: str | None = None,
         ensemble: bool = True,
         expand: bool = True,
-        filters=None,
-        mode: str | None = None,
         negation: bool = True,
         fusion=None,
-    ) -> list[SearchResult]:
-        """Search by words. ``mode``: "dense" (embeddings), "lexical" (the full-text index) or "hybrid" (both,
-        fused; the default). ``negation``: respect assertion (a positive query does not match "no X", "no X"
-        prefers texts without X); off, only for measuring what it brings. ``fusion``: FusionSettings."""
-        return search_text(self, query, k, target, ensemble, expand, filters, mode, negation, fusion)
+    ) -> SearchOutcome:
+        """One search, by exactly one of ``text``, ``image`` (a path, bytes or a PIL image) or ``vector``, and how it
+        ran: hits, filter plan, seconds per stage, the text searched for. ``target``: the vectors ranked, "image"
+        or "text" (default: images for a text or vector query, texts for an image). ``filters``: a Filters or a
+        dict of its fields. ``plan``: "auto" or "pre-filter" (``checks.PLANS``). Text queries only: ``mode``
+        "dense" (embeddings), "lexical" (the full-text index) or "hybrid" (both, fused; the default);
+        ``ensemble``/``expand`` the template ensemble and lexicon expansion; ``negation`` respects assertion (a
+        positive query does not match "no X", "no X" prefers texts without X; off only to measure what it
+        brings); ``fusion`` FusionSettings."""
+        given = [name for name, value in (("text", text), ("image", image), ("vector", vector)) if value is not None]
+        if len(given) != 1:
+            raise BadQuery(f"search with exactly one of text, image or vector (given: {', '.join(given) or 'none'})")
+        target = check_target(target or ("text" if image is not None else "image"))
+        check_k(k)
+        filters, plan = as_filters(filters), check_plan(plan)
+        if text is not None:
+            from medsearch.query.fusion import DEFAULT_FUSION
 
-    def search_image(self, image, k: int = 10, target: str = "text", filters=None) -> list[SearchResult]:
-        target = check_target(target)
+            return search_text(self, text, k, target, filters, plan, check_mode(mode), ensemble, expand, negation,
+                               fusion or DEFAULT_FUSION)
+        if mode not in (None, "dense"):
+            raise BadQuery(f"search mode {mode!r} needs a text query", hint="image and vector queries are dense")
+        if image is None:
+            return self._search(vector, k, target, filters, plan, encode_s=0.0)
         start = time.perf_counter()
         vector = self.embed_image(image)
-        encode_s = time.perf_counter() - start
-        return self._search(vector, k, target, filters, encode_s)
+        return self._search(vector, k, target, filters, plan, encode_s=time.perf_counter() - start)
+
+    def search_text(self, query: str, k: int = 10, target: str = "image", ensemble: bool = True, expand: bool = True,
+                    filters=None, mode: str | None = None, negation: bool = True, fusion=None) -> list[SearchResult]:
+        """Search by words: the hits of ``search(query, ...)`` (its arguments are documented there)."""
+        return list(self.search(query, k=k, target=target, ensemble=ensemble, expand=expand, filters=filters,
+                                mode=mode, negation=negation, fusion=fusion).hits)
+
+    def search_image(self, image, k: int = 10, target: str = "text", filters=None) -> list[SearchResult]:
+        """Search by an image (a path, bytes or a PIL image): the hits of ``search(image=...)``."""
+        return list(self.search(image=image, k=k, target=target, filters=filters).hits)
 
     def search_vector(self, vector: np.ndarray, k: int = 10, target: str = "image", filters=None) -> list[SearchResult]:
         """Rank ``target`` vectors against a query vector: ANN, exact rescoring, stale ids dropped, metadata."""
-        return self._search(vector, k, target, filters, encode_s=0.0)
+        return list(self.search(vector=vector, k=k, target=target, filters=filters).hits)
 
-    def _search(self, vector, k: int, target: str, filters, encode_s: float) -> list[SearchResult]:
-        return [SearchResult.from_record(i + 1, score, target, record)
-                for i, (_, score, record) in enumerate(ranked(self, vector, k, target, filters, encode_s))]
+    def _search(self, vector, k: int, target: str, filters, plan: str, encode_s: float) -> SearchOutcome:
+        """A dense search (arguments checked by ``search``)."""
+        dense = ranked(self, vector, k, target, filters, plan, encode_s)
+        hits = tuple(SearchResult.from_record(i + 1, score, target, record)
+                     for i, (_, score, record) in enumerate(dense.ranked))
+        return SearchOutcome(hits, dense.plan, dense.timings)
 
     def search_similar(self, item_id: int, k: int = 10, target: str = "image", filters=None) -> list[SearchResult]:
         """'More like this': the item's stored vector (of ``target``'s kind, else the other) as the query;
@@ -247,12 +288,11 @@ class Index:
 
     def stored_vector(self, modality: str, vector_id: int) -> np.ndarray:
         """The float vector stored for ``vector_id`` (a copy, safe to keep)."""
-        self._refresh()
-        _, vectors, base = self._snapshot(check_target(modality))
-        row = int(vector_id) - base
-        if not 0 <= row < len(vectors):
+        loaded = self.target_snapshot(modality)
+        row = int(vector_id) - loaded.id_base
+        if not 0 <= row < len(loaded.vectors):
             raise BadQuery(f"no {modality} vector {vector_id} in this index snapshot")
-        return np.array(vectors[row], dtype=np.float32)
+        return np.array(loaded.vectors[row], dtype=np.float32)
 
     def item(self, item_id: int):
         return self.store.item(item_id)
@@ -282,8 +322,7 @@ class Index:
                 self._store.close()
                 self._store = None
         with self._ann_lock:
-            self._ann.clear()
-            self._vectors.clear()
+            self._loaded.clear()
 
     def __enter__(self) -> "Index":
         return self

@@ -35,12 +35,8 @@ def nearest_other_case(vectors: np.ndarray, groups: list, query_rows: np.ndarray
 
 def stored_matrix(index, target: str):
     """(vectors, id base): store vector id = base + row (base 0 unless the index was compacted)."""
-    snapshot = getattr(index, "_snapshot", None)
-    if snapshot is not None:
-        _, vectors, base = snapshot(target)
-        return vectors, int(base)
-    _, vectors = index._parts(target)
-    return vectors, 0
+    loaded = index.target_snapshot(target)
+    return loaded.vectors, int(loaded.id_base)
 
 
 def similarity_threshold(index, target: str = "image", quantile: float = QUANTILE) -> float | None:
