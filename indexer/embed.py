@@ -1,4 +1,5 @@
-"""Embedder stage: DataLoader workers decode and transform images, the main process runs the encoder.
+"""Embedder stage: pending items through the one batch-embedding loop (``medsearch.models.embed_loop``):
+DataLoader workers decode and transform images, the main process runs the encoder.
 
 A decode failure comes back from the worker as a record (never an exception), so a corrupt image becomes
 ``Skipped(stage="decode")`` and the run goes on. Texts are encoded per batch in the main process.
@@ -7,18 +8,13 @@ A decode failure comes back from the worker as a record (never an exception), so
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 import numpy as np
-import torch
-from torch.utils.data import DataLoader, Dataset
 
 from medsearch.archives.item import Skipped
-from medsearch.errors import BadItem
-from medsearch.imaging import load_image
-from medsearch.models.device import autocast, resolve_device
+from medsearch.models.embed_loop import embed_batches, encode_device
 
 from indexer.reader import Pending, has_text
 
@@ -50,47 +46,9 @@ class EmbeddedBatch:
     embed_s: float = 0.0
 
 
-@dataclass
-class Decoded:
-    position: int
-    array: np.ndarray | None
-    error: str | None
-    seconds: float
-
-
-class DecodeDataset(Dataset):
-    """Image path (or None) -> Decoded. Runs in DataLoader workers; picklable."""
-
-    def __init__(self, paths: Sequence, transform):
-        self.paths = list(paths)
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, position: int) -> Decoded:
-        path = self.paths[position]
-        if path is None:
-            return Decoded(position, None, None, 0.0)
-        start = time.perf_counter()
-        try:
-            array = np.asarray(self.transform(load_image(path)), dtype=np.float32)
-        except BadItem as exc:
-            return Decoded(position, None, getattr(exc, "reason", str(exc)), time.perf_counter() - start)
-        return Decoded(position, array, None, time.perf_counter() - start)
-
-
 def decode_skip(pending: Pending, error: str) -> Skipped:
     """The skip record of an item whose image failed to decode (every engine reports it the same way)."""
     return Skipped(pending.item.key, f"{pending.item.shown_path()}: {error}", "decode")
-
-
-def keep_list(batch: list[Decoded]) -> list[Decoded]:
-    return batch
-
-
-def one_thread_per_worker(_worker_id: int) -> None:
-    torch.set_num_threads(1)  # workers decode; letting each also spawn BLAS threads oversubscribes the CPU
 
 
 class TorchEmbedder:
@@ -101,61 +59,17 @@ class TorchEmbedder:
         self.encoder = encoder
         self.batch_size = batch_size
         # autocast follows where the encoder's weights are; "auto" only decides for encoders that do not say
-        chosen = device if device not in (None, "auto") else getattr(encoder, "device", None)
-        self.device = resolve_device(chosen or "auto")
+        self.device = encode_device(encoder, device)
         self.workers = default_workers(self.device) if workers is None else workers
 
     def embed(self, pending: Sequence[Pending]) -> Iterator[EmbeddedBatch]:
         if not pending:
             return
-        dataset = DecodeDataset([p.item.image_path for p in pending], self.encoder.image_transform())
-        loader = DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            num_workers=self.workers,
-            collate_fn=keep_list,
-            worker_init_fn=one_thread_per_worker if self.workers else None,
-            prefetch_factor=4 if self.workers else None,
-        )
-        batches = iter(loader)
-        while True:
-            start = time.perf_counter()
-            decoded = next(batches, None)
-            if decoded is None:
-                return
-            wait = time.perf_counter() - start
-            batch = self._encode(pending, decoded)
-            batch.decode_wait_s = wait
-            yield batch
-
-    def _encode(self, pending: Sequence[Pending], decoded: list[Decoded]) -> EmbeddedBatch:
-        batch = EmbeddedBatch(decode_worker_s=sum(d.seconds for d in decoded))
-        kept: list[tuple[Pending, np.ndarray | None]] = []
-        for d in decoded:
-            if d.error is not None:
-                p = pending[d.position]
-                batch.skipped.append(decode_skip(p, d.error))
-            else:
-                kept.append((pending[d.position], d.array))
-        start = time.perf_counter()
-        images = self._encode_images([a for _, a in kept if a is not None])
-        texts = self._encode_texts([p.item.text for p, _ in kept if has_text(p.item)])
-        batch.embed_s = time.perf_counter() - start
-        image_rows, text_rows = iter(images), iter(texts)
-        for p, array in kept:
-            image = next(image_rows) if array is not None else None
-            text = next(text_rows) if has_text(p.item) else None
-            batch.items.append(Embedded(p, image, text))
-        return batch
-
-    def _encode_images(self, arrays: list[np.ndarray]) -> np.ndarray:
-        if not arrays:
-            return np.zeros((0, self.encoder.dim), dtype=np.float32)
-        with torch.inference_mode(), autocast(self.device):
-            return np.asarray(self.encoder.encode_image_batch(np.stack(arrays)), dtype=np.float32)
-
-    def _encode_texts(self, texts: list[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.encoder.dim), dtype=np.float32)
-        with torch.inference_mode(), autocast(self.device):
-            return np.asarray(self.encoder.encode_texts(texts), dtype=np.float32)
+        paths = [p.item.image_path for p in pending]
+        texts = [p.item.text if has_text(p.item) else None for p in pending]
+        for batch in embed_batches(self.encoder, paths, texts, self.batch_size, self.workers, self.device):
+            yield EmbeddedBatch(
+                items=[Embedded(pending[position], image, text) for position, image, text in batch.kept],
+                skipped=[decode_skip(pending[d.position], d.error) for d in batch.failed],
+                decode_wait_s=batch.decode_wait_s, decode_worker_s=batch.decode_worker_s, embed_s=batch.embed_s,
+            )

@@ -9,7 +9,6 @@ from typing import Iterable
 import numpy as np
 
 from medsearch.archives.item import Item, Skipped
-from medsearch.errors import BadItem
 
 
 @dataclass
@@ -26,43 +25,32 @@ class Embedded:
 
 def embed_items(items: Iterable[Item], encoder, batch_size: int = 64, images: bool = True, texts: bool = True,
                 show_progress: bool = True) -> Embedded:
-    """Decode and embed every usable item; ``items`` is consumed once."""
-    from medsearch.imaging import load_image
+    """Decode and embed every usable item through the indexer's loop (``medsearch.models.embed_loop``);
+    ``items`` is consumed once."""
+    from medsearch.models.embed_loop import embed_batches
 
     from indexer.progress import progress_display
 
     items = list(items)
-    transform = encoder.image_transform() if images else None
     kept: list[Item] = []
     skipped: list[Skipped] = []
-    image_chunks: list[np.ndarray] = []
-    pending: list[np.ndarray] = []
-
-    def flush():
-        if pending:
-            image_chunks.append(encoder.encode_image_batch(np.stack(pending)))
-            pending.clear()
-
+    image_rows: list[np.ndarray] = []
+    text_rows: list[np.ndarray] = []
+    paths = [item.image_path if images else None for item in items]
+    captions = [(item.text or "") if texts else None for item in items]
     with progress_display(show_progress, transient=True) as progress:
         task = progress.add_task("embedding", total=len(items))
-        for item in items:
-            try:
-                if images:
-                    pending.append(transform(load_image(item.image_path)))
-                kept.append(item)
-            except BadItem as exc:
-                skipped.append(Skipped(item.key, str(exc), stage="decode"))
-            if len(pending) >= batch_size:
-                flush()
-            progress.advance(task)
-        flush()
-    image_vectors = np.concatenate(image_chunks) if image_chunks else (
-        np.zeros((0, encoder.dim), np.float32) if images else None)
-    text_vectors = None
-    if texts:
-        text_vectors = np.concatenate([
-            encoder.encode_texts([item.text or "" for item in kept[i:i + batch_size]])
-            for i in range(0, len(kept), batch_size)
-        ]) if kept else np.zeros((0, encoder.dim), np.float32)
-    return Embedded(kept, image_vectors, text_vectors, skipped)
+        for batch in embed_batches(encoder, paths, captions, batch_size, full_batches=True):
+            for position, image, text in batch.kept:
+                kept.append(items[position])
+                image_rows += [image] if images else []
+                text_rows += [text] if texts else []
+            skipped += [Skipped(items[d.position].key, d.message, stage="decode") for d in batch.failed]
+            progress.advance(task, len(batch.kept) + len(batch.failed))
+    return Embedded(kept, _rows(image_rows, encoder) if images else None, _rows(text_rows, encoder) if texts else None,
+                    skipped)
+
+
+def _rows(vectors: list[np.ndarray], encoder) -> np.ndarray:
+    return np.stack(vectors) if vectors else np.zeros((0, encoder.dim), np.float32)
 

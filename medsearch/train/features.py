@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 from medsearch.archives.item import Item, Skipped
-from medsearch.errors import BadItem
 
 FEATURES_FILE = "features.safetensors"
 ITEMS_FILE = "items.json"
@@ -85,8 +84,8 @@ def extract(
     """Items with both an image and a text -> FeatureCache. Unreadable images are recorded in ``skipped``."""
     import torch
 
-    from medsearch.imaging import load_image
     from medsearch.models import towers
+    from medsearch.models.embed_loop import decode_batches
 
     skipped = skipped if skipped is not None else []
     image_model = towers.build_image_tower()
@@ -98,18 +97,18 @@ def extract(
     kept: list[Item] = []
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("image_pooled", "image_map", "text_pooled", "text_hidden")}
     lengths: list[int] = []
-    for start in range(0, len(items), batch_size):
+    paths = [item.image_path if item.image_path is not None and item.text else None for item in items]
+    for decoded in decode_batches(paths, transform, batch_size):
         batch_items, images = [], []
-        for item in items[start : start + batch_size]:
-            if item.image_path is None or not item.text:
+        for d in decoded:
+            item = items[d.position]
+            if d.error is not None:
+                skipped.append(Skipped(item.key, d.message, "decode"))
+            elif d.array is None:
                 skipped.append(Skipped(item.key, "needs both an image and a text", "read"))
-                continue
-            try:
-                images.append(transform(load_image(item.image_path)))
-            except BadItem as exc:
-                skipped.append(Skipped(item.key, str(exc), "decode"))
-                continue
-            batch_items.append(item)
+            else:
+                images.append(d.array)
+                batch_items.append(item)
         if batch_items:
             with torch.inference_mode():
                 x = torch.from_numpy(np.stack(images)).contiguous(memory_format=torch.channels_last)
@@ -127,7 +126,7 @@ def extract(
                     lengths.append(n)
             kept.extend(batch_items)
         if progress is not None:
-            progress(min(start + batch_size, len(items)))
+            progress(decoded[-1].position + 1)
 
     tensors = {k: np.concatenate(v) for k, v in parts.items() if v}
     tensors["text_offsets"] = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
