@@ -38,6 +38,13 @@ def _csv_archive(tmp_path: Path, texts: list[str], corrupt: int | None = None) -
     return root
 
 
+def _bench_json(args: list[str], out: Path) -> dict:
+    """`medsearch bench ARGS --model fake --out OUT` exits 0; the JSON report it wrote there."""
+    result = runner.invoke(app, ["bench", *args, "--model", "fake", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return json.loads(next(out.glob("*.json")).read_text())
+
+
 def test_evaluate_pairs_hand_case_with_repeated_texts():
     # images 0 and 1 share a caption; image 2 matches its text best
     images = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], dtype=np.float32)
@@ -90,12 +97,8 @@ def _nih_like(tmp_path: Path) -> Path:
 
 
 def test_bench_zeroshot_cli_binary_task(tmp_path):
-    root = _nih_like(tmp_path)
     out = tmp_path / "out"
-    result = runner.invoke(app, ["bench", "zeroshot", "--task", "nih-normal", "--root", str(root), "--model", "fake",
-                                 "--bootstrap", "20", "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    data = json.loads(next(out.glob("*.json")).read_text())
+    data = _bench_json(["zeroshot", "--task", "nih-normal", "--root", str(_nih_like(tmp_path)), "--bootstrap", "20"], out)
     assert data["n"] == 16 and data["val_n"] == 8
     assert data["class_counts"] == {"normal": 8, "abnormal": 8}
     assert 0.0 <= data["accuracy"] <= 1.0
@@ -108,12 +111,8 @@ def test_bench_zeroshot_cli_binary_task(tmp_path):
 
 
 def test_bench_zeroshot_multilabel_and_unknown_task(tmp_path):
-    root = _nih_like(tmp_path)
-    out = tmp_path / "out"
-    result = runner.invoke(app, ["bench", "zeroshot", "--task", "nih-findings", "--root", str(root), "--model", "fake",
-                                 "--bootstrap", "10", "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    data = json.loads(next(out.glob("*.json")).read_text())
+    data = _bench_json(["zeroshot", "--task", "nih-findings", "--root", str(_nih_like(tmp_path)), "--bootstrap", "10"],
+                       tmp_path / "out")
     # Effusion: 8 of 16 positive; Mass: 4 positives, under the 5 needed for an AUROC; the rest: none
     assert set(data["per_class"]) == {"Effusion"}
     assert data["per_class"]["Effusion"]["n_pos"] == 8
@@ -159,11 +158,7 @@ def test_bench_phrasing_cli_on_tiny_index(tiny_index, tmp_path):
         {"id": "ptx", "queries": ["pneumothorax", "PTX"]},
         {"id": "same", "queries": ["pleural effusion", "Pleural Effusion."]},
     ]}))
-    out = tmp_path / "out"
-    result = runner.invoke(app, ["bench", "phrasing", "--index", str(index_dir), "--model", "fake", "--groups",
-                                 str(groups), "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    data = json.loads(next(out.glob("*.json")).read_text())
+    data = _bench_json(["phrasing", "--index", str(index_dir), "--groups", str(groups)], tmp_path / "out")
     assert data["groups"] == 2
     # case and punctuation are normalised away, so that group agrees fully in every setting
     assert all(data["per_group"]["same"][s]["jaccard"] == 1.0 for s in data["settings"])

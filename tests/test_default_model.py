@@ -86,10 +86,9 @@ def test_biomedclip_without_the_hub_cache_is_unavailable_not_downloaded(tmp_path
 
 
 @pytest.mark.slow
-def test_real_image_and_caption_land_close_in_the_shared_space(shared_data, tmp_path, monkeypatch):
+def test_real_image_and_caption_land_close_in_the_shared_space(shared_data):
     import csv
 
-    monkeypatch.setenv("MEDSEARCH_CACHE", str(tmp_path))
     rows = [r for r in csv.DictReader(open(shared_data / "roco" / "captions.csv")) if r["split"] == "test"][:16]
     enc = default.load(device="cpu")
     images = enc.encode_images([Image.open(shared_data / "roco" / r["image"]) for r in rows])

@@ -19,12 +19,11 @@ def _images():
 
 
 @pytest.mark.slow
-def test_onnx_image_embeddings_match_torch_within_1e_4(tmp_path, monkeypatch):
+def test_onnx_image_embeddings_match_torch_within_1e_4(isolated_cache):
     torch = pytest.importorskip("torch")
     from medsearch.models import image_runtime
     from medsearch.models.default_torch import ImageEncoder, read_weights
 
-    monkeypatch.setenv("MEDSEARCH_CACHE", str(tmp_path))
     encoder = default.load(device="cpu")
     got = encoder.encode_images(_images())
     assert image_runtime.onnx_path(encoder.fp).exists()
@@ -37,7 +36,7 @@ def test_onnx_image_embeddings_match_torch_within_1e_4(tmp_path, monkeypatch):
     code = ("import sys; from PIL import Image; from medsearch.models import default; e = default.load(device='cpu'); "
             "v = e.encode_images([Image.new('RGB', (50, 40), (90, 20, 200))]); print(v.shape, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "MEDSEARCH_CACHE": str(tmp_path), "CUDA_VISIBLE_DEVICES": ""})
+                         env={**os.environ, "MEDSEARCH_CACHE": str(isolated_cache), "CUDA_VISIBLE_DEVICES": ""})
     assert out.stdout.split()[-1] == "False", out.stdout
 
 

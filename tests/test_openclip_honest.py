@@ -33,9 +33,9 @@ def tiny_root(tmp_path_factory):
 
 
 @pytest.fixture()
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("MEDSEARCH_CACHE", str(tmp_path / "mscache"))
-    return tmp_path / "mscache"
+def cache(isolated_cache):
+    """This test's own MEDSEARCH_CACHE (conftest.isolated_cache)."""
+    return isolated_cache
 
 
 def _copy_model(tiny_root, dest: Path) -> Path:
@@ -87,14 +87,15 @@ def test_missing_directory_is_reported_before_open_clip_is_imported(tmp_path, mo
         openclip.create(f"local-dir:{tmp_path / 'nowhere'}")
 
 
-def test_missing_weights_refused_naming_the_file(tiny_root, tmp_path, cache):
+@pytest.mark.parametrize("missing", ["open_clip_model.safetensors", "vocab.txt"])
+def test_missing_weights_or_tokenizer_refused_naming_the_file(tiny_root, tmp_path, cache, missing):
     from medsearch.models import load_encoder
 
     d = _copy_model(tiny_root, tmp_path / "m")
-    (d / "open_clip_model.safetensors").unlink()
+    (d / missing).unlink()
     with pytest.raises(ModelUnavailable) as exc:
         load_encoder(f"local-dir:{d}", device="cpu")
-    assert str(d / "open_clip_model.safetensors") in str(exc.value)
+    assert str(d / missing) in str(exc.value)
 
 
 def test_partial_checkpoint_refused(tiny_root, tmp_path, cache):
@@ -107,16 +108,6 @@ def test_partial_checkpoint_refused(tiny_root, tmp_path, cache):
     save_file({k: v for k, v in tensors.items() if not k.startswith("text.")}, str(d / "open_clip_model.safetensors"))
     with pytest.raises(ModelUnavailable, match="cannot load"):
         openclip.create(f"local-dir:{d}")
-
-
-def test_missing_tokenizer_refused_naming_the_file(tiny_root, tmp_path, cache):
-    from medsearch.models import load_encoder
-
-    d = _copy_model(tiny_root, tmp_path / "m")
-    (d / "vocab.txt").unlink()
-    with pytest.raises(ModelUnavailable) as exc:
-        load_encoder(f"local-dir:{d}", device="cpu")
-    assert str(d / "vocab.txt") in str(exc.value)
 
 
 def test_tokenizer_with_a_tiny_vocabulary_is_refused(tiny_root, tmp_path, cache):

@@ -14,12 +14,11 @@ TEXTS = ["left pleural effusion", "CT of the abdomen shows a 3 cm hypodense live
 
 
 @pytest.mark.slow
-def test_onnx_text_embeddings_match_torch_within_1e_4(tmp_path, monkeypatch):
+def test_onnx_text_embeddings_match_torch_within_1e_4(isolated_cache):
     torch = pytest.importorskip("torch")
     from medsearch.models import text_runtime, towers
     from medsearch.models.default_torch import TextEncoder, read_weights
 
-    monkeypatch.setenv("MEDSEARCH_CACHE", str(tmp_path))
     encoder = default.load(device="cpu")
     got = encoder.encode_texts(TEXTS)
     assert text_runtime.onnx_path(encoder.fp).exists()
@@ -38,7 +37,7 @@ def test_onnx_text_embeddings_match_torch_within_1e_4(tmp_path, monkeypatch):
         f"v = e.encode_texts({TEXTS!r}); print(v.shape, 'torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**__import__("os").environ, "MEDSEARCH_CACHE": str(tmp_path)})
+                         env={**__import__("os").environ, "MEDSEARCH_CACHE": str(isolated_cache)})
     assert out.stdout.split()[-1] == "False", out.stdout
 
 

@@ -74,12 +74,11 @@ def test_lr_applies_to_the_whole_open_clip_model(tiny_clip_dir):
     assert sum(len(g["params"]) for g in groups) == len([p for p in model.parameters() if p.requires_grad])
 
 
-def test_fine_tuned_checkpoint_is_a_local_dir_model(tiny_clip_dir, tmp_path, monkeypatch):
+def test_fine_tuned_checkpoint_is_a_local_dir_model(tiny_clip_dir, tmp_path):
     from medsearch.models import load_encoder
     from medsearch.train.openclip_export import export_local_dir
     from medsearch.train.openclip_model import ItemData, OpenClipModule
 
-    monkeypatch.setenv("MEDSEARCH_CACHE", str(tmp_path / "cache"))
     items = []
     for i in range(8):
         path = tmp_path / f"{i}.png"
