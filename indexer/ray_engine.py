@@ -44,29 +44,19 @@ def require_ray():
 def decode_batch(batch: dict, transform, shape: tuple) -> dict:
     """Ray task: image paths -> transformed float32 arrays of ``shape`` (zeros where an item has no image or it
     failed; every batch has the same tensor shape); a decode error becomes that row's ``error``."""
-    from medsearch.errors import BadItem
-    from medsearch.imaging import load_image
+    from medsearch.models.embed_loop import DecodeDataset
 
-    arrays, errors, seconds = [], [], []
-    for path in batch["path"]:
-        start = time.perf_counter()
-        array, error = None, ""
-        if path:
-            try:
-                array = np.asarray(transform(load_image(path)), dtype=np.float32)
-            except BadItem as exc:
-                error = getattr(exc, "reason", str(exc))
-        arrays.append(array)
-        errors.append(error)
-        seconds.append(time.perf_counter() - start)
-    images = np.zeros((len(arrays), *shape), np.float32)
-    for row, array in enumerate(arrays):
-        if array is not None:
-            images[row] = array
+    paths = DecodeDataset([path or None for path in batch["path"]], transform)  # the local engine's decode
+    decoded = [paths[row] for row in range(len(paths))]
+    images = np.zeros((len(decoded), *shape), np.float32)
+    for row, d in enumerate(decoded):
+        if d.array is not None:
+            images[row] = d.array
     return {"position": np.asarray(batch["position"], dtype=np.int64), "image": images,
-            "has_image": np.array([a is not None for a in arrays], dtype=bool),
-            "error": np.array(errors, dtype=object), "text": np.asarray(batch["text"], dtype=object),
-            "decode_s": np.array(seconds, dtype=np.float64)}
+            "has_image": np.array([d.array is not None for d in decoded], dtype=bool),
+            "error": np.array([d.error or "" for d in decoded], dtype=object),
+            "text": np.asarray(batch["text"], dtype=object),
+            "decode_s": np.array([d.seconds for d in decoded], dtype=np.float64)}
 
 
 class EmbedActor:
