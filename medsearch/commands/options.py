@@ -24,6 +24,8 @@ DeviceOpt = Annotated[str, typer.Option("--device", help="Where the encoder runs
 KOpt = Annotated[int, typer.Option("--k", "-k", min=1, help="Number of results (top k).")]
 BatchSizeOpt = Annotated[int, typer.Option("--batch-size", help="Items per encoder batch.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+ModeOpt = Annotated[Optional[str], typer.Option(
+    "--mode", help="Text search mode: dense (embeddings), lexical (words of the texts) or hybrid (both; default).")]
 
 # which items: the filters of query, draft, ls and delete
 ModalityOpt = Annotated[Optional[str], typer.Option("--modality", help="Only items of this modality, e.g. CT, MR, CR.")]
@@ -32,5 +34,3 @@ LabelOpt = Annotated[Optional[list[str]], typer.Option(
 SplitOpt = Annotated[Optional[str], typer.Option("--split", help="Only this split: train, val or test.")]
 LicenceOpt = Annotated[Optional[str], typer.Option("--licence", help="Only this licence; end with * for a prefix ('CC BY*').")]
 ArchiveOpt = Annotated[Optional[str], typer.Option("--archive", help="Only this archive (its name as indexed).")]
-ModeOpt = Annotated[Optional[str], typer.Option(
-    "--mode", help="Text search mode: dense (embeddings), lexical (words of the texts) or hybrid (both; default).")]
