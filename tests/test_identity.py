@@ -1,0 +1,53 @@
+"""The encoder carries its identity; IndexDir names an index directory's files; one model-source table."""
+
+from __future__ import annotations
+
+import pytest
+
+import medsearch
+from medsearch.errors import IndexMismatch
+from medsearch.index_dir import IndexDir, IndexManifest
+from medsearch.models import load_encoder, resolve
+from medsearch.models.base import ModelIdentity
+from medsearch.models.fake import FakeEncoder
+from medsearch.models.openclip_files import SOURCES, source_of
+
+
+def test_loading_stamps_the_identity():
+    encoder = load_encoder("fake", device="cpu")
+    assert encoder.identity == ModelIdentity(name="fake", model_id="fake-32", device="cpu")
+    # built directly (tests), an encoder is named by its model id
+    assert FakeEncoder(dim=16).identity == ModelIdentity(name="fake-16", model_id="fake-16", device="cpu")
+
+
+def test_check_encoder_serves_writer_and_search():
+    manifest = IndexManifest(model_id="fake-32", model_name="fake", dim=32)
+    manifest.check_encoder(load_encoder("fake", device="cpu"))
+    with pytest.raises(IndexMismatch, match="built with model 'fake-32', not 'fake-16'"):
+        manifest.check_encoder(FakeEncoder(dim=16))
+    changed = load_encoder("fake", device="cpu", dim=16)  # the index's own name now gives another model id
+    with pytest.raises(IndexMismatch, match="built with 'fake' as model id 'fake-32'"):
+        manifest.check_encoder(changed)
+
+
+def test_index_dir_names_every_file(tmp_path):
+    files = IndexDir(tmp_path)
+    assert (files.manifest.name, files.next_manifest.name, files.store_file.name, files.skipped.name,
+            files.lock.name) == ("manifest.json", "manifest.next.json", "meta.sqlite", "skipped.jsonl", ".lock")
+    assert files.faiss("image").name == "image.faiss" and files.faiss("text", 3).name == "text.v3.faiss"
+    assert files.vectors("image", 2).name == "image_vectors.g2.npy"
+    assert files.default_db_url == f"sqlite:///{(tmp_path / 'meta.sqlite').resolve()}"
+    assert files.db_url("postgresql://x/y") == "postgresql://x/y"
+    assert files.db_url(manifest=IndexManifest(model_id="m", model_name="m", dim=2)) == files.default_db_url
+
+
+def test_model_sources_are_one_table():
+    assert [s.prefix for s in SOURCES] == ["hf-hub:", "local-dir:", "open_clip:"]
+    assert source_of("local-dir:/x").prefix == "local-dir:" and source_of("biomedclip") is None
+    assert resolve("open_clip:ViT-B-32@/x.pt").options == {"name": "open_clip:ViT-B-32@/x.pt"}
+
+
+def test_build_index_is_public():
+    from indexer.pipeline import IndexOptions, build_index
+
+    assert medsearch.build_index is build_index and medsearch.IndexOptions is IndexOptions
