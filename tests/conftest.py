@@ -123,7 +123,7 @@ def build_tiny_index(index_dir: Path, n: int = 120, stale: set[int] = frozenset(
     import numpy as np
     from PIL import Image
 
-    from medsearch.index_dir import IndexManifest, ModalityEntry, default_db_url, sha256_file, write_manifest
+    from medsearch.index_dir import IndexDir, IndexManifest, ModalityEntry, sha256_file, write_manifest
     from medsearch.models.fake import FakeEncoder
     from medsearch.archives.item import ItemFields
     from medsearch.store import NewItem, Store
@@ -151,7 +151,7 @@ def build_tiny_index(index_dir: Path, n: int = 120, stale: set[int] = frozenset(
             vectors_file=f"{modality}_vectors.npy", checksum=sha256_file(index_dir / f"{modality}.faiss"),
             nprobe=ivf.nlist if ivf is not None else None,
         )
-    store = Store.open(default_db_url(index_dir))
+    store = Store.open(IndexDir(index_dir).default_db_url)
     archive_id = store.archive_id("tiny", str(image_dir), "tiny")
     store.add_items(archive_id, [
         NewItem(ItemFields(**it), content_hash=f"h{i}", image_vector_id=i, text_vector_id=i)  # "CR" as stored

@@ -32,7 +32,7 @@ def build(index_dir: Path, db_url: str | None = None) -> Path:
     import faiss
     import numpy as np
 
-    from medsearch.index_dir import IndexManifest, ModalityEntry, default_db_url, sha256_file, write_manifest
+    from medsearch.index_dir import IndexDir, IndexManifest, ModalityEntry, sha256_file, write_manifest
     from medsearch.models.fake import FakeEncoder
     from medsearch.archives.item import Item
     from medsearch.store import NewItem, Store
@@ -46,7 +46,7 @@ def build(index_dir: Path, db_url: str | None = None) -> Path:
     faiss.write_index(ann, str(index_dir / "text.faiss"))
     entries = {"text": ModalityEntry(factory="Flat", count=len(REPORTS), index_file="text.faiss",
                                      vectors_file="text_vectors.npy", checksum=sha256_file(index_dir / "text.faiss"))}
-    with Store.open(db_url or default_db_url(index_dir)) as store:
+    with Store.open(db_url or IndexDir(index_dir).default_db_url) as store:
         archive = store.archive_id("reports", "/reports")
         store.add_items(archive, [NewItem(Item(key=f"r{i:02d}", text=t, split="test" if i % 2 else "train"),
                                           content_hash=str(i), text_vector_id=i) for i, t in enumerate(REPORTS)])

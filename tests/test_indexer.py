@@ -43,10 +43,10 @@ def index(tmp_path, encoder=None, **options):
 
 
 def store_records(tmp_path):
-    from medsearch.index_dir import default_db_url
+    from medsearch.index_dir import IndexDir
     from medsearch.store import Store
 
-    store = Store.open(default_db_url(tmp_path / "idx"))
+    store = Store.open(IndexDir(tmp_path / "idx").default_db_url)
     try:
         text = store.records("text", list(range(100)))
         return {r.key: r for r in text.values()}

@@ -22,10 +22,10 @@ def local_ray():
 
 
 def contents(index_dir):
-    from medsearch.index_dir import default_db_url
+    from medsearch.index_dir import IndexDir
     from medsearch.store import Store
 
-    with Store.open(default_db_url(index_dir)) as store:
+    with Store.open(IndexDir(index_dir).default_db_url) as store:
         records = store.list_items()
     image = np.load(index_dir / "image_vectors.npy")
     text = np.load(index_dir / "text_vectors.npy")

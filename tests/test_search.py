@@ -258,7 +258,7 @@ def test_text_search_does_not_import_torch(tiny_index):
 DEFAULT_MODEL_TEXT_QUERY = """
 import sys, faiss, numpy as np
 from pathlib import Path
-from medsearch.index_dir import IndexManifest, ModalityEntry, default_db_url, sha256_file, write_manifest
+from medsearch.index_dir import IndexDir, IndexManifest, ModalityEntry, sha256_file, write_manifest
 from medsearch.models import load_encoder
 from medsearch.search import open_index
 from medsearch.archives.item import Item
@@ -271,7 +271,7 @@ encoder = load_encoder("medsearch-default", device="cpu")
 vectors = encoder.encode_texts(texts)
 np.save(out / "text_vectors.npy", vectors)
 ann = faiss.IndexFlatIP(vectors.shape[1]); ann.add(vectors); faiss.write_index(ann, str(out / "text.faiss"))
-store = Store.open(default_db_url(out))
+store = Store.open(IndexDir(out).default_db_url)
 store.add_items(store.archive_id("t", str(out), "t"),
                 [NewItem(Item(key=f"r{i}", text=t), content_hash=str(i), text_vector_id=i) for i, t in enumerate(texts)])
 store.close()
