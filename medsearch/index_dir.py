@@ -134,7 +134,18 @@ class IndexManifest:
         """The one check, for indexing into this index and for querying it: the encoder's model id (its
         ``ModelIdentity``) and dimension must be this index's. IndexMismatch otherwise."""
         identity = encoder.identity
-        self.check_model(identity.model_id, identity.name)
+        if identity.model_id != self.model_id and identity.name == self.model_name:
+            # the manifest's own model name now produces another id: the manifest was edited, or the model's
+            # weights changed since the index was built
+            raise IndexMismatch(
+                f"this index says it was built with {self.model_name!r} as model id {self.model_id!r}, "
+                f"but {self.model_name!r} is now {identity.model_id!r}",
+                hint=f"the manifest or the {self.model_name!r} weights changed since indexing: rebuild the index "
+                     f"(`medsearch index ... --rebuild`) or restore the model that produced {self.model_id!r}",
+            )
+        if identity.model_id != self.model_id:
+            raise IndexMismatch(f"this index was built with model {self.model_id!r}, not {identity.model_id!r}",
+                                hint=self.other_model_hint)
         if encoder.dim != self.dim:
             raise IndexMismatch(f"model {identity.model_id!r} has dimension {encoder.dim}, the index {self.dim}",
                                 hint=self.other_model_hint)
@@ -143,20 +154,6 @@ class IndexManifest:
     def other_model_hint(self) -> str:
         return (f"use --model {self.model_name}, or rebuild the index with the model you want "
                 "(`medsearch index ... --rebuild`)")
-
-    def check_model(self, model_id: str, model_name: str | None = None) -> None:
-        if model_id != self.model_id and model_name is not None and model_name == self.model_name:
-            # the manifest's own model name now produces another id: the manifest was edited, or the model's
-            # weights changed since the index was built
-            raise IndexMismatch(
-                f"this index says it was built with {self.model_name!r} as model id {self.model_id!r}, "
-                f"but {self.model_name!r} is now {model_id!r}",
-                hint=f"the manifest or the {self.model_name!r} weights changed since indexing: rebuild the index "
-                     f"(`medsearch index ... --rebuild`) or restore the model that produced {self.model_id!r}",
-            )
-        if model_id != self.model_id:
-            raise IndexMismatch(f"this index was built with model {self.model_id!r}, not {model_id!r}",
-                                hint=self.other_model_hint)
 
 
 def vectors_file_name(modality: str, generation: int = 0) -> str:
@@ -175,10 +172,6 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def default_db_url(index_dir: Path) -> str:
-    return IndexDir(index_dir).default_db_url
 
 
 def read_manifest(index_dir: Path, name: str = MANIFEST) -> IndexManifest:

@@ -1,10 +1,9 @@
 """Checks of a query's arguments (target, mode, filter plan, k, filters), made once at the public entry before
-any part of the index is touched, and of the query model against the index's manifest."""
+any part of the index is touched (the query model is checked by ``IndexManifest.check_encoder``)."""
 
 from __future__ import annotations
 
-from medsearch.errors import BadQuery, IndexMismatch
-from medsearch.index_dir import IndexManifest
+from medsearch.errors import BadQuery
 from medsearch.store.filters import Filters
 from medsearch.targets import canonical_target
 
@@ -50,9 +49,3 @@ def as_filters(filters) -> Filters | None:
         except TypeError as exc:
             raise BadQuery(f"bad filters {filters!r}: {exc}") from exc
     return None if filters.is_empty() else filters
-
-
-def check_encoder(manifest: IndexManifest, encoder, name: str | None = None) -> None:
-    manifest.check_model(encoder.model_id, name)
-    if encoder.dim != manifest.dim:
-        raise IndexMismatch(f"model {encoder.model_id!r} has dimension {encoder.dim}, the index {manifest.dim}")

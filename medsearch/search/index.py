@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from medsearch.errors import BadQuery, IndexCorrupt, MedsearchError
-from medsearch.index_dir import IndexManifest, manifest_stamp, read_manifest
-from medsearch.search.checks import as_filters, check_encoder, check_k, check_mode, check_plan, check_target
+from medsearch.index_dir import IndexDir, IndexManifest, manifest_stamp, read_manifest
+from medsearch.search.checks import as_filters, check_k, check_mode, check_plan, check_target
 from medsearch.search.dense import ranked
 from medsearch.search.health import vector_health
 from medsearch.search.hybrid import search_text
@@ -39,6 +39,7 @@ class Index:
 
     def __init__(self, path: Path, manifest: IndexManifest, db_url: str, device: str = "auto", encoder=None):
         self.path = Path(path)
+        self.files = IndexDir(self.path)
         self.manifest = manifest
         self.db_url = db_url
         self.device = device
@@ -63,7 +64,7 @@ class Index:
                 from medsearch.models import load_encoder
 
                 encoder = load_encoder(self.manifest.model_name, device=self.device)
-                check_encoder(self.manifest, encoder, self.manifest.model_name)
+                self.manifest.check_encoder(encoder)
                 self._encoder = encoder
             return self._encoder
 
@@ -141,16 +142,17 @@ class Index:
                 from medsearch.integrity import check_vector_file
 
                 entry = self._entry(modality)
-                if not (self.path / entry.index_file).exists() or not (self.path / entry.vectors_file).exists():
+                index_file, vectors_file = self.files.file(entry.index_file), self.files.file(entry.vectors_file)
+                if not index_file.exists() or not vectors_file.exists():
                     raise FileNotFoundError(entry.index_file)
                 try:
-                    ann = faiss.read_index(str(self.path / entry.index_file))
-                    check_vector_file(self.path / entry.vectors_file, entry, self.manifest.dim)
-                    vectors = np.load(self.path / entry.vectors_file, mmap_mode="r")
+                    ann = faiss.read_index(str(index_file))
+                    check_vector_file(vectors_file, entry, self.manifest.dim)
+                    vectors = np.load(vectors_file, mmap_mode="r")
                 except FileNotFoundError:
                     raise
                 except (OSError, RuntimeError, ValueError) as exc:  # faiss raises RuntimeError on bad files
-                    if not (self.path / entry.index_file).exists():
+                    if not index_file.exists():
                         raise FileNotFoundError(entry.index_file) from exc  # removed by a writer meanwhile
                     raise IndexCorrupt(f"cannot read the {modality} index files: {exc}") from exc
                 if vectors.ndim != 2 or vectors.shape[1] != self.manifest.dim:
