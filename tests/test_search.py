@@ -79,6 +79,21 @@ def test_stale_vectors_are_excluded(index, tiny_index):
     assert len(keys) == 120 - len(STALE)
 
 
+def test_items_deleted_before_the_manifest_is_rewritten_are_never_returned(tmp_path):
+    """Which vectors are live is read once per manifest snapshot; a writer deletes from the store first and
+    rewrites the manifest after. In between, a text search still returns live items only, k of them."""
+    index_dir = tmp_path / "idx"
+    build_tiny_index(index_dir)
+    with open_index(index_dir) as idx:
+        for mode in ("hybrid", "dense"):
+            idx.search_text("nodule", k=10, target="text", mode=mode)  # the snapshot's liveness is read
+        gone = {h.item_id for h in idx.search_text("nodule", k=10, target="text", mode="dense")[:8]}
+        idx.store.remove_item_ids(gone)  # the manifest still names the same snapshot
+        for mode in ("hybrid", "dense"):
+            hits = idx.search_text("nodule", k=10, target="text", mode=mode)
+            assert len(hits) == 10 and not gone & {h.item_id for h in hits}, mode
+
+
 FILTER_CASES = {
     "modality": (Filters(modality="ct"), lambda it: it["modality"] == "CT"),
     "label": (Filters(labels=["followup"]), lambda it: "followup" in it["labels"]),

@@ -45,7 +45,10 @@ def _ranked_snapshot(index, vector, k: int, target: str, filters, plan: str, enc
     ann, vectors, base = loaded.ann, loaded.vectors, loaded.id_base
     store = index.store
     timings = {"encode": encode_s, "load": time.perf_counter() - start}
-    known = rows_to_records(store, target, base, light=light and filters is None)
+    if light and filters is None:
+        known = live_rows(index.live_items(target, base, len(vectors)))
+    else:
+        known = rows_to_records(store, target, base)
     hits, used = None, "unfiltered"
     if filters is not None and plan == "auto":
         hits = rank_post_filtered(ann, vectors, vector, k, known, filters.matches, timings)
@@ -64,15 +67,26 @@ def _ranked_snapshot(index, vector, k: int, target: str, filters, plan: str, enc
     return DenseRanking([(row + base, score, record) for row, score, record in hits], used, timings)  # rows -> ids
 
 
-def rows_to_records(store, target: str, base: int, light: bool = False):
-    """``known`` for the ranking code, which works in vector-file rows: rows -> store ids -> records by row
-    (``light``: item ids instead of records, one cheap query; the caller fetches the records it keeps)."""
-    fetch = store.vector_items if light else store.records
+def rows_to_records(store, target: str, base: int):
+    """``known`` for the ranking code, which works in vector-file rows: rows -> store ids -> records by row."""
     if base == 0:
-        return lambda rows: fetch(target, rows)
+        return lambda rows: store.records(target, rows)
 
     def known(rows):
-        records = fetch(target, [int(r) + base for r in rows])
+        records = store.records(target, [int(r) + base for r in rows])
         return {vid - base: record for vid, record in records.items()}
+
+    return known
+
+
+def live_rows(live: np.ndarray):
+    """``known`` from a snapshot's liveness map (``Index.live_items``): rows -> item ids of the live ones; the
+    caller fetches the records it keeps."""
+
+    def known(rows):
+        rows = np.asarray(rows, dtype=np.int64)
+        rows = rows[(rows >= 0) & (rows < len(live))]
+        items = live[rows]
+        return {int(r): int(i) for r, i in zip(rows[items >= 0], items[items >= 0])}
 
     return known

@@ -113,27 +113,35 @@ def fuse(store, rankings, dense_hits, vector_ids, strict, clauses, sets, k, targ
         span = 1.0 + max(fused.values()) - min(fused.values())
         fused = {v: fused[v] + span * (worst - groups[v]) for v in in_order}
     timings["assertion"] = time.perf_counter() - fuse_start
-    wanted = [v for v in in_order[:k + 5] if v not in dense_hits and v in vector_ids]
-    fetched = store.records(target, [vector_ids[v] for v in wanted]) if wanted else {}
-    records = {r.item_id: r for r in fetched.values()}
-    timings["records"] = time.perf_counter() - fuse_start - timings["assertion"]
-    hits = []
-    for vid in in_order:
-        if len(hits) == k:
-            break
-        if vid in dense_hits:
-            hit = dense_hits[vid]
-        elif vid in records:
-            hit = SearchResult.from_record(0, 0.0, target, records[vid])
-        else:
-            continue  # removed since it was ranked
-        why = explain(hit.text, clauses)
-        hit.rank, hit.score, hit.mode = len(hits) + 1, float(fused[vid]), mode
-        hit.dense_score = own.get("dense", {}).get(vid)
-        hit.lexical_score = own.get("lexical", {}).get(vid)
-        hit.matched_terms, hit.snippet, hit.highlights = why.matched_terms, why.snippet, why.highlights
-        hit.assertion = why.assertion
-        hits.append(hit)
+    timings["records"] = 0.0
+    hits: list[SearchResult] = []
+    done = 0
+    while len(hits) < k and done < len(in_order):
+        # the records of the next few in order, fetched by vector id: this is also the liveness check of the
+        # hits (an item deleted or re-embedded since it was ranked has no row for that vector and is skipped)
+        batch = in_order[done:done + k - len(hits) + 5]
+        done += len(batch)
+        records_start = time.perf_counter()
+        wanted = [v for v in batch if v not in dense_hits and v in vector_ids]
+        fetched = store.records(target, [vector_ids[v] for v in wanted]) if wanted else {}
+        records = {r.item_id: r for r in fetched.values()}
+        timings["records"] += time.perf_counter() - records_start
+        for vid in batch:
+            if len(hits) == k:
+                break
+            if vid in dense_hits:
+                hit = dense_hits[vid]
+            elif vid in records:
+                hit = SearchResult.from_record(0, 0.0, target, records[vid])
+            else:
+                continue  # removed since it was ranked
+            why = explain(hit.text, clauses)
+            hit.rank, hit.score, hit.mode = len(hits) + 1, float(fused[vid]), mode
+            hit.dense_score = own.get("dense", {}).get(vid)
+            hit.lexical_score = own.get("lexical", {}).get(vid)
+            hit.matched_terms, hit.snippet, hit.highlights = why.matched_terms, why.snippet, why.highlights
+            hit.assertion = why.assertion
+            hits.append(hit)
     timings["fuse"] = time.perf_counter() - fuse_start
     return hits
 

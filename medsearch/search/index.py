@@ -46,6 +46,7 @@ class Index:
         self._encoder = encoder
         self._store = None
         self._loaded: dict[str, TargetSnapshot] = {}
+        self._live: dict[tuple, np.ndarray] = {}  # see live_items
         self._stamp = manifest_stamp(self.path)  # the manifest.json these parts belong to (see _refresh)
         self._db_stamp = _file_stamp(self.db_url)
         # one lock per lazily loaded part, so that they can load at the same time (see _load_in_background)
@@ -99,6 +100,7 @@ class Index:
             self._stamp = stamp
             self.manifest = manifest
             self._loaded.clear()
+            self._live.clear()
         db_stamp = _file_stamp(self.db_url)
         if db_stamp != self._db_stamp:
             with self._store_lock:
@@ -157,12 +159,32 @@ class Index:
                     raise IndexCorrupt(f"cannot read the {modality} index files: {exc}") from exc
                 if vectors.ndim != 2 or vectors.shape[1] != self.manifest.dim:
                     raise IndexCorrupt(f"{entry.vectors_file} has shape {vectors.shape}, expected (n, {self.manifest.dim})")
-                vectors = vectors[:entry.count]  # rows a running writer appended after this manifest: not ours
+                # rows a running writer appended after this manifest are not ours; a plain array over the mapped
+                # file, as np.memmap's Python-level indexing cost more than the exact rescoring itself
+                vectors = np.asarray(vectors[:entry.count])
                 ivf = faiss.try_extract_index_ivf(ann)
                 if ivf is not None and entry.nprobe:
                     ivf.nprobe = entry.nprobe
                 self._loaded[modality] = TargetSnapshot(ann, vectors, entry.id_base)
             return self._loaded[modality]
+
+    def live_items(self, target: str, base: int, rows: int) -> np.ndarray:
+        """Row of ``target``'s vector file -> id of the item that points at it (-1: none, a deleted or replaced
+        item's vector), for the ``rows`` rows from vector id ``base``: read from the store once per manifest
+        snapshot, in place of a liveness query on every search. Writers change the store and then swap in a new
+        manifest, which clears it; in between, a deleted item may still map here, and the records fetched for
+        the hits (by vector id) drop it."""
+        key = (target, base, rows)
+        with self._ann_lock:
+            live = self._live.get(key)
+            if live is None:
+                vector_ids, item_ids = self.store.vector_items(target)
+                inside = (vector_ids >= base) & (vector_ids < base + rows)
+                live = np.full(rows, -1, dtype=np.int64)
+                live[vector_ids[inside] - base] = item_ids[inside]
+                self._live = {k: v for k, v in self._live.items() if k[0] != target}
+                self._live[key] = live
+            return live
 
     def _load_in_background(self, target: str) -> None:
         """On a cold index, open the store and read the faiss index in a thread while the query is embedded
@@ -325,6 +347,7 @@ class Index:
                 self._store = None
         with self._ann_lock:
             self._loaded.clear()
+            self._live.clear()
 
     def __enter__(self) -> "Index":
         return self

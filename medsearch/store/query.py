@@ -52,13 +52,6 @@ def _records_by_vector(modality: str):
     return _record_select(table).where(table.vector_id.in_(bindparam("ids", expanding=True)))
 
 
-@cache
-def vector_items_select(modality: str):
-    """(vector id, item id) of the rows with the vector ids in the expanding ``ids`` parameter (built once)."""
-    table = vector_table(modality)
-    return select(table.vector_id, table.item_id).where(table.vector_id.in_(bindparam("ids", expanding=True)))
-
-
 _LABELS = (select(Label.item_id, Label.label).where(Label.item_id.in_(bindparam("ids", expanding=True)))
            .order_by(Label.item_id, Label.label))
 
@@ -199,6 +192,14 @@ def vector_ids(session: Session, modality: str) -> np.ndarray:
     table = vector_table(modality)
     stmt = select(table.vector_id).where(table.vector_id.is_not(None)).order_by(table.vector_id)
     return np.fromiter(session.scalars(stmt), dtype=np.int64)
+
+
+def vector_items(session: Session, modality: str) -> tuple[np.ndarray, np.ndarray]:
+    """(vector ids, item ids), int64, of every row of ``modality`` that points at a vector."""
+    table = vector_table(modality)
+    rows = session.execute(select(table.vector_id, table.item_id).where(table.vector_id.is_not(None))).all()
+    pairs = np.array(rows, dtype=np.int64).reshape(-1, 2)
+    return pairs[:, 0], pairs[:, 1]
 
 
 def list_items(session: Session, filters: Filters | None = None, keys=None, archive: str | None = None,

@@ -170,18 +170,14 @@ class Store:
 
     def records(self, modality: str, vector_ids) -> dict[int, ItemRecord]:
         """Vector id -> ItemRecord for the ids that have a row (``modality`` is "image" or "text")."""
-        with self._session() as session:
-            return query.records_for_vectors(session, modality, vector_ids)
+        with self._reading() as connection:
+            return query.records_for_vectors(connection, modality, vector_ids)
 
-    def vector_items(self, modality: str, vector_ids) -> dict[int, int]:
-        """Vector id -> item id for the ids that have a row (a cheap liveness check, no records)."""
-        stmt = query.vector_items_select(modality)
-        wanted = sorted({int(v) for v in vector_ids})
-        out: dict[int, int] = {}
-        with self._session() as session:
-            for start in range(0, len(wanted), query.CHUNK):
-                out.update(session.execute(stmt, {"ids": wanted[start:start + query.CHUNK]}).all())
-        return {int(v): int(i) for v, i in out.items()}
+    def vector_items(self, modality: str) -> tuple[np.ndarray, np.ndarray]:
+        """(vector ids, item ids) of every ``modality`` vector an item points at: the liveness map a search keeps
+        per index snapshot (one statement, in place of a liveness query per search)."""
+        with self._reading() as connection:
+            return query.vector_items(connection, modality)
 
     def item(self, item_id: int) -> ItemRecord:
         """The item with this id; StoreError when there is none."""
