@@ -9,13 +9,12 @@ within 1e-4 (tests/test_image_runtime.py).
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from medsearch.models.base import l2_normalise
-from medsearch.models.onnx_cache import ONNX_OPSET, cache_dir, open_session, optimise
+from medsearch.models.onnx_cache import cache_dir, export_optimised, open_session
 
 
 def onnx_path(fingerprint: str) -> Path:
@@ -35,18 +34,8 @@ def export_onnx(weights: Path, out: Path) -> Path:
     from medsearch.models.default_torch import ImageEncoder, read_weights
 
     module = ImageEncoder(*read_weights(weights))
-    x = torch.zeros(2, 3, 224, 224)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(f".{os.getpid()}.tmp")
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(module, (x,), str(tmp), input_names=["pixels"], output_names=["embedding"],
-                          dynamic_axes={"pixels": {0: "n"}, "embedding": {0: "n"}}, opset_version=ONNX_OPSET,
-                          dynamo=False)
-    optimise(tmp, out)
-    tmp.unlink()
-    return out
+    return export_optimised(module, (torch.zeros(2, 3, 224, 224),), out, input_names=["pixels"],
+                            dynamic_axes={"pixels": {0: "n"}, "embedding": {0: "n"}})
 
 
 class ImageRuntime:

@@ -1,5 +1,6 @@
-"""The on-disk cache of exported ONNX towers and how a session over one is opened (text, image and open_clip
-runtimes alike). Imports onnxruntime only when a session is made; never torch."""
+"""The on-disk cache of exported ONNX towers, how the default's towers are exported into it, and how a session
+over one is opened (text, image and open_clip runtimes alike). Imports onnxruntime only when a session is made,
+torch only when a tower is exported."""
 
 from __future__ import annotations
 
@@ -37,3 +38,23 @@ def optimise(raw: Path, out: Path) -> None:
     opts.optimized_model_filepath = str(staged)
     ort.InferenceSession(str(raw), opts, providers=["CPUExecutionProvider"])
     staged.replace(out)
+
+
+def export_optimised(module, inputs: tuple, out: Path, input_names: list[str], dynamic_axes: dict) -> Path:
+    """Trace ``module`` on ``inputs`` into ONNX (TorchScript exporter, ONNX_OPSET, output ``embedding``) and save it
+    graph-optimised at ``out``: written under a temporary name, then renamed, so never half a file."""
+    import warnings
+
+    import torch
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(f".{os.getpid()}.tmp")
+    with torch.no_grad(), warnings.catch_warnings():
+        # tracing warns about a Python bool in transformers' attention; the graphs are checked against torch in tests
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter is chosen on purpose (dynamo=False)
+        torch.onnx.export(module, inputs, str(tmp), input_names=input_names, output_names=["embedding"],
+                          dynamic_axes=dynamic_axes, opset_version=ONNX_OPSET, dynamo=False)
+    optimise(tmp, out)
+    tmp.unlink()
+    return out

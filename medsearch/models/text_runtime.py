@@ -9,15 +9,13 @@ tokenizer, no torch.
 
 from __future__ import annotations
 
-import os
-import warnings
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from medsearch.models.base import l2_normalise
-from medsearch.models.onnx_cache import ONNX_OPSET, cache_dir, open_session, optimise
+from medsearch.models.onnx_cache import cache_dir, export_optimised, open_session
 
 
 
@@ -26,7 +24,7 @@ def onnx_path(fingerprint: str) -> Path:
 
 
 def export_onnx(weights: Path, out: Path) -> Path:
-    """Export the torch TextEncoder to ``out`` (written to a temporary name, then renamed: never half a file)."""
+    """Export the torch TextEncoder to ``out`` (graph-optimised; never half a file)."""
     import torch
 
     from medsearch.models import towers
@@ -34,25 +32,10 @@ def export_onnx(weights: Path, out: Path) -> Path:
 
     module = TextEncoder(*read_weights(weights))
     ids, mask = towers.tokenize(towers.load_tokenizer(), ["a chest radiograph", "ct of the abdomen with contrast"])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(f".{os.getpid()}.tmp")
-    with torch.no_grad(), warnings.catch_warnings():
-        # tracing warns about a Python bool in transformers' attention; the graph is checked against torch in tests
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter is chosen on purpose (dynamo=False)
-        torch.onnx.export(
-            module,
-            (torch.from_numpy(ids), torch.from_numpy(mask)),
-            str(tmp),
-            input_names=["input_ids", "attention_mask"],
-            output_names=["embedding"],
-            dynamic_axes={"input_ids": {0: "n", 1: "len"}, "attention_mask": {0: "n", 1: "len"}, "embedding": {0: "n"}},
-            opset_version=ONNX_OPSET,
-            dynamo=False,
-        )
-    optimise(tmp, out)
-    tmp.unlink()
-    return out
+    return export_optimised(
+        module, (torch.from_numpy(ids), torch.from_numpy(mask)), out, input_names=["input_ids", "attention_mask"],
+        dynamic_axes={"input_ids": {0: "n", 1: "len"}, "attention_mask": {0: "n", 1: "len"}, "embedding": {0: "n"}},
+    )
 
 
 class TextRuntime:
