@@ -66,7 +66,7 @@ class IndexWriter:
     def __init__(self, index_dir: Path, manifest: IndexManifest, store, archive_id: int, factory: str | None = None,
                  id_base: int = 0, retrain: bool = False):
         self.index_dir = Path(index_dir)
-        self.dir = IndexDir(index_dir)
+        self.files = IndexDir(index_dir)
         self.manifest = manifest
         self.store = store
         self.archive_id = archive_id
@@ -76,7 +76,7 @@ class IndexWriter:
         self.base: dict[str, int] = {}
         for m in MODALITIES:
             entry = manifest.modalities.get(m)
-            path = self.dir.file(entry.vectors_file) if entry else self.dir.vectors(m, manifest.generation)
+            path = self.files.file(entry.vectors_file) if entry else self.files.vectors(m, manifest.generation)
             self.vectors[m] = VectorFile(path, manifest.dim)
             self.base[m] = entry.id_base if entry else id_base
         self._buffer: list[Embedded] = []
@@ -143,7 +143,7 @@ class IndexWriter:
         index_file = faiss_file_name(modality, self.manifest.version)
         vectors_file = self.vectors[modality].path.name
         current = self.manifest.modalities.get(modality)
-        old_path = self.dir.file(current.index_file) if current is not None else None
+        old_path = self.files.file(current.index_file) if current is not None else None
         vectors = self.vectors[modality].read()
         wanted = self.factory or ann.choose_factory(len(vectors), self.manifest.dim)
         existing = self._load(old_path, current) if old_path is not None and old_path.exists() else None
@@ -155,7 +155,7 @@ class IndexWriter:
         else:
             index = existing
             index.add(vectors[index.ntotal:])
-        path = self.dir.file(index_file)
+        path = self.files.file(index_file)
         ann.save(index, path)
         count = index.ntotal
         return ModalityEntry(factory=index.factory, count=count, index_file=index_file,
