@@ -12,7 +12,7 @@ from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
-from medsearch.models.openclip_files import CONFIG, preflight
+from medsearch.models.openclip_files import CONFIG, arch_and_checkpoint, preflight
 
 TOKENIZER_NAMES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 PREFIX = "towers."  # OpenClipModule keeps the open_clip model as ``towers``
@@ -24,7 +24,7 @@ def _config(name: str, files) -> dict:
         return json.loads(source.read_text())
     import open_clip
 
-    arch = name[len("open_clip:"):].partition("@")[0]
+    arch, _ = arch_and_checkpoint(name)  # only open_clip: names come without a config file
     return {"model_cfg": open_clip.get_model_config(arch), "preprocess_cfg": {}}
 
 
