@@ -186,6 +186,23 @@ def test_reindex_keeps_cases_and_rebuild_replaces_them(medpix_index, tmp_path):
         assert "embolus" in terms and "pneumothorax" not in terms  # "No pneumothorax." is negated
 
 
+def test_deleting_every_item_of_a_case_removes_its_case(medpix_index):
+    from medsearch.errors import StoreError
+
+    index, db_args = medpix_index
+    with _open(index, db_args) as idx:
+        keys = [item.key for item in idx.store.case_items("medpix", "MPX0001")]
+    assert len(keys) >= 2
+    _invoke("delete", "--index", index, "--key", keys[0], *db_args)
+    with _open(index, db_args) as idx:
+        assert idx.store.case("medpix", "MPX0001").key == "MPX0001"  # one item left: the case stays
+    _invoke("delete", "--index", index, *[arg for key in keys[1:] for arg in ("--key", key)], *db_args)
+    with _open(index, db_args) as idx:
+        with pytest.raises(StoreError):
+            idx.store.case("medpix", "MPX0001")
+        assert idx.store.case("medpix", "MPX0002").key == "MPX0002"
+
+
 # -- pure parts -------------------------------------------------------------------------------------------------
 
 def test_mmr_order_caps_groups_and_spreads_duplicates():

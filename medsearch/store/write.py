@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from medsearch.errors import StoreError
 from medsearch.privacy import PHI_KEYWORDS
 from medsearch.store.bulk import insert_rows
+from medsearch.store.cases import remove_cases
 from medsearch.store.lexical import rows_for
 from medsearch.store.models import Image, ItemRow, Label, LexicalSentence, TextRow
 from medsearch.store.records import NewItem
@@ -70,14 +71,26 @@ def remove_items(session: Session, archive_id: int, keys: list[str]) -> int:
 def remove_item_ids(session: Session, item_ids: list[int]) -> int:
     """Delete items by id with every row that hangs off them (labels, images, texts: the vector ids search
     resolves, and the text lexical search reads). The one place items are deleted."""
-    removed = 0
+    removed, touched_cases = 0, set()
     for start in range(0, len(item_ids), CHUNK):
         ids = [int(i) for i in item_ids[start:start + CHUNK]]
         if ids:
+            touched_cases.update(session.execute(select(ItemRow.archive_id, ItemRow.case_key)
+                                                 .where(ItemRow.id.in_(ids), ItemRow.case_key.is_not(None))).all())
             for table in (Label, LexicalSentence, Image, TextRow, ItemRow):
                 session.execute(delete(table).where((table.id if table is ItemRow else table.item_id).in_(ids)))
             removed += len(ids)
+    _remove_emptied_cases(session, touched_cases)
     return removed
+
+
+def _remove_emptied_cases(session: Session, pairs) -> None:
+    """A case row whose last item was deleted goes too: a case is only shown through its items."""
+    for archive_id, case_key in pairs:
+        still_used = session.scalar(select(ItemRow.id).where(ItemRow.archive_id == archive_id,
+                                                             ItemRow.case_key == case_key).limit(1))
+        if still_used is None:
+            remove_cases(session, archive_id, [case_key])
 
 
 def renumber_vectors(session: Session, table, old_ids, new_ids) -> None:
