@@ -37,6 +37,7 @@ from medsearch.index_dir import MODALITIES, IndexDir, IndexManifest
 from indexer.cases import index_cases
 from indexer.embed import DEFAULT_BATCH_SIZE, EmbeddedBatch, TorchEmbedder
 from indexer.lock import index_lock
+from indexer.progress import progress_display
 from indexer.reader import ArchiveReader, Pending, ReadResult
 from indexer.writer import IndexWriter, open_index_dir
 
@@ -167,7 +168,7 @@ def _build(archive, index_dir: Path, encoder, options: IndexOptions, reembed: bo
             full_read = options.limit is None and options.source is None
             source = options.source or ArchiveReader(archive, options.limit)
             embedder = options.embedder or TorchEmbedder(encoder, options.batch_size, options.workers)
-            with progress_bar(options.progress) as bar:
+            with progress_display(options.progress) as bar:
                 reading = bar.add_task("reading", total=_size_hint(archive, options.limit))
                 with timer.stage("read"):
                     result = source.read({} if reembed else known, on_item=lambda: bar.advance(reading))
@@ -307,10 +308,3 @@ def write_skipped(path: Path, skipped: list[Skipped]) -> None:
 def _size_hint(archive, limit: int | None) -> int | None:
     hint = archive.size_hint() if hasattr(archive, "size_hint") else None
     return min(hint, limit) if hint is not None and limit is not None else (hint or limit)
-
-
-def progress_bar(enabled: bool):
-    """A rich bar on a terminal; periodic log lines (items, items/s, ETA) when stderr is not one."""
-    from indexer.progress import progress_display
-
-    return progress_display(enabled)
