@@ -12,7 +12,6 @@ each filter allows.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import tempfile
@@ -23,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ann_bench import _Generator  # noqa: E402  (a sibling script, not a package)
+from ann_bench import _Generator  # noqa: E402  (sibling scripts, not a package)
+from bench_report import write_report  # noqa: E402
 
 FILTERS = {
     "none": None,
@@ -146,9 +146,7 @@ def main() -> None:
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "python": platform.python_version(),
         "results": results,
     }
-    print(json.dumps(report, indent=2))
-    if args.out:
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(report, args.out)
 
 
 if __name__ == "__main__":
