@@ -85,6 +85,18 @@ class StoreError(MedsearchError):
     exit_code = 8
 
 
+class ItemNotFound(StoreError):
+    """An item id that names no stored item (the store itself answered: not a database failure)."""
+
+    hint = "use an item_id from a search result"
+
+
+class CaseNotFound(StoreError):
+    """An (archive, case key) that names no stored case."""
+
+    hint = "use a case from a grouped search"
+
+
 class BadQuery(MedsearchError):
     exit_code = 2
 

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from medsearch.errors import StoreError
+from medsearch.errors import ItemNotFound, StoreError
 from medsearch.archives.item import ItemFields
 from medsearch.store import Filters, NewItem, Store
 
@@ -182,7 +182,7 @@ def test_phi_key_in_extra_is_rejected(store):
 
 
 def test_unknown_item_and_unknown_vector_kind(store):
-    with pytest.raises(StoreError, match="no item with id 12345"):
+    with pytest.raises(ItemNotFound, match="no item with id 12345"):
         store.item(12345)
     with pytest.raises(StoreError, match="item id must be a whole number, not 'abc'"):
         store.item("abc")

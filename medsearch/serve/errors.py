@@ -23,7 +23,9 @@ DOMAIN_STATUS: dict[type, tuple[int, str]] = {
     domain.BadItem: (422, "bad_item"),
     domain.BadQuery: (400, "bad_query"),
     domain.UnknownName: (400, "unknown_name"),
-    domain.StoreError: (500, "store_error"),  # an absent item is turned into 404 by the item routes
+    domain.ItemNotFound: (404, "not_found"),
+    domain.CaseNotFound: (404, "not_found"),
+    domain.StoreError: (500, "store_error"),  # a database failure (unreachable, broken schema) stays a 5xx
     domain.IndexMismatch: (409, "index_mismatch"),
     domain.MedsearchError: (500, "server_error"),
 }

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, delete, select
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from medsearch.errors import StoreError
+from medsearch.errors import CaseNotFound, ItemNotFound, StoreError
 from medsearch.store import cases, query, write
 from medsearch.store.engine import connection_error, first_line, hint_for, make_engine, safe_url
 from medsearch.store.filters import Filters
@@ -180,7 +180,7 @@ class Store:
             return query.vector_items(connection, modality)
 
     def item(self, item_id: int) -> ItemRecord:
-        """The item with this id; StoreError when there is none."""
+        """The item with this id; ItemNotFound when there is none."""
         try:
             item_id = int(item_id)
         except (TypeError, ValueError):
@@ -189,8 +189,7 @@ class Store:
         with self._session() as session:
             record = query.record_by_id(session, item_id)
         if record is None:
-            raise StoreError(f"no item with id {item_id} in this index",
-                             hint="use an item_id from a search result")
+            raise ItemNotFound(f"no item with id {item_id} in this index")
         return record
 
     # -- cases (see medsearch/store/cases.py) ----------------------------------------------------------------
@@ -222,10 +221,10 @@ class Store:
             return cases.cases_by_key(session, pairs)
 
     def case(self, archive: str, key: str):
-        """One case by archive name and key; StoreError when there is none."""
+        """One case by archive name and key; CaseNotFound when there is none."""
         found = self.cases([(archive, key)]).get((archive, key))
         if found is None:
-            raise StoreError(f"no case {key!r} in archive {archive!r}", hint="use a case from a grouped search")
+            raise CaseNotFound(f"no case {key!r} in archive {archive!r}")
         return found
 
     def case_items(self, archive: str, key: str) -> list[ItemRecord]:

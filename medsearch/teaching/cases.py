@@ -193,9 +193,9 @@ def case_view(index, archive: str, case: str) -> dict:
     records = index.store.case_items(archive, case)
     stored = index.store.cases([(archive, case)]).get((archive, case))
     if stored is None and not records:
-        from medsearch.errors import StoreError
+        from medsearch.errors import CaseNotFound
 
-        raise StoreError(f"no case {case!r} in archive {archive!r}", hint="use a case from a grouped search")
+        raise CaseNotFound(f"no case {case!r} in archive {archive!r}")
     items = [SearchResult.from_record(i + 1, 0.0, "image", r).to_dict() for i, r in enumerate(records)]
     return {
         "archive": archive, "case": case, "case_id": stored.case_id if stored else None,
