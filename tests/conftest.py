@@ -119,24 +119,38 @@ def build_tiny_index(index_dir: Path, n: int = 120, stale: set[int] = frozenset(
 
     Vector id i is item i; items in ``stale`` get vectors but no store row. Returns the items.
     """
+    image_dir = index_dir.parent / f"{index_dir.name}-images"
+    image_dir.mkdir(parents=True, exist_ok=True)
+    items = [tiny_item(i, image_dir) for i in range(n)]
+    write_test_index(index_dir, items, image_dir, stale=stale, factories=factories, model_id=model_id,
+                     model_name=model_name)
+    return items
+
+
+def write_test_index(index_dir: Path, items: list[dict], archive_root: Path, stale: set[int] = frozenset(),
+                     factories: dict | None = None, model_id: str | None = None, model_name: str = "fake") -> None:
+    """A real index of ``items`` (dicts of ``ItemFields`` plus an optional ``archive``, default "tiny"), built by
+    hand: vectors .npy + faiss + Store + manifest, fake encoder. Per modality, vector ids number the items that
+    have that content (an image path, a text) in order; items in ``stale`` get vectors but no store row. Store
+    item ids follow the items' order (one archive after another, in order of first appearance)."""
     import faiss
     import numpy as np
-    from PIL import Image
 
+    from medsearch.archives.item import ItemFields
+    from medsearch.imaging import load_image
     from medsearch.index_dir import IndexDir, IndexManifest, ModalityEntry, sha256_file, write_manifest
     from medsearch.models.fake import FakeEncoder
-    from medsearch.archives.item import ItemFields
     from medsearch.store import NewItem, Store
 
     index_dir.mkdir(parents=True, exist_ok=True)
-    image_dir = index_dir.parent / f"{index_dir.name}-images"
-    image_dir.mkdir(exist_ok=True)
-    items = [tiny_item(i, image_dir) for i in range(n)]
     encoder = FakeEncoder()
+    with_image = [i for i, it in enumerate(items) if it.get("image_path") is not None]
+    with_text = [i for i, it in enumerate(items) if it.get("text") is not None]
     vectors = {
-        "image": encoder.encode_images([Image.open(it["image_path"]).convert("RGB") for it in items]),
-        "text": encoder.encode_texts([it["text"] for it in items]),
+        "image": encoder.encode_images([load_image(items[i]["image_path"]) for i in with_image]),
+        "text": encoder.encode_texts([items[i]["text"] for i in with_text]),
     }
+    vector_id = {"image": {i: v for v, i in enumerate(with_image)}, "text": {i: v for v, i in enumerate(with_text)}}
     factories = factories or {"image": "Flat", "text": "Flat"}
     entries = {}
     for modality, vecs in vectors.items():
@@ -147,21 +161,24 @@ def build_tiny_index(index_dir: Path, n: int = 120, stale: set[int] = frozenset(
         faiss.write_index(ann, str(index_dir / f"{modality}.faiss"))
         ivf = faiss.try_extract_index_ivf(ann)
         entries[modality] = ModalityEntry(
-            factory=factories[modality], count=n, index_file=f"{modality}.faiss",
+            factory=factories[modality], count=len(vecs), index_file=f"{modality}.faiss",
             vectors_file=f"{modality}_vectors.npy", checksum=sha256_file(index_dir / f"{modality}.faiss"),
             nprobe=ivf.nlist if ivf is not None else None,
         )
+    by_archive: dict[str, list] = {}
+    for i, it in enumerate(items):
+        fields = {name: value for name, value in it.items() if name != "archive"}
+        if i not in stale:  # fields as given: "CR" stays as stored (old indexes hold such spellings)
+            by_archive.setdefault(it.get("archive", "tiny"), []).append(NewItem(
+                ItemFields(**fields), content_hash=f"h{i}", image_vector_id=vector_id["image"].get(i),
+                text_vector_id=vector_id["text"].get(i)))
     store = Store.open(IndexDir(index_dir).default_db_url)
-    archive_id = store.archive_id("tiny", str(image_dir), "tiny")
-    store.add_items(archive_id, [
-        NewItem(ItemFields(**it), content_hash=f"h{i}", image_vector_id=i, text_vector_id=i)  # "CR" as stored
-        for i, it in enumerate(items) if i not in stale
-    ])
+    for archive, records in by_archive.items():
+        store.add_items(store.archive_id(archive, str(archive_root), archive), records)
     store.close()
     write_manifest(index_dir, IndexManifest(
         model_id=model_id or encoder.model_id, model_name=model_name, dim=encoder.dim, modalities=entries,
     ))
-    return items
 
 
 @pytest.fixture(scope="session")
@@ -169,6 +186,20 @@ def tiny_index(tmp_path_factory) -> tuple[Path, list[dict]]:
     """(index dir, items) of a 120-item fake-encoder index; items 7 and 50 are stale (vectors, no store row)."""
     index_dir = tmp_path_factory.mktemp("tiny") / "index"
     return index_dir, build_tiny_index(index_dir, stale={7, 50})
+
+
+@pytest.fixture(scope="module")
+def tiny_client(tiny_index):
+    """A FastAPI TestClient of the serve app over the tiny index (the app opens it at start-up, as `serve` does)."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from medsearch.search import open_index
+    from medsearch.serve.app import create_app
+
+    index_dir, _ = tiny_index
+    with TestClient(create_app(lambda: open_index(index_dir))) as client:
+        yield client
 
 
 # --- metadata store over SQLite and PostgreSQL (store engineer) ---------------------------------------

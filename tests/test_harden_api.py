@@ -13,35 +13,28 @@ from medsearch.serve.app import create_app  # noqa: E402
 from test_serve_browser import browser_page, build_demo_index  # noqa: E402,F401  (browser_page is a fixture)
 
 
-@pytest.fixture(scope="module")
-def client(tiny_index):
-    index_dir, _ = tiny_index
-    with TestClient(create_app(lambda: open_index(index_dir))) as c:
-        yield c
-
-
 @pytest.mark.parametrize("spelling, canonical", [("image", "image"), ("images", "image"), ("text", "text"),
                                                  ("report", "text"), ("reports", "text"), ("texts", "text")])
-def test_text_search_accepts_every_target_spelling(client, spelling, canonical):
-    response = client.get("/api/search", params={"q": "fracture case16", "target": spelling, "k": 2})
+def test_text_search_accepts_every_target_spelling(tiny_client, spelling, canonical):
+    response = tiny_client.get("/api/search", params={"q": "fracture case16", "target": spelling, "k": 2})
     assert response.status_code == 200, response.text
     assert response.json()["target"] == canonical
     assert {hit["target"] for hit in response.json()["results"]} == {canonical}
 
 
-def test_similar_and_image_search_accept_the_cli_spellings(client, tiny_index):
+def test_similar_and_image_search_accept_the_cli_spellings(tiny_client, tiny_index):
     _, items = tiny_index
-    similar = client.get("/api/items/3/similar", params={"target": "reports", "k": 2})
+    similar = tiny_client.get("/api/items/3/similar", params={"target": "reports", "k": 2})
     assert similar.status_code == 200 and similar.json()["target"] == "text"
     data = open(items[21]["image_path"], "rb").read()
-    upload = client.post("/api/search/image", params={"target": "images", "k": 1}, content=data,
+    upload = tiny_client.post("/api/search/image", params={"target": "images", "k": 1}, content=data,
                          headers={"content-type": "image/png"})
     assert upload.status_code == 200 and upload.json()["target"] == "image"
     assert upload.json()["results"][0]["key"] == "k021"
 
 
-def test_unknown_target_is_a_422(client):
-    assert client.get("/api/search", params={"q": "x", "target": "videos"}).status_code == 422
+def test_unknown_target_is_a_422(tiny_client):
+    assert tiny_client.get("/api/search", params={"q": "x", "target": "videos"}).status_code == 422
 
 
 def test_python_api_accepts_the_same_spellings(tiny_index):
@@ -66,13 +59,13 @@ def test_cli_accepts_the_api_spellings(tiny_index):
         assert json.loads(result.output)[0]["target"] == canonical
 
 
-def test_image_upload_as_a_multipart_form(client, tiny_index):
+def test_image_upload_as_a_multipart_form(tiny_client, tiny_index):
     _, items = tiny_index
     data = open(items[21]["image_path"], "rb").read()
-    form = client.post("/api/search/image", params={"k": 3, "target": "image"},
+    form = tiny_client.post("/api/search/image", params={"k": 3, "target": "image"},
                        files={"file": ("query.png", data, "image/png")})
     assert form.status_code == 200, form.text
-    raw = client.post("/api/search/image", params={"k": 3, "target": "image"}, content=data,
+    raw = tiny_client.post("/api/search/image", params={"k": 3, "target": "image"}, content=data,
                       headers={"content-type": "image/png"})
     assert [h["key"] for h in form.json()["results"]] == [h["key"] for h in raw.json()["results"]]
     assert form.json()["results"][0]["key"] == "k021"
@@ -91,8 +84,8 @@ def test_multipart_form_without_a_file_or_too_large_is_refused(tiny_index):
         assert big.status_code == 413
 
 
-def test_openapi_documents_the_multipart_upload(client):
-    body = client.get("/openapi.json").json()["paths"]["/api/search/image"]["post"]["requestBody"]["content"]
+def test_openapi_documents_the_multipart_upload(tiny_client):
+    body = tiny_client.get("/openapi.json").json()["paths"]["/api/search/image"]["post"]["requestBody"]["content"]
     assert "multipart/form-data" in body and "image/png" in body
 
 

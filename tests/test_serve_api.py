@@ -1,4 +1,5 @@
-"""The serve API over a stub index (FastAPI TestClient): search, items, thumbnails, uploads, tokens, privacy."""
+"""The serve API over a real index of three chosen items (fake encoder, FastAPI TestClient): search, items,
+thumbnails, uploads, tokens, privacy."""
 
 from __future__ import annotations
 
@@ -15,31 +16,42 @@ from medsearch.errors import MissingExtra, UnsafeBind  # noqa: E402
 from medsearch.serve.app import create_app  # noqa: E402
 from medsearch.serve.settings import ServeSettings, check_bind  # noqa: E402
 from medsearch.store.filters import Filters  # noqa: E402
-from test_serve_support import PHI, StubIndex, StubRecord, jpeg_bytes, png_bytes, write_dicom  # noqa: E402
+from test_serve_support import (PHI, jpeg_bytes, open_served_index, png_bytes, store_unchecked_extra,  # noqa: E402
+                                write_dicom)
 
 
 @pytest.fixture
 def records(tmp_path):
+    """Items 1, 2, 3 of the served index: a figure, a DICOM radiograph, a report without image."""
     png = tmp_path / "figure.png"
     png.write_bytes(png_bytes((300, 200)))
     dcm = write_dicom(tmp_path / "chest.dcm")
     return [
-        StubRecord(1, "roco", "ROCO_1", str(png), "CT of the chest shows a <b>pneumothorax</b> on the right.",
-                   ["pneumothorax", "C0032326", "T047:Disease or Syndrome"], split="test", licence="CC BY", modality="CT",
-                   extra={"pmc_id": "PMC123", "image_relpath": "images/figure.png"}, image_vector_id=0),
-        StubRecord(2, "dicom-folder", "1.2.3.4", str(dcm), "Chest radiograph.", ["fracture"],
-                   patient="3fa9c0d1e2b4a5f6", split="test", licence="CC BY-NC", modality="CR",
-                   extra={**PHI, "patient_key": "3fa9c0d1e2b4a5f6", "BodyPartExamined": "CHEST",
-                          "source_path": str(dcm), "nested": {"OperatorsName": "Smith^Op", "ViewPosition": "PA"}},
-                   image_vector_id=1),
-        StubRecord(3, "iu-xray", "CXR9", None, "No acute cardiopulmonary abnormality.", ["normal"],
-                   split="test", licence="CC BY", modality=None, text_vector_id=2),
+        dict(archive="roco", key="ROCO_1", image_path=str(png),
+             text="CT of the chest shows a <b>pneumothorax</b> on the right.",
+             labels=["pneumothorax", "C0032326", "T047:Disease or Syndrome"], split="test", licence="CC BY",
+             modality="CT", extra={"pmc_id": "PMC123", "image_relpath": "images/figure.png"}),
+        dict(archive="dicom-folder", key="1.2.3.4", image_path=str(dcm), text="Chest radiograph.", labels=["fracture"],
+             patient="3fa9c0d1e2b4a5f6", split="test", licence="CC BY-NC", modality="CR"),
+        dict(archive="iu-xray", key="CXR9", image_path=None, text="No acute cardiopulmonary abnormality.",
+             labels=["normal"], split="test", licence="CC BY", modality=None),
     ]
 
 
+DICOM_EXTRA = {**PHI, "patient_key": "3fa9c0d1e2b4a5f6", "BodyPartExamined": "CHEST",
+               "nested": {"OperatorsName": "Smith^Op", "ViewPosition": "PA"}}
+
+
+def served_index(tmp_path, records):
+    """A real Index of the records (calls recorded); item 2's extra holds patient data, as an old index may."""
+    index = open_served_index(tmp_path / "index", records, tmp_path)
+    store_unchecked_extra(tmp_path / "index", "1.2.3.4", {**DICOM_EXTRA, "source_path": records[1]["image_path"]})
+    return index
+
+
 @pytest.fixture
-def index(records):
-    return StubIndex(records)
+def index(tmp_path, records):
+    return served_index(tmp_path, records)
 
 
 def make_client(index, **settings):
@@ -79,15 +91,18 @@ def test_openapi_documents_the_endpoints(client):
             "/api/items/{item_id}/similar", "/api/export/html", "/api/health", "/api/info"} <= set(paths)
 
 
-def test_info_gives_model_counts_and_normalised_facets_but_no_paths(client):
+def test_info_gives_model_counts_and_normalised_facets_but_no_paths(client, index):
     body = client.get("/api/info").json()
-    assert body["model"] == "fake" and body["dim"] == 32 and body["counts"] == {"image": 2, "text": 3}
+    counts = {name: body["counts"][name] for name in ("image", "text")}
+    assert body["model"] == "fake" and body["dim"] == 32 and counts == {"image": 2, "text": 3}
     assert body["targets"] == ["image", "text"]
-    assert body["facets"]["modality"] == [{"value": "CR", "count": 1, "label": "X-ray"},
-                                          {"value": "CT", "count": 1, "label": None}]
-    assert body["facets"]["labels"][0] == {"value": "pneumothorax", "count": 2, "label": None}
+    # the stored "CR" is counted under its canonical code, with its display name; item 3 has no modality
+    assert body["facets"]["modality"] == [{"value": "CT", "count": 1, "label": None},
+                                          {"value": "XR", "count": 1, "label": "X-ray"},
+                                          {"value": "unknown", "count": 1, "label": None}]
+    assert {"value": "pneumothorax", "count": 1, "label": None} in body["facets"]["labels"]
     assert body["facets"]["licence"][0] == {"value": "CC BY", "count": 2, "label": None}
-    assert "password" not in json.dumps(body) and "/secret" not in json.dumps(body)
+    assert str(index.path) not in json.dumps(body) and index.db_url not in json.dumps(body)
 
 
 # --- text search ----------------------------------------------------------------------------------------
@@ -99,10 +114,11 @@ def test_text_search_returns_ranked_hits_with_snippet_licence_and_thumbnail(clie
     assert body["query"] == "pneumothorax" and body["target"] == "image"
     assert [h["item_id"] for h in body["results"]] == [1, 2]
     first = body["results"][0]
-    assert first["rank"] == 1 and first["score"] == pytest.approx(0.9)
+    assert index.calls == [("text", "pneumothorax", 2, "image", None)]
+    own = index.search_text("pneumothorax", k=2, target="image")  # the index's own answer, score rounded
+    assert first["rank"] == 1 and first["score"] == pytest.approx(round(own[0].score, 4))
     assert first["licence"] == "CC BY" and first["thumbnail_url"] == "/api/items/1/thumbnail"
     assert first["snippet"].startswith("CT of the chest")
-    assert index.calls == [("text", "pneumothorax", 2, "image", None)]
 
 
 def test_text_search_passes_filters_and_target(client, index):
@@ -110,10 +126,11 @@ def test_text_search_passes_filters_and_target(client, index):
                                                  ("labels", "pneumothorax"), ("labels", "effusion"),
                                                  ("licence", "CC BY*")])
     assert response.status_code == 200
-    assert [h["item_id"] for h in response.json()["results"]] == [1]
     _, _, _, target, filters = index.calls[-1]
     assert target == "text"
     assert filters == Filters(modality="CT", labels=["pneumothorax", "effusion"], split=None, licence="CC BY*")
+    assert [h["item_id"] for h in response.json()["results"]] == [
+        h.item_id for h in index.search_text("chest", target="text", filters=filters)]
 
 
 def test_text_only_hit_has_no_thumbnail(client):
@@ -140,7 +157,8 @@ def test_bad_text_queries_get_a_json_error(client, params, status, code):
 def test_item_detail_has_text_labels_licence_and_attribution(client):
     body = client.get("/api/items/1").json()
     assert body["text"] == "CT of the chest shows a <b>pneumothorax</b> on the right."
-    assert body["labels"] == ["pneumothorax", "C0032326", "T047:Disease or Syndrome"] and body["licence"] == "CC BY"
+    assert sorted(body["labels"]) == sorted(["pneumothorax", "C0032326", "T047:Disease or Syndrome"])
+    assert body["licence"] == "CC BY"
     assert body["attribution"] == {"archive": "roco", "key": "ROCO_1", "licence": "CC BY", "pmc_id": "PMC123",
                                    "image_relpath": "images/figure.png"}
 
@@ -161,6 +179,19 @@ def test_unknown_item_is_a_json_404(client):
     for url in ("/api/items/999", "/api/items/999/thumbnail", "/api/items/999/similar"):
         response = client.get(url)
         assert response.status_code == 404 and error_of(response)["code"] == "not_found"
+
+
+def test_an_absent_item_is_404_but_a_failing_database_stays_a_5xx(index):
+    import sqlite3
+
+    with make_client(index) as client:
+        missing = client.get("/api/items/999")
+        assert missing.status_code == 404 and error_of(missing)["code"] == "not_found"
+        with sqlite3.connect(index.db_url.removeprefix("sqlite:///")) as connection:
+            connection.execute("DROP TABLE texts")  # the store can no longer answer: a database failure
+        for url in ("/api/items/1", "/api/items/999"):
+            broken = client.get(url)
+            assert broken.status_code == 500 and error_of(broken)["code"] == "store_error", url
 
 
 def test_item_ids_only_no_paths(client):
@@ -187,17 +218,17 @@ def test_thumbnail_of_a_report_only_item_is_404(client):
 def test_thumbnail_of_a_file_gone_since_indexing_is_404(client, records):
     from pathlib import Path
 
-    Path(records[0].image_path).unlink()
+    Path(records[0]["image_path"]).unlink()
     response = client.get("/api/items/1/thumbnail", params={"size": 77})
     assert response.status_code == 404 and error_of(response)["code"] == "image_missing"
 
 
 def test_more_like_this_leaves_the_item_out_and_renumbers(client, index):
-    body = client.get("/api/items/1/similar", params={"k": 5}).json()
+    body = client.get("/api/items/1/similar", params={"k": 5, "target": "text"}).json()
     assert [h["item_id"] for h in body["results"]] == [2, 3]
     assert [h["rank"] for h in body["results"]] == [1, 2]
-    kind, image, *_ = index.calls[-1]
-    assert kind == "image"  # the stub has no stored vectors: the item's own image is the query
+    kind, item_id, *_ = index.calls[-1]
+    assert (kind, item_id) == ("similar", 1)  # the item's stored vector is the query: nothing is re-encoded
 
 
 # --- image upload ---------------------------------------------------------------------------------------
@@ -363,11 +394,11 @@ def test_missing_serve_extra_gives_a_one_line_hint(monkeypatch):
 
 # --- lifespan -------------------------------------------------------------------------------------------
 
-def test_a_factory_opens_the_index_once_at_start_and_it_is_closed_at_stop(records):
+def test_a_factory_opens_the_index_once_at_start_and_it_is_closed_at_stop(tmp_path, records):
     opened = []
 
     def factory():
-        opened.append(StubIndex(records))
+        opened.append(served_index(tmp_path, records))
         return opened[-1]
 
     app = create_app(factory)

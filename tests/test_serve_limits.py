@@ -19,7 +19,7 @@ from PIL import Image  # noqa: E402
 from medsearch.serve.app import create_app  # noqa: E402
 from medsearch.serve.decoding import DecodeSlots  # noqa: E402
 from medsearch.serve.settings import ServeSettings  # noqa: E402
-from test_serve_support import StubIndex, StubRecord, png_bytes  # noqa: E402
+from test_serve_support import open_served_index, png_bytes  # noqa: E402
 
 SECURITY_HEADERS = ("x-content-type-options", "referrer-policy", "x-frame-options", "content-security-policy")
 
@@ -28,7 +28,8 @@ SECURITY_HEADERS = ("x-content-type-options", "referrer-policy", "x-frame-option
 def index(tmp_path):
     png = tmp_path / "figure.png"
     png.write_bytes(png_bytes((64, 48)))
-    return StubIndex([StubRecord(1, "roco", "ROCO_1", str(png), "CT chest.", [], image_vector_id=0)])
+    return open_served_index(tmp_path / "index", [dict(archive="roco", key="ROCO_1", image_path=str(png),
+                                                       text="CT chest.")], tmp_path)
 
 
 def make_client(index, raise_errors: bool = True, **settings):

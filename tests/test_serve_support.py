@@ -1,96 +1,62 @@
-"""Support for the serve tests (no tests here). A small stand-in for medsearch.search.Index, injected into the serve app in tests (no model, no faiss)."""
+"""Support for the serve tests (no tests here): a real index of chosen items (fake encoder) with its calls
+recorded, images and DICOM files to upload, a live server."""
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from medsearch.errors import StoreError
-from medsearch.index_dir import IndexManifest, ModalityEntry
+
+def open_served_index(index_dir: Path, items: list[dict], archive_root: Path):
+    """The real ``Index`` (fake encoder) over exactly these items (see conftest.write_test_index; item ids 1, 2, ...
+    in order), its searches and closing recorded (``recording``)."""
+    from conftest import write_test_index
+
+    from medsearch.search import open_index
+
+    write_test_index(index_dir, items, archive_root)
+    return recording(open_index(index_dir, model="fake"))
 
 
-@dataclass
-class StubRecord:
-    item_id: int
-    archive: str
-    key: str
-    image_path: str | None
-    text: str | None
-    labels: list[str] = field(default_factory=list)
-    patient: str | None = None
-    split: str | None = None
-    licence: str | None = None
-    modality: str | None = None
-    extra: dict = field(default_factory=dict)
-    image_vector_id: int | None = None
-    text_vector_id: int | None = None
+def recording(index):
+    """``index`` with its searches recorded in ``index.calls`` as (kind, query, k, target, filters) and its closing
+    in ``index.closed``, so that the serve tests see what the routes asked of it; the real methods answer."""
+    index.calls, index.closed = [], False
+
+    def recorded(kind: str, method):
+        def call(query, k=10, **options):
+            index.calls.append((kind, query, k, options.get("target"), options.get("filters")))
+            return method(query, k=k, **options)
+
+        return call
+
+    for kind, name in (("text", "search_text"), ("image", "search_image"), ("similar", "search_similar")):
+        setattr(index, name, recorded(kind, getattr(index, name)))
+    close = index.close
+
+    def closed():
+        index.closed = True
+        close()
+
+    index.close = closed
+    return index
 
 
-@dataclass
-class StubResult:
-    rank: int
-    score: float
-    item_id: int
-    key: str
-    target: str
-    image_path: str | None
-    text: str | None
-    labels: list[str] = field(default_factory=list)
-    licence: str | None = None
-    split: str | None = None
-    modality: str | None = None
-    extra: dict = field(default_factory=dict)
+def store_unchecked_extra(index_dir: Path, key: str, extra: dict) -> None:
+    """Give a stored item ``extra`` as it is, past the store's refusal of patient keys: what an index written by
+    an older version, or by hand, may hold (the server must still never show it)."""
+    from sqlalchemy import create_engine, update
 
+    from medsearch.index_dir import IndexDir
+    from medsearch.store.models import ItemRow
 
-class StubIndex:
-    """Returns every record (filtered by modality), scores descending; records each call for assertions."""
-
-    def __init__(self, records: list[StubRecord]):
-        self.records = {r.item_id: r for r in records}
-        self.calls: list[tuple] = []
-        self.closed = False
-        entry = ModalityEntry(factory="Flat", count=len(records), index_file="image.faiss",
-                              vectors_file="image_vectors.npy", checksum="0")
-        self.manifest = IndexManifest(model_id="fake-32", model_name="fake", dim=32,
-                                      modalities={"image": entry, "text": entry})
-
-    def _results(self, k, target, filters):
-        records = [r for r in self.records.values()
-                   if filters is None or filters.modality is None or r.modality == filters.modality]
-        return [
-            StubResult(i + 1, round(0.9 - 0.1 * i, 3), r.item_id, r.key, target, r.image_path, r.text,
-                       list(r.labels), r.licence, r.split, r.modality, dict(r.extra))
-            for i, r in enumerate(records[:k])
-        ]
-
-    def search_text(self, query, k=10, target="image", ensemble=True, expand=True, filters=None):
-        self.calls.append(("text", query, k, target, filters))
-        return self._results(k, target, filters)
-
-    def search_image(self, image, k=10, target="text", filters=None):
-        self.calls.append(("image", image, k, target, filters))
-        return self._results(k, target, filters)
-
-    def item(self, item_id):
-        if item_id not in self.records:
-            raise StoreError(f"no item {item_id}")
-        return self.records[item_id]
-
-    def info(self):
-        return {
-            "path": "/secret/index/dir",
-            "db_url": "postgresql://user:password@db/x",
-            "counts": {"image": 2, "text": 3},
-            "facets": {"modalities": {"CR": 1, "CT": 1}, "labels": {"pneumothorax": 2, "fracture": 1},
-                       "splits": {"test": 3}, "licences": {"CC BY": 2, "CC BY-NC": 1}},
-        }
-
-    def close(self):
-        self.closed = True
+    engine = create_engine(IndexDir(index_dir).default_db_url)
+    with engine.begin() as connection:
+        connection.execute(update(ItemRow).where(ItemRow.key == key).values(extra=extra))
+    engine.dispose()
 
 
 def png_bytes(size=(64, 48), seed=0) -> bytes:

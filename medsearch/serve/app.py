@@ -16,7 +16,7 @@ from medsearch import __version__
 from medsearch.serve.errors import install_error_handlers
 from medsearch.serve.routes import export, items, meta, search, teaching
 from medsearch.serve.security import require_token, security_headers
-from medsearch.serve.services import Services, warm_up
+from medsearch.serve.services import IndexLike, Services, warm_up
 from medsearch.serve.settings import ServeSettings
 from medsearch.serve.thumbnails import ThumbnailCache
 
@@ -30,25 +30,22 @@ def _swagger_ui_dir() -> str:
     return str(swagger_ui_path)
 
 
-def create_app(index: object | Callable[[], object], settings: ServeSettings | None = None) -> FastAPI:
-    """``index``: an object with the medsearch.search.Index methods, or a zero-argument function that opens
-    one when the server starts (the model and index then load once, in the lifespan). The app closes the
-    index when it stops."""
+def create_app(index: IndexLike | Callable[[], IndexLike], settings: ServeSettings | None = None) -> FastAPI:
+    """``index``: an open ``medsearch.search.Index``, or a zero-argument function that opens one when the server
+    starts (the model and index then load, and warm up, once, in the lifespan). The app closes the index when it
+    stops."""
     settings = settings or ServeSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        opened = index
-        if callable(index) and not hasattr(index, "search_text"):
-            opened = index()
+        opened = index() if callable(index) else index
+        if opened is not index:
             warm_up(opened)
         app.state.services = Services(opened, settings, ThumbnailCache(settings.thumbnail_cache_bytes))
         try:
             yield
         finally:
-            close = getattr(opened, "close", None)
-            if close is not None:
-                close()
+            opened.close()
 
     app = FastAPI(title="medsearch", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Cross-modal medical image/report search over one index.")

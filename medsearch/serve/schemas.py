@@ -17,13 +17,11 @@ MAX_ITEM_ID = 2**63 - 1
 ItemIdValue = Annotated[int, Field(ge=0, le=MAX_ITEM_ID)]
 
 
-class Hit(BaseModel):
-    rank: int
-    score: float
+class ItemSummary(BaseModel):
+    """What a hit and an item detail both show of the item."""
+
     item_id: int
     key: str
-    target: Target
-    snippet: str
     labels: list[str]
     concepts: list[str] = Field(default_factory=list, description="display names of the named findings and body "
                                                                    "regions among the labels")
@@ -32,6 +30,13 @@ class Hit(BaseModel):
     split: str | None
     has_image: bool
     thumbnail_url: str | None
+
+
+class Hit(ItemSummary):
+    rank: int
+    score: float
+    target: Target
+    snippet: str
     # why it matched (text searches): each ranking's score, the query terms found, [start, end) spans of them
     # in ``snippet``, and the text's status for each finding of the query (asserted, negated, uncertain, ...)
     mode: Mode | None = None
@@ -51,21 +56,11 @@ class SearchResponse(BaseModel):
     mode: Mode | None = None
 
 
-class ItemDetail(BaseModel):
-    item_id: int
-    key: str
+class ItemDetail(ItemSummary):
     archive: str | None
     text: str
-    labels: list[str]
-    concepts: list[str] = Field(default_factory=list, description="display names of the named findings and body "
-                                                                   "regions among the labels")
-    licence: str | None
-    modality: str | None
-    split: str | None
     metadata: dict
     attribution: dict
-    has_image: bool
-    thumbnail_url: str | None
 
 
 class FacetValue(BaseModel):

@@ -1,9 +1,10 @@
-"""What the routes share: the open index (behind a lock), settings and the thumbnail cache."""
+"""What the routes share: the open index (its encoder behind a lock), settings and the thumbnail cache."""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from fastapi import Request
 
@@ -11,18 +12,40 @@ from medsearch.serve.decoding import DecodeSlots
 from medsearch.serve.settings import ServeSettings
 from medsearch.serve.thumbnails import ThumbnailCache
 
+if TYPE_CHECKING:
+    from medsearch.index_dir import IndexManifest
 
-ENCODING_METHODS = frozenset({"search_text", "search_image"})
+
+class IndexLike(Protocol):
+    """What the server asks of an index: ``medsearch.search.Index`` (the teaching routes hand the index to
+    ``medsearch.teaching``, which uses the rest of ``Index``). Tests serve a real ``Index`` too."""
+
+    manifest: IndexManifest
+
+    def search_text(self, query: str, k: int = 10, target: str = "image", **options) -> list: ...
+
+    def search_image(self, image, k: int = 10, target: str = "text", filters=None) -> list: ...
+
+    def search_similar(self, item_id: int, k: int = 10, target: str = "image", filters=None) -> list: ...
+
+    def embed_image(self, image): ...
+
+    def item(self, item_id: int): ...
+
+    def info(self) -> dict: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass
 class Services:
-    index: object
+    index: IndexLike
     settings: ServeSettings
     thumbnails: ThumbnailCache
-    # FastAPI runs sync routes on a thread pool. Queries that run the encoder take turns: the model already
-    # uses every core, and parallel forward passes only add contention. Metadata reads (item, info, stored
-    # vectors) don't wait behind them: the store opens a session per call and faiss searches are read-only.
+    # FastAPI runs sync routes on a thread pool. Queries that run the encoder take turns (``encoding``): the model
+    # already uses every core, and parallel forward passes only add contention. Metadata reads (item, info, stored
+    # vectors, "more like this") don't wait behind them: the store opens a session per call and faiss searches
+    # are read-only.
     lock: threading.Lock = field(default_factory=threading.Lock)
     decoder: DecodeSlots | None = None  # uploads decode through this (bounded concurrency and size)
 
@@ -30,22 +53,19 @@ class Services:
         if self.decoder is None:
             self.decoder = DecodeSlots(self.settings)
 
-    def call(self, method: str, *args, **kwargs):
-        if method in ENCODING_METHODS:
-            with self.lock:
-                return getattr(self.index, method)(*args, **kwargs)
-        return getattr(self.index, method)(*args, **kwargs)
+    def encoding(self, function: Callable[..., Any], *args, **kwargs):
+        """``function(*args, **kwargs)`` in its turn with the other queries that run the encoder."""
+        with self.lock:
+            return function(*args, **kwargs)
 
 
-def warm_up(index) -> None:
+def warm_up(index: IndexLike) -> None:
     """Load both towers of the model, the ANN index and the store now (all load lazily), so that the first
     visitor doesn't wait for them."""
-    modalities = getattr(getattr(index, "manifest", None), "modalities", None) or {"image": None}
-    index.search_text("chest radiograph", k=1, target=next(iter(modalities)))
-    if hasattr(index, "embed_image"):
-        from PIL import Image
+    from PIL import Image
 
-        index.embed_image(Image.new("RGB", (64, 64)))
+    index.search_text("chest radiograph", k=1, target=next(iter(index.manifest.modalities)))
+    index.embed_image(Image.new("RGB", (64, 64)))
 
 
 def get_services(request: Request) -> Services:

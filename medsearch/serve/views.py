@@ -63,7 +63,7 @@ def thumbnail_url(item_id: int) -> str:
 
 def _explanation(result) -> dict:
     """The hit's match explanation (text searches), with the snippet it highlights."""
-    if not getattr(result, "mode", None):
+    if not result.mode:
         return {}
     rounded = lambda v: None if v is None else round(float(v), 4)  # noqa: E731
     return {
@@ -77,22 +77,29 @@ def _explanation(result) -> dict:
     }
 
 
+def _item_summary(record) -> dict:
+    """What a hit and an item detail both show of the item (``Hit`` and ``ItemDetail`` share ``ItemSummary``)."""
+    has_image = record.image_path is not None
+    return {
+        "item_id": int(record.item_id),
+        "key": record.key,
+        "labels": list(record.labels or []),
+        "concepts": named_labels(record.labels or []),
+        "licence": record.licence,
+        "modality": canonical_modality(record.modality),
+        "split": record.split,
+        "has_image": has_image,
+        "thumbnail_url": thumbnail_url(record.item_id) if has_image else None,
+    }
+
+
 def hit_view(result) -> dict:
-    has_image = getattr(result, "image_path", None) is not None
     return {
         "rank": result.rank,
         "score": round(float(result.score), 4),
-        "item_id": int(result.item_id),
-        "key": result.key,
+        **_item_summary(result),
         "target": result.target,
         "snippet": snippet(result.text),
-        "labels": list(result.labels or []),
-        "concepts": named_labels(result.labels or []),
-        "licence": result.licence,
-        "modality": result.modality,
-        "split": result.split,
-        "has_image": has_image,
-        "thumbnail_url": thumbnail_url(result.item_id) if has_image else None,
         **_explanation(result),
     }
 
@@ -104,62 +111,32 @@ def attribution(record) -> dict:
 
 
 def item_view(record) -> dict:
-    has_image = record.image_path is not None
     return {
-        "item_id": int(record.item_id),
-        "key": record.key,
+        **_item_summary(record),
         "archive": record.archive,
         "text": record.text or "",
-        "labels": list(record.labels or []),
-        "concepts": named_labels(record.labels or []),
-        "licence": record.licence,
-        "modality": canonical_modality(record.modality),
-        "split": record.split,
         "metadata": safe_metadata(record.extra),
         "attribution": attribution(record),
-        "has_image": has_image,
-        "thumbnail_url": thumbnail_url(record.item_id) if has_image else None,
     }
 
 
-def facet_values(raw) -> list[dict]:
-    """A facet in any of the shapes a store may give ({value: count}, [(value, count)], [{value|name, count}],
-    [value]) -> [{"value", "count"}], most frequent first."""
-    if isinstance(raw, dict):
-        pairs = list(raw.items())
-    else:
-        pairs = []
-        for entry in raw or []:
-            if isinstance(entry, dict):
-                pairs.append((entry.get("value", entry.get("name")), entry.get("count")))
-            elif isinstance(entry, (list, tuple)) and len(entry) == 2:
-                pairs.append(tuple(entry))
-            else:
-                pairs.append((entry, None))
-    values = [{"value": str(v), "count": c} for v, c in pairs if v not in (None, "")]
-    return sorted(values, key=lambda f: (-(f["count"] or 0), f["value"]))
+# the page's facet name -> the store's (``Store.facets``: {value: item count}, most frequent first)
+FACETS = {"modality": "modalities", "findings": "findings", "body_regions": "body_regions", "labels": "labels",
+          "split": "splits", "licence": "licences"}
 
 
-FACET_NAMES = {"modality": ("modalities", "modality"), "findings": ("findings",), "body_regions": ("body_regions",),
-               "labels": ("labels", "label"),
-               "split": ("splits", "split"), "licence": ("licences", "licence", "licenses", "license")}
-
-
-def _with_labels(values: list[dict], label_of) -> list[dict]:
-    for value in values:
-        label = label_of(value["value"])
-        if label and label != value["value"]:
-            value["label"] = label
-    return values
-
-
-def facets_view(info: dict) -> dict:
+def facets_view(facets: dict[str, dict[str, int]]) -> dict[str, list[dict]]:
+    """The store's facets as the filters offer them: [{"value", "count"[, "label"]}], most frequent first; a
+    modality code carries its display name ("XR" -> "X-ray")."""
     from medsearch.archives.modality import modality_label
 
-    raw = info.get("facets") or info
     out = {}
-    for name, candidates in FACET_NAMES.items():
-        source = next((raw[c] for c in candidates if isinstance(raw, dict) and c in raw), [])
-        out[name] = facet_values(source)
-    out["modality"] = _with_labels(out["modality"], modality_label)
+    for name, source in FACETS.items():
+        values = [{"value": str(value), "count": count} for value, count in (facets.get(source) or {}).items()
+                  if value not in (None, "")]
+        out[name] = sorted(values, key=lambda f: (-f["count"], f["value"]))
+    for value in out["modality"]:
+        label = modality_label(value["value"])
+        if label and label != value["value"]:
+            value["label"] = label
     return out

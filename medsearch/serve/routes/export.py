@@ -7,7 +7,6 @@ from fastapi import APIRouter, Depends, Response
 from medsearch.errors import BadItem
 from medsearch.serve.errors import ApiError
 from medsearch.serve.export_html import render_teaching_file
-from medsearch.serve.routes.items import load_record
 from medsearch.serve.schemas import ERRORS, ExportRequest
 from medsearch.serve.services import Services, get_services
 
@@ -31,7 +30,7 @@ def export_html(body: ExportRequest, services: Services = Depends(get_services))
         raise ApiError(422, "too_many_items", f"export at most {limit} items at a time")
     entries = []
     for item_id in body.item_ids:
-        record = load_record(services, item_id)
+        record = services.index.item(item_id)
         entries.append((record, _image(services, record), body.notes.get(item_id)))
     html = render_teaching_file(body.title, entries)
     return Response(html, media_type="text/html; charset=utf-8",

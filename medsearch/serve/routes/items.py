@@ -6,12 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from medsearch.errors import StoreError
-from medsearch.serve.errors import ApiError
 from medsearch.serve.filters import FilterParams, filter_params
 from medsearch.serve.schemas import ERRORS, MAX_ITEM_ID, ItemDetail, SearchResponse, TargetParam
 from medsearch.serve.services import Services, get_services
-from medsearch.serve.similar import search_similar
 from medsearch.serve.views import hit_view, item_view
 from medsearch.targets import canonical_target
 
@@ -20,17 +17,10 @@ router = APIRouter(tags=["items"])
 ItemId = Annotated[int, Path(ge=0, le=MAX_ITEM_ID, description="the item's id (from a search hit)")]
 
 
-def load_record(services: Services, item_id: int):
-    try:
-        return services.call("item", item_id)
-    except StoreError as exc:
-        raise ApiError(404, "not_found", f"no item with id {item_id}") from exc
-
-
 @router.get("/api/items/{item_id}", response_model=ItemDetail, responses=ERRORS)
 def item_detail(item_id: ItemId, services: Services = Depends(get_services)):
     """Metadata (safe tags only), full text, labels, licence and attribution of one item."""
-    return item_view(load_record(services, item_id))
+    return item_view(services.index.item(item_id))  # an unknown id: ItemNotFound, a 404
 
 
 @router.get("/api/items/{item_id}/thumbnail", responses={**ERRORS, 200: {"content": {"image/png": {}}}},
@@ -38,7 +28,7 @@ def item_detail(item_id: ItemId, services: Services = Depends(get_services)):
 def item_thumbnail(item_id: ItemId, size: int = Query(256, ge=32, le=1024, description="longest side, px"),
                    services: Services = Depends(get_services)):
     """A PNG rendered from the indexed file (DICOM windowed like the indexer saw it)."""
-    record = load_record(services, item_id)
+    record = services.index.item(item_id)
     png = services.thumbnails.get(item_id, record.image_path, size)
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
@@ -51,8 +41,7 @@ def item_similar(
     filters: FilterParams = Depends(filter_params),
     services: Services = Depends(get_services),
 ):
-    """More like this: the item itself is the query."""
-    load_record(services, item_id)
+    """More like this: the item's stored vector is the query (no re-encoding); the item itself is left out."""
     target = canonical_target(target)
-    results = search_similar(services, item_id, k, target, filters.to_filters())
+    results = services.index.search_similar(item_id, k=k, target=target, filters=filters.to_filters())
     return {"query": f"item {item_id}", "target": target, "k": k, "results": [hit_view(r) for r in results]}

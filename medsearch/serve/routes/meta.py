@@ -22,12 +22,11 @@ def health():
 @router.get("/api/info", response_model=InfoResponse, responses=ERRORS, dependencies=[Depends(require_token)])
 def info(services: Services = Depends(get_services)):
     """Model, counts per modality, and the facet values the filters offer."""
-    raw = services.call("info")
+    info = services.index.info()
     manifest = services.index.manifest
-    counts = raw.get("counts") or {name: entry.count for name, entry in manifest.modalities.items()}
     targets = [t for t in ("image", "text") if t in manifest.modalities]
-    return {"model": manifest.model_name, "dim": manifest.dim, "targets": targets, "counts": counts,
-            "facets": facets_view(raw),
+    return {"model": manifest.model_name, "dim": manifest.dim, "targets": targets, "counts": info["counts"],
+            "facets": facets_view(info["facets"]),
             "auth_required": bool(services.settings.token)}
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from medsearch.serve.errors import ApiError
 from medsearch.serve.filters import FilterParams, filter_params
+from medsearch.store.filters import Filters
 from medsearch.serve.schemas import ERRORS, Mode, SearchResponse, TargetParam
 from medsearch.serve.services import Services, get_services
 from medsearch.serve.uploads import read_upload
@@ -25,29 +28,46 @@ def _k(request: Request, k: int) -> int:
     return k
 
 
+@dataclass
+class TextQuery:
+    """A text query's parameters, checked: words present, k within the server's limit, target canonical."""
+
+    q: str
+    k: int
+    target: str
+    filters: Filters | None
+
+
+def text_query(
+    request: Request,
+    q: str = Query(..., description="words to search for", max_length=MAX_QUERY_CHARS),
+    k: int = Query(10, description="number of results (of cases, for a search by case)"),
+    target: TargetParam = Query("image", description="search images ('image') or reports/captions ('text'); the "
+                                                     "CLI's images/reports spellings work too"),
+    filters: FilterParams = Depends(filter_params),
+) -> TextQuery:
+    if not q.strip():
+        raise ApiError(400, "bad_query", "the query is empty: type some words to search for")
+    return TextQuery(q, _k(request, k), canonical_target(target), filters.to_filters())
+
+
 @router.get("/api/search", response_model=SearchResponse, responses=ERRORS)
 def search_text(
     request: Request,
-    q: str = Query(..., description="words to search for", max_length=MAX_QUERY_CHARS),
-    k: int = Query(10, description="number of results"),
-    target: TargetParam = Query("image", description="search images ('image') or reports/captions ('text'); the CLI's images/reports spellings work too"),
+    query: TextQuery = Depends(text_query),
     expand: bool = Query(True, description="expand abbreviations and synonyms in the query"),
     mode: Mode | None = Query(None, description="dense (embeddings), lexical (words of the texts) or hybrid (both; "
                                                  "the server's default)"),
-    filters: FilterParams = Depends(filter_params),
     services: Services = Depends(get_services),
 ):
     """Search by words: text -> image or text -> report/caption."""
-    if not q.strip():
-        raise ApiError(400, "bad_query", "the query is empty: type some words to search for")
-    k, target = _k(request, k), canonical_target(target)
     mode = mode or request.app.state.settings.default_mode
     options = {"mode": mode} if mode else {}
-    results = services.call("search_text", q, k=k, target=target, expand=expand, filters=filters.to_filters(),
-                            **options)
-    searched_for = next((r.searched_for for r in results if getattr(r, "searched_for", None)), None)
-    return {"query": q, "target": target, "k": k, "results": [hit_view(r) for r in results],
-            "searched_for": searched_for, "mode": next((r.mode for r in results if getattr(r, "mode", None)), mode)}
+    results = services.encoding(services.index.search_text, query.q, k=query.k, target=query.target, expand=expand,
+                                filters=query.filters, **options)
+    searched_for = next((r.searched_for for r in results if r.searched_for), None)
+    return {"query": query.q, "target": query.target, "k": query.k, "results": [hit_view(r) for r in results],
+            "searched_for": searched_for, "mode": next((r.mode for r in results if r.mode), mode)}
 
 
 UPLOAD_BODY = {
@@ -75,7 +95,7 @@ async def search_image(
     k, target = _k(request, k), canonical_target(target)
     data, kind = await read_upload(request, services.settings.max_upload_bytes)
     image = await services.decoder.decode(data, f"upload.{kind}")
-    results = await run_in_threadpool(services.call, "search_image", image, k=k, target=target,
+    results = await run_in_threadpool(services.encoding, services.index.search_image, image, k=k, target=target,
                                       filters=filters.to_filters())
     return {"query": f"uploaded {kind} image ({len(data)} bytes)", "target": target, "k": k,
             "results": [hit_view(r) for r in results]}

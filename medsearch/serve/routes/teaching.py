@@ -7,12 +7,11 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from medsearch.errors import StoreError
 from medsearch.serve.errors import ApiError
 from medsearch.serve.filters import FilterParams, filter_params
-from medsearch.serve.routes.items import load_record
-from medsearch.serve.routes.search import MAX_QUERY_CHARS, UPLOAD_BODY, _k
-from medsearch.serve.schemas import ERRORS, TargetParam
+from medsearch.serve.routes.items import ItemId
+from medsearch.serve.routes.search import UPLOAD_BODY, TextQuery, _k, text_query
+from medsearch.serve.schemas import ERRORS, ItemIdValue, TargetParam
 from medsearch.serve.services import Services, get_services
 from medsearch.serve.teaching_views import case_hit_view, case_page_view
 from medsearch.serve.uploads import read_upload
@@ -22,40 +21,22 @@ from medsearch.targets import canonical_target
 router = APIRouter(tags=["teaching"])
 
 
-def _locked(services: Services, function, *args, **kwargs):
-    """Run a teaching function that embeds a query: it takes its turn with the other encoder calls."""
-    with services.lock:
-        return function(services.index, *args, **kwargs)
-
-
 async def _upload(request: Request, services: Services):
     data, kind = await read_upload(request, services.settings.max_upload_bytes)
     return await services.decoder.decode(data, f"upload.{kind}"), f"uploaded {kind} image ({len(data)} bytes)"
 
 
-def _query_text(q: str) -> str:
-    if not q.strip():
-        raise ApiError(400, "bad_query", "the query is empty: type some words to search for")
-    return q
-
-
 # -- cases ---------------------------------------------------------------------------------------------------
 
 @router.get("/api/cases", responses=ERRORS)
-def cases_text(
-    request: Request,
-    q: str = Query(..., description="words to search for", max_length=MAX_QUERY_CHARS),
-    k: int = Query(10, description="number of cases"),
-    target: TargetParam = Query("image", description="rank cases by their images ('image') or reports ('text')"),
-    filters: FilterParams = Depends(filter_params),
-    services: Services = Depends(get_services),
-):
-    """One hit per case (MedPix case, DICOM study, report, article): its best items and the case text."""
+def cases_text(query: TextQuery = Depends(text_query), services: Services = Depends(get_services)):
+    """One hit per case (MedPix case, DICOM study, report, article): its best items and the case text; cases
+    ranked by their images ('image') or reports ('text')."""
     from medsearch.teaching.cases import search_cases_text
 
-    k, target = _k(request, k), canonical_target(target)
-    hits = _locked(services, search_cases_text, _query_text(q), k=k, target=target, filters=filters.to_filters())
-    return {"query": q, "k": k, "results": [case_hit_view(h) for h in hits]}
+    hits = services.encoding(search_cases_text, services.index, query.q, k=query.k, target=query.target,
+                             filters=query.filters)
+    return {"query": query.q, "k": query.k, "results": [case_hit_view(h) for h in hits]}
 
 
 @router.post("/api/cases/image", responses=ERRORS, openapi_extra=UPLOAD_BODY)
@@ -66,7 +47,8 @@ async def cases_image(request: Request, k: int = Query(10, description="number o
 
     k = _k(request, k)
     image, label = await _upload(request, services)
-    hits = await run_in_threadpool(_locked, services, search_cases_image, image, k=k, filters=filters.to_filters())
+    hits = await run_in_threadpool(services.encoding, search_cases_image, services.index, image, k=k,
+                                   filters=filters.to_filters())
     return {"query": label, "k": k, "results": [case_hit_view(h) for h in hits]}
 
 
@@ -76,18 +58,15 @@ def case_detail(archive: str = Query(..., description="archive name"), case: str
     """The case view: its text (history, findings, differential, diagnosis...) and every item of the case."""
     from medsearch.teaching.cases import case_view
 
-    try:
-        return case_page_view(case_view(services.index, archive, case))
-    except StoreError as exc:
-        raise ApiError(404, "not_found", f"no case {case!r} in archive {archive!r}") from exc
+    return case_page_view(case_view(services.index, archive, case))  # an unknown case: CaseNotFound, a 404
 
 
 @router.get("/api/items/{item_id}/case", responses=ERRORS)
-def item_case(item_id: int, services: Services = Depends(get_services)):
+def item_case(item_id: ItemId, services: Services = Depends(get_services)):
     """The case an item belongs to (404 when it names none)."""
     from medsearch.teaching.cases import case_view
 
-    record = load_record(services, item_id)
+    record = services.index.item(item_id)
     if not record.case:
         raise ApiError(404, "not_found", f"item {item_id} belongs to no case")
     return case_page_view(case_view(services.index, record.archive, record.case))
@@ -96,20 +75,12 @@ def item_case(item_id: int, services: Services = Depends(get_services)):
 # -- diverse -------------------------------------------------------------------------------------------------
 
 @router.get("/api/diverse", responses=ERRORS)
-def diverse_text(
-    request: Request,
-    q: str = Query(..., description="words to search for", max_length=MAX_QUERY_CHARS),
-    k: int = Query(10, description="number of results"),
-    target: TargetParam = Query("image", description="images ('image') or reports ('text')"),
-    filters: FilterParams = Depends(filter_params),
-    services: Services = Depends(get_services),
-):
+def diverse_text(query: TextQuery = Depends(text_query), services: Services = Depends(get_services)):
     """Teaching mode: at most one hit per case/patient, near-duplicates spread (MMR)."""
     from medsearch.teaching.diverse import diverse_text as run
 
-    k, target = _k(request, k), canonical_target(target)
-    results = _locked(services, run, _query_text(q), k=k, target=target, filters=filters.to_filters())
-    return {"query": q, "target": target, "k": k, "results": [hit_view(r) for r in results]}
+    results = services.encoding(run, services.index, query.q, k=query.k, target=query.target, filters=query.filters)
+    return {"query": query.q, "target": query.target, "k": query.k, "results": [hit_view(r) for r in results]}
 
 
 @router.post("/api/diverse/image", responses=ERRORS, openapi_extra=UPLOAD_BODY)
@@ -120,7 +91,8 @@ async def diverse_image(request: Request, k: int = Query(10, description="number
 
     k, target = _k(request, k), canonical_target(target)
     image, label = await _upload(request, services)
-    results = await run_in_threadpool(_locked, services, run, image, k=k, target=target, filters=filters.to_filters())
+    results = await run_in_threadpool(services.encoding, run, services.index, image, k=k, target=target,
+                                      filters=filters.to_filters())
     return {"query": label, "target": target, "k": k, "results": [hit_view(r) for r in results]}
 
 
@@ -142,19 +114,19 @@ async def different_diagnosis_image(
 
     k = _k(request, k)
     image, _ = await _upload(request, services)
-    result = await run_in_threadpool(_locked, services, different_diagnosis_for_image, image, k=k,
+    result = await run_in_threadpool(services.encoding, different_diagnosis_for_image, services.index, image, k=k,
                                      filters=filters.to_filters(), diagnosis=diagnosis)
     return _differential_view(result)
 
 
 @router.get("/api/items/{item_id}/different-diagnosis", responses=ERRORS)
-def different_diagnosis_item(request: Request, item_id: int, k: int = Query(10, description="number of cases"),
+def different_diagnosis_item(request: Request, item_id: ItemId, k: int = Query(10, description="number of cases"),
                              diagnosis: str | None = Query(None, description="the diagnosis to differ from"),
                              filters: FilterParams = Depends(filter_params), services: Services = Depends(get_services)):
     """The same for an indexed item: its own case is the reference and is left out."""
     from medsearch.teaching.differential import different_diagnosis_for_item
 
-    load_record(services, item_id)
+    # an unknown id: ItemNotFound, a 404
     result = different_diagnosis_for_item(services.index, item_id, k=_k(request, k), filters=filters.to_filters(),
                                           diagnosis=diagnosis)
     return _differential_view(result)
@@ -171,8 +143,8 @@ async def draft(request: Request, cases: int = Query(5, ge=1, le=20, description
     from medsearch.teaching.draft import draft_report
 
     image, _ = await _upload(request, services)
-    result = await run_in_threadpool(_locked, services, draft_report, image, filters=filters.to_filters(),
-                                     cases=cases, min_score=min_score)
+    result = await run_in_threadpool(services.encoding, draft_report, services.index, image,
+                                     filters=filters.to_filters(), cases=cases, min_score=min_score)
     return result.to_dict()
 
 
@@ -185,7 +157,7 @@ class CaseRef(BaseModel):
 
 class CaseExportRequest(BaseModel):
     cases: list[CaseRef] = Field(default_factory=list, description="cases in the order they appear in the file")
-    item_ids: list[int] = Field(default_factory=list, description="single items, after the cases")
+    item_ids: list[ItemIdValue] = Field(default_factory=list, description="single items, after the cases")
     title: str = Field("Teaching file", max_length=200)
     notes: dict[str, str] = Field(default_factory=dict, description="author's note per case key or item id")
 
@@ -205,16 +177,13 @@ def export_cases_html(body: CaseExportRequest, services: Services = Depends(get_
         raise ApiError(422, "too_many_items", f"export at most {limit} cases and items at a time")
     entries = []
     for ref in body.cases:
-        try:
-            view = case_view(services.index, ref.archive, ref.case)
-        except StoreError as exc:
-            raise ApiError(404, "not_found", f"no case {ref.case!r} in archive {ref.archive!r}") from exc
-        records = [load_record(services, item["item_id"]) for item in view["items"]]
+        view = case_view(services.index, ref.archive, ref.case)
+        records = [services.index.item(item["item_id"]) for item in view["items"]]
         images = [(record, _image(services, record)) for record in records]
         entries.append((view, images, body.notes.get(ref.case)))
     figures = []
     for item_id in body.item_ids:
-        record = load_record(services, item_id)
+        record = services.index.item(item_id)
         figures.append((record, _image(services, record), body.notes.get(str(item_id))))
     html = render_case_file(body.title, entries, figures)
     return Response(html, media_type="text/html; charset=utf-8",
