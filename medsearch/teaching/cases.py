@@ -12,7 +12,7 @@ An item that names no case is a case of its own, with no case text.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -145,7 +145,7 @@ def _case_hit(index, key, stored, vector, target, filters, images_per_case, hits
     archive, case = key
     if case.startswith(ITEM_PREFIX):
         records = [h for h in hits if case_key(h) == key][:1]
-        items = [SearchResult(**{**h.to_dict(), "rank": 1}) for h in records]
+        items = [replace(h, rank=1) for h in records]
         best = items[0].score if items else None
         first = items[0] if items else None
         return CaseHit(rank=0, score=best or 0.0, archive=archive, case=case, item_score=best, items=items,
