@@ -36,11 +36,10 @@ def human_bytes(n: int) -> str:
     return f"{size:.1f} GiB"
 
 
-def facet_summary(values, top: int = TOP_FACET_VALUES) -> str:
-    """A facet as 'name (count), ...', most frequent first; accepts a dict or a list of (name, count) pairs."""
-    pairs = list(values.items()) if isinstance(values, dict) else [tuple(v) if isinstance(v, (list, tuple)) else (v, None) for v in values]
-    pairs.sort(key=lambda p: -(p[1] or 0))
-    shown = [f"{name} ({count})" if count is not None else str(name) for name, count in pairs[:top]]
+def facet_summary(values: dict[str, int], top: int = TOP_FACET_VALUES) -> str:
+    """A store facet ({value: item count}, Store.facets) as 'value (count), ...', most frequent first."""
+    pairs = sorted(values.items(), key=lambda p: -p[1])
+    shown = [f"{name} ({count})" for name, count in pairs[:top]]
     more = len(pairs) - top
     return ", ".join(shown) + (f", … {more} more" if more > 0 else "")
 
@@ -85,11 +84,11 @@ def print_info(info: dict) -> None:
     for name, value in info["counts"].items():
         store.add_row(f"{name} (count)", str(value))
     for name, values in info["facets"].items():
-        if name == "modalities" and isinstance(values, dict):
+        if name == "modalities":
             values = {modality_display(code): n for code, n in values.items()}
-        elif name == "labels" and isinstance(values, dict):
+        elif name == "labels":
             values = {label_display(label): n for label, n in values.items()}
-        store.add_row(FACET_TITLES.get(name, str(name)), facet_summary(values) if isinstance(values, (dict, list)) else str(values))
+        store.add_row(FACET_TITLES.get(name, str(name)), facet_summary(values))
     console.print(store)
 
     disk = Table("file", "size")
