@@ -59,7 +59,7 @@ _LABELS = (select(Label.item_id, Label.label).where(Label.item_id.in_(bindparam(
 def _labels_by_item(session: Session, item_ids: list[int]) -> dict[int, list[str]]:
     labels: dict[int, list[str]] = defaultdict(list)
     for start in range(0, len(item_ids), CHUNK):
-        rows = session.execute(_LABELS, {"ids": item_ids[start:start + CHUNK]})
+        rows = session.execute(_LABELS, {"ids": item_ids[start:start + CHUNK]}).all()  # one fetch, not one per row
         for item_id, label in rows:
             labels[item_id].append(label)
     return labels
