@@ -28,7 +28,7 @@ REPORTS = [
 ASSERTS_PTX = {0, 2}
 
 
-def build(index_dir: Path, db_url: str | None = None) -> Path:
+def build(index_dir: Path, db_url: str | None = None, reports: list[str] = REPORTS) -> Path:
     import faiss
     import numpy as np
 
@@ -39,17 +39,17 @@ def build(index_dir: Path, db_url: str | None = None) -> Path:
 
     index_dir.mkdir(parents=True)
     encoder = FakeEncoder()
-    vectors = encoder.encode_texts(REPORTS)
+    vectors = encoder.encode_texts(reports)
     np.save(index_dir / "text_vectors.npy", vectors)
     ann = faiss.index_factory(encoder.dim, "Flat", faiss.METRIC_INNER_PRODUCT)
     ann.add(vectors)
     faiss.write_index(ann, str(index_dir / "text.faiss"))
-    entries = {"text": ModalityEntry(factory="Flat", count=len(REPORTS), index_file="text.faiss",
+    entries = {"text": ModalityEntry(factory="Flat", count=len(reports), index_file="text.faiss",
                                      vectors_file="text_vectors.npy", checksum=sha256_file(index_dir / "text.faiss"))}
     with Store.open(db_url or IndexDir(index_dir).default_db_url) as store:
         archive = store.archive_id("reports", "/reports")
         store.add_items(archive, [NewItem(Item(key=f"r{i:02d}", text=t, split="test" if i % 2 else "train"),
-                                          content_hash=str(i), text_vector_id=i) for i, t in enumerate(REPORTS)])
+                                          content_hash=str(i), text_vector_id=i) for i, t in enumerate(reports)])
     write_manifest(index_dir, IndexManifest(model_id=encoder.model_id, model_name="fake", dim=encoder.dim,
                                             modalities=entries))
     return index_dir
@@ -107,6 +107,25 @@ def test_abbreviation_lay_term_and_laterality(report_index):
     assert keys(report_index.search_text("left pneumothorax", k=5, target="text", mode="lexical")) == [2]
     assert keys(report_index.search_text("C5-C6", k=5, target="text", mode="lexical")) == [10]
     assert keys(report_index.search_text("T2", k=5, target="text", mode="lexical")) == [10]
+
+
+# bm25 alone would rank the short bilateral reports first: the one-sided ones are longer and "left"/"right" common
+SIDED = ["Bilateral pleural effusions.", "Bilateral pleural effusion.",
+         "There is a small right-sided pleural effusion at the base, with adjacent basilar atelectasis.",
+         "There is a small left-sided pleural effusion at the base, with adjacent basilar atelectasis.",
+         "Lungs are clear.", "Left lower lobe atelectasis.", "Left hilar prominence.", "Old left rib fracture.",
+         "Right hilar prominence.", "Right upper lobe nodule.", "Right rib fracture.", "Left shoulder arthritis.",
+         "Right shoulder arthritis."]
+
+
+@pytest.mark.parametrize("query, first, then", [("left pleural effusion", [3], [0, 1]),
+                                                ("right pleural effusion", [2], [0, 1]),
+                                                ("bilateral pleural effusion", [0, 1], [])])
+def test_the_stated_side_ranks_above_a_bilateral_mention(tmp_path, query, first, then):
+    with open_index(build(tmp_path / "index", reports=SIDED)) as index:
+        ranked = keys(index.search_text(query, k=len(SIDED), target="text"))
+    assert sorted(ranked[:len(first)]) == first
+    assert sorted(ranked[len(first):len(first) + len(then)]) == then
 
 
 def test_explanations(report_index):

@@ -12,7 +12,7 @@ known finding is one clause of all its words.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from medsearch.lexical.assertion import Sentence, Term, analyse
@@ -26,6 +26,7 @@ LATERALITY = {
     "right": ("right", "bilateral", "bilaterally", "both", "bibasilar", "bibasal"),
     "bilateral": ("bilateral", "bilaterally", "both", "bibasilar", "bibasal"),
 }
+BOTH_SIDES = frozenset(LATERALITY["bilateral"])
 
 
 # How an image was made, not what it shows: left out of the lexical clauses when the query also names a finding
@@ -56,6 +57,12 @@ class Clause:
 
     def constraints(self) -> tuple[tuple[str, ...], ...]:
         return self.slots + self.sides
+
+    def one_sided(self) -> "Clause | None":
+        """This clause with each stated side kept to its own word ("left", not "bilateral"), or None when no side
+        narrows: a text on the stated side answers "left pleural effusion" better than a bilateral one."""
+        narrowed = tuple(tuple(t for t in side if t not in BOTH_SIDES) or side for side in self.sides)
+        return None if narrowed == self.sides else replace(self, sides=narrowed)
 
 
 @dataclass

@@ -53,13 +53,14 @@ def rrf(rankings: dict[str, list[int]], weights: dict[str, float], c: float) -> 
 
 
 def lexical_ranking(store, target: str, clauses: list[Clause], filters, depth: int, k: int
-                    ) -> tuple[list[tuple[int, float]], dict[int, int], set[int]]:
-    """([(item id, lexical score)] best first, {item id: vector id}, the items matching every clause): items
-    matching every clause, then those matching more clauses (scores summed); when fewer than ``k`` match
-    strictly, items with any of the words (and the query's sides) come after."""
+                    ) -> tuple[list[tuple[int, float]], dict[int, int], dict[int, int]]:
+    """([(item id, lexical score)] best first, {item id: vector id}, {item matching every clause: 0 when on the
+    side the query states, 1 when only a bilateral mention satisfies it}): items matching every clause, then
+    those matching more clauses (scores summed); when fewer than ``k`` match strictly, items with any of the
+    words (and the query's sides) come after."""
     vector_ids: dict[int, int] = {}
     if not clauses:
-        return [], vector_ids, set()
+        return [], vector_ids, {}
 
     def run(clause, relaxed=False) -> dict[int, float]:
         found = store.lexical_search(target, clause, filters=filters, limit=pool, relaxed=relaxed)
@@ -76,6 +77,7 @@ def lexical_ranking(store, target: str, clauses: list[Clause], filters, depth: i
     ranked = sorted(scores.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0]))
     out = [(vid, total) for vid, (_, total) in ranked]
     strict = {vid for vid, (n, _) in scores.items() if n == len(clauses)}
+    strict = _on_the_stated_side(store, clauses, strict)
     if len(out) < k:
         seen = set(scores)
         relaxed: dict[int, float] = {}
@@ -85,6 +87,18 @@ def lexical_ranking(store, target: str, clauses: list[Clause], filters, depth: i
                     relaxed[vid] = relaxed.get(vid, 0.0) + score
         out += sorted(relaxed.items(), key=lambda kv: (-kv[1], kv[0]))
     return out[:pool], vector_ids, strict
+
+
+def _on_the_stated_side(store, clauses: list[Clause], strict: set[int]) -> dict[int, int]:
+    """{strict item: 0 on the stated side (or the query states none), 1 bilateral only}: one full-text query
+    more, and only when the query states a side."""
+    narrowed = [c.one_sided() for c in clauses]
+    if not strict or all(c is None for c in narrowed):
+        return dict.fromkeys(strict, 0)
+    sided = set(strict)
+    for found in store.lexical_items([c for c in narrowed if c is not None]):
+        sided &= found
+    return {item: 0 if item in sided else 1 for item in strict}
 
 
 # the store's column set for each status a text can give a finding (see medsearch.store.lexical.STATUS_COLUMNS)

@@ -24,7 +24,7 @@ def search_text(index, query: str, k: int, target: str, filters, plan: str, mode
     rankings: dict[str, list[tuple[int, float]]] = {}  # item id, score
     records: dict[int, object] = {}
     vector_ids: dict[int, int] = {}  # item id -> vector id of ``target``, to fetch the records kept
-    strict: set[int] = set()  # items whose text matches the whole query
+    strict: dict[int, int] = {}  # items whose text matches the whole query: 0 on the stated side, 1 bilateral
     timings: dict[str, float] = {}
     lexical_job, dense_plan = None, None
     if mode in ("lexical", "hybrid") or (negation and clauses):
@@ -35,7 +35,7 @@ def search_text(index, query: str, k: int, target: str, filters, plan: str, mode
         def lexical_search():
             lexical_start = time.perf_counter()
             found = (lexical_ranking(index.store, target, clauses, filters, depth, k)
-                     if mode != "dense" else ([], {}, set()))
+                     if mode != "dense" else ([], {}, {}))
             sets = assertion_sets(index.store, target, clauses) if negation and clauses else None
             return found, sets, time.perf_counter() - lexical_start
 
@@ -99,19 +99,19 @@ def fuse(store, rankings, dense_hits, vector_ids, strict, clauses, sets, k, targ
         batch = ids[start:start + step]
         for v in batch:
             tier = tier_from_sets(clauses, sets, v) if sets is not None else 0
-            groups[v] = 2 * tier + (strict is not None and v not in strict)
+            groups[v] = 3 * tier + _strictness(strict, v)
         # the candidates not yet seen score lower; none can be in a better group than `floor`, so once k
         # seen ones are in `floor` or better, the top k is settled
-        floor = 0 if strict is None or any(v in strict for v in ids[start + step:]) else 1
+        floor = min((_strictness(strict, v) for v in ids[start + step:]), default=0)
         if sum(1 for g in groups.values() if g <= floor) >= k:
             break
     in_order = sorted(groups, key=lambda v: (groups[v], -fused[v], v))
-    worst = max(groups.values(), default=0)
-    if any(g != worst for g in groups.values()):
+    levels = {g: i for i, g in enumerate(sorted(set(groups.values()), reverse=True))}  # the worst group: 0
+    if len(levels) > 1:
         # a hit in an earlier group scores above every hit of a later one (scores stay monotonic): earlier
         # groups get a bonus rather than later ones a penalty, so no score shown to a user goes below zero
         span = 1.0 + max(fused.values()) - min(fused.values())
-        fused = {v: fused[v] + span * (worst - groups[v]) for v in in_order}
+        fused = {v: fused[v] + span * levels[groups[v]] for v in in_order}
     timings["assertion"] = time.perf_counter() - fuse_start
     timings["records"] = 0.0
     hits: list[SearchResult] = []
@@ -144,6 +144,12 @@ def fuse(store, rankings, dense_hits, vector_ids, strict, clauses, sets, k, targ
             hits.append(hit)
     timings["fuse"] = time.perf_counter() - fuse_start
     return hits
+
+
+def _strictness(strict: dict[int, int] | None, item: int) -> int:
+    """0: the text says the whole query on the stated side, 1: only through a bilateral mention, 2: not the whole
+    query; 0 for every item when strictness does not count (not hybrid)."""
+    return 0 if strict is None else strict.get(item, 2)
 
 
 class Done:
