@@ -6,8 +6,8 @@ Fusion is weighted reciprocal rank fusion, score = w_dense / (c + rank_dense) + 
 the judged queries of ``medsearch bench search`` (benchmarks/README.md, "Search quality"), never the test half.
 
 Hybrid order: the items whose text matches the whole query strictly (every finding, in the right status and
-side, in one sentence; assertion off: in any status) come first, in fused order, then the rest in fused
-order: a text that says what was asked is a stronger hit than one that only embeds nearby, and items without
+side, in one sentence; assertion off: in any status) come first, in fused order (those on the side the query
+states before those that satisfy it through a bilateral mention), then the rest in fused order: a text that says what was asked is a stronger hit than one that only embeds nearby, and items without
 text stay reachable through their vectors.
 
 Assertion correction: each candidate's status for each finding of the query (asserted, negated, uncertain,
