@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from medsearch.lexical.assertion import Sentence, analyse
 from medsearch.lexical.query import Clause, decide, match_clause
 
 SNIPPET_CHARS = 160
-TEXT_CACHE = 4096  # distinct texts whose sentences are kept analysed (see _sentences)
 
 
 @dataclass
@@ -25,7 +23,7 @@ def explain(text: str | None, clauses: list[Clause], sentences: list[Sentence] |
     wanted = set().union(*(c.all_terms() for c in clauses)) if clauses else set()
     if sentences is None:  # only the sentences that may hold a query term (a prefix test, then the real one)
         prefixes = {t[:5] for t in wanted}
-        sentences = [s for lower, s in _sentences(text) if any(p in lower for p in prefixes)]
+        sentences = analyse(text, keep=lambda sentence: any(p in sentence for p in prefixes))
     out = Explanation()
     spans: list[tuple[int, int]] = []
     for clause in clauses:
@@ -55,13 +53,6 @@ def explain(text: str | None, clauses: list[Clause], sentences: list[Sentence] |
     out.snippet = raw.strip()
     out.highlights = [(a - lo - strip, b - lo - strip) for a, b in inside if a >= lo and b <= hi]
     return out
-
-
-@lru_cache(maxsize=TEXT_CACHE)
-def _sentences(text: str) -> tuple[tuple[str, Sentence], ...]:
-    """The text's analysed sentences, each with its lower-case text (cached: the same reports are explained query
-    after query; splitting and re-placing their sentences cost more than matching the query)."""
-    return tuple((text[s.start:s.end].lower(), s) for s in analyse(text))
 
 
 def marked(snippet: str, highlights, before: str = "[", after: str = "]") -> str:
