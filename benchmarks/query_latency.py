@@ -30,8 +30,10 @@ def percentiles(values) -> dict:
 
 
 def cold_runs(index: Path, query: str, runs: int, model: str | None) -> dict:
-    exe = shutil.which("medsearch") or f"{sys.executable} -m medsearch.cli"
-    cmd = [*exe.split(), "query", query, "--index", str(index), "--k", "10"]
+    # `python -m medsearch.cli` would run nothing (the module has no __main__ block) and time an empty start
+    exe = shutil.which("medsearch")
+    cmd = [exe] if exe else [sys.executable, "-c", "from medsearch.cli import main; main()"]
+    cmd += ["query", query, "--index", str(index), "--k", "10"]
     if model:
         cmd += ["--model", model]
     times = []
@@ -93,6 +95,7 @@ def main() -> None:
     from medsearch.eval.robustness import load_groups
 
     queries = [q for g in load_groups() for q in g["queries"]]
+    load_before = os.getloadavg()  # the cores are shared: times are only comparable at a similar load
     cold = cold_runs(args.index, "CT pulmonary angiogram showing pulmonary embolism", args.cold_runs, args.model)
     print(f"cold CLI query: median {cold['median_s']:.2f}s over {cold['runs']} runs (target <= 1.5 s)", flush=True)
     from medsearch.query.ranking import candidate_count
@@ -111,7 +114,8 @@ def main() -> None:
         "index_counts": {k: v.get("count") for k, v in (manifest.get("modalities") or {}).items()}
         if isinstance(manifest.get("modalities"), dict) else None,
         "cold_cli": cold, "warm": warm, "targets": {"cold_cli_s": 1.5, "warm_ratio": 1.2},
-        "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "machine": {"cpu_count": os.cpu_count(), "load_average_before": load_before,
+                    "load_average_after": os.getloadavg(), "torch_threads": torch.get_num_threads(),
                     "faiss_threads": faiss.omp_get_max_threads(), "platform": platform.platform()},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
