@@ -380,6 +380,21 @@ def test_serve_command_refuses_a_public_bind_without_token_in_one_line(capsys, m
                    "(or set MEDSEARCH_TOKEN), or bind to 127.0.0.1")
 
 
+def test_serve_flags_set_the_upload_decode_limits(monkeypatch, tiny_index):
+    import uvicorn
+
+    from medsearch.cli import main
+    from medsearch.serve.settings import MB
+
+    served = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: served.append(app))
+    main(["serve", "--index", str(tiny_index[0]), "--model", "fake", "--max-decoded-mb", "64",
+          "--max-concurrent-decodes", "3", "--decode-max-side", "512", "--max-upload-mb", "5"])
+    settings = served[0].state.settings
+    assert (settings.max_decoded_bytes, settings.max_concurrent_decodes, settings.decode_max_side,
+            settings.max_upload_bytes) == (64 * MB, 3, 512, 5 * MB)
+
+
 def test_missing_serve_extra_gives_a_one_line_hint(monkeypatch):
     import sys
 

@@ -30,6 +30,12 @@ def serve_command(
     model: ModelOpt = None,
     max_upload_mb: Annotated[int, typer.Option(help="largest image upload accepted, in MB")] = 20,
     mode: ModeOpt = None,
+    max_decoded_mb: Annotated[int, typer.Option(
+        min=1, help="refuse (413) an upload whose header declares more decoded pixel data than this, in MB")] = 128,
+    max_concurrent_decodes: Annotated[int, typer.Option(
+        min=1, help="uploads decoded at the same time (memory: about this x (max decoded + 50 MB))")] = 2,
+    decode_max_side: Annotated[int, typer.Option(
+        min=64, help="uploads are decoded reduced to at most this many pixels a side")] = 1024,
 ) -> None:
     """Serve the search page and API: text and image search, item detail, thumbnails, teaching-file export."""
     from medsearch.serve.settings import MB, ServeSettings, allowed_hosts_for, check_bind
@@ -51,6 +57,8 @@ def serve_command(
     opened = open_index(index, model=model, db_url=db)
     warm_up(opened)
     settings = ServeSettings(token=token or None, max_upload_bytes=max_upload_mb * MB,
-                             allowed_hosts=allowed_hosts_for(host), default_mode=mode)
+                             allowed_hosts=allowed_hosts_for(host), default_mode=mode,
+                             max_decoded_bytes=max_decoded_mb * MB, max_concurrent_decodes=max_concurrent_decodes,
+                             decode_max_side=decode_max_side)
     typer.echo(f"serving {index} on http://{host}:{port}/  (API docs: /docs)", err=True)
     uvicorn.run(create_app(opened, settings), host=host, port=port, log_level="warning")
