@@ -264,7 +264,7 @@ def refuse_rows_without_vectors(known: dict, writer: IndexWriter, archive_name: 
     the other index directory still uses."""
     if known and not any(vectors.count() for vectors in writer.vectors.values()):
         raise IndexMismatch(
-            f"{store!r} already holds archive {archive_name!r} ({len(known)} items) but {writer.index_dir} has "
+            f"{store!r} already holds archive {archive_name!r} ({len(known)} items) but {writer.files.path} has "
             "none of its vectors: they belong to another index directory",
             hint="pass the --index that was built with this --db, use a fresh --db, or add --rebuild to re-embed "
                  "into this directory (the other one then stops matching)")

@@ -65,8 +65,7 @@ def open_index_dir(index_dir: Path, encoder, db_url: str | None) -> IndexManifes
 class IndexWriter:
     def __init__(self, index_dir: Path, manifest: IndexManifest, store, archive_id: int, factory: str | None = None,
                  id_base: int = 0, retrain: bool = False):
-        self.index_dir = Path(index_dir)
-        self.files = IndexDir(index_dir)
+        self.files = IndexDir(index_dir)  # its path is the one place the directory is kept
         self.manifest = manifest
         self.store = store
         self.archive_id = archive_id
@@ -135,8 +134,8 @@ class IndexWriter:
                 self.manifest.modalities[modality] = entry
         self.manifest.items = counts["items"]
         self.manifest.updated = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        write_manifest(self.index_dir, self.manifest)
-        remove_unreferenced(self.index_dir, self.manifest)
+        write_manifest(self.files.path, self.manifest)
+        remove_unreferenced(self.files.path, self.manifest)
         return self.manifest
 
     def _sync_index(self, modality: str) -> ModalityEntry:
