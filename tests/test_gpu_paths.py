@@ -44,6 +44,7 @@ def test_autocast_embedding_stays_close_to_fp32(tmp_path):
     from PIL import Image
 
     from medsearch.models import load_encoder
+    from medsearch.models.embed_loop import embed_batches
 
     from indexer.embed import TorchEmbedder
 
@@ -51,9 +52,13 @@ def test_autocast_embedding_stays_close_to_fp32(tmp_path):
     gpu = load_encoder(None, device="cuda")
     image = tmp_path / "x.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(image)
-    arrays = np.stack([np.asarray(cpu.image_transform()(Image.open(image).convert("RGB")), dtype=np.float32)])
-    on_cpu = TorchEmbedder(cpu, device="cpu")._encode_images(list(arrays))
-    on_gpu = TorchEmbedder(gpu, device="cuda")._encode_images(list(arrays))
+
+    def image_vectors(encoder, device):  # the embedder's loop: inference mode and autocast for ``device``
+        batch = next(embed_batches(encoder, [image], [None], 1, device=TorchEmbedder(encoder, device=device).device))
+        return np.stack([vector for _, vector, _ in batch.kept])
+
+    on_cpu = image_vectors(cpu, "cpu")
+    on_gpu = image_vectors(gpu, "cuda")
     assert TorchEmbedder(gpu, device="cuda").workers >= 0
     np.testing.assert_allclose(on_gpu, on_cpu, atol=2e-2)  # fp16 autocast: close, not equal
     assert abs(float(np.linalg.norm(on_gpu[0])) - 1) < 1e-2
