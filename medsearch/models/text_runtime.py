@@ -18,7 +18,6 @@ from medsearch.models.base import l2_normalise
 from medsearch.models.onnx_cache import cache_dir, export_optimised, open_session
 
 
-
 def onnx_path(fingerprint: str) -> Path:
     return cache_dir() / f"text-{fingerprint}.onnx"
 
