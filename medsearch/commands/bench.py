@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -20,41 +17,6 @@ bench_app = typer.Typer(help="Evaluate a model or an index: retrieval recall, ze
 OutOpt = Annotated[Path, typer.Option("--out", help="folder for the JSON results and the PNG figure")]
 SeedOpt = Annotated[int, typer.Option(help="seed for the pool sample and the bootstrap")]
 BootOpt = Annotated[int, typer.Option("--bootstrap", help="bootstrap resamples for the 95% intervals")]
-
-
-@dataclass(frozen=True)
-class EvalRun:
-    """The options `bench retrieval` and `bench zeroshot` share: the encoder, the sampling, where results go."""
-
-    seed: int
-    model: Optional[str]
-    device: str
-    batch_size: int
-    bootstrap: int
-    out: Path
-
-
-EVAL_RUN_OPTIONS = (  # EvalRun's fields as typer options: name, declaration, default
-    ("seed", SeedOpt, 0), ("model", ModelOpt, None), ("device", DeviceOpt, "auto"),
-    ("batch_size", BatchSizeOpt, 64), ("bootstrap", BootOpt, 1000), ("out", OutOpt, Path("bench-results")),
-)
-
-
-def with_eval_run(command):
-    """A command written as ``command(<its own options>, run: EvalRun)`` becomes a typer command taking its own
-    options and then EVAL_RUN_OPTIONS; the latter reach it as one EvalRun."""
-    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "run"]
-    shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=declaration, default=default)
-              for name, declaration, default in EVAL_RUN_OPTIONS]
-
-    @functools.wraps(command)
-    def with_run(**options):
-        run = EvalRun(**{name: options.pop(name) for name, _, _ in EVAL_RUN_OPTIONS})
-        return command(**options, run=run)
-
-    with_run.__signature__ = inspect.Signature(own + shared)  # what typer reads
-    with_run.__annotations__ = {p.name: p.annotation for p in own + shared}
-    return with_run
 
 
 def _slug(text: str) -> str:
@@ -72,7 +34,6 @@ def _fmt(value) -> str:
 
 
 @bench_app.command("retrieval")
-@with_eval_run
 def retrieval_command(
     manifest: Annotated[str, typer.Option(help="archive manifest name (roco, demo, ...) or path to a .toml")],
     root: Annotated[Optional[Path], typer.Option(help="archive root folder (default: the manifest's)")] = None,
@@ -83,8 +44,12 @@ def retrieval_command(
     no_ensemble: Annotated[bool, typer.Option("--no-ensemble", help="with --query-path product: no prompt templates")] = False,
     no_expand: Annotated[bool, typer.Option("--no-expand", help="with --query-path product: no lexicon expansion")] = False,
     group_by: Annotated[Optional[str], typer.Option(help="item field whose equal values also count as hits (case, pmc_id)")] = None,
-    *,
-    run: EvalRun,
+    seed: SeedOpt = 0,
+    model: ModelOpt = None,
+    device: DeviceOpt = "auto",
+    batch_size: BatchSizeOpt = 64,
+    bootstrap: BootOpt = 1000,
+    out: OutOpt = Path("bench-results"),
 ) -> None:
     """Recall@1/5/10 image->text and text->image with bootstrap 95% CIs; a hit is a retrieved text identical to the query's
     (or of the same --group-by value)."""
@@ -97,10 +62,10 @@ def retrieval_command(
     from medsearch.models import load_encoder
 
     archive = open_archive(manifest, root)
-    encoder = load_encoder(run.model, device=run.device)
+    encoder = load_encoder(model, device=device)
     if query_path not in ("raw", "product"):
         raise typer.BadParameter("choose raw or product", param_hint="--query-path")
-    result = run_retrieval(archive, encoder, split=split, pool=pool, seed=run.seed, batch_size=run.batch_size, n_boot=run.bootstrap,
+    result = run_retrieval(archive, encoder, split=split, pool=pool, seed=seed, batch_size=batch_size, n_boot=bootstrap,
                            query_path=query_path, ensemble=not no_ensemble, expand=not no_expand, group_by=group_by)
     console = Console()
     console.print(f"archive {result['archive']} split {split or 'all'} model {result['model_id']}: "
@@ -114,8 +79,8 @@ def retrieval_command(
     path_tag = "" if query_path == "raw" else "_product" + ("-noens" if no_ensemble else "") + ("-noexp" if no_expand else "")
     group_tag = f"_by-{group_by}" if group_by else ""
     stem = _slug(f"retrieval_{result['archive']}_{split or 'all'}_{result['pool_size']}{path_tag}{group_tag}_{result['model_id']}")
-    json_path = _write_json(result, run.out / f"{stem}.json")
-    png_path = recall_curve_png(result["curves"], run.out / f"{stem}.png",
+    json_path = _write_json(result, out / f"{stem}.json")
+    png_path = recall_curve_png(result["curves"], out / f"{stem}.png",
                                 f"{result['archive']} {split or 'all'} (pool {result['pool_size']})")
     console.print(f"wrote {json_path} and {png_path}")
 
@@ -133,7 +98,6 @@ def _prompt_overrides(values: list[str] | None) -> dict[str, str]:
 
 
 @bench_app.command("zeroshot")
-@with_eval_run
 def zeroshot_command(
     task: Annotated[Optional[str], typer.Option(help="built-in task: nih-normal, nih-findings or roco-modality")] = None,
     manifest: Annotated[Optional[str], typer.Option(help="instead of --task: any archive manifest (name or .toml) ...")] = None,
@@ -144,8 +108,12 @@ def zeroshot_command(
     split: Annotated[str, typer.Option(help="split evaluated")] = "test",
     val_split: Annotated[str, typer.Option(help="split the temperature is fitted on")] = "val",
     templates: Annotated[Optional[str], typer.Option(help="prompt template set (medsearch.prompts); default: the task's")] = None,
-    *,
-    run: EvalRun,
+    seed: SeedOpt = 0,
+    model: ModelOpt = None,
+    device: DeviceOpt = "auto",
+    batch_size: BatchSizeOpt = 64,
+    bootstrap: BootOpt = 1000,
+    out: OutOpt = Path("bench-results"),
 ) -> None:
     """Zero-shot classification: accuracy, per-class/macro AUROC, sensitivity at 95% specificity, ECE, subgroup gaps.
 
@@ -168,15 +136,15 @@ def zeroshot_command(
             raise BadQuery("--prompt applies to --manifest tasks; a built-in task has its own phrases",
                            hint="see medsearch/eval/zeroshot.py TASKS")
     overrides = _prompt_overrides(prompt)
-    encoder = load_encoder(run.model, device=run.device)
+    encoder = load_encoder(model, device=device)
     if task is not None:
         result = run_zeroshot(task, encoder, root=str(root) if root else None, split=split, val_split=val_split,
-                              template_set=templates, batch_size=run.batch_size, n_boot=run.bootstrap, seed=run.seed)
+                              template_set=templates, batch_size=batch_size, n_boot=bootstrap, seed=seed)
     else:
         result = run_manifest_zeroshot(manifest, label_field, encoder, root=str(root) if root else None,
                                        split=split, val_split=val_split, template_set=templates, prompts=overrides,
-                                       min_class_size=min_class_size, batch_size=run.batch_size,
-                                       n_boot=run.bootstrap, seed=run.seed)
+                                       min_class_size=min_class_size, batch_size=batch_size,
+                                       n_boot=bootstrap, seed=seed)
         task, split = result["task"], result["split"]
     console = Console()
     head = f"{task} on {split} ({result['n']} images, model {result['model_id']}, templates {result['template_set']})"
@@ -193,12 +161,12 @@ def zeroshot_command(
         cal = result["calibration"]
         console.print(f"ECE {_fmt(cal['ece_before'])} -> {_fmt(cal['ece_after'])} after temperature "
                       f"{cal['temperature']:.3f} fitted on {cal['temperature_fitted_on'] or 'nothing (no val items)'}")
-        png = reliability_png(cal["reliability_before"], cal["reliability_after"], run.out / f"{stem}.png", head.split(":")[0])
+        png = reliability_png(cal["reliability_before"], cal["reliability_after"], out / f"{stem}.png", head.split(":")[0])
         console.print(f"reliability diagram: {png}")
     for attribute, sub in (result.get("subgroups") or result.get("subgroups_any_finding_max_score") or {}).items():
         groups = ", ".join(f"{g} {_fmt(v['auroc'])} (n={v['n']})" for g, v in sub["groups"].items())
         console.print(f"subgroup AUROC by {attribute}: {groups}; gap {_fmt(sub['gap'])}")
-    console.print(f"wrote {_write_json(result, run.out / f'{stem}.json')}")
+    console.print(f"wrote {_write_json(result, out / f'{stem}.json')}")
 
 
 @bench_app.command("phrasing")
