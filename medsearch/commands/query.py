@@ -49,8 +49,9 @@ def query_command(
         raise BadQuery("give either a query text or --image PATH", hint="e.g. medsearch query 'pneumothorax' --index DIR")
     filters = Filters(modality=modality, labels=list(label or []), split=split, licence=licence)
     if group or diverse or different_diagnosis:
-        from medsearch.commands.query_teaching import teaching_query
+        from medsearch.commands.query_teaching import check_teaching_options, teaching_query
 
+        check_teaching_options(image, group, different_diagnosis, diagnosis)
         with open_index(index, model=model, device=device, db_url=db) as idx:
             teaching_query(idx, text=text, image=image, k=k, target=target, filters=filters, group=group,
                            diverse=diverse, different_diagnosis=different_diagnosis, diagnosis=diagnosis,

@@ -7,19 +7,24 @@ from medsearch.errors import BadQuery
 GROUPS = ("case",)
 
 
-def teaching_query(idx, text, image, k, target, filters, group, diverse, different_diagnosis, diagnosis,
-                   json_output: bool) -> None:
-    from medsearch.commands.results_table import print_results
-    from medsearch.targets import resolve_target
-    from medsearch.teaching import show
-
+def check_teaching_options(image, group, different_diagnosis, diagnosis) -> None:
+    """The teaching options' combinations, checked before the index is opened (its checksums are read then)."""
     if group is not None and group not in GROUPS:
         raise BadQuery(f"unknown --group {group!r}", hint=f"choose one of: {', '.join(GROUPS)}")
     if diagnosis and not different_diagnosis:
         raise BadQuery("--diagnosis only goes with --different-diagnosis")
+    if different_diagnosis and image is None:
+        raise BadQuery("--different-diagnosis needs --image PATH", hint="e.g. medsearch query --image scan.png --different-diagnosis")
+
+
+def teaching_query(idx, text, image, k, target, filters, group, diverse, different_diagnosis, diagnosis,
+                   json_output: bool) -> None:
+    """Runs after check_teaching_options."""
+    from medsearch.commands.results_table import print_results
+    from medsearch.targets import resolve_target
+    from medsearch.teaching import show
+
     if different_diagnosis:
-        if image is None:
-            raise BadQuery("--different-diagnosis needs --image PATH", hint="e.g. medsearch query --image scan.png --different-diagnosis")
         from medsearch.teaching.differential import different_diagnosis_for_image
 
         result = different_diagnosis_for_image(idx, image, k=k, filters=filters, diagnosis=diagnosis)
