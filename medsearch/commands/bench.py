@@ -1,4 +1,5 @@
-"""`medsearch bench retrieval | zeroshot | phrasing`: evaluation figures as a table, a JSON file and a PNG."""
+"""`medsearch bench retrieval | zeroshot | phrasing | search`: evaluation figures as a table, a JSON file and,
+where one applies, a PNG figure."""
 
 from __future__ import annotations
 
