@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from medsearch.errors import BadQuery
-from medsearch.search import SearchResult, as_filters
+from medsearch.search import SearchResult, as_filters, check_k
 from medsearch.teaching.groups import ITEM_PREFIX, case_key
 
 POOL_PER_HIT = 10  # item candidates per requested case
@@ -94,8 +94,7 @@ def search_cases(index, vector, target: str = "image", k: int = 10, filters=None
     query) also ranks the case texts densely, ``lexical_query`` lexically. ``exclude``: (archive, case) keys to
     leave out (the query's own case). ``hits``: the item pool when the caller already ranked it (a text query
     through the index's own, possibly hybrid, text search); else ``vector`` searches ``target``."""
-    if not isinstance(k, int) or k < 1:
-        raise BadQuery(f"k must be a positive whole number, not {k!r}")
+    check_k(k)
     filters = as_filters(filters)
     vector = np.asarray(vector, dtype=np.float32).reshape(-1)
     exclude = exclude or set()
