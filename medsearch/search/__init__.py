@@ -11,7 +11,7 @@ imports torch (its text tower runs on onnxruntime), so nothing here imports torc
 
 The package, one job a module: ``opening`` (open_index), ``index`` (Index: the loaded snapshot and the query
 methods), ``hybrid`` (a text query: lexical beside dense, fusion), ``dense`` (ANN + rescoring + filter plan over
-one snapshot), ``checks`` (target, mode, plan, k, filters, model), ``outcome`` (SearchOutcome, QueryEmbedding),
+one snapshot), ``checks`` (target, mode, plan, k, filters), ``outcome`` (SearchOutcome, QueryEmbedding),
 ``result`` (SearchResult), ``images`` (an image query's input), ``health`` (vector counts per modality).
 """
 

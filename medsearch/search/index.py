@@ -357,7 +357,7 @@ class Index:
 
 
 def _file_stamp(db_url: str):
-    """(inode, mtime) of an SQLite database file, None for other databases."""
+    """The inode of an SQLite database file (a rebuild swaps in another file), None for other databases."""
     import os
 
     prefix = "sqlite:///"
