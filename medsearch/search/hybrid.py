@@ -22,7 +22,7 @@ def search_text(index, query: str, k: int, target: str, filters, plan: str, mode
     clauses = lexical_query.clauses if negation else [dataclasses.replace(c, status="any") for c in lexical_query.clauses]
     depth = max(k, fusion.depth)
     rankings: dict[str, list[tuple[int, float]]] = {}  # item id, score
-    records: dict[int, object] = {}
+    records: dict[int, object] = {}  # item id -> ItemRecord of the dense hits the ranking fetched (filtered)
     vector_ids: dict[int, int] = {}  # item id -> vector id of ``target``, to fetch the records kept
     strict: dict[int, int] = {}  # items whose text matches the whole query: 0 on the stated side, 1 bilateral
     timings: dict[str, float] = {}
@@ -53,13 +53,13 @@ def search_text(index, query: str, k: int, target: str, filters, plan: str, mode
         dense_plan = dense.plan
         # rankings are fused by item id: vector ids are the store's concern (and change on compaction);
         # unfiltered, the ranking returned item ids only, and the records of the k kept are fetched at the end
+        rankings["dense"] = []
         for vid, score, found in dense.ranked:
             item_id = found if isinstance(found, int) else found.item_id
             vector_ids[item_id] = vid
-            rankings.setdefault("dense", []).append((item_id, score))
+            rankings["dense"].append((item_id, score))
             if not isinstance(found, int):
-                records[item_id] = SearchResult.from_record(0, score, target, found)
-        rankings.setdefault("dense", [])
+                records[item_id] = found  # made a hit only if kept (see fuse)
     else:
         searched_for = lexical_query.text
     sets = None
@@ -76,7 +76,7 @@ def search_text(index, query: str, k: int, target: str, filters, plan: str, mode
     return SearchOutcome(tuple(hits), dense_plan, timings, searched_for)
 
 
-def fuse(store, rankings, dense_hits, vector_ids, strict, clauses, sets, k, target, mode, fusion,
+def fuse(store, rankings, dense_records, vector_ids, strict, clauses, sets, k, target, mode, fusion,
          timings) -> list[SearchResult]:
     """One ranking (or the RRF of two), grouped by assertion tier (and, hybrid, strict lexical match first),
     cut to k, with explanations. Groups are computed in fused order, a batch at a time, only until k
@@ -122,19 +122,17 @@ def fuse(store, rankings, dense_hits, vector_ids, strict, clauses, sets, k, targ
         batch = in_order[done:done + k - len(hits) + 5]
         done += len(batch)
         records_start = time.perf_counter()
-        wanted = [v for v in batch if v not in dense_hits and v in vector_ids]
+        wanted = [v for v in batch if v not in dense_records and v in vector_ids]
         fetched = store.records(target, [vector_ids[v] for v in wanted]) if wanted else {}
         records = {r.item_id: r for r in fetched.values()}
         timings["records"] += time.perf_counter() - records_start
         for vid in batch:
             if len(hits) == k:
                 break
-            if vid in dense_hits:
-                hit = dense_hits[vid]
-            elif vid in records:
-                hit = SearchResult.from_record(0, 0.0, target, records[vid])
-            else:
+            record = dense_records[vid] if vid in dense_records else records.get(vid)
+            if record is None:
                 continue  # removed since it was ranked
+            hit = SearchResult.from_record(0, 0.0, target, record)
             why = explain(hit.text, clauses)
             hit.rank, hit.score, hit.mode = len(hits) + 1, float(fused[vid]), mode
             hit.dense_score = own.get("dense", {}).get(vid)
