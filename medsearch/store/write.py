@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
 from medsearch.errors import StoreError
@@ -85,12 +85,20 @@ def remove_item_ids(session: Session, item_ids: list[int]) -> int:
 
 
 def _remove_emptied_cases(session: Session, pairs) -> None:
-    """A case row whose last item was deleted goes too: a case is only shown through its items."""
-    for archive_id, case_key in pairs:
-        still_used = session.scalar(select(ItemRow.id).where(ItemRow.archive_id == archive_id,
-                                                             ItemRow.case_key == case_key).limit(1))
-        if still_used is None:
-            remove_cases(session, archive_id, [case_key])
+    """A case row whose last item was deleted goes too: a case is only shown through its items (one query per
+    batch of touched cases for the ones still used, one delete per archive)."""
+    pairs = sorted({(int(archive_id), str(case_key)) for archive_id, case_key in pairs})
+    emptied: dict[int, list[str]] = {}
+    for start in range(0, len(pairs), CHUNK):
+        chunk = pairs[start:start + CHUNK]
+        used = {(int(a), str(k)) for a, k in session.execute(
+            select(ItemRow.archive_id, ItemRow.case_key)
+            .where(tuple_(ItemRow.archive_id, ItemRow.case_key).in_(chunk)).distinct())}
+        for archive_id, case_key in chunk:
+            if (archive_id, case_key) not in used:
+                emptied.setdefault(archive_id, []).append(case_key)
+    for archive_id, keys in emptied.items():
+        remove_cases(session, archive_id, keys)
 
 
 def renumber_vectors(session: Session, table, old_ids, new_ids) -> None:
