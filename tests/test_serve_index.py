@@ -12,10 +12,6 @@ from PIL import Image  # noqa: E402
 from medsearch.search import open_index  # noqa: E402
 
 
-def key_of(tiny_client, item_id: int) -> str:
-    return tiny_client.get(f"/api/items/{item_id}").json()["key"]
-
-
 def test_info_reports_the_model_counts_and_facets(tiny_client):
     body = tiny_client.get("/api/info").json()
     assert body["model"] == "fake" and body["dim"] == 32 and body["counts"]["items"] == 118

@@ -1,4 +1,4 @@
-"""What the page sees of cases, differentials and drafts (items through ``views.hit_view``: no paths, no
+"""What the page sees of cases and differentials (items through ``views.hit_view``: no paths, no
 patient data; case extra reduced to safe metadata)."""
 
 from __future__ import annotations
@@ -28,7 +28,3 @@ def case_page_view(view: dict) -> dict:
         hit["text"] = item.get("text") or ""
         items.append(hit)
     return {**{k: v for k, v in view.items() if k != "items"}, "items": items}
-
-
-def draft_view(draft) -> dict:
-    return draft.to_dict()
