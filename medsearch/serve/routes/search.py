@@ -9,11 +9,11 @@ from fastapi.concurrency import run_in_threadpool
 
 from medsearch.serve.errors import ApiError
 from medsearch.serve.filters import FilterParams, filter_params
-from medsearch.store.filters import Filters
 from medsearch.serve.schemas import ERRORS, Mode, SearchResponse, TargetParam
 from medsearch.serve.services import Services, get_services
 from medsearch.serve.uploads import read_upload
 from medsearch.serve.views import hit_view
+from medsearch.store.filters import Filters
 from medsearch.targets import canonical_target
 
 router = APIRouter(tags=["search"])
@@ -83,6 +83,12 @@ UPLOAD_BODY = {
 }
 
 
+async def uploaded_image(request: Request, services: Services):
+    """The uploaded query image, decoded (bounded size and concurrency), and how the response names it."""
+    data, kind = await read_upload(request, services.settings.max_upload_bytes)
+    return await services.decoder.decode(data, f"upload.{kind}"), f"uploaded {kind} image ({len(data)} bytes)"
+
+
 @router.post("/api/search/image", response_model=SearchResponse, responses=ERRORS, openapi_extra=UPLOAD_BODY)
 async def search_image(
     request: Request,
@@ -93,9 +99,7 @@ async def search_image(
 ):
     """Search by an uploaded image. The file is read in memory, used for this query and dropped."""
     k, target = _k(request, k), canonical_target(target)
-    data, kind = await read_upload(request, services.settings.max_upload_bytes)
-    image = await services.decoder.decode(data, f"upload.{kind}")
+    image, label = await uploaded_image(request, services)
     results = await run_in_threadpool(services.encoding, services.index.search_image, image, k=k, target=target,
                                       filters=filters.to_filters())
-    return {"query": f"uploaded {kind} image ({len(data)} bytes)", "target": target, "k": k,
-            "results": [hit_view(r) for r in results]}
+    return {"query": label, "target": target, "k": k, "results": [hit_view(r) for r in results]}

@@ -10,20 +10,14 @@ from pydantic import BaseModel, Field
 from medsearch.serve.errors import ApiError
 from medsearch.serve.filters import FilterParams, filter_params
 from medsearch.serve.routes.items import ItemId
-from medsearch.serve.routes.search import UPLOAD_BODY, TextQuery, _k, text_query
+from medsearch.serve.routes.search import UPLOAD_BODY, TextQuery, _k, text_query, uploaded_image
 from medsearch.serve.schemas import ERRORS, ItemIdValue, TargetParam
 from medsearch.serve.services import Services, get_services
 from medsearch.serve.teaching_views import case_hit_view, case_page_view
-from medsearch.serve.uploads import read_upload
 from medsearch.serve.views import hit_view
 from medsearch.targets import canonical_target
 
 router = APIRouter(tags=["teaching"])
-
-
-async def _upload(request: Request, services: Services):
-    data, kind = await read_upload(request, services.settings.max_upload_bytes)
-    return await services.decoder.decode(data, f"upload.{kind}"), f"uploaded {kind} image ({len(data)} bytes)"
 
 
 # -- cases ---------------------------------------------------------------------------------------------------
@@ -46,7 +40,7 @@ async def cases_image(request: Request, k: int = Query(10, description="number o
     from medsearch.teaching.cases import search_cases_image
 
     k = _k(request, k)
-    image, label = await _upload(request, services)
+    image, label = await uploaded_image(request, services)
     hits = await run_in_threadpool(services.encoding, search_cases_image, services.index, image, k=k,
                                    filters=filters.to_filters())
     return {"query": label, "k": k, "results": [case_hit_view(h) for h in hits]}
@@ -90,7 +84,7 @@ async def diverse_image(request: Request, k: int = Query(10, description="number
     from medsearch.teaching.diverse import diverse_image as run
 
     k, target = _k(request, k), canonical_target(target)
-    image, label = await _upload(request, services)
+    image, label = await uploaded_image(request, services)
     results = await run_in_threadpool(services.encoding, run, services.index, image, k=k, target=target,
                                       filters=filters.to_filters())
     return {"query": label, "target": target, "k": k, "results": [hit_view(r) for r in results]}
@@ -113,7 +107,7 @@ async def different_diagnosis_image(
     from medsearch.teaching.differential import different_diagnosis_for_image
 
     k = _k(request, k)
-    image, _ = await _upload(request, services)
+    image, _ = await uploaded_image(request, services)
     result = await run_in_threadpool(services.encoding, different_diagnosis_for_image, services.index, image, k=k,
                                      filters=filters.to_filters(), diagnosis=diagnosis)
     return _differential_view(result)
@@ -142,7 +136,7 @@ async def draft(request: Request, cases: int = Query(5, ge=1, le=20, description
     citing its case (id, similarity, licence), with assertion marks; status "no_close_case" when none is close."""
     from medsearch.teaching.draft import draft_report
 
-    image, _ = await _upload(request, services)
+    image, _ = await uploaded_image(request, services)
     result = await run_in_threadpool(services.encoding, draft_report, services.index, image,
                                      filters=filters.to_filters(), cases=cases, min_score=min_score)
     return result.to_dict()
