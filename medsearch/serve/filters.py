@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from fastapi import Query
 
+from medsearch.store.filters import Filters
+
 
 @dataclass
 class FilterParams:
@@ -14,12 +16,10 @@ class FilterParams:
     split: str | None = None
     licence: str | None = None
 
-    def to_filters(self):
+    def to_filters(self) -> Filters | None:
         labels = [label for label in (self.labels or []) if label]
         if not (self.modality or labels or self.split or self.licence):
             return None
-        from medsearch.store.filters import Filters
-
         return Filters(modality=self.modality or None, labels=labels, split=self.split or None,
                        licence=self.licence or None)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath, PureWindowsPath
 
-from medsearch.archives.modality import canonical_modality
+from medsearch.archives.modality import canonical_modality, modality_label
 from medsearch.concepts import named_labels
 from medsearch.privacy import PHI_KEYWORDS
 
@@ -128,8 +128,6 @@ FACETS = {"modality": "modalities", "findings": "findings", "body_regions": "bod
 def facets_view(facets: dict[str, dict[str, int]]) -> dict[str, list[dict]]:
     """The store's facets as the filters offer them: [{"value", "count"[, "label"]}], most frequent first; a
     modality code carries its display name ("XR" -> "X-ray")."""
-    from medsearch.archives.modality import modality_label
-
     out = {}
     for name, source in FACETS.items():
         values = [{"value": str(value), "count": count} for value, count in (facets.get(source) or {}).items()
