@@ -3,16 +3,15 @@ patient data; case extra reduced to safe metadata)."""
 
 from __future__ import annotations
 
-from medsearch.serve.views import hit_view, safe_metadata
+from medsearch.serve.views import hit_view, rounded, safe_metadata
 
 
 def case_hit_view(hit) -> dict:
     return {
-        "rank": hit.rank, "score": round(float(hit.score), 4), "archive": hit.archive, "case": hit.case,
+        "rank": hit.rank, "score": rounded(hit.score), "archive": hit.archive, "case": hit.case,
         "case_id": hit.case_id, "title": hit.title, "diagnosis": hit.diagnosis, "sections": dict(hit.sections),
         "labels": list(hit.labels), "licence": hit.licence, "split": hit.split,
-        "item_score": None if hit.item_score is None else round(float(hit.item_score), 4),
-        "case_score": None if hit.case_score is None else round(float(hit.case_score), 4),
+        "item_score": rounded(hit.item_score), "case_score": rounded(hit.case_score),
         "n_items": hit.n_items, "items": [hit_view(item) for item in hit.items],
     }
 

@@ -61,11 +61,15 @@ def thumbnail_url(item_id: int) -> str:
     return f"/api/items/{item_id}/thumbnail"
 
 
+def rounded(score) -> float | None:
+    """A score as the page shows it: 4 decimals (None stays None)."""
+    return None if score is None else round(float(score), 4)
+
+
 def _explanation(result) -> dict:
     """The hit's match explanation (text searches), with the snippet it highlights."""
     if not result.mode:
         return {}
-    rounded = lambda v: None if v is None else round(float(v), 4)  # noqa: E731
     return {
         "snippet": result.snippet or snippet(result.text),
         "highlights": [list(span) for span in (result.highlights if result.snippet else [])],
@@ -96,7 +100,7 @@ def _item_summary(record) -> dict:
 def hit_view(result) -> dict:
     return {
         "rank": result.rank,
-        "score": round(float(result.score), 4),
+        "score": rounded(result.score),
         **_item_summary(result),
         "target": result.target,
         "snippet": snippet(result.text),
