@@ -131,6 +131,10 @@ def test_text_search_passes_filters_and_target(client, index):
     assert filters == Filters(modality="CT", labels=["pneumothorax", "effusion"], split=None, licence="CC BY*")
     assert [h["item_id"] for h in response.json()["results"]] == [
         h.item_id for h in index.search_text("chest", target="text", filters=filters)]
+    # no item has both labels; with one of them the filters pick item 1 alone out of the three
+    matching = client.get("/api/search", params=[("q", "chest"), ("target", "text"), ("modality", "CT"),
+                                                 ("labels", "pneumothorax"), ("licence", "CC BY*")])
+    assert [h["item_id"] for h in matching.json()["results"]] == [1]
 
 
 def test_text_only_hit_has_no_thumbnail(client):
