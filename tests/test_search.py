@@ -311,3 +311,12 @@ def test_default_model_text_query_never_imports_torch(tmp_path):
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["r0", "False"]
+
+
+@pytest.mark.parametrize("url, shared", [("sqlite://", True), ("sqlite:///:memory:", True), ("sqlite+pysqlite://", True),
+                                         ("sqlite:////tmp/meta.sqlite", False), ("sqlite:///meta.sqlite", False),
+                                         ("postgresql+psycopg://user@host/db", False)])
+def test_in_memory_stores_keep_the_full_text_work_in_the_callers_thread(url, shared):
+    from medsearch.search.hybrid import in_memory
+
+    assert in_memory(url) is shared

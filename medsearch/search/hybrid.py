@@ -161,4 +161,7 @@ class Done:
 
 
 def in_memory(db_url: str) -> bool:
-    return db_url.rstrip("/") in ("sqlite:", "sqlite:") or ":memory:" in db_url
+    """An in-memory SQLite URL (any driver): the store keeps one shared connection for it (store/engine.py), so
+    the full-text work must not run in a second thread. Parsed by hand: SQLAlchemy may not be imported yet."""
+    scheme, _, rest = db_url.partition("://")
+    return scheme.split("+")[0].rstrip(":") == "sqlite" and rest.split("?")[0].lstrip("/") in ("", ":memory:")
