@@ -33,11 +33,11 @@ from typing import Callable, Iterator, Protocol, Sequence
 from medsearch.archives.item import Skipped
 from medsearch.errors import IndexMismatch, StoreError
 from medsearch.index_dir import MODALITIES, IndexDir, IndexManifest
+from medsearch.progress import progress_display
 
 from indexer.cases import index_cases
 from indexer.embed import DEFAULT_BATCH_SIZE, EmbeddedBatch, TorchEmbedder
 from indexer.lock import index_lock
-from indexer.progress import progress_display
 from indexer.reader import ArchiveReader, Pending, ReadResult
 from indexer.writer import IndexWriter, open_index_dir
 

@@ -13,8 +13,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from medsearch.cli import app
-
-from indexer.progress import LogProgress, progress_display
+from medsearch.progress import LogProgress, progress_display
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""Issue 11: one progress helper (indexer/progress.py) for indexing, bench embedding and training: a bar on a
+"""Issue 11: one progress helper (medsearch/progress.py) for indexing, bench embedding and training: a bar on a
 terminal, periodic log lines (items, items/s, ETA) when stderr is not one."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import re
 from test_bench_cli import _csv_archive
 from test_harden_cli import FakeClock, run_cli
 
-from indexer.progress import LogProgress
+from medsearch.progress import LogProgress
 
 
 def test_log_progress_takes_what_training_uses():

@@ -28,8 +28,7 @@ def embed_items(items: Iterable[Item], encoder, batch_size: int = 64, images: bo
     """Decode and embed every usable item through the indexer's loop (``medsearch.models.embed_loop``);
     ``items`` is consumed once."""
     from medsearch.models.embed_loop import embed_batches
-
-    from indexer.progress import progress_display
+    from medsearch.progress import progress_display
 
     items = list(items)
     kept: list[Item] = []

@@ -15,13 +15,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from medsearch.progress import progress_display
 from medsearch.train import checkpoint
 from medsearch.train.loss import clip_loss, soft_targets
 from medsearch.train.metrics import mean_recall, paired_recall
 from medsearch.train.queue import MomentumQueue
 from medsearch.train.schedule import warmup_cosine
-
-from indexer.progress import progress_display
 
 
 @dataclass

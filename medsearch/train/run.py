@@ -17,9 +17,8 @@ import numpy as np
 
 from medsearch.archives.item import Item, Skipped
 from medsearch.errors import BadArchive
+from medsearch.progress import progress_display
 from medsearch.train.loop import TrainConfig, TrainResult
-
-from indexer.progress import progress_display
 
 OPENCLIP_MODEL_DIR = "model"  # a fine-tuned open_clip model: index it with --model local-dir:OUT/model
 
