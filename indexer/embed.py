@@ -14,7 +14,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from medsearch.archives.item import Skipped
-from medsearch.models.embed_loop import embed_batches, encode_device
+from medsearch.models.embed_loop import BatchTimings, embed_batches, encode_device
 
 from indexer.reader import Pending, has_text
 
@@ -39,11 +39,12 @@ class Embedded:
 
 @dataclass
 class EmbeddedBatch:
+    """What an Embedder yields (every engine): the embed loop's ``EncodedBatch`` in the indexer's terms, its
+    inputs the pending items they are and its decode failures skip records, with the same timings."""
+
     items: list[Embedded] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
-    decode_wait_s: float = 0.0  # main process blocked on the loader
-    decode_worker_s: float = 0.0  # decode + transform time summed over workers
-    embed_s: float = 0.0
+    timings: BatchTimings = field(default_factory=BatchTimings)
 
 
 def decode_skip(pending: Pending, error: str) -> Skipped:
@@ -71,5 +72,5 @@ class TorchEmbedder:
             yield EmbeddedBatch(
                 items=[Embedded(pending[position], image, text) for position, image, text in batch.kept],
                 skipped=[decode_skip(pending[d.position], d.error) for d in batch.failed],
-                decode_wait_s=batch.decode_wait_s, decode_worker_s=batch.decode_worker_s, embed_s=batch.embed_s,
+                timings=batch.timings,
             )

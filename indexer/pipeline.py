@@ -283,9 +283,9 @@ def run_batches(embedder: Embedder, writer: Writer, pending: Sequence[Pending], 
     batches = embedder.embed(pending)
     since, last_flush = 0, time.monotonic()
     for batch in batches:
-        timer.add("decode_wait", batch.decode_wait_s)
-        timer.add("decode_workers", batch.decode_worker_s)
-        timer.add("embed", batch.embed_s)
+        timer.add("decode_wait", batch.timings.decode_wait_s)
+        timer.add("decode_workers", batch.timings.decode_worker_s)
+        timer.add("embed", batch.timings.embed_s)
         summary.skipped.extend(batch.skipped)
         since += 1
         with timer.stage("write"):

@@ -25,6 +25,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from medsearch.errors import MissingExtra
+from medsearch.models.embed_loop import BatchTimings
 
 from indexer.embed import DEFAULT_BATCH_SIZE, Embedded, EmbeddedBatch, decode_skip
 from indexer.reader import Pending, has_text
@@ -171,8 +172,9 @@ class RayEmbedder:
         )
         wait_start = time.perf_counter()
         for out in dataset.iter_batches(batch_size=self.batch_size, batch_format="numpy"):
-            batch = EmbeddedBatch(decode_wait_s=time.perf_counter() - wait_start,
-                                  decode_worker_s=float(np.sum(out["decode_s"])), embed_s=float(np.sum(out["embed_s"])))
+            batch = EmbeddedBatch(timings=BatchTimings(decode_wait_s=time.perf_counter() - wait_start,
+                                                       decode_worker_s=float(np.sum(out["decode_s"])),
+                                                       embed_s=float(np.sum(out["embed_s"]))))
             for row, position in enumerate(out["position"]):
                 p = pending[int(position)]
                 if out["error"][row]:

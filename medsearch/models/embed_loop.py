@@ -76,14 +76,22 @@ def decode_batches(paths: Sequence, transform, batch_size: int, workers: int = 0
 
 
 @dataclass
-class EncodedBatch:
-    """One batch: the vectors of the inputs kept (in input order), the inputs whose image failed, timings."""
+class BatchTimings:
+    """Where one batch's time went; the indexer's timer adds them up per stage (every engine reports these)."""
 
-    kept: list[tuple[int, np.ndarray | None, np.ndarray | None]] = field(default_factory=list)  # position, image, text
-    failed: list[Decoded] = field(default_factory=list)
     decode_wait_s: float = 0.0  # this process blocked on decoding
     decode_worker_s: float = 0.0  # decode + transform time summed over the inputs
     embed_s: float = 0.0
+
+
+@dataclass
+class EncodedBatch:
+    """One batch: the vectors of the inputs kept (in input order), the inputs whose image failed, timings.
+    Inputs are named by position; the indexer maps them to its items (``indexer.embed.EmbeddedBatch``)."""
+
+    kept: list[tuple[int, np.ndarray | None, np.ndarray | None]] = field(default_factory=list)  # position, image, text
+    failed: list[Decoded] = field(default_factory=list)
+    timings: BatchTimings = field(default_factory=BatchTimings)
 
 
 def encode_device(encoder, device: str | None = None) -> str:
@@ -128,8 +136,8 @@ def embed_batches(encoder, image_paths: Sequence, texts: Sequence[str | None], b
         decoded = next(batches, None)
         if decoded is None:
             return
-        batch = EncodedBatch(decode_wait_s=time.perf_counter() - start,
-                             decode_worker_s=sum(d.seconds for d in decoded))
+        batch = EncodedBatch(timings=BatchTimings(decode_wait_s=time.perf_counter() - start,
+                                                  decode_worker_s=sum(d.seconds for d in decoded)))
         kept = [d for d in decoded if d.error is None]
         batch.failed = [d for d in decoded if d.error is not None]
         start = time.perf_counter()
@@ -137,7 +145,7 @@ def embed_batches(encoder, image_paths: Sequence, texts: Sequence[str | None], b
                          device, np.stack)
         captions = _encode(encoder.encode_texts, [texts[d.position] for d in kept if texts[d.position] is not None],
                            encoder, device, list)
-        batch.embed_s = time.perf_counter() - start
+        batch.timings.embed_s = time.perf_counter() - start
         image_rows, text_rows = iter(images), iter(captions)
         for d in kept:
             image = next(image_rows) if d.array is not None else None
