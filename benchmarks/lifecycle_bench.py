@@ -39,7 +39,8 @@ def build(index_dir: Path, n: int, seed: int = 0) -> float:
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
     encoder = FakeEncoder(dim=DIM)  # names the model in the manifest; the vectors are drawn here
-    encoder.identity = ModelIdentity(name="synthetic", model_id="synthetic-256", device="cpu")
+    encoder.model_id = "synthetic-256"
+    encoder.identity = ModelIdentity(name="synthetic", device="cpu")
     manifest = open_index_dir(index_dir, encoder, None)
     with Store.open(IndexDir(index_dir).default_db_url) as store:
         archive_id = store.archive_id("synthetic", "/nowhere", None)

@@ -147,7 +147,7 @@ def _build(archive, index_dir: Path, encoder, options: IndexOptions, reembed: bo
 
     started = time.perf_counter()
     files = IndexDir(index_dir)
-    summary = RunSummary(archive=archive.name, index_dir=str(index_dir), model_id=encoder.identity.model_id)
+    summary = RunSummary(archive=archive.name, index_dir=str(index_dir), model_id=encoder.model_id)
     timer = Timer()
     with index_lock(index_dir):
         if files.manifest.exists() or files.next_manifest.exists():

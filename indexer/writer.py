@@ -56,8 +56,8 @@ def open_index_dir(index_dir: Path, encoder, db_url: str | None) -> IndexManifes
             raise IndexMismatch(f"{index_dir} keeps its metadata in another database",
                                 hint="pass the same --db as when it was built, or --rebuild")
         return manifest
-    identity = encoder.identity
-    manifest = IndexManifest(model_id=identity.model_id, model_name=identity.name, dim=encoder.dim, db_url=db_url)
+    manifest = IndexManifest(model_id=encoder.model_id, model_name=encoder.identity.name, dim=encoder.dim,
+                             db_url=db_url)
     write_manifest(index_dir, manifest)
     return manifest
 

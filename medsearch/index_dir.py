@@ -131,23 +131,23 @@ class IndexManifest:
         return named | {vectors_file_name(m, self.generation) for m in MODALITIES if m not in self.modalities}
 
     def check_encoder(self, encoder) -> None:
-        """The one check, for indexing into this index and for querying it: the encoder's model id (its
-        ``ModelIdentity``) and dimension must be this index's. IndexMismatch otherwise."""
-        identity = encoder.identity
-        if identity.model_id != self.model_id and identity.name == self.model_name:
+        """The one check, for indexing into this index and for querying it: the encoder's model id and
+        dimension must be this index's (its ``ModelIdentity`` name says why not). IndexMismatch otherwise."""
+        model_id = encoder.model_id
+        if model_id != self.model_id and encoder.identity.name == self.model_name:
             # the manifest's own model name now produces another id: the manifest was edited, or the model's
             # weights changed since the index was built
             raise IndexMismatch(
                 f"this index says it was built with {self.model_name!r} as model id {self.model_id!r}, "
-                f"but {self.model_name!r} is now {identity.model_id!r}",
+                f"but {self.model_name!r} is now {model_id!r}",
                 hint=f"the manifest or the {self.model_name!r} weights changed since indexing: rebuild the index "
                      f"(`medsearch index ... --rebuild`) or restore the model that produced {self.model_id!r}",
             )
-        if identity.model_id != self.model_id:
-            raise IndexMismatch(f"this index was built with model {self.model_id!r}, not {identity.model_id!r}",
+        if model_id != self.model_id:
+            raise IndexMismatch(f"this index was built with model {self.model_id!r}, not {model_id!r}",
                                 hint=self.other_model_hint)
         if encoder.dim != self.dim:
-            raise IndexMismatch(f"model {identity.model_id!r} has dimension {encoder.dim}, the index {self.dim}",
+            raise IndexMismatch(f"model {model_id!r} has dimension {encoder.dim}, the index {self.dim}",
                                 hint=self.other_model_hint)
 
     @property

@@ -12,12 +12,24 @@ from medsearch.models.base import ModelIdentity
 from medsearch.models.fake import FakeEncoder
 from medsearch.models.openclip_files import SOURCES, source_of
 
+from indexer.writer import open_index_dir
+
 
 def test_loading_stamps_the_identity():
     encoder = load_encoder("fake", device="cpu")
-    assert encoder.identity == ModelIdentity(name="fake", model_id="fake-32", device="cpu")
+    assert encoder.identity == ModelIdentity(name="fake", device="cpu") and encoder.model_id == "fake-32"
     # built directly (tests), an encoder is named by its model id
-    assert FakeEncoder(dim=16).identity == ModelIdentity(name="fake-16", model_id="fake-16", device="cpu")
+    assert FakeEncoder(dim=16).identity == ModelIdentity(name="fake-16", device="cpu")
+
+
+def test_the_model_id_has_one_owner(tmp_path):
+    """The manifest's model id is the encoder's own, whatever name the registry stamped."""
+    encoder = FakeEncoder(dim=16)
+    encoder.identity = ModelIdentity(name="fake", device="cpu")
+    manifest = open_index_dir(tmp_path / "idx", encoder, None)
+    assert (manifest.model_id, manifest.model_name) == ("fake-16", "fake")
+    with pytest.raises(IndexMismatch, match="built with 'fake' as model id 'fake-16'"):
+        manifest.check_encoder(load_encoder("fake", device="cpu"))
 
 
 def test_check_encoder_serves_writer_and_search():

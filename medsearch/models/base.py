@@ -17,11 +17,11 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ModelIdentity:
-    """Who an encoder is, stamped on it when the registry loads it (``ModelSpec.load``): what indexing writes
-    into the manifest and what an index checks a query's encoder against (``IndexManifest.check_encoder``)."""
+    """How an encoder was loaded, stamped on it by the registry (``ModelSpec.load``): the name indexing writes
+    into the manifest beside the encoder's own ``model_id``, and how a Ray actor loads it again. The model id
+    is the encoder's alone (it fingerprints its weights); ``IndexManifest.check_encoder`` reads both."""
 
     name: str  # the registry name it was loaded by (what --model accepts): the manifest's model_name
-    model_id: str  # name plus a weights fingerprint: an index refuses an encoder with another
     device: str  # the device asked for ("auto" is resolved where the model runs: the embedder, each Ray actor)
 
 
@@ -29,7 +29,7 @@ class Encoder(abc.ABC):
     """A dual encoder: image tower + text tower projected into one normalised space.
 
     ``model_id`` is the identity written into index manifests (name plus a weights fingerprint);
-    a query is refused when it differs from the index's. ``identity`` adds the registry name and device.
+    a query is refused when it differs from the index's. ``identity`` is the registry name and device.
     """
 
     model_id: str
@@ -42,7 +42,7 @@ class Encoder(abc.ABC):
         """Stamped at load by the registry; an encoder built directly (tests) is named by its model id."""
         if self._identity is not None:
             return self._identity
-        return ModelIdentity(name=self.model_id, model_id=self.model_id, device=self.device)
+        return ModelIdentity(name=self.model_id, device=self.device)
 
     @identity.setter
     def identity(self, identity: ModelIdentity) -> None:

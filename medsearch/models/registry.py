@@ -4,8 +4,8 @@ Loaders are named as "module:function" strings and imported only when a model is
 models (and `medsearch --help`) never imports torch. Names with a model-source prefix (``hf-hub:``,
 ``local-dir:``, ``open_clip:``; the table is ``openclip_files.SOURCES``) become open_clip specs here.
 
-Loading stamps the encoder with its ``ModelIdentity`` (the registry name, the model id, the device asked for),
-which indexing and ``open_index`` read instead of resolving the name again.
+Loading stamps the encoder with its ``ModelIdentity`` (the registry name, the device asked for), which indexing
+and ``open_index`` read beside the encoder's ``model_id`` instead of resolving the name again.
 """
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ class ModelSpec:
     options: dict = field(default_factory=dict)
 
     def load(self, device: str = "auto", **options):
-        """The encoder, stamped with its identity: this spec's name, its model id, the device asked for."""
+        """The encoder, stamped with its identity: this spec's name, the device asked for."""
         from medsearch.models.base import ModelIdentity
 
         module_name, func_name = self.loader.split(":")
         func = getattr(importlib.import_module(module_name), func_name)
         encoder = func(device=device, **{**self.options, **options})
-        encoder.identity = ModelIdentity(name=self.name, model_id=encoder.model_id, device=device)
+        encoder.identity = ModelIdentity(name=self.name, device=device)
         return encoder
 
 
