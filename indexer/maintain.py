@@ -67,10 +67,10 @@ class CompactResult:
         return sum(self.before.values()) - sum(self.after.values())
 
 
-def _open_store(index_dir: Path, db_url: str | None, create: bool = False):
+def _open_store(index_dir: Path, db_url: str | None, create: bool = False, manifest: IndexManifest | None = None):
     from medsearch.store import Store
 
-    return Store.open(IndexDir(index_dir).db_url(db_url), create=create)
+    return Store.open(IndexDir(index_dir).db_url(db_url, manifest), create=create)
 
 
 def delete_items(index_dir, keys=None, filters: Filters | dict | None = None, archive: str | None = None,
@@ -85,9 +85,9 @@ def delete_items(index_dir, keys=None, filters: Filters | dict | None = None, ar
         raise BadQuery("say what to delete", hint="give --key KEY (repeatable) or a filter (--split, --modality, ...)")
     index_dir = Path(index_dir)
     with index_lock(index_dir):
-        read_manifest(index_dir)  # IndexNotFound before anything else
-        with _open_store(index_dir, db_url) as store:
-            manifest = settle(index_dir, store)
+        manifest = read_manifest(index_dir)  # IndexNotFound before anything else; read once, under the lock
+        with _open_store(index_dir, db_url, manifest=manifest) as store:
+            manifest = settle(index_dir, store, manifest)
             records = store.list_items(filters=filters, keys=keys, archive=archive)
             deleted = store.remove_item_ids([r.item_id for r in records])
             _record_counts(index_dir, manifest, store)
@@ -120,9 +120,9 @@ def compact(index_dir, db_url: str | None = None, factory: str | None = None) ->
     index_dir = Path(index_dir)
     files = IndexDir(index_dir)
     with index_lock(index_dir):
-        read_manifest(index_dir)
-        with _open_store(index_dir, db_url) as store:
-            manifest = settle(index_dir, store)
+        manifest = read_manifest(index_dir)  # read once, under the lock
+        with _open_store(index_dir, db_url, manifest=manifest) as store:
+            manifest = settle(index_dir, store, manifest)
             live = {m: store.vector_ids(m) for m in manifest.modalities}
             if all(len(live[m]) == e.count and VectorFile(files.file(e.vectors_file), manifest.dim).count() == e.count
                    for m, e in manifest.modalities.items()):
@@ -208,7 +208,7 @@ def _write_vectors(path: Path, vectors: np.ndarray) -> None:
 def verify(index_dir, db_url: str | None = None) -> VerifyReport:
     """The full check: checksums of every file, every vector's norm, store ids inside the vector files."""
     index_dir = Path(index_dir)
-    read_manifest(index_dir)
-    with _open_store(index_dir, db_url) as store:
+    # no lock: a compact may swap the manifest meanwhile, so the current one is read again once the store is open
+    with _open_store(index_dir, db_url, manifest=read_manifest(index_dir)) as store:
         manifest = current_manifest(index_dir, store)
         return verify_index(index_dir, manifest, store)

@@ -32,7 +32,7 @@ from typing import Callable, Iterator, Protocol, Sequence
 
 from medsearch.archives.item import Skipped
 from medsearch.errors import IndexMismatch, StoreError
-from medsearch.index_dir import MODALITIES, IndexDir, IndexManifest
+from medsearch.index_dir import MODALITIES, IndexDir, IndexManifest, read_manifest
 from medsearch.progress import progress_display
 
 from indexer.cases import index_cases
@@ -150,10 +150,13 @@ def _build(archive, index_dir: Path, encoder, options: IndexOptions, reembed: bo
     summary = RunSummary(archive=archive.name, index_dir=str(index_dir), model_id=encoder.model_id)
     timer = Timer()
     with index_lock(index_dir):
+        manifest = None  # read once, under the lock, and passed along
         if files.manifest.exists() or files.next_manifest.exists():
-            with Store.open(_db_of(files, options.db_url)) as store:
-                settle(index_dir, store)  # a killed compact: finished or undone before anything else
-        manifest = open_index_dir(index_dir, encoder, options.db_url)
+            manifest = read_manifest(index_dir) if files.manifest.exists() else None
+            with Store.open(_db_of(files, options.db_url, manifest)) as store:
+                # a killed compact: finished or undone before anything else
+                manifest = settle(index_dir, store, manifest)
+        manifest = open_index_dir(index_dir, encoder, options.db_url, manifest)
         with timer.stage("open"):
             store = Store.open(files.db_url(manifest=manifest))
         try:
@@ -197,9 +200,9 @@ def _build(archive, index_dir: Path, encoder, options: IndexOptions, reembed: bo
     return summary
 
 
-def _db_of(files: IndexDir, db_url: str | None) -> str:
-    """The store of a directory that may hold only a killed compact's next manifest."""
-    return files.db_url(db_url) if db_url or files.manifest.exists() else files.default_db_url
+def _db_of(files: IndexDir, db_url: str | None, manifest: IndexManifest | None) -> str:
+    """The store of a directory that may hold only a killed compact's next manifest (``manifest`` None)."""
+    return files.db_url(db_url, manifest) if db_url or manifest is not None else files.default_db_url
 
 
 REBUILD_SUFFIX = ".rebuild"

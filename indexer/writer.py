@@ -44,13 +44,16 @@ from indexer import ann
 from indexer.embed import Embedded
 from indexer.vectors import VectorFile
 
-def open_index_dir(index_dir: Path, encoder, db_url: str | None) -> IndexManifest:
+def open_index_dir(index_dir: Path, encoder, db_url: str | None,
+                   manifest: IndexManifest | None = None) -> IndexManifest:
     """The manifest of ``index_dir``: created for the encoder's identity if absent, checked against it if
-    present (``IndexManifest.check_encoder``)."""
+    present (``IndexManifest.check_encoder``). ``manifest``: the directory's, as the caller read it under the
+    index lock (read here when not given)."""
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
-    if IndexDir(index_dir).manifest.exists():
+    if manifest is None and IndexDir(index_dir).manifest.exists():
         manifest = read_manifest(index_dir)
+    if manifest is not None:
         manifest.check_encoder(encoder)
         if db_url is not None and manifest.db_url != db_url:
             raise IndexMismatch(f"{index_dir} keeps its metadata in another database",

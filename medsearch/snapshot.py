@@ -36,18 +36,21 @@ def current_manifest(index_dir: Path, store) -> IndexManifest:
     return read_manifest(index_dir)
 
 
-def settle(index_dir: Path, store) -> IndexManifest | None:
+def settle(index_dir: Path, store, manifest: IndexManifest | None = None) -> IndexManifest | None:
     """Writers only, under the index lock: finish or drop a killed compact. Returns the manifest now current
-    (None when the directory has none yet)."""
+    (None when the directory has none yet). ``manifest``: manifest.json as the caller read it under the same
+    lock (read here when not given)."""
     files = IndexDir(index_dir)
     nxt = pending(index_dir)
     if nxt is not None:
         if store_is_on(nxt, store):
             files.next_manifest.replace(files.manifest)
+            manifest = nxt
         else:
             files.next_manifest.unlink()
-    if not files.manifest.exists():
-        return None
-    manifest = read_manifest(index_dir)
+    if manifest is None:
+        if not files.manifest.exists():
+            return None
+        manifest = read_manifest(index_dir)
     remove_unreferenced(index_dir, manifest)
     return manifest

@@ -4,6 +4,7 @@ verify, orphan reclaim, rebuild beside, killed compacts, open checks, readers th
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -427,3 +428,27 @@ def test_kill_loop_benchmark_finds_nothing_lost(tmp_path):
     assert totals["rounds"] == 2
     assert (totals["lost"], totals["duplicated"], totals["stale"], totals["verify_failed"]) == (0, 0, 0, 0)
     assert totals["reader_errors"] == 0 and totals["reader_queries"] > 0
+
+
+def test_writers_read_the_manifest_once_per_run(tmp_path, archive_dir, monkeypatch):
+    """A rerun of the indexer, a delete and a compact each read manifest.json once, under their lock, and pass it
+    along (settling a killed compact, the store's URL, the model check)."""
+    index(tmp_path)
+    reads: list[str] = []
+    read_text = Path.read_text
+
+    def counted(path, *args, **kwargs):
+        if path.name == "manifest.json":
+            reads.append(path.name)
+        return read_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", counted)
+    runs = {"index": lambda: index(tmp_path),
+            "delete": lambda: maintain.delete_items(tmp_path / "idx", keys=["c2"]),
+            "compact": lambda: maintain.compact(tmp_path / "idx")}
+    per_run = {}
+    for name, run in runs.items():
+        reads.clear()
+        run()
+        per_run[name] = len(reads)
+    assert per_run == {"index": 1, "delete": 1, "compact": 1}
