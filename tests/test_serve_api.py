@@ -394,7 +394,8 @@ def test_serve_flags_set_the_upload_decode_limits(monkeypatch, tiny_index):
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: served.append(app))
     main(["serve", "--index", str(tiny_index[0]), "--model", "fake", "--max-decoded-mb", "64",
           "--max-concurrent-decodes", "3", "--decode-max-side", "512", "--max-upload-mb", "5"])
-    settings = served[0].state.settings
+    with TestClient(served[0]) as started:  # the routes' settings are the services' (made at start-up)
+        settings = started.app.state.services.settings
     assert (settings.max_decoded_bytes, settings.max_concurrent_decodes, settings.decode_max_side,
             settings.max_upload_bytes) == (64 * MB, 3, 512, 5 * MB)
 

@@ -49,7 +49,6 @@ def create_app(index: IndexLike | Callable[[], IndexLike], settings: ServeSettin
 
     app = FastAPI(title="medsearch", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Cross-modal medical image/report search over one index.")
-    app.state.settings = settings
     install_error_handlers(app)
     if settings.allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))

@@ -8,6 +8,7 @@ import logging
 from fastapi import Request
 
 from medsearch.serve.errors import ApiError, error_response
+from medsearch.serve.services import get_services
 
 log = logging.getLogger("medsearch.serve")
 
@@ -40,7 +41,7 @@ def presented_token(request: Request) -> str | None:
 
 def require_token(request: Request) -> None:
     """Router dependency: with a configured token, every /api call except health must present it."""
-    expected = request.app.state.settings.token
+    expected = get_services(request).settings.token
     if expected and not token_matches(expected, presented_token(request)):
         raise ApiError(401, "unauthorized", "a valid access token is required (Authorization: Bearer TOKEN)")
 

@@ -1,4 +1,5 @@
-"""What the routes share: the open index (its encoder behind a lock), settings and the thumbnail cache."""
+"""What the routes share: the open index (its encoder behind a lock), settings (read from here only, never from
+``app.state``), the thumbnail cache, the k check and the images of exported files."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from fastapi import Request
 
+from medsearch.errors import BadItem
 from medsearch.serve.decoding import DecodeSlots
+from medsearch.serve.errors import ApiError
 from medsearch.serve.settings import ServeSettings
 from medsearch.serve.thumbnails import ThumbnailCache
 
@@ -57,6 +60,23 @@ class Services:
         """``function(*args, **kwargs)`` in its turn with the other queries that run the encoder."""
         with self.lock:
             return function(*args, **kwargs)
+
+    def checked_k(self, k: int) -> int:
+        """``k`` when it lies within the server's limit (``max_k``); a 422 otherwise."""
+        limit = self.settings.max_k
+        if not 1 <= k <= limit:
+            raise ApiError(422, "invalid_request", f"k must be between 1 and {limit}")
+        return k
+
+    def export_image(self, record) -> bytes | None:
+        """The PNG an exported teaching file embeds for ``record`` (``export_image_size``); None when it has no
+        image or its file is gone since indexing (the figure keeps its caption, without image)."""
+        if record.image_path is None:
+            return None
+        try:
+            return self.thumbnails.get(record.item_id, record.image_path, self.settings.export_image_size)
+        except (ApiError, BadItem):
+            return None
 
 
 def warm_up(index: IndexLike) -> None:

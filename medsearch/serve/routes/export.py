@@ -4,22 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response
 
-from medsearch.errors import BadItem
 from medsearch.serve.errors import ApiError
 from medsearch.serve.export_html import render_teaching_file
 from medsearch.serve.schemas import ERRORS, ExportRequest
 from medsearch.serve.services import Services, get_services
 
 router = APIRouter(tags=["export"])
-
-
-def _image(services: Services, record) -> bytes | None:
-    if record.image_path is None:
-        return None
-    try:
-        return services.thumbnails.get(record.item_id, record.image_path, services.settings.export_image_size)
-    except (ApiError, BadItem):  # a file gone since indexing: the figure keeps its caption, without image
-        return None
 
 
 @router.post("/api/export/html", responses={**ERRORS, 200: {"content": {"text/html": {}}}}, response_class=Response)
@@ -31,7 +21,7 @@ def export_html(body: ExportRequest, services: Services = Depends(get_services))
     entries = []
     for item_id in body.item_ids:
         record = services.index.item(item_id)
-        entries.append((record, _image(services, record), body.notes.get(item_id)))
+        entries.append((record, services.export_image(record), body.notes.get(item_id)))
     html = render_teaching_file(body.title, entries)
     return Response(html, media_type="text/html; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="teaching-file.html"'})

@@ -31,9 +31,9 @@ def info(services: Services = Depends(get_services)):
 
 
 @router.post("/api/session", status_code=204, responses=ERRORS)
-def open_session(body: SessionRequest, request: Request):
+def open_session(body: SessionRequest, request: Request, services: Services = Depends(get_services)):
     """Trade the access token for an HttpOnly cookie, so that the page's <img> thumbnails are authorised."""
-    expected = request.app.state.settings.token
+    expected = services.settings.token
     if expected and not token_matches(expected, body.token):
         raise ApiError(401, "unauthorized", "wrong access token")
     response = Response(status_code=204)

@@ -21,13 +21,6 @@ router = APIRouter(tags=["search"])
 MAX_QUERY_CHARS = 1000
 
 
-def _k(request: Request, k: int) -> int:
-    limit = request.app.state.settings.max_k
-    if not 1 <= k <= limit:
-        raise ApiError(422, "invalid_request", f"k must be between 1 and {limit}")
-    return k
-
-
 @dataclass
 class TextQuery:
     """A text query's parameters, checked: words present, k within the server's limit, target canonical."""
@@ -39,21 +32,20 @@ class TextQuery:
 
 
 def text_query(
-    request: Request,
     q: str = Query(..., description="words to search for", max_length=MAX_QUERY_CHARS),
     k: int = Query(10, description="number of results (of cases, for a search by case)"),
     target: TargetParam = Query("image", description="search images ('image') or reports/captions ('text'); the "
                                                      "CLI's images/reports spellings work too"),
     filters: FilterParams = Depends(filter_params),
+    services: Services = Depends(get_services),
 ) -> TextQuery:
     if not q.strip():
         raise ApiError(400, "bad_query", "the query is empty: type some words to search for")
-    return TextQuery(q, _k(request, k), canonical_target(target), filters.to_filters())
+    return TextQuery(q, services.checked_k(k), canonical_target(target), filters.to_filters())
 
 
 @router.get("/api/search", response_model=SearchResponse, responses=ERRORS)
 def search_text(
-    request: Request,
     query: TextQuery = Depends(text_query),
     expand: bool = Query(True, description="expand abbreviations and synonyms in the query"),
     mode: Mode | None = Query(None, description="dense (embeddings), lexical (words of the texts) or hybrid (both; "
@@ -61,7 +53,7 @@ def search_text(
     services: Services = Depends(get_services),
 ):
     """Search by words: text -> image or text -> report/caption."""
-    mode = mode or request.app.state.settings.default_mode
+    mode = mode or services.settings.default_mode
     options = {"mode": mode} if mode else {}
     results = services.encoding(services.index.search_text, query.q, k=query.k, target=query.target, expand=expand,
                                 filters=query.filters, **options)
@@ -98,7 +90,7 @@ async def search_image(
     services: Services = Depends(get_services),
 ):
     """Search by an uploaded image. The file is read in memory, used for this query and dropped."""
-    k, target = _k(request, k), canonical_target(target)
+    k, target = services.checked_k(k), canonical_target(target)
     image, label = await uploaded_image(request, services)
     results = await run_in_threadpool(services.encoding, services.index.search_image, image, k=k, target=target,
                                       filters=filters.to_filters())

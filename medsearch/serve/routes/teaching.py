@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from medsearch.serve.errors import ApiError
 from medsearch.serve.filters import FilterParams, filter_params
 from medsearch.serve.routes.items import ItemId
-from medsearch.serve.routes.search import UPLOAD_BODY, TextQuery, _k, text_query, uploaded_image
+from medsearch.serve.routes.search import UPLOAD_BODY, TextQuery, text_query, uploaded_image
 from medsearch.serve.schemas import ERRORS, ItemIdValue, TargetParam
 from medsearch.serve.services import Services, get_services
 from medsearch.serve.teaching_views import case_hit_view, case_page_view
@@ -39,7 +39,7 @@ async def cases_image(request: Request, k: int = Query(10, description="number o
     """Nearest cases to an uploaded image (image -> image), one hit per case."""
     from medsearch.teaching.cases import search_cases_image
 
-    k = _k(request, k)
+    k = services.checked_k(k)
     image, label = await uploaded_image(request, services)
     hits = await run_in_threadpool(services.encoding, search_cases_image, services.index, image, k=k,
                                    filters=filters.to_filters())
@@ -83,7 +83,7 @@ async def diverse_image(request: Request, k: int = Query(10, description="number
                         filters: FilterParams = Depends(filter_params), services: Services = Depends(get_services)):
     from medsearch.teaching.diverse import diverse_image as run
 
-    k, target = _k(request, k), canonical_target(target)
+    k, target = services.checked_k(k), canonical_target(target)
     image, label = await uploaded_image(request, services)
     results = await run_in_threadpool(services.encoding, run, services.index, image, k=k, target=target,
                                       filters=filters.to_filters())
@@ -106,7 +106,7 @@ async def different_diagnosis_image(
     """Looks similar, different diagnosis: nearest cases to the uploaded image whose diagnosis differs."""
     from medsearch.teaching.differential import different_diagnosis_for_image
 
-    k = _k(request, k)
+    k = services.checked_k(k)
     image, _ = await uploaded_image(request, services)
     result = await run_in_threadpool(services.encoding, different_diagnosis_for_image, services.index, image, k=k,
                                      filters=filters.to_filters(), diagnosis=diagnosis)
@@ -114,14 +114,14 @@ async def different_diagnosis_image(
 
 
 @router.get("/api/items/{item_id}/different-diagnosis", responses=ERRORS)
-def different_diagnosis_item(request: Request, item_id: ItemId, k: int = Query(10, description="number of cases"),
+def different_diagnosis_item(item_id: ItemId, k: int = Query(10, description="number of cases"),
                              diagnosis: str | None = Query(None, description="the diagnosis to differ from"),
                              filters: FilterParams = Depends(filter_params), services: Services = Depends(get_services)):
     """The same for an indexed item: its own case is the reference and is left out."""
     from medsearch.teaching.differential import different_diagnosis_for_item
 
     # an unknown id: ItemNotFound, a 404
-    result = different_diagnosis_for_item(services.index, item_id, k=_k(request, k), filters=filters.to_filters(),
+    result = different_diagnosis_for_item(services.index, item_id, k=services.checked_k(k), filters=filters.to_filters(),
                                           diagnosis=diagnosis)
     return _differential_view(result)
 
@@ -161,7 +161,6 @@ class CaseExportRequest(BaseModel):
 def export_cases_html(body: CaseExportRequest, services: Services = Depends(get_services)):
     """The cases, in order, as one HTML teaching file: each case's text, its images embedded, licences."""
     from medsearch.serve.export_cases import render_case_file
-    from medsearch.serve.routes.export import _image
     from medsearch.teaching.cases import case_view
 
     limit = services.settings.max_export_items
@@ -173,12 +172,12 @@ def export_cases_html(body: CaseExportRequest, services: Services = Depends(get_
     for ref in body.cases:
         view = case_view(services.index, ref.archive, ref.case)
         records = [services.index.item(item["item_id"]) for item in view["items"]]
-        images = [(record, _image(services, record)) for record in records]
+        images = [(record, services.export_image(record)) for record in records]
         entries.append((view, images, body.notes.get(ref.case)))
     figures = []
     for item_id in body.item_ids:
         record = services.index.item(item_id)
-        figures.append((record, _image(services, record), body.notes.get(str(item_id))))
+        figures.append((record, services.export_image(record), body.notes.get(str(item_id))))
     html = render_case_file(body.title, entries, figures)
     return Response(html, media_type="text/html; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="teaching-file.html"'})
