@@ -84,6 +84,10 @@ def test_model_mismatch_exit_code_and_one_line(tiny_index):
         (["query", "x", "--index", "{index}", "--target", "videos"], 2, "error: unknown target 'videos'"),
         (["query", "x", "--index", "{missing}"], 5, "error: no index at"),
         (["info", "--index", "{missing}"], 5, "error: no index at"),
+        # a teaching option without the flag it belongs to: refused before the index is opened (none here)
+        (["query", "x", "--index", "{missing}", "--diagnosis", "pneumonia"], 2,
+         "error: --diagnosis only goes with --different-diagnosis — add --different-diagnosis (with --image PATH), "
+         "or leave --diagnosis out"),
     ],
 )
 def test_errors_exit_with_one_line(tiny_index, tmp_path, args, code, message):

@@ -11,6 +11,7 @@ from medsearch.errors import BadQuery
 
 from medsearch.commands.options import (DbOpt, DeviceOpt, IndexOpt, JsonOpt, KOpt, LabelOpt, LicenceOpt, ModalityOpt,
                                         ModelOpt, ModeOpt, SplitOpt)
+from medsearch.commands.query_teaching import check_teaching_options
 from medsearch.commands.results_table import print_results, shown_image_path
 from medsearch.targets import resolve_target
 
@@ -47,11 +48,11 @@ def query_command(
 
     if (text is None) == (image is None):
         raise BadQuery("give either a query text or --image PATH", hint="e.g. medsearch query 'pneumothorax' --index DIR")
+    check_teaching_options(image, group, different_diagnosis, diagnosis)  # a teaching flag alone is refused too
     filters = Filters(modality=modality, labels=list(label or []), split=split, licence=licence)
     if group or diverse or different_diagnosis:
-        from medsearch.commands.query_teaching import check_teaching_options, teaching_query
+        from medsearch.commands.query_teaching import teaching_query
 
-        check_teaching_options(image, group, different_diagnosis, diagnosis)
         with open_index(index, model=model, device=device, db_url=db) as idx:
             teaching_query(idx, text=text, image=image, k=k, target=target, filters=filters, group=group,
                            diverse=diverse, different_diagnosis=different_diagnosis, diagnosis=diagnosis,

@@ -12,7 +12,8 @@ def check_teaching_options(image, group, different_diagnosis, diagnosis) -> None
     if group is not None and group not in GROUPS:
         raise BadQuery(f"unknown --group {group!r}", hint=f"choose one of: {', '.join(GROUPS)}")
     if diagnosis and not different_diagnosis:
-        raise BadQuery("--diagnosis only goes with --different-diagnosis")
+        raise BadQuery("--diagnosis only goes with --different-diagnosis",
+                       hint="add --different-diagnosis (with --image PATH), or leave --diagnosis out")
     if different_diagnosis and image is None:
         raise BadQuery("--different-diagnosis needs --image PATH", hint="e.g. medsearch query --image scan.png --different-diagnosis")
 
