@@ -86,9 +86,12 @@ def test_page_and_assets_are_served_with_a_strict_csp(client):
 
 
 def test_openapi_documents_the_endpoints(client):
-    paths = client.get("/openapi.json").json()["paths"]
+    schema = client.get("/openapi.json").json()
+    paths = schema["paths"]
     assert {"/api/search", "/api/search/image", "/api/items/{item_id}", "/api/items/{item_id}/thumbnail",
             "/api/items/{item_id}/similar", "/api/export/html", "/api/health", "/api/info"} <= set(paths)
+    facet = schema["components"]["schemas"]["FacetValue"]
+    assert facet["properties"]["count"]["type"] == "integer" and "count" in facet["required"]  # a count, never null
 
 
 def test_info_gives_model_counts_and_normalised_facets_but_no_paths(client, index):

@@ -65,7 +65,7 @@ class ItemDetail(ItemSummary):
 
 class FacetValue(BaseModel):
     value: str  # what to send back as the filter
-    count: int | None
+    count: int  # items with this value (a store count, never missing)
     label: str | None = None  # what to show, when it differs from the value (modality "XR" -> "X-ray")
 
 
