@@ -63,9 +63,7 @@ function filterQuery() {
 
 function fillSelect(select, values) {
   for (const f of values) {
-    const name = f.label || f.value;
-    const label = f.count == null ? name : `${name} (${f.count})`;
-    select.append(el("option", {value: f.value, text: label}));
+    select.append(el("option", {value: f.value, text: `${f.label || f.value} (${f.count})`}));
   }
 }
 
@@ -90,7 +88,7 @@ async function loadInfo() {
       for (const f of values.slice(0, 40)) {
         const box = el("input", {type: "checkbox", value: f.value});
         box.addEventListener("change", rerun);
-        $("f-" + name).append(el("label", {}, box, ` ${f.label || f.value}` + (f.count == null ? "" : ` (${f.count})`)));
+        $("f-" + name).append(el("label", {}, box, ` ${f.label || f.value} (${f.count})`));
       }
     }
   } catch (err) {
