@@ -128,11 +128,14 @@ def build_tiny_index(index_dir: Path, n: int = 120, stale: set[int] = frozenset(
 
 
 def write_test_index(index_dir: Path, items: list[dict], archive_root: Path, stale: set[int] = frozenset(),
-                     factories: dict | None = None, model_id: str | None = None, model_name: str = "fake") -> None:
+                     factories: dict | None = None, model_id: str | None = None, model_name: str = "fake",
+                     db_url: str | None = None) -> None:
     """A real index of ``items`` (dicts of ``ItemFields`` plus an optional ``archive``, default "tiny"), built by
     hand: vectors .npy + faiss + Store + manifest, fake encoder. Per modality, vector ids number the items that
-    have that content (an image path, a text) in order; items in ``stale`` get vectors but no store row. Store
-    item ids follow the items' order (one archive after another, in order of first appearance)."""
+    have that content (an image path, a text) in order; a modality no item has is left out; items in ``stale``
+    get vectors but no store row. Store item ids follow the items' order (one archive after another, in order of
+    first appearance). ``db_url``: another store than the index's meta.sqlite (the manifest does not name it:
+    open the index with the same ``db_url``)."""
     import faiss
     import numpy as np
 
@@ -146,10 +149,11 @@ def write_test_index(index_dir: Path, items: list[dict], archive_root: Path, sta
     encoder = FakeEncoder()
     with_image = [i for i, it in enumerate(items) if it.get("image_path") is not None]
     with_text = [i for i, it in enumerate(items) if it.get("text") is not None]
-    vectors = {
-        "image": encoder.encode_images([load_image(items[i]["image_path"]) for i in with_image]),
-        "text": encoder.encode_texts([items[i]["text"] for i in with_text]),
-    }
+    vectors = {}
+    if with_image:
+        vectors["image"] = encoder.encode_images([load_image(items[i]["image_path"]) for i in with_image])
+    if with_text:
+        vectors["text"] = encoder.encode_texts([items[i]["text"] for i in with_text])
     vector_id = {"image": {i: v for v, i in enumerate(with_image)}, "text": {i: v for v, i in enumerate(with_text)}}
     factories = factories or {"image": "Flat", "text": "Flat"}
     entries = {}
@@ -172,7 +176,7 @@ def write_test_index(index_dir: Path, items: list[dict], archive_root: Path, sta
             by_archive.setdefault(it.get("archive", "tiny"), []).append(NewItem(
                 ItemFields(**fields), content_hash=f"h{i}", image_vector_id=vector_id["image"].get(i),
                 text_vector_id=vector_id["text"].get(i)))
-    store = Store.open(IndexDir(index_dir).default_db_url)
+    store = Store.open(db_url or IndexDir(index_dir).default_db_url)
     for archive, records in by_archive.items():
         store.add_items(store.archive_id(archive, str(archive_root), archive), records)
     store.close()

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import write_test_index
 
 from medsearch.errors import BadQuery
 from medsearch.search import open_index
@@ -29,29 +30,11 @@ ASSERTS_PTX = {0, 2}
 
 
 def build(index_dir: Path, db_url: str | None = None, reports: list[str] = REPORTS) -> Path:
-    import faiss
-    import numpy as np
-
-    from medsearch.index_dir import IndexDir, IndexManifest, ModalityEntry, sha256_file, write_manifest
-    from medsearch.models.fake import FakeEncoder
-    from medsearch.archives.item import Item
-    from medsearch.store import NewItem, Store
-
-    index_dir.mkdir(parents=True)
-    encoder = FakeEncoder()
-    vectors = encoder.encode_texts(reports)
-    np.save(index_dir / "text_vectors.npy", vectors)
-    ann = faiss.index_factory(encoder.dim, "Flat", faiss.METRIC_INNER_PRODUCT)
-    ann.add(vectors)
-    faiss.write_index(ann, str(index_dir / "text.faiss"))
-    entries = {"text": ModalityEntry(factory="Flat", count=len(reports), index_file="text.faiss",
-                                     vectors_file="text_vectors.npy", checksum=sha256_file(index_dir / "text.faiss"))}
-    with Store.open(db_url or IndexDir(index_dir).default_db_url) as store:
-        archive = store.archive_id("reports", "/reports")
-        store.add_items(archive, [NewItem(Item(key=f"r{i:02d}", text=t, split="test" if i % 2 else "train"),
-                                          content_hash=str(i), text_vector_id=i) for i, t in enumerate(reports)])
-    write_manifest(index_dir, IndexManifest(model_id=encoder.model_id, model_name="fake", dim=encoder.dim,
-                                            modalities=entries))
+    """A text-only index of ``reports`` (conftest.write_test_index): item i is key "rNN", text vector i, split
+    "test" for odd i, "train" for even, in archive "reports"."""
+    items = [dict(archive="reports", key=f"r{i:02d}", text=t, split="test" if i % 2 else "train")
+             for i, t in enumerate(reports)]
+    write_test_index(index_dir, items, Path("/reports"), db_url=db_url)
     return index_dir
 
 
