@@ -36,7 +36,7 @@ def search_text(index, query: str, k: int, target: str, filters, plan: str, mode
             lexical_start = time.perf_counter()
             found = (lexical_ranking(index.store, target, clauses, filters, depth, k)
                      if mode != "dense" else ([], {}, {}))
-            sets = assertion_sets(index.store, target, clauses) if negation and clauses else None
+            sets = assertion_sets(index.clause_items, clauses) if negation and clauses else None
             return found, sets, time.perf_counter() - lexical_start
 
         if mode != "lexical" and not in_memory(index.db_url):  # one shared connection: no second thread
