@@ -23,6 +23,11 @@ def open_session(model_file: Path, optimised: bool = True):
     opts.log_severity_level = 3
     if optimised:
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    # idle worker threads sleep instead of spinning: a spinning pool kept both cores busy for ~2x the encode's
+    # own CPU, starving what runs beside or right after it (a text query's full-text work, its ANN search,
+    # other requests of a server); batch encoding runs large operators back to back and does not notice
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
     return ort.InferenceSession(str(model_file), opts, providers=["CPUExecutionProvider"])
 
 
