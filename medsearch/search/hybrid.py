@@ -10,6 +10,8 @@ from medsearch.search.dense import ranked
 from medsearch.search.outcome import SearchOutcome
 from medsearch.search.result import SearchResult
 
+PREPARED_HITS = 1  # x k: the lexical top whose records and explanations are made while the query is embedded
+
 
 def search_text(index, query: str, k: int, target: str, filters, plan: str, mode: str, ensemble: bool, expand: bool,
                 negation: bool, fusion) -> SearchOutcome:
@@ -32,17 +34,19 @@ def search_text(index, query: str, k: int, target: str, filters, plan: str, mode
         # in a thread while the query is embedded (onnxruntime releases the GIL)
         from medsearch.query.fusion import assertion_sets, lexical_ranking
 
+        beside = mode != "lexical" and not in_memory(index.db_url)  # in memory: one shared connection, no thread
+
         def lexical_search():
             lexical_start = time.perf_counter()
             found = (lexical_ranking(index.store, target, clauses, filters, depth, k)
                      if mode != "dense" else ([], {}, {}))
             sets = assertion_sets(index.clause_items, clauses) if negation and clauses else None
-            return found, sets, time.perf_counter() - lexical_start
+            # while the query is still being embedded, the likely hits are made ready: most of a hybrid top k
+            # is the lexical top (its weight is twice the dense one's), and the rest is fetched after fusion
+            ready = prepared_hits(index.store, target, found, clauses, PREPARED_HITS * k) if beside else {}
+            return found, sets, ready, time.perf_counter() - lexical_start
 
-        if mode != "lexical" and not in_memory(index.db_url):  # one shared connection: no second thread
-            lexical_job = index._lexical_pool().submit(lexical_search)
-        else:
-            lexical_job = Done(lexical_search())
+        lexical_job = index._lexical_pool().submit(lexical_search) if beside else Done(lexical_search())
     if mode in ("dense", "hybrid"):
         index._load_in_background(target)
         embedded = index.embed_query(query, target=target, ensemble=ensemble, expand=expand)
@@ -62,25 +66,37 @@ def search_text(index, query: str, k: int, target: str, filters, plan: str, mode
                 records[item_id] = found  # made a hit only if kept (see fuse)
     else:
         searched_for = lexical_query.text
-    sets = None
+    sets, ready = None, {}
     if lexical_job is not None:
-        (found, lexical_vectors, strict), sets, timings["lexical"] = lexical_job.result()
+        (found, lexical_vectors, strict), sets, ready, timings["lexical"] = lexical_job.result()
         if mode != "dense":
             rankings["lexical"] = found
         vector_ids = {**lexical_vectors, **vector_ids}
-    hits = fuse(index.store, rankings, records, vector_ids, strict if mode == "hybrid" else None, clauses, sets, k,
-                target, mode, fusion, timings)
+    hits = fuse(index.store, rankings, records, ready, vector_ids, strict if mode == "hybrid" else None, clauses,
+                sets, k, target, mode, fusion, timings)
     timings["total"] = time.perf_counter() - start
     for hit in hits:
         hit.searched_for = searched_for
     return SearchOutcome(tuple(hits), dense_plan, timings, searched_for)
 
 
-def fuse(store, rankings, dense_records, vector_ids, strict, clauses, sets, k, target, mode, fusion,
+def prepared_hits(store, target: str, lexical, clauses, n: int) -> dict[int, tuple[object, object]]:
+    """{item id: (ItemRecord, Explanation)} for the first ``n`` items of a lexical ranking (``lexical_ranking``'s
+    answer), fetched by vector id like the hits in ``fuse`` (an item gone since has none)."""
+    from medsearch.lexical.explain import explain
+
+    ranked, vector_ids, _ = lexical
+    top = [vector_ids[item] for item, _ in ranked[:n] if item in vector_ids]
+    fetched = store.records(target, top) if top else {}
+    return {r.item_id: (r, explain(r.text, clauses)) for r in fetched.values()}
+
+
+def fuse(store, rankings, dense_records, ready, vector_ids, strict, clauses, sets, k, target, mode, fusion,
          timings) -> list[SearchResult]:
     """One ranking (or the RRF of two), grouped by assertion tier (and, hybrid, strict lexical match first),
-    cut to k, with explanations. Groups are computed in fused order, a batch at a time, only until k
-    candidates of the best group are known: nothing further down can overtake them."""
+    cut to k, with explanations (``ready``: those ``prepared_hits`` made already). Groups are computed in fused
+    order, a batch at a time, only until k candidates of the best group are known: nothing further down can
+    overtake them."""
     from medsearch.lexical.explain import explain
     from medsearch.query.fusion import rrf, tier_from_sets
 
@@ -122,9 +138,10 @@ def fuse(store, rankings, dense_records, vector_ids, strict, clauses, sets, k, t
         batch = in_order[done:done + k - len(hits) + 5]
         done += len(batch)
         records_start = time.perf_counter()
-        wanted = [v for v in batch if v not in dense_records and v in vector_ids]
+        wanted = [v for v in batch if v not in dense_records and v not in ready and v in vector_ids]
         fetched = store.records(target, [vector_ids[v] for v in wanted]) if wanted else {}
         records = {r.item_id: r for r in fetched.values()}
+        records.update({v: ready[v][0] for v in batch if v in ready})
         timings["records"] += time.perf_counter() - records_start
         for vid in batch:
             if len(hits) == k:
@@ -133,7 +150,7 @@ def fuse(store, rankings, dense_records, vector_ids, strict, clauses, sets, k, t
             if record is None:
                 continue  # removed since it was ranked
             hit = SearchResult.from_record(0, 0.0, target, record)
-            why = explain(hit.text, clauses)
+            why = ready[vid][1] if vid in ready else explain(hit.text, clauses)
             hit.rank, hit.score, hit.mode = len(hits) + 1, float(fused[vid]), mode
             hit.dense_score = own.get("dense", {}).get(vid)
             hit.lexical_score = own.get("lexical", {}).get(vid)
