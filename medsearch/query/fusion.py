@@ -105,14 +105,13 @@ def _on_the_stated_side(store, clauses: list[Clause], strict: set[int]) -> dict[
 _FOUND_AS = {"asserted": "asserted only", "negated": "negated", "uncertain": "uncertain", "historical": "historical"}
 
 
-def assertion_sets(items_matching, clauses: list[Clause]) -> list[dict[str, set[int]]]:
-    """Per clause, status -> the items whose text has the clause's finding in that status (the same sentence-level
-    match as medsearch.lexical.query.match_clause). ``items_matching``: clauses -> per clause the ids of the items
-    with a matching sentence (``Store.lexical_items``, or ``Index.clause_items``, which remembers them)."""
+def assertion_sets(store, target: str, clauses: list[Clause]) -> list[dict[str, set[int]]]:
+    """Per clause, status -> the items whose text has the clause's finding in that status (one full-text query
+    each; the same sentence-level match as medsearch.lexical.query.match_clause)."""
     import dataclasses
 
     queries = [dataclasses.replace(c, status=column) for c in clauses for column in _FOUND_AS.values()]
-    found = iter(items_matching(queries))
+    found = iter(store.lexical_items(queries))
     return [{status: next(found) for status in _FOUND_AS} for _ in clauses]
 
 

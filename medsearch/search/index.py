@@ -14,7 +14,6 @@ import numpy as np
 from medsearch.errors import BadQuery, IndexCorrupt, MedsearchError
 from medsearch.index_dir import IndexDir, IndexManifest, manifest_stamp, read_manifest
 from medsearch.search.checks import as_filters, check_k, check_mode, check_plan, check_target
-from medsearch.search.clause_items import ClauseItems
 from medsearch.search.dense import ranked
 from medsearch.search.health import vector_health
 from medsearch.search.hybrid import search_text
@@ -48,7 +47,6 @@ class Index:
         self._store = None
         self._loaded: dict[str, TargetSnapshot] = {}
         self._live: dict[tuple, np.ndarray] = {}  # see live_items
-        self._clause_items = ClauseItems()  # see clause_items
         self._stamp = manifest_stamp(self.path)  # the manifest.json these parts belong to (see _refresh)
         self._db_stamp = _file_stamp(self.db_url)
         # one lock per lazily loaded part, so that they can load at the same time (see _load_in_background)
@@ -103,7 +101,6 @@ class Index:
             self.manifest = manifest
             self._loaded.clear()
             self._live.clear()
-            self._clause_items.clear()
         db_stamp = _file_stamp(self.db_url)
         if db_stamp != self._db_stamp:
             with self._store_lock:
@@ -188,12 +185,6 @@ class Index:
                 self._live = {k: v for k, v in self._live.items() if k[0] != target}
                 self._live[key] = live
             return live
-
-    def clause_items(self, clauses) -> list[frozenset[int]]:
-        """Per clause (a medsearch.lexical.query.Clause), the ids of the items with a sentence matching it: the
-        store's answer, remembered until a writer swaps in a new manifest (``clause_items.ClauseItems``)."""
-        self._refresh()
-        return self._clause_items.lookup(self.store, clauses)
 
     def _load_in_background(self, target: str) -> None:
         """On a cold index, open the store and read the faiss index in a thread while the query is embedded
@@ -357,7 +348,6 @@ class Index:
         with self._ann_lock:
             self._loaded.clear()
             self._live.clear()
-        self._clause_items.clear()
 
     def __enter__(self) -> "Index":
         return self
