@@ -204,3 +204,39 @@ def test_fused_scores_stay_positive_and_monotonic(report_index, query):
     hits = report_index.search_text(query, k=len(REPORTS), target="text", mode="hybrid")
     assert hits and all(h.score > 0 for h in hits)
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+# no sentence says "brain tumor": "tumor" (3 sentences) is commoner than "brain" (2), "lesion" (4) than "liver" (2)
+RELAXED = ["MRI of the brain with an arachnoid cyst.", "Brain MRI: normal study.",
+           "Gastric submucosal tumor on CT.", "Duodenal tumor with contrast enhancement.",
+           "Seminomatous tumor of the left testis.",
+           "Multiple small hypodense lesions in the liver.", "Liver of normal size and echotexture.",
+           "Cavitating lesion in the right upper lobe.", "Lytic lesion of the femur.", "Splenic lesion with laceration.",
+           "Lungs are clear.", "Heart size is normal.", "No acute osseous abnormality."]
+
+
+@pytest.mark.parametrize("query, matched", [("brain tumor", {0, 1}), ("liver lesion", {5, 6})])
+def test_a_generic_word_alone_is_no_relaxed_match(tmp_path, query, matched):
+    # fewer than k texts match the whole query, so the lexical ranking relaxes it: a text holding the organ (the
+    # rarer word) still matches, one holding only the commoner, generic finding ("tumor", "lesion") does not
+    with open_index(build(tmp_path / "index", reports=RELAXED)) as index:
+        lexical = index.search_text(query, k=len(RELAXED), target="text", mode="lexical")
+        hybrid = index.search_text(query, k=len(RELAXED), target="text", mode="hybrid")
+    assert set(keys(lexical)) == matched
+    assert {int(h.key[1:]) for h in hybrid if h.lexical_score is not None} == matched
+
+
+def test_relaxed_matches_of_rare_words_absent_words_and_denials(tmp_path):
+    reports = ["Eventration of the right hemidiaphragm.", "Eventration of the left hemidiaphragm.",
+               "Diaphragmatic contour is sharp.", "Surgical clips in the mediastinum.", "No acute disease.",
+               "Calcified granuloma in the right upper lobe."] + ["Lungs are clear. Heart size is normal."] * 100
+    with open_index(build(tmp_path / "index", reports=reports)) as index:
+        def found(query):
+            return set(keys(index.search_text(query, k=10, target="text", mode="lexical")))
+
+        # "eventration" (2 of 206 sentences) is rare enough to match alone, though "diaphragmatic" (1) is rarer
+        assert found("diaphragmatic eventration") == {0, 1, 2}
+        # no text says "instruments": the query is weighed on the words the texts use
+        assert found("surgical instruments") == {3}
+        # a text denying part of what a negated query denies matches it (it cannot contradict it)
+        assert found("no calcified granuloma") == {4}

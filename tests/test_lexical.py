@@ -90,3 +90,69 @@ def test_modality_words_do_not_outweigh_the_finding():
     assert [c.label for c in parse("brain tumor on MRI").clauses] == ["brain neoplasm"]
     assert [c.label for c in parse("MRI").clauses] == ["magnetic resonance imaging"]  # alone, it is the query
     assert ("chest", "pain") in parse("chest pain on CT").clauses[0].variants
+
+
+# --- the relaxed match: most of a clause, by information (counts of 1,000 sentences; "rare": at most 10) --------
+
+def _alternatives(clause, counts, total=1000):
+    """relaxed_alternatives as sets of held words and slots, from term counts ("a b" counts the wording)."""
+    from medsearch.lexical.query import relaxation_units, relaxed_alternatives
+
+    def count(unit):
+        terms = [t for v in unit.variants for t in v]
+        return counts.get(" ".join(terms) if len(unit.variants) == 1 else terms[0], 0)
+
+    found = relaxed_alternatives(clause, {u: count(u) for u in relaxation_units(clause)}, total)
+    assert all(a.sides == clause.sides and a.status == clause.status for a in found)
+    return {frozenset([t for v in a.variants for t in v] + [t for s in a.slots for t in s]) for a in found}
+
+
+def _clause(*variants, slots=(), status="asserted"):
+    from medsearch.lexical.query import Clause
+
+    return Clause(status=status, variants=tuple(tuple(v.split()) for v in variants),
+                  slots=tuple((s,) for s in slots), sides=(("left", "bilateral"),))
+
+
+def test_a_relaxed_match_holds_more_than_half_of_a_wording():
+    # the commoner word of two cannot match alone; the rarer can; of equal ones, neither
+    assert _alternatives(_clause("brain tumor"), {"brain": 40, "tumor": 60}) == {frozenset({"brain"})}
+    assert _alternatives(_clause("brain tumor"), {"brain": 50, "tumor": 50}) == {frozenset({"brain", "tumor"})}
+    # a finding and the organ it is in: the organ alone, not the generic finding
+    assert _alternatives(_clause("lesion", slots=["liver"]), {"lesion": 80, "liver": 20}) == {frozenset({"liver"})}
+    # three units of similar weight: any two
+    assert _alternatives(_clause("fracture", slots=["distal", "radius"]),
+                         {"fracture": 30, "distal": 35, "radius": 40}) == {
+        frozenset({"fracture", "distal"}), frozenset({"fracture", "radius"}), frozenset({"distal", "radius"})}
+
+
+def test_a_wording_weighs_as_one_unit_against_the_organ():
+    # "cystic lesion" (two words, each common) against "kidney": the whole wording weighs what its words in one
+    # sentence weigh, so it does not outweigh the organ just by having two words
+    counts = {"cyst": 30, "cystic": 25, "lesion": 80, "cystic lesion": 30, "kidney": 20}
+    assert _alternatives(_clause("cyst", "cystic lesion", slots=["kidney"]), counts) == {frozenset({"kidney"})}
+
+
+def test_a_rare_word_matches_alone():
+    # "eventration" in 8 of 1,000 sentences is specific enough, though "diaphragmatic" (1) is rarer still
+    assert _alternatives(_clause("diaphragmatic eventration"), {"diaphragmatic": 1, "eventration": 8}) == {
+        frozenset({"diaphragmatic"}), frozenset({"eventration"})}
+
+
+def test_words_no_text_has():
+    # the only wording holds a word no text has: weighed on the words the texts use
+    assert _alternatives(_clause("surgical instrument"), {"surgical": 84}) == {frozenset({"surgical"})}
+    # another wording can be held whole: the one with the missing word yields nothing ("mass" stays out)
+    counts = {"brain": 40, "tumor": 60, "mass": 100}
+    assert _alternatives(_clause("brain tumor", "intracranial mass"), counts) == {frozenset({"brain"})}
+    assert _alternatives(_clause("glioma"), {}) == set()
+
+
+def test_a_denial_is_relaxed_to_any_of_its_words():
+    # a text denying part of what the query denies cannot contradict it: no weighing, any word
+    from medsearch.lexical.query import relaxation_units, relaxed_alternatives
+
+    clause = _clause("calcified granuloma", "granuloma", status="negated")
+    assert relaxation_units(clause) == []
+    [relaxed] = relaxed_alternatives(clause, {}, 1000)
+    assert relaxed.variants == (("calcified",), ("granuloma",)) and relaxed.sides == clause.sides

@@ -104,3 +104,16 @@ def _now():
     from datetime import datetime, timezone
 
     return datetime.now(timezone.utc)
+
+
+def test_relaxed_search_needs_the_informative_part(store):
+    """On both backends: no sentence says "brain tumor"; relaxed, the rarer "brain" matches alone, the commoner
+    "tumor" does not; ranked by all of the clause's words."""
+    archive = store.archive_id("t", "/t")
+    texts = ["Brain MRI with an arachnoid cyst.", "Gastric tumor.", "Duodenal tumor.", "Testicular tumor.",
+             "Brain CT: no acute findings. Renal tumor.", "Lungs are clear.", "Heart size is normal."]
+    store.add_items(archive, [NewItem(Item(key=str(i), text=t), content_hash=str(i), text_vector_id=i)
+                              for i, t in enumerate(texts)])
+    clause = parse("brain tumor").clauses[0]
+    assert store.lexical_search("text", clause) == []
+    assert {v for _, v, _ in store.lexical_search("text", clause, relaxed=True)} == {0, 4}

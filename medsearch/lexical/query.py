@@ -51,10 +51,6 @@ class Clause:
     def all_terms(self) -> set[str]:
         return {t for v in self.variants for t in v} | {t for s in self.slots + self.sides for t in s}
 
-    def loose_terms(self) -> set[str]:
-        """The words a relaxed search needs any one of (the sides still all apply)."""
-        return {t for v in self.variants for t in v} | {t for s in self.slots for t in s}
-
     def constraints(self) -> tuple[tuple[str, ...], ...]:
         return self.slots + self.sides
 
@@ -63,6 +59,115 @@ class Clause:
         narrows: a text on the stated side answers "left pleural effusion" better than a bilateral one."""
         narrowed = tuple(tuple(t for t in side if t not in BOTH_SIDES) or side for side in self.sides)
         return None if narrowed == self.sides else replace(self, sides=narrowed)
+
+
+# --- the relaxed match: most of what a clause says, weighed by information --------------------------------
+
+# When fewer than k texts match a query whole, the lexical ranking falls back to a relaxed match of each clause
+# (medsearch.query.fusion.lexical_ranking). A relaxed match must hold, in one sentence and on the clause's stated
+# sides, MORE than RELAXED_SHARE of one wording of the clause: a weighted minimum_should_match (Elasticsearch,
+# Lucene BooleanQuery). The finding's wording is one unit and each modifier slot another, each weighing its BM25
+# inverse document frequency in the full-text index (the wording's: all its words in one sentence); part of a
+# wording earns the share of its weight that its words' own IDFs make up. As in Lucene's CommonTermsQuery
+# (cutoff_frequency), a word in at most RARE of the sentences is specific enough to match alone. So a generic
+# word ("tumor" of "brain tumor" where "brain" is the rarer, "lesion" of "liver lesion", "normal", "small") or a
+# common finding without the organ the query names no longer matches, while the informative part alone ("liver",
+# "eventration") still does; of three units of similar weight any two do. Matches are ranked by BM25 over all the
+# clause's words. A denial is relaxed to any of its words (see relaxed_alternatives).
+RELAXED_SHARE = 0.5
+RARE = 0.01  # the Elasticsearch guide's example cutoff_frequency
+RELAXED_UNITS = 8  # words + slots per wording weighed at most (the heaviest); past that 2^n alternatives
+
+
+def relaxation_units(clause: Clause) -> list[Clause]:
+    """What a relaxed match of ``clause`` weighs, each as a clause of its own: its terms (relaxed_terms) and each
+    of its wordings of several words (in one sentence). None for a denial (relaxed_alternatives)."""
+    if clause.status == "negated":
+        return []
+    return relaxed_terms(clause) + [Clause(status=clause.status, variants=(v,))
+                                    for v in clause.variants if len(set(v)) > 1]
+
+
+def relaxed_terms(clause: Clause) -> list[Clause]:
+    """Every word of the clause's wordings (in the columns of its status, like the finding) and every modifier
+    slot (any column), each as a clause of its own: a relaxed match is ranked by all of them (BM25 over the
+    clause). Sides are no unit: they always apply."""
+    words = dict.fromkeys(t for v in clause.variants for t in v)
+    return ([Clause(status=clause.status, variants=((t,),)) for t in words]
+            + [_slot_unit(slot) for slot in clause.slots])
+
+
+def _slot_unit(slot: tuple[str, ...]) -> Clause:
+    return Clause(status="any", variants=tuple((t,) for t in slot))
+
+
+def _any_word(clause: Clause) -> Clause:
+    """Any word of the clause, in the columns of its status, on its sides."""
+    words = sorted({t for v in clause.variants for t in v} | {t for s in clause.slots for t in s})
+    return Clause(status=clause.status, variants=tuple((t,) for t in words), label=clause.label, sides=clause.sides)
+
+
+def idf(matching: int, total: int) -> float:
+    """BM25's inverse document frequency of a unit matched by ``matching`` of ``total`` sentences (always > 0)."""
+    import math
+
+    return math.log(1.0 + (total - matching + 0.5) / (matching + 0.5))
+
+
+def relaxed_alternatives(clause: Clause, counts: dict[Clause, int], total: int, share: float = RELAXED_SHARE,
+                         rare_share: float = RARE) -> list[Clause]:
+    """The minimal ways to hold more than ``share`` of one wording of ``clause`` (``counts``: each unit of
+    relaxation_units -> the number of sentences matching it, of ``total``), each a clause to match within one
+    sentence (its ``variants`` empty when it holds modifiers only), the clause's sides kept; a relaxed match
+    matches any of them. A word or slot no text holds cannot be held: its wording yields nothing, unless no
+    wording of the clause can be held whole ("surgical instruments" where reports say "surgical clips"), and then
+    it is left out of the weighing."""
+    from itertools import combinations
+
+    if clause.status == "negated":
+        # a text that denies part of what the query denies cannot contradict it (the assertion tiers rank a text
+        # asserting the finding below), and without such texts a finding rarely denied in words would leave a
+        # negated query to the dense hits, which ignore negation: any word of it, denied, will do
+        return [_any_word(clause)]
+
+    def word(t):
+        return Clause(status=clause.status, variants=((t,),))
+
+    def held_anywhere(variant):
+        return all(counts[word(t)] for t in variant) and all(counts[_slot_unit(s)] for s in clause.slots)
+
+    skip_absent = not any(held_anywhere(v) for v in clause.variants)
+    found: list[tuple[frozenset, frozenset]] = []  # (words, slots) of each minimal alternative
+    for variant in clause.variants:
+        if not skip_absent and not held_anywhere(variant):
+            continue
+        words = {t: idf(counts[word(t)], total) for t in dict.fromkeys(variant) if counts[word(t)]}
+        slots = {s: idf(counts[_slot_unit(s)], total) for s in clause.slots if counts[_slot_unit(s)]}
+        if not words and not slots:
+            continue
+        whole = sum(words.values())
+        if len(words) > 1 and len(words) == len(set(variant)):  # the wording weighs as one unit: all its words
+            whole = idf(counts[Clause(status=clause.status, variants=(variant,))], total)  # in one sentence
+        # each word earns the wording's weight in proportion to its own
+        units = [("word", t, whole * w / sum(words.values())) for t, w in words.items()]
+        units += [("slot", s, w) for s, w in slots.items()]
+        units = sorted(units, key=lambda u: -u[2])[:RELAXED_UNITS]
+        weight = sum(w for _, _, w in units)
+        rare = {t for t in words if counts[word(t)] <= rare_share * total}
+        rare |= {s for s in slots if counts[_slot_unit(s)] <= rare_share * total}
+        for size in range(1, len(units) + 1):
+            for subset in combinations(units, size):
+                if sum(w for _, _, w in subset) <= share * weight and not (size == 1 and subset[0][1] in rare):
+                    continue
+                held = (frozenset(t for kind, t, _ in subset if kind == "word"),
+                        frozenset(s for kind, s, _ in subset if kind == "slot"))
+                if not any(w <= held[0] and s <= held[1] for w, s in found):  # minimal: nothing smaller suffices
+                    found.append(held)
+    # an alternative of one wording may contain another's (both hold "brain"): the smaller one already matches
+    minimal = [(w, s) for w, s in found if not any((w2, s2) != (w, s) and w2 <= w and s2 <= s for w2, s2 in found)]
+    return [Clause(status=clause.status, variants=(tuple(sorted(words)),) if words else (),
+                   slots=tuple(s for s in clause.slots if s in held_slots), label=clause.label, sides=clause.sides)
+            for words, held_slots in minimal]
 
 
 @dataclass

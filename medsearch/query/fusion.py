@@ -56,8 +56,9 @@ def lexical_ranking(store, target: str, clauses: list[Clause], filters, depth: i
                     ) -> tuple[list[tuple[int, float]], dict[int, int], dict[int, int]]:
     """([(item id, lexical score)] best first, {item id: vector id}, {item matching every clause: 0 when on the
     side the query states, 1 when only a bilateral mention satisfies it}): items matching every clause, then
-    those matching more clauses (scores summed); when fewer than ``k`` match strictly, items with any of the
-    words (and the query's sides) come after."""
+    those matching more clauses (scores summed); when fewer than ``k`` match strictly, items with a sentence
+    holding most of a clause by information (and the query's sides; medsearch.lexical.query.relaxed_alternatives)
+    come after."""
     vector_ids: dict[int, int] = {}
     if not clauses:
         return [], vector_ids, {}

@@ -52,33 +52,36 @@ def _quote(term: str) -> str:
 class Backend:
     ddl: tuple[str, ...]
     drop: tuple[str, ...]
-    render: Callable  # (clause, relaxed) -> match expression
-    matches: Callable  # () -> (select of (sentence id, score)) as a subquery; the match expression is the
-    #                    bound parameter ``expression``, given when the statement runs
+    render: Callable  # clause -> match expression (a clause without variants: its modifiers and sides alone)
+    either: str  # the operator joining match expressions into "any of them"
+    matches: Callable  # (relaxed) -> (select of (sentence id, score)) as a subquery; the match expression is
+    #                    the bound parameter ``expression``, given when the statement runs; relaxed, the sentences
+    #                    must also match ``required`` (the score is the expression's alone)
     items: Callable  # (n) -> one select of (position in the list, the ids of the items with a matching sentence,
     #                  comma-separated, or NULL) for n match expressions, bound as ``expression_0`` ... ``_{n-1}``
+    counts: Callable  # (n) -> one select of (position, number of matching sentences) for n match expressions
+    #                   bound as above, and (-1, number of sentences)
 
 
 # --- SQLite: FTS5 ------------------------------------------------------------------------------------
 
-def _fts5_render(clause, relaxed: bool) -> str:
+def _fts5_render(clause) -> str:
     cols = "{" + " ".join(STATUS_COLUMNS[clause.status]) + "}"
-    if relaxed:
-        parts = [f"{cols} : (" + " OR ".join(_quote(t) for t in sorted(clause.loose_terms())) + ")"]
-        slots = clause.sides
-    else:
-        variants = " OR ".join("(" + " AND ".join(_quote(t) for t in v) + ")" for v in clause.variants)
-        parts, slots = [f"{cols} : ({variants})"], clause.constraints()
-    parts += ["(" + " OR ".join(_quote(t) for t in slot) + ")" for slot in slots]
+    variants = " OR ".join("(" + " AND ".join(_quote(t) for t in v) + ")" for v in clause.variants)
+    parts = [f"{cols} : ({variants})"] if clause.variants else []
+    parts += ["(" + " OR ".join(_quote(t) for t in slot) + ")" for slot in clause.constraints()]
     return " AND ".join(parts)
 
 
-def _fts5_matches():
+def _fts5_matches(relaxed: bool):
     weights = ", ".join(str(COLUMN_WEIGHTS[c]) for c in COLUMNS)
+    required = (f" AND rowid IN (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :required)"
+                if relaxed else "")
+    params = [bindparam("expression", type_=String)] + ([bindparam("required", type_=String)] if relaxed else [])
     return (text(f"SELECT rowid AS sentence_id, -bm25({FTS_TABLE}, {weights}) AS score FROM {FTS_TABLE} "
-                 f"WHERE {FTS_TABLE} MATCH :expression LIMIT :sentences")  # LIMIT: not flattened into the
-            .bindparams(bindparam("expression", type_=String), sentences=MAX_SENTENCES)  # aggregate, where
-            .columns(sentence_id=Integer, score=Float)  # bm25() cannot run
+                 f"WHERE {FTS_TABLE} MATCH :expression{required} LIMIT :sentences")  # LIMIT: not flattened into
+            .bindparams(*params, sentences=MAX_SENTENCES)  # the aggregate, where bm25() cannot run
+            .columns(sentence_id=Integer, score=Float)
             .subquery("lexical_hits"))
 
 
@@ -89,6 +92,12 @@ def _fts5_items(n: int):
     parts = [f"SELECT {i} AS position, group_concat(DISTINCT lexical.item_id) AS items FROM {FTS_TABLE} JOIN lexical "
              f"ON lexical.id = {FTS_TABLE}.rowid WHERE {FTS_TABLE} MATCH :expression_{i}" for i in range(n)]
     return text(" UNION ALL ".join(parts))
+
+
+def _fts5_counts(n: int):
+    parts = [f"SELECT {i} AS position, count(*) AS n FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :expression_{i}"
+             for i in range(n)]
+    return text(" UNION ALL ".join(parts + ["SELECT -1 AS position, count(*) AS n FROM lexical"]))
 
 
 _NEW = ", ".join(f"new.{c}" for c in COLUMNS)
@@ -109,8 +118,10 @@ SQLITE = Backend(
     drop=("DROP TRIGGER IF EXISTS lexical_ai", "DROP TRIGGER IF EXISTS lexical_ad", "DROP TRIGGER IF EXISTS lexical_au",
           f"DROP TABLE IF EXISTS {FTS_TABLE}"),
     render=_fts5_render,
+    either=" OR ",
     matches=_fts5_matches,
     items=_fts5_items,
+    counts=_fts5_counts,
 )
 
 
@@ -121,19 +132,15 @@ TSVECTOR = " || ".join(f"setweight(to_tsvector('simple'::regconfig, {c}), '{PG_W
                        for c in COLUMNS)
 
 
-def _pg_render(clause, relaxed: bool) -> str:
+def _pg_render(clause) -> str:
     letters = "".join(PG_WEIGHT_LETTERS[c] for c in STATUS_COLUMNS[clause.status])
-    if relaxed:
-        parts = ["(" + " | ".join(f"{t}:{letters}" for t in sorted(clause.loose_terms())) + ")"]
-        slots = clause.sides
-    else:
-        variants = " | ".join("(" + " & ".join(f"{t}:{letters}" for t in v) + ")" for v in clause.variants)
-        parts, slots = [f"({variants})"], clause.constraints()
-    parts += ["(" + " | ".join(slot) + ")" for slot in slots]
+    variants = " | ".join("(" + " & ".join(f"{t}:{letters}" for t in v) + ")" for v in clause.variants)
+    parts = [f"({variants})"] if clause.variants else []
+    parts += ["(" + " | ".join(slot) + ")" for slot in clause.constraints()]
     return " & ".join(parts)
 
 
-def _pg_matches():
+def _pg_matches(relaxed: bool):
     from medsearch.store.models import LexicalSentence
 
     vector = literal_column(f"({TSVECTOR})")
@@ -141,8 +148,12 @@ def _pg_matches():
     # ts_rank's weights array is {D, C, B, A}
     weights = literal_column("'{%s}'::float4[]" % ",".join(
         str(COLUMN_WEIGHTS[c]) for c in ("historical", "uncertain", "negated", "asserted")))
-    return (select(LexicalSentence.id.label("sentence_id"), func.ts_rank(weights, vector, query).label("score"))
-            .where(vector.op("@@")(query)).subquery("lexical_hits"))
+    stmt = (select(LexicalSentence.id.label("sentence_id"), func.ts_rank(weights, vector, query).label("score"))
+            .where(vector.op("@@")(query)))
+    if relaxed:
+        stmt = stmt.where(vector.op("@@")(func.to_tsquery(literal_column("'simple'::regconfig"),
+                                                          bindparam("required", type_=String))))
+    return stmt.subquery("lexical_hits")
 
 
 def _pg_items(n: int):
@@ -159,12 +170,29 @@ def _pg_items(n: int):
         for i in range(n)))
 
 
+def _pg_counts(n: int):
+    from sqlalchemy import union_all
+
+    from medsearch.store.models import LexicalSentence
+
+    vector = literal_column(f"({TSVECTOR})")
+    return union_all(*(
+        select(literal_column(str(i)).label("position"), func.count().label("n"))
+        .select_from(LexicalSentence)
+        .where(vector.op("@@")(func.to_tsquery(literal_column("'simple'::regconfig"),
+                                               bindparam(f"expression_{i}", type_=String))))
+        for i in range(n)),
+        select(literal_column("-1").label("position"), func.count().label("n")).select_from(LexicalSentence))
+
+
 POSTGRES = Backend(
     ddl=(f"CREATE INDEX {PG_INDEX} ON lexical USING gin (({TSVECTOR}))",),
     drop=(f"DROP INDEX IF EXISTS {PG_INDEX}",),
     render=_pg_render,
+    either=" | ",
     matches=_pg_matches,
     items=_pg_items,
+    counts=_pg_counts,
 )
 
 BACKENDS = {"sqlite": SQLITE, "postgresql": POSTGRES}
@@ -198,12 +226,13 @@ def backfill(connection, item_ids=None) -> int:
 
 
 @lru_cache(maxsize=None)
-def _ranking_statement(dialect: str, target_table, join_items: bool):
-    """The ranked search's select (bound parameters ``expression`` and ``limit``), built once per dialect, target
-    table and join: building and keying it on every query cost several times what running it does."""
+def _ranking_statement(dialect: str, target_table, join_items: bool, relaxed: bool = False):
+    """The ranked search's select (bound parameters ``expression``, relaxed also ``required``, and ``limit``),
+    built once per dialect, target table, join and kind: building and keying it on every query cost several times
+    what running it does."""
     from medsearch.store.models import ItemRow, LexicalSentence
 
-    hits = backend_for(dialect).matches()
+    hits = backend_for(dialect).matches(relaxed)
     score = func.max(hits.c.score).label("score")
     stmt = (select(target_table.item_id, target_table.vector_id, score)
             .select_from(hits)
@@ -222,15 +251,51 @@ def _items_statement(dialect: str, n: int):
     return backend_for(dialect).items(n)
 
 
+@lru_cache(maxsize=64)
+def _counts_statement(dialect: str, n: int):
+    return backend_for(dialect).counts(n)
+
+
 def search(connection: Connection, target_table, clause, conditions: list, limit: int, relaxed: bool = False):
     """[(item id, vector id of ``target_table``, score)] of the items with a sentence matching ``clause``, best
-    first; an item's score is its best sentence's. ``conditions`` are filter conditions on ItemRow."""
+    first; an item's score is its best sentence's. ``conditions`` are filter conditions on ItemRow. ``relaxed``:
+    a sentence holding most of the clause, by information (medsearch.lexical.query.relaxed_alternatives), scored
+    by all of the clause's terms (BM25 over the clause)."""
     dialect = connection.dialect.name
-    stmt = _ranking_statement(dialect, target_table, bool(conditions))
+    backend = backend_for(dialect)
+    if relaxed:
+        params = _relaxed_expressions(connection, clause)
+        if params is None:  # nothing can be held: no word of the clause is in any text
+            return []
+    else:
+        params = {"expression": backend.render(clause)}
+    stmt = _ranking_statement(dialect, target_table, bool(conditions), "required" in params)
     if conditions:
         stmt = stmt.where(*conditions)
-    rows = connection.execute(stmt, {"expression": backend_for(dialect).render(clause, relaxed), "limit": limit}).all()
+    rows = connection.execute(stmt, {**params, "limit": limit}).all()
     return [(int(i), int(v), float(s)) for i, v, s in rows]
+
+
+def _relaxed_expressions(connection: Connection, clause) -> dict[str, str] | None:
+    """The relaxed search's bound expressions: ``required``, any of the clause's relaxed alternatives (their units
+    weighed by how many sentences match each: one statement), and ``expression``, any of its terms, which scores;
+    only ``expression`` when the alternative is any term (a denial); None when there is no alternative."""
+    from medsearch.lexical.query import relaxation_units, relaxed_alternatives, relaxed_terms
+
+    dialect = connection.dialect.name
+    backend = backend_for(dialect)
+    units = relaxation_units(clause)
+    counts = dict(connection.execute(_counts_statement(dialect, len(units)),
+                                     {f"expression_{n}": backend.render(u) for n, u in enumerate(units)}).all()
+                  ) if units else {-1: 0}
+    alternatives = relaxed_alternatives(clause, {u: int(counts[n]) for n, u in enumerate(units)}, int(counts[-1]))
+    if not alternatives:
+        return None
+    required = backend.either.join(f"({backend.render(c)})" for c in alternatives)
+    if not units:
+        return {"expression": required}
+    return {"required": required,
+            "expression": backend.either.join(f"({backend.render(t)})" for t in relaxed_terms(clause))}
 
 
 def items_matching(connection: Connection, clauses) -> list[set[int]]:
@@ -241,7 +306,7 @@ def items_matching(connection: Connection, clauses) -> list[set[int]]:
         return []
     dialect = connection.dialect.name
     backend = backend_for(dialect)
-    expressions = {f"expression_{n}": backend.render(c, False) for n, c in enumerate(clauses)}
+    expressions = {f"expression_{n}": backend.render(c) for n, c in enumerate(clauses)}
     found: list[set[int]] = [set() for _ in clauses]
     for position, items in connection.execute(_items_statement(dialect, len(clauses)), expressions).all():
         if items:

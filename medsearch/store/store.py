@@ -253,7 +253,8 @@ class Store:
     def lexical_search(self, modality: str, clause, filters: Filters | None = None, limit: int = 100,
                        relaxed: bool = False) -> list[tuple[int, int, float]]:
         """[(item id, vector id of ``modality``, score)] of items whose text has a sentence matching ``clause`` (a
-        medsearch.lexical.query.Clause; ``relaxed``: any one of its terms), best first. Scores are bm25 on SQLite
+        medsearch.lexical.query.Clause; ``relaxed``: most of it, by information, see
+        medsearch.lexical.query.relaxed_alternatives), best first. Scores are bm25 on SQLite
         and ts_rank on PostgreSQL: compare them within one store only."""
         from medsearch.store import lexical
 
