@@ -69,11 +69,12 @@ class Clause:
 # Lucene BooleanQuery). The finding's wording is one unit and each modifier slot another, each weighing its BM25
 # inverse document frequency in the full-text index (the wording's: all its words in one sentence); part of a
 # wording earns the share of its weight that its words' own IDFs make up. As in Lucene's CommonTermsQuery
-# (cutoff_frequency), a word in at most RARE of the sentences is specific enough to match alone. So a generic
-# word ("tumor" of "brain tumor" where "brain" is the rarer, "lesion" of "liver lesion", "normal", "small") or a
-# common finding without the organ the query names no longer matches, while the informative part alone ("liver",
-# "eventration") still does; of three units of similar weight any two do. Matches are ranked by BM25 over all the
-# clause's words. A denial is relaxed to any of its words (see relaxed_alternatives).
+# (cutoff_frequency), a word of the finding in at most RARE of the sentences is specific enough to match alone
+# (a modifier alone never is: "head" of "pancreatic head"). So a generic word ("tumor" of "brain tumor" where
+# "brain" is the rarer, "lesion" of "liver lesion", "normal", "small") or a common finding without the organ the
+# query names no longer matches, while the informative part alone ("liver", "eventration") still does; of three
+# units of similar weight any two do. Matches are ranked by BM25 over all the clause's words. A denial is relaxed
+# to any of its words (see relaxed_alternatives).
 RELAXED_SHARE = 0.5
 RARE = 0.01  # the Elasticsearch guide's example cutoff_frequency
 RELAXED_UNITS = 8  # words + slots per wording weighed at most (the heaviest); past that 2^n alternatives
@@ -153,8 +154,7 @@ def relaxed_alternatives(clause: Clause, counts: dict[Clause, int], total: int, 
         units += [("slot", s, w) for s, w in slots.items()]
         units = sorted(units, key=lambda u: -u[2])[:RELAXED_UNITS]
         weight = sum(w for _, _, w in units)
-        rare = {t for t in words if counts[word(t)] <= rare_share * total}
-        rare |= {s for s in slots if counts[_slot_unit(s)] <= rare_share * total}
+        rare = {t for t in words if counts[word(t)] <= rare_share * total}  # a finding's word, never a modifier
         for size in range(1, len(units) + 1):
             for subset in combinations(units, size):
                 if sum(w for _, _, w in subset) <= share * weight and not (size == 1 and subset[0][1] in rare):
