@@ -75,7 +75,7 @@ def _fts5_render(clause) -> str:
 
 def _fts5_matches(relaxed: bool):
     weights = ", ".join(str(COLUMN_WEIGHTS[c]) for c in COLUMNS)
-    required = (f" AND rowid IN (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :required)"
+    required = (f" AND +rowid IN (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :required)"
                 if relaxed else "")
     params = [bindparam("expression", type_=String)] + ([bindparam("required", type_=String)] if relaxed else [])
     return (text(f"SELECT rowid AS sentence_id, -bm25({FTS_TABLE}, {weights}) AS score FROM {FTS_TABLE} "
