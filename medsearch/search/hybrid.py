@@ -38,13 +38,15 @@ def search_text(index, query: str, k: int, target: str, filters, plan: str, mode
 
         def lexical_search():
             lexical_start = time.perf_counter()
-            found = (lexical_ranking(index.store, target, clauses, filters, depth, k)
+            index._refresh()  # a writer may have swapped in another database since the last query
+            store = index.store
+            found = (lexical_ranking(store, target, clauses, filters, depth, k)
                      if mode != "dense" else ([], {}, {}))
-            sets = assertion_sets(index.store, target, clauses) if negation and clauses else None
+            sets = assertion_sets(store, target, clauses) if negation and clauses else None
             # while the query is still being embedded, the likely hits are made ready: most of a hybrid top k
             # is the lexical top (its weight is twice the dense one's), and the rest is fetched after fusion
-            ready = prepared_hits(index.store, target, found, clauses, PREPARED_HITS * k) if beside else {}
-            return found, sets, ready, time.perf_counter() - lexical_start
+            ready = prepared_hits(store, target, found, clauses, PREPARED_HITS * k) if beside else {}
+            return found, sets, ready, store, time.perf_counter() - lexical_start
 
         lexical_job = index._lexical_pool().submit(lexical_search) if beside else Done(lexical_search())
     if mode in ("dense", "hybrid"):
@@ -68,7 +70,10 @@ def search_text(index, query: str, k: int, target: str, filters, plan: str, mode
         searched_for = lexical_query.text
     sets, ready = None, {}
     if lexical_job is not None:
-        (found, lexical_vectors, strict), sets, ready, timings["lexical"] = lexical_job.result()
+        (found, lexical_vectors, strict), sets, ready, lexical_store, timings["lexical"] = lexical_job.result()
+        if lexical_store is not index.store:
+            ready = {}  # made from a database a writer has swapped out during this query: the hits' records
+            #             come from the one the dense ranking read (fetched by vector id, the liveness check)
         if mode != "dense":
             rankings["lexical"] = found
         vector_ids = {**lexical_vectors, **vector_ids}
