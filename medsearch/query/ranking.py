@@ -44,6 +44,11 @@ def top_k(ids: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.n
 
 def ann_candidates(index, query: np.ndarray, n: int, allowed: np.ndarray | None = None) -> np.ndarray:
     """Vector ids of the ``n`` nearest neighbours by the ANN index (restricted to ``allowed`` if given)."""
+    return ann_search(index, query, n, allowed)[0]
+
+
+def ann_search(index, query: np.ndarray, n: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(vector ids, the index's scores) of the ``n`` nearest neighbours by the ANN index, best first."""
     import faiss
 
     selector = faiss.IDSelectorBatch(allowed) if allowed is not None else None
@@ -52,9 +57,16 @@ def ann_candidates(index, query: np.ndarray, n: int, allowed: np.ndarray | None 
         params = faiss.SearchParametersIVF(sel=selector, nprobe=ivf.nprobe)
     else:
         params = faiss.SearchParameters(sel=selector)
-    _, labels = index.search(np.ascontiguousarray(query[None], dtype=np.float32), n, params=params)
-    ids = labels[0]
-    return ids[ids >= 0].astype(np.int64)
+    scores, labels = index.search(np.ascontiguousarray(query[None], dtype=np.float32), n, params=params)
+    found = labels[0] >= 0
+    return labels[0][found].astype(np.int64), scores[0][found]
+
+
+def scores_are_exact(index) -> bool:
+    """A flat inner-product index scores the stored float vectors themselves: rescoring would repeat its work."""
+    import faiss
+
+    return isinstance(faiss.downcast_index(index), faiss.IndexFlat) and index.metric_type == faiss.METRIC_INNER_PRODUCT
 
 
 def take_live(ids: np.ndarray, scores: np.ndarray, k: int, known, timings: dict | None = None) -> list:
@@ -102,12 +114,14 @@ def rank(
     if ntotal == 0:
         return []
     n = candidate_count(k, ntotal)
+    exact = scores_are_exact(index)
     while True:
         with _timed(timings, "ann"):
-            ids = ann_candidates(index, query, n, allowed)
-        ids = ids[ids < nrows]
+            ids, scores = ann_search(index, query, n, allowed)
+        inside = ids < nrows
+        ids, scores = ids[inside], scores[inside]
         with _timed(timings, "rescore"):
-            ids, scores = top_k(ids, exact_scores(vectors, ids, query), len(ids))
+            ids, scores = top_k(ids, scores if exact else exact_scores(vectors, ids, query), len(ids))
         hits = take_live(ids, scores, k, known, timings)
         if len(hits) >= k or n >= ntotal or len(ids) < n:
             return hits
