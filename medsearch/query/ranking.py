@@ -1,4 +1,5 @@
-"""Two-stage vector ranking: ANN candidates from faiss, then exact rescoring against the float vectors.
+"""Two-stage vector ranking: ANN candidates from faiss, then exact rescoring against the float vectors (not for
+a flat inner-product index, whose scores are already exact).
 
 Store-agnostic: ``known(ids)`` answers which vector ids still have a metadata row (so stale vectors are
 dropped), and an optional ``allowed`` array restricts the search to the vector ids that pass the filters.
