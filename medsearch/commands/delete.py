@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from medsearch.commands.options import ArchiveOpt, DbOpt, IndexOpt, LabelOpt, LicenceOpt, ModalityOpt, SplitOpt
+from medsearch.errors import BadQuery
 
 
 def delete_command(
@@ -28,10 +29,29 @@ def delete_command(
 
     keys = list(key or [])
     if keys_file is not None:
-        keys += [line.strip() for line in keys_file.read_text().splitlines() if line.strip()]
+        keys += _read_keys_file(keys_file)
     filters = Filters(modality=modality, labels=list(label or []), split=split, licence=licence)
-    result = delete_items(index, keys=keys or None, filters=filters, archive=archive, db_url=db)
+    # Keys given (by --key or --keys-file) restrict the delete to them: never None, which would mean "every item
+    # matching the filters".
+    result = delete_items(index, keys=keys if key or keys_file is not None else None, filters=filters,
+                          archive=archive, db_url=db)
     typer.echo(f"deleted {result.deleted} items from {index}")
     if result.not_found:
         shown = ", ".join(result.not_found[:10]) + (" ..." if len(result.not_found) > 10 else "")
         typer.echo(f"{len(result.not_found)} keys not in the index: {shown}", err=True)
+
+
+def _read_keys_file(path: Path) -> list[str]:
+    """The keys of a --keys-file, one a line. A file that cannot be read, or holds no key, is refused: with a
+    filter or --archive beside it, an empty key list must not widen the delete to every matching item."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise BadQuery(f"cannot read --keys-file {path}: {reason}",
+                       hint="give a text file with one item key per line (see `medsearch ls`)") from exc
+    keys = [line.strip() for line in text.splitlines() if line.strip()]
+    if not keys:
+        raise BadQuery(f"--keys-file {path} holds no keys",
+                       hint="give a text file with one item key per line (see `medsearch ls`), or leave it out")
+    return keys

@@ -1,0 +1,65 @@
+"""What a new user trips on, command by command (found by trying the product): each test runs the CLI as a user
+would, on a tiny index made here with the fake encoder, and checks the exit code and the one line it prints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import build_tiny_index
+from medsearch.cli import main
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of `medsearch ARGS`; a traceback fails the test (it is not caught here)."""
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture
+def small_index(tmp_path) -> tuple[Path, list[dict]]:
+    index_dir = tmp_path / "idx"
+    return index_dir, build_tiny_index(index_dir, n=12)
+
+
+def stored_keys(index_dir: Path) -> set[str]:
+    from indexer.maintain import list_items
+
+    return {record.key for record in list_items(index_dir)}
+
+
+def test_delete_with_an_empty_keys_file_deletes_nothing(small_index, tmp_path, capsys):
+    # An empty --keys-file beside a filter or --archive used to widen the delete to every matching item.
+    index_dir, items = small_index
+    empty = tmp_path / "keys.txt"
+    empty.write_text("\n  \n")
+    for extra in (["--archive", "tiny"], ["--split", "test"], []):
+        code, _, err = run(capsys, "delete", "--index", str(index_dir), "--keys-file", str(empty), *extra)
+        assert code == 2, err
+        assert "holds no keys" in err and len(err.strip().splitlines()) == 1
+    assert stored_keys(index_dir) == {item["key"] for item in items}
+
+
+def test_delete_with_a_missing_or_unreadable_keys_file_is_one_line(small_index, tmp_path, capsys):
+    index_dir, items = small_index
+    for path in (tmp_path / "nope.txt", tmp_path):  # missing; a folder
+        code, _, err = run(capsys, "delete", "--index", str(index_dir), "--keys-file", str(path))
+        assert code == 2, err
+        assert err.startswith("error: cannot read --keys-file") and len(err.strip().splitlines()) == 1
+    assert stored_keys(index_dir) == {item["key"] for item in items}
+
+
+def test_delete_by_keys_file_with_a_filter_deletes_only_those_keys(small_index, tmp_path, capsys):
+    index_dir, items = small_index
+    keys = tmp_path / "keys.txt"
+    keys.write_text("k000\nk003\n")  # k000 is train, k003 train too: both pass --split train
+    code, out, err = run(capsys, "delete", "--index", str(index_dir), "--keys-file", str(keys), "--split", "train")
+    assert code == 0, err
+    assert "deleted 2 items" in out
+    assert stored_keys(index_dir) == {item["key"] for item in items} - {"k000", "k003"}
