@@ -27,11 +27,12 @@ import json
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
+from numbers import Integral
 from pathlib import Path
 from typing import Callable, Iterator, Protocol, Sequence
 
 from medsearch.archives.item import Skipped
-from medsearch.errors import IndexMismatch, StoreError
+from medsearch.errors import BadQuery, IndexMismatch, StoreError
 from medsearch.index_dir import MODALITIES, IndexDir, IndexManifest, read_manifest
 from medsearch.progress import progress_display
 
@@ -80,6 +81,14 @@ class IndexOptions:
     flush_seconds: float = FLUSH_SECONDS  # ... or seconds
     source: ItemSource | None = None  # the reader stage (default: indexer.reader.ArchiveReader; then no prune)
     embedder: Embedder | None = None  # the embed stage (default: TorchEmbedder; see indexer.engines)
+
+    def __post_init__(self) -> None:
+        """Counts that cannot work are refused here, in one line, not deep in the decode loop."""
+        for name, value, least in (("batch_size", self.batch_size, 1), ("workers", self.workers, 0),
+                                   ("limit", self.limit, 1)):
+            if value is not None and (not isinstance(value, Integral) or value < least):
+                raise BadQuery(f"{name} must be a whole number >= {least} (got {value!r})",
+                               hint=f"e.g. --{name.replace('_', '-')} {max(least, 1)}")
 
 
 @dataclass

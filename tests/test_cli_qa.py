@@ -63,3 +63,38 @@ def test_delete_by_keys_file_with_a_filter_deletes_only_those_keys(small_index, 
     assert code == 0, err
     assert "deleted 2 items" in out
     assert stored_keys(index_dir) == {item["key"] for item in items} - {"k000", "k003"}
+
+
+@pytest.mark.parametrize("args", [
+    ["index", "--manifest", "csv", "--batch-size", "0"],
+    ["index", "--manifest", "csv", "--limit", "-1"],
+    ["index", "--manifest", "csv", "--limit", "0"],
+    ["index", "--manifest", "csv", "--workers", "-1"],
+    ["index", "--manifest", "csv", "--actors", "0"],
+    ["bench", "retrieval", "--manifest", "demo", "--pool", "0"],
+    ["bench", "retrieval", "--manifest", "demo", "--pool", "-2"],
+    ["bench", "retrieval", "--manifest", "demo", "--batch-size", "0"],
+    ["bench", "retrieval", "--manifest", "demo", "--bootstrap", "-3"],
+    ["serve", "--port", "70000"],
+    ["serve", "--max-upload-mb", "0"],
+    ["classify", "x.png", "--label", "a", "--label", "b", "--min-margin", "2"],
+    ["train", "--manifest", "demo", "--root", ".", "--out", "run", "--dim", "0"],
+    ["train", "--manifest", "demo", "--root", ".", "--out", "run", "--lr", "-1"],
+    ["train", "--manifest", "demo", "--root", ".", "--out", "run", "--dropout", "1.5"],
+])
+def test_a_count_out_of_range_is_a_usage_error_not_a_traceback(args, tmp_path, capsys, monkeypatch):
+    # These reached range(), islice(), numpy or the DataLoader and died there with a traceback.
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, *args)
+    assert code == 2, err
+    assert "Invalid value" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("options", [{"batch_size": 0}, {"limit": -1}, {"workers": -1}, {"batch_size": 2.5}])
+def test_index_options_refuse_counts_that_cannot_work(options):
+    from medsearch.errors import BadQuery
+    from indexer.pipeline import IndexOptions
+
+    with pytest.raises(BadQuery):
+        IndexOptions(**options)
+    assert IndexOptions(batch_size=1, limit=1, workers=0).batch_size == 1

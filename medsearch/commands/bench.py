@@ -17,7 +17,7 @@ bench_app = typer.Typer(help="Evaluate a model or an index: retrieval recall, ze
 
 OutOpt = Annotated[Path, typer.Option("--out", help="folder for the JSON results and the PNG figure")]
 SeedOpt = Annotated[int, typer.Option(help="seed for the pool sample and the bootstrap")]
-BootOpt = Annotated[int, typer.Option("--bootstrap", help="bootstrap resamples for the 95% intervals")]
+BootOpt = Annotated[int, typer.Option("--bootstrap", min=0, help="bootstrap resamples for the 95% intervals")]
 
 
 def _slug(text: str) -> str:
@@ -39,7 +39,7 @@ def retrieval_command(
     manifest: Annotated[str, typer.Option(help="archive manifest name (roco, demo, ...) or path to a .toml")],
     root: Annotated[Optional[Path], typer.Option(help="archive root folder (default: the manifest's)")] = None,
     split: Annotated[Optional[str], typer.Option(help="evaluate one split only (train, val, test)")] = None,
-    pool: Annotated[Optional[int], typer.Option(help="sample a fixed pool of N pairs (published ROCO figures use 1000)")] = None,
+    pool: Annotated[Optional[int], typer.Option(min=1, help="sample a fixed pool of N pairs (published ROCO figures use 1000)")] = None,
     query_path: Annotated[str, typer.Option(help="raw: caption embeddings as queries; product: text queries made "
                                                  "the way `medsearch query` makes them (lexicon, template ensemble)")] = "raw",
     no_ensemble: Annotated[bool, typer.Option("--no-ensemble", help="with --query-path product: no prompt templates")] = False,

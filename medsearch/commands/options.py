@@ -22,7 +22,7 @@ ModelOpt = Annotated[Optional[str], typer.Option(
                     "searching an index (another model is refused).")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="Where the encoder runs: auto, cpu or cuda (or mps).")]
 KOpt = Annotated[int, typer.Option("--k", "-k", min=1, help="Number of results (top k).")]
-BatchSizeOpt = Annotated[int, typer.Option("--batch-size", help="Items per encoder batch.")]
+BatchSizeOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Items per encoder batch.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 ModeOpt = Annotated[Optional[str], typer.Option(
     "--mode", help="Text search mode: dense (embeddings), lexical (words of the texts) or hybrid (both; default).")]

@@ -23,12 +23,12 @@ def _require_serve_extra() -> None:
 def serve_command(
     index: IndexOpt,
     host: Annotated[str, typer.Option(help="address to listen on; anything but loopback needs --token")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port")] = 8000,
     token: Annotated[str | None, typer.Option(help="access token clients must send (Authorization: Bearer T)",
                                               envvar="MEDSEARCH_TOKEN")] = None,
     db: DbOpt = None,
     model: ModelOpt = None,
-    max_upload_mb: Annotated[int, typer.Option(help="largest image upload accepted, in MB")] = 20,
+    max_upload_mb: Annotated[int, typer.Option(min=1, help="largest image upload accepted, in MB")] = 20,
     mode: ModeOpt = None,
     max_decoded_mb: Annotated[int, typer.Option(
         min=1, help="refuse (413) an upload whose header declares more decoded pixel data than this, in MB")] = 128,
