@@ -414,6 +414,39 @@ def test_an_open_reader_follows_a_rebuild(tmp_path, archive_dir):
         assert idx.manifest.created == read_manifest(tmp_path / "idx").created
 
 
+def test_a_rebuild_during_a_text_query_never_returns_what_it_removed(tmp_path, archive_dir, monkeypatch):
+    """A text query makes its likely hits ready in the full-text thread while it is embedded (search/hybrid.py).
+    A rebuild that swaps the database after that and before the dense ranking: those records are of the old
+    database and must not be returned (the dense ranking and the hits' records come from the new one)."""
+    import threading
+
+    from medsearch.search import hybrid
+
+    index(tmp_path)
+    prepared = threading.Event()
+    prepare = hybrid.prepared_hits
+
+    def prepared_hits(*args, **kwargs):
+        ready = prepare(*args, **kwargs)
+        prepared.set()
+        return ready
+
+    monkeypatch.setattr(hybrid, "prepared_hits", prepared_hits)
+    with opened(tmp_path) as idx:
+        idx.search("warm up", k=1, target="text", mode="dense", negation=False)  # the store is open
+        embed = idx.embed_query
+
+        def embed_after_a_rebuild(*args, **kwargs):
+            assert prepared.wait(30)
+            remove_row(archive_dir, "c4")
+            index(tmp_path, rebuild=True)  # the directory is swapped under the query, meta.sqlite included
+            return embed(*args, **kwargs)
+
+        monkeypatch.setattr(idx, "embed_query", embed_after_a_rebuild)
+        hits = idx.search_text("finding number 4 on chest film", k=50, target="text")
+        assert hits and "c4" not in [h.key for h in hits]
+
+
 @pytest.mark.slow
 def test_kill_loop_benchmark_finds_nothing_lost(tmp_path):
     """Two rounds of benchmarks/kill_loop.py (the committed figures come from 30): real SIGKILLs of child runs."""
