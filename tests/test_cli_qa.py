@@ -98,3 +98,29 @@ def test_index_options_refuse_counts_that_cannot_work(options):
     with pytest.raises(BadQuery):
         IndexOptions(**options)
     assert IndexOptions(batch_size=1, limit=1, workers=0).batch_size == 1
+
+
+def test_serve_starts_on_an_index_that_holds_nothing_yet(tmp_path):
+    # `medsearch serve` on the index a first run that found no item leaves behind died in warm_up with a
+    # StopIteration traceback; it is served (a later run fills it) and a search there is a 400, never a 500.
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from medsearch import IndexOptions, build_index
+    from medsearch.archives import open_archive
+    from medsearch.models.fake import FakeEncoder
+    from medsearch.search import open_index
+    from medsearch.serve.app import create_app
+    from medsearch.serve.services import warm_up
+
+    root = tmp_path / "archive"
+    root.mkdir()
+    (root / "items.csv").write_text("id,image,text\n")
+    summary = build_index(open_archive("csv", root=root), tmp_path / "idx", FakeEncoder(), IndexOptions(progress=False))
+    assert summary.indexed == 0  # `medsearch index` exits 10 here (NothingIndexed), the directory stays
+    index = open_index(tmp_path / "idx", model="fake")
+    warm_up(index)
+    with TestClient(create_app(lambda: index)) as client:
+        assert client.get("/api/info").json()["counts"]["items"] == 0
+        answer = client.get("/api/search", params={"q": "pneumothorax"})
+        assert answer.status_code == 400, answer.text

@@ -81,10 +81,13 @@ class Services:
 
 def warm_up(index: IndexLike) -> None:
     """Load both towers of the model, the ANN index and the store now (all load lazily), so that the first
-    visitor doesn't wait for them."""
+    visitor doesn't wait for them. An index with nothing in it yet (a first `medsearch index` that found no
+    item) is served too: a running server sees the items a later run adds."""
     from PIL import Image
 
-    index.search_text("chest radiograph", k=1, target=next(iter(index.manifest.modalities)))
+    modalities = list(index.manifest.modalities)
+    if modalities:
+        index.search_text("chest radiograph", k=1, target=modalities[0])
     index.embed_image(Image.new("RGB", (64, 64)))
 
 
