@@ -124,3 +124,31 @@ def test_serve_starts_on_an_index_that_holds_nothing_yet(tmp_path):
         assert client.get("/api/info").json()["counts"]["items"] == 0
         answer = client.get("/api/search", params={"q": "pneumothorax"})
         assert answer.status_code == 400, answer.text
+
+
+@pytest.mark.parametrize("content, says", [
+    ("[]", 'holds no "groups" list'),
+    ('{"groups": [{"id": 1, "queries": "two words"}]}', 'needs an "id" and a "queries" list of strings'),
+    ('{"groups": [{"id": 1, "queries": ["only one"]}]}', "no group with two or more queries"),
+])
+def test_bench_phrasing_refuses_a_groups_file_of_another_shape(small_index, tmp_path, capsys, content, says):
+    # a JSON list was a TypeError traceback; groups with no usable query ran and averaged nothing
+    index_dir, _ = small_index
+    groups = tmp_path / "groups.json"
+    groups.write_text(content)
+    code, _, err = run(capsys, "bench", "phrasing", "--index", str(index_dir), "--groups", str(groups),
+                       "--out", str(tmp_path / "out"))
+    assert code == 4, err
+    assert says in err and len(err.strip().splitlines()) == 1
+
+
+def test_bench_search_on_an_index_without_its_labels_is_an_error_not_an_empty_table(small_index, tmp_path, capsys):
+    index_dir, _ = small_index
+    out = tmp_path / "out"
+    code, _, err = run(capsys, "bench", "search", "--index", str(index_dir), "--queries", "mesh", "--out", str(out))
+    assert code == 2, err
+    assert "no judged query" in err and "IU X-ray" in err
+    assert not out.exists()  # no JSON of nothing
+    code, _, err = run(capsys, "bench", "search", "--index", str(index_dir), "--queries", "concepts",
+                       "--captions", str(tmp_path / "nope.csv"), "--out", str(out))
+    assert code == 4 and err.startswith("error: cannot read --captions"), err

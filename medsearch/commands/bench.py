@@ -209,6 +209,12 @@ def phrasing_command(
     console.print(f"wrote {_write_json(result, out / f'{stem}.json')} and {png}")
 
 
+# what each judged query set of `bench search` reads its relevance from
+JUDGED_BY = {"mesh": "an index of IU X-ray reports (--manifest iu-xray), whose MeSH terms judge the reports",
+             "findings": "an NIH ChestX-ray14 index, whose finding labels judge the images",
+             "concepts": "a ROCO index (--manifest roco), whose UMLS CUIs judge the figures"}
+
+
 @bench_app.command("search")
 def search_command(
     index: IndexOpt,
@@ -230,7 +236,7 @@ def search_command(
     from rich.console import Console
     from rich.table import Table
 
-    from medsearch.errors import BadQuery
+    from medsearch.errors import BadArchive, BadQuery
     from medsearch.eval import search_bench as sb
     from medsearch.query.fusion import DEFAULT_FUSION, FusionSettings
     from medsearch.search import open_index
@@ -250,11 +256,19 @@ def search_command(
         else:
             if captions is None:
                 raise BadQuery("the concepts set needs --captions (ROCO captions.csv)", hint="its train rows phrase the queries")
-            with open(captions, newline="", encoding="utf-8") as f:
-                train = [(row["caption"], set((row.get("cuis") or "").split(";"))) for row in csv.DictReader(f)
-                         if row.get("split") == "train"]
+            try:
+                with open(captions, newline="", encoding="utf-8") as f:
+                    train = [(row["caption"], set((row.get("cuis") or "").split(";"))) for row in csv.DictReader(f)
+                             if row.get("split") == "train"]
+            except (OSError, UnicodeDecodeError, KeyError, csv.Error) as exc:
+                reason = f"no {exc} column" if isinstance(exc, KeyError) else str(exc)
+                raise BadArchive(f"cannot read --captions {captions}: {reason}",
+                                 hint="give ROCO's captions.csv (columns caption, cuis, split)") from None
             plain = sb.concept_queries(records, train)
         judged = sb.expand_kinds(plain, {r.item_id for r in records}, negated=queries != "concepts")
+        if not judged:  # nothing to score: an empty table and a JSON of nothing used to exit 0
+            raise BadQuery(f"the {queries} set has no judged query on this index ({len(records)} {target} items)",
+                           hint=f"{queries} needs {JUDGED_BY[queries]}")
         console.print(f"{queries}: {len(records)} {target} items, {len(judged)} judged queries "
                       f"({dict(sorted(Counter(q.kind for q in judged).items()))})")
         tuned = None

@@ -26,14 +26,30 @@ SETTINGS: dict[str, tuple[bool, bool]] = {
 }
 
 
+GROUPS_HINT = 'give a JSON file {"groups": [{"id": ..., "queries": ["one phrasing", "another", ...]}, ...]}'
+
+
 def load_groups(path: Path | None = None) -> list[dict]:
+    """The phrasing groups of a JSON file: each an ``id`` and two or more ``queries`` (strings); groups with
+    fewer queries are left out. A file of another shape, or with no usable group, is a BadArchive."""
     path = Path(path or GROUPS_PATH)
     try:
-        groups = json.loads(path.read_text("utf-8"))["groups"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise BadArchive(f"cannot read phrasing groups from {path}: {exc}",
-                         hint='give a JSON file {"groups": [{"id": ..., "queries": [...]}]}') from None
-    return [g for g in groups if len(g.get("queries", [])) >= 2]
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BadArchive(f"cannot read phrasing groups from {path}: {exc}", hint=GROUPS_HINT) from None
+    groups = data.get("groups") if isinstance(data, dict) else None
+    if not isinstance(groups, list):
+        raise BadArchive(f"{path} holds no \"groups\" list", hint=GROUPS_HINT)
+    for number, group in enumerate(groups, start=1):
+        queries = group.get("queries") if isinstance(group, dict) else None
+        if (not isinstance(group, dict) or "id" not in group or not isinstance(queries, list)
+                or not all(isinstance(q, str) for q in queries)):
+            raise BadArchive(f"group {number} of {path} needs an \"id\" and a \"queries\" list of strings",
+                             hint=GROUPS_HINT)
+    usable = [g for g in groups if len(g["queries"]) >= 2]
+    if not usable:
+        raise BadArchive(f"{path} has no group with two or more queries to compare", hint=GROUPS_HINT)
+    return usable
 
 
 def group_agreement(result_lists: list[list], k: int) -> dict:
