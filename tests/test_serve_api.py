@@ -159,6 +159,18 @@ def test_bad_text_queries_get_a_json_error(client, params, status, code):
     assert error_of(response)["code"] == code
 
 
+@pytest.mark.parametrize("path, params", [
+    ("/api/search", {"q": "chest"}), ("/api/items/1/similar", {}), ("/api/diverse", {"q": "chest"}),
+    ("/api/cases", {"q": "chest"}), ("/api/items/1/different-diagnosis", {}),
+])
+def test_every_route_that_takes_k_holds_the_servers_limit(index, path, params):
+    # one limit (ServeSettings.max_k) for every route: "more like this" once had a fixed 100 of its own
+    with make_client(index, max_k=3) as client:
+        refused = client.get(path, params={**params, "k": 4})
+        assert refused.status_code == 422 and error_of(refused)["message"] == "k must be between 1 and 3"
+        assert client.get(path, params={**params, "k": 3}).status_code != 422
+
+
 # --- items and thumbnails -------------------------------------------------------------------------------
 
 def test_item_detail_has_text_labels_licence_and_attribution(client):

@@ -36,12 +36,12 @@ def item_thumbnail(item_id: ItemId, size: int = Query(256, ge=32, le=1024, descr
 @router.get("/api/items/{item_id}/similar", response_model=SearchResponse, responses=ERRORS)
 def item_similar(
     item_id: ItemId,
-    k: int = Query(10, ge=1, le=100, description="number of results"),
+    k: int = Query(10, description="number of results"),
     target: TargetParam = Query("image", description="similar images ('image') or reports ('text'); the CLI's images/reports spellings work too"),
     filters: FilterParams = Depends(filter_params),
     services: Services = Depends(get_services),
 ):
     """More like this: the item's stored vector is the query (no re-encoding); the item itself is left out."""
-    target = canonical_target(target)
+    k, target = services.checked_k(k), canonical_target(target)
     results = services.index.search_similar(item_id, k=k, target=target, filters=filters.to_filters())
     return {"query": f"item {item_id}", "target": target, "k": k, "results": [hit_view(r) for r in results]}
