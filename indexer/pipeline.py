@@ -4,8 +4,9 @@
     summary = medsearch.build_index(open_archive("demo"), "idx", load_encoder("fake"),
                                     medsearch.IndexOptions(limit=10, progress=False))
 
-The encoder's ``ModelIdentity`` (stamped by the registry at load) names the model in the manifest and is what
-an existing index checks it against (``IndexManifest.check_encoder``).
+The encoder's ``model_id`` (its weights fingerprint) and the registry name it was loaded by (its
+``ModelIdentity``) go into a new manifest; an existing index checks the encoder against them
+(``IndexManifest.check_encoder``).
 
 An item whose image cannot be decoded is skipped whole (Skipped(stage="decode")), text included, so a store
 row always has every vector its item should have; a rerun tries it again.

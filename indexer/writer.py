@@ -46,9 +46,9 @@ from indexer.vectors import VectorFile
 
 def open_index_dir(index_dir: Path, encoder, db_url: str | None,
                    manifest: IndexManifest | None = None) -> IndexManifest:
-    """The manifest of ``index_dir``: created for the encoder's identity if absent, checked against it if
-    present (``IndexManifest.check_encoder``). ``manifest``: the directory's, as the caller read it under the
-    index lock (read here when not given)."""
+    """The manifest of ``index_dir``: created for the encoder (its ``model_id``, its registry name) if absent,
+    checked against it if present (``IndexManifest.check_encoder``). ``manifest``: the directory's, as the caller
+    read it under the index lock (read here when not given)."""
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
     if manifest is None and IndexDir(index_dir).manifest.exists():
