@@ -67,10 +67,12 @@ class CompactResult:
         return sum(self.before.values()) - sum(self.after.values())
 
 
-def _open_store(index_dir: Path, db_url: str | None, create: bool = False, manifest: IndexManifest | None = None):
+def _open_store(index_dir: Path, db_url: str | None, manifest: IndexManifest | None = None):
+    """The store of an existing index (a database without medsearch's schema is an error, never made anew);
+    ``manifest``: the directory's, when the caller has read it (else its store URL is read from the directory)."""
     from medsearch.store import Store
 
-    return Store.open(IndexDir(index_dir).db_url(db_url, manifest), create=create)
+    return Store.open(IndexDir(index_dir).db_url(db_url, manifest), create=False)
 
 
 def delete_items(index_dir, keys=None, filters: Filters | dict | None = None, archive: str | None = None,
