@@ -11,7 +11,7 @@ from medsearch.errors import BadQuery
 
 from medsearch.commands.options import (DbOpt, DeviceOpt, IndexOpt, JsonOpt, KOpt, LabelOpt, LicenceOpt, ModalityOpt,
                                         ModelOpt, ModeOpt, SplitOpt)
-from medsearch.commands.query_teaching import check_teaching_options
+from medsearch.commands.query_teaching import check_teaching_options, teaching_query
 from medsearch.commands.results_table import print_results, shown_image_path
 from medsearch.targets import resolve_target
 
@@ -51,8 +51,6 @@ def query_command(
     check_teaching_options(image, group, different_diagnosis, diagnosis)  # a teaching flag alone is refused too
     filters = Filters(modality=modality, labels=list(label or []), split=split, licence=licence)
     if group or diverse or different_diagnosis:
-        from medsearch.commands.query_teaching import teaching_query
-
         with open_index(index, model=model, device=device, db_url=db) as idx:
             teaching_query(idx, text=text, image=image, k=k, target=target, filters=filters, group=group,
                            diverse=diverse, different_diagnosis=different_diagnosis, diagnosis=diagnosis,
