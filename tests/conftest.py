@@ -141,7 +141,8 @@ def write_test_index(index_dir: Path, items: list[dict], archive_root: Path, sta
 
     from medsearch.archives.item import ItemFields
     from medsearch.imaging import load_image
-    from medsearch.index_dir import IndexDir, IndexManifest, ModalityEntry, sha256_file, write_manifest
+    from medsearch.index_dir import (IndexDir, IndexManifest, ModalityEntry, faiss_file_name, sha256_file,
+                                     vectors_file_name, write_manifest)
     from medsearch.models.fake import FakeEncoder
     from medsearch.store import NewItem, Store
 
@@ -157,16 +158,17 @@ def write_test_index(index_dir: Path, items: list[dict], archive_root: Path, sta
     vector_id = {"image": {i: v for v, i in enumerate(with_image)}, "text": {i: v for v, i in enumerate(with_text)}}
     factories = factories or {"image": "Flat", "text": "Flat"}
     entries = {}
+    files = IndexDir(index_dir)  # the file names are the index's own, never spelled here
     for modality, vecs in vectors.items():
-        np.save(index_dir / f"{modality}_vectors.npy", vecs)
+        np.save(files.vectors(modality), vecs)
         ann = faiss.index_factory(encoder.dim, factories[modality], faiss.METRIC_INNER_PRODUCT)
         ann.train(vecs)
         ann.add(vecs)
-        faiss.write_index(ann, str(index_dir / f"{modality}.faiss"))
+        faiss.write_index(ann, str(files.faiss(modality)))
         ivf = faiss.try_extract_index_ivf(ann)
         entries[modality] = ModalityEntry(
-            factory=factories[modality], count=len(vecs), index_file=f"{modality}.faiss",
-            vectors_file=f"{modality}_vectors.npy", checksum=sha256_file(index_dir / f"{modality}.faiss"),
+            factory=factories[modality], count=len(vecs), index_file=faiss_file_name(modality),
+            vectors_file=vectors_file_name(modality), checksum=sha256_file(files.faiss(modality)),
             nprobe=ivf.nlist if ivf is not None else None,
         )
     by_archive: dict[str, list] = {}
@@ -176,7 +178,7 @@ def write_test_index(index_dir: Path, items: list[dict], archive_root: Path, sta
             by_archive.setdefault(it.get("archive", "tiny"), []).append(NewItem(
                 ItemFields(**fields), content_hash=f"h{i}", image_vector_id=vector_id["image"].get(i),
                 text_vector_id=vector_id["text"].get(i)))
-    store = Store.open(db_url or IndexDir(index_dir).default_db_url)
+    store = Store.open(db_url or files.default_db_url)
     for archive, records in by_archive.items():
         store.add_items(store.archive_id(archive, str(archive_root), archive), records)
     store.close()
