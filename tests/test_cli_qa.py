@@ -152,3 +152,23 @@ def test_bench_search_on_an_index_without_its_labels_is_an_error_not_an_empty_ta
     code, _, err = run(capsys, "bench", "search", "--index", str(index_dir), "--queries", "concepts",
                        "--captions", str(tmp_path / "nope.csv"), "--out", str(out))
     assert code == 4 and err.startswith("error: cannot read --captions"), err
+
+
+def test_train_refuses_an_out_that_is_a_file_before_any_work(tmp_path, capsys):
+    # was a FileExistsError traceback from mkdir, after the tower features had been cached
+    out = tmp_path / "notes.txt"
+    out.write_text("mine")
+    code, _, err = run(capsys, "train", "--manifest", "csv", "--root", str(tmp_path / "nope"), "--out", str(out))
+    assert code == 2, err
+    assert "is a file, not a run directory" in err and out.read_text() == "mine"
+
+
+def test_train_resume_with_no_checkpoint_says_it_starts_over(tmp_path, capsys, monkeypatch):
+    import medsearch.train.run as train_run
+
+    seen = []
+    monkeypatch.setattr(train_run, "run", lambda request: seen.append(request) or {"test": None, "best_epoch": 1})
+    code, _, err = run(capsys, "train", "--manifest", "csv", "--root", str(tmp_path), "--out", str(tmp_path / "run"),
+                       "--resume")
+    assert code == 0 and seen and seen[0].resume
+    assert "nothing to resume" in err

@@ -52,6 +52,10 @@ def train_command(
         feature_noise=feature_noise, cache_dir=cache_dir, resume=resume, progress=not quiet, device=device,
         config=config,
     )
+    from medsearch.train import checkpoint
+
+    if resume and not checkpoint.exists(out):
+        typer.echo(f"nothing to resume in {out} (no checkpoint there): training from the first epoch", err=True)
     metrics = run(request)
     test = metrics["test"]
     if test:

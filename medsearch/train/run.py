@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from medsearch.archives.item import Item, Skipped
-from medsearch.errors import BadArchive
+from medsearch.errors import BadArchive, BadQuery
 from medsearch.progress import progress_display
 from medsearch.train.loop import TrainConfig, TrainResult
 
@@ -125,6 +125,9 @@ def run(req: TrainRequest) -> dict:
     from medsearch.train import checkpoint
     from medsearch.train.loop import evaluate, train
 
+    out = Path(req.out)
+    if out.exists() and not out.is_dir():  # checked before the features are cached, which takes a while
+        raise BadQuery(f"--out {out} is a file, not a run directory", hint="give a folder for the run (it is created)")
     torch.manual_seed(req.config.seed)
     archive_name, items, skipped = read_pairs(req.manifest, req.root)
     build = TRAINABLES.get(req.model, _openclip_trainable)
@@ -146,7 +149,7 @@ def run(req: TrainRequest) -> dict:
         "history": result.history,
         "skipped": [asdict(s) for s in skipped],
         "request": _request_record(req),
-        "logit_scale": float(model.scale()),
+        "logit_scale": float(model.scale().detach()),
     }
     (req.out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     if req.model in TRAINABLES:
