@@ -107,6 +107,10 @@ class MissingExtra(MedsearchError):
     exit_code = 3
 
 
+class DeviceUnavailable(ModelUnavailable):
+    """A device asked for by name (--device cuda, mps) that this machine does not have."""
+
+
 class UnsafeBind(MedsearchError):
     """A server asked to listen beyond loopback without an access token."""
 

@@ -172,3 +172,23 @@ def test_train_resume_with_no_checkpoint_says_it_starts_over(tmp_path, capsys, m
                        "--resume")
     assert code == 0 and seen and seen[0].resume
     assert "nothing to resume" in err
+
+
+def test_a_device_this_machine_cannot_run_is_one_line_at_load(capsys):
+    # --device tpu / cuda on a machine without a GPU were torch tracebacks from the first batch of a run
+    import torch
+
+    from medsearch.errors import BadQuery, DeviceUnavailable
+    from medsearch.models.registry import load_encoder
+
+    for device in ("tpu", "cuda:x", "cpu:0"):
+        with pytest.raises(BadQuery, match="unknown device"):
+            load_encoder("fake", device=device)
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceUnavailable, match="no CUDA GPU"):
+            load_encoder("fake", device="cuda")
+        code, _, err = run(capsys, "classify", "x.png", "--label", "a", "--label", "b", "--model", "fake",
+                           "--device", "cuda")
+        assert code == 3 and err.startswith("error: --device cuda: no CUDA GPU"), err
+    assert load_encoder("fake", device="cpu").identity.device == "cpu"
+

@@ -33,6 +33,9 @@ class ModelSpec:
         """The encoder, stamped with its identity: this spec's name, the device asked for."""
         from medsearch.models.base import ModelIdentity
 
+        from medsearch.models.device import check_device
+
+        check_device(device)
         module_name, func_name = self.loader.split(":")
         func = getattr(importlib.import_module(module_name), func_name)
         encoder = func(device=device, **{**self.options, **options})
