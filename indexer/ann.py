@@ -32,6 +32,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from medsearch.errors import BadQuery
 from medsearch.query.ranking import candidate_count
 
 EXACT_LIMIT = 50_000
@@ -106,8 +107,18 @@ def nlist_of(factory: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+FACTORY_HINT = "leave out --factory (exact search below 50,000 vectors, IVF-PQ sized from their number above)"
+
+
 def new_index(d: int, factory: str) -> faiss.Index:
-    index = faiss.index_factory(d, factory, faiss.METRIC_INNER_PRODUCT)
+    """An empty index of ``factory`` for ``d``-d vectors; a string FAISS cannot build is a BadQuery."""
+    try:
+        index = faiss.index_factory(d, factory, faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError as exc:  # FAISS's one exception type for a factory string it cannot parse or size
+        reason = str(exc).strip().splitlines()[-1].rsplit(": ", 1)[-1]
+        raise BadQuery(f"--factory {factory!r} is not a FAISS index for {d}-d vectors ({reason})",
+                       hint="e.g. 'Flat', 'IVF1024,Flat' or 'IVF1024,PQ32' (PQ's code count must divide "
+                            f"{d}), or {FACTORY_HINT}") from None
     ivf = faiss.downcast_index(faiss.extract_index_ivf(index)) if nlist_of(factory) else None
     if hasattr(ivf, "do_polysemous_training"):
         # polysemous codes serve Hamming filtering, which we do not use; their training was 97% of build time
@@ -125,7 +136,15 @@ def build(vectors: np.ndarray, factory: str | None = None, seed: int = 0, recall
     if index.is_trained:  # Flat: nothing to learn, adding is a copy
         add_vectors(index, vectors)
     else:
-        index = train_and_add(index, training_sample(vectors, factory, seed), vectors)
+        sample = training_sample(vectors, factory, seed)
+        try:
+            index = train_and_add(index, sample, vectors)
+        except RuntimeError as exc:
+            if "training points" not in str(exc):  # only "fewer points than clusters" is the user's to fix
+                raise
+            raise BadQuery(f"FAISS index {factory!r} cannot be trained on {n} vectors: each of its IVF lists and "
+                           f"PQ codebooks needs training points (at least {max(nlist_of(factory) or 0, 256)})",
+                           hint=FACTORY_HINT) from None
     nprobe = tune_nprobe(index, vectors, seed=seed, target=recall_target) if nlist_of(factory) else None
     return AnnIndex(index, factory, nprobe)
 

@@ -145,6 +145,10 @@ def build_index(archive, index_dir: str | Path, encoder, options: IndexOptions |
     Raises IndexMismatch when the directory holds an index of another model (unless ``options.rebuild``).
     """
     options = options or IndexOptions()
+    if options.factory is not None:  # a factory FAISS cannot build is refused now, not after the embedding
+        from indexer.ann import new_index
+
+        new_index(encoder.dim, options.factory)
     if options.rebuild:
         return rebuild_beside(archive, Path(index_dir), encoder, options)
     return _build(archive, Path(index_dir), encoder, options)

@@ -192,3 +192,20 @@ def test_a_device_this_machine_cannot_run_is_one_line_at_load(capsys):
         assert code == 3 and err.startswith("error: --device cuda: no CUDA GPU"), err
     assert load_encoder("fake", device="cpu").identity.device == "cpu"
 
+
+def test_a_factory_faiss_cannot_build_is_refused_before_the_embedding(tmp_path):
+    from test_harden_paths import good_rows, make_csv_archive
+
+    from medsearch import IndexOptions, build_index
+    from medsearch.archives import open_archive
+    from medsearch.errors import BadQuery
+    from medsearch.models.fake import FakeEncoder
+
+    root = make_csv_archive(tmp_path / "archive", good_rows(3))
+    archive = open_archive("csv", root=root)
+    for factory in ("Nonsense42", "IVF2,PQ7"):  # unparsable; PQ7 does not divide 32
+        with pytest.raises(BadQuery, match="is not a FAISS index"):
+            build_index(archive, tmp_path / "idx", FakeEncoder(), IndexOptions(factory=factory, progress=False))
+        assert not (tmp_path / "idx").exists()
+    with pytest.raises(BadQuery, match="cannot be trained on 3 vectors"):  # was faiss's RuntimeError
+        build_index(archive, tmp_path / "idx", FakeEncoder(), IndexOptions(factory="IVF64,Flat", progress=False))
