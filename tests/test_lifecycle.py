@@ -415,9 +415,10 @@ def test_an_open_reader_follows_a_rebuild(tmp_path, archive_dir):
 
 
 def test_a_rebuild_during_a_text_query_never_returns_what_it_removed(tmp_path, archive_dir, monkeypatch):
-    """A text query makes its likely hits ready in the full-text thread while it is embedded (search/hybrid.py).
-    A rebuild that swaps the database after that and before the dense ranking: those records are of the old
-    database and must not be returned (the dense ranking and the hits' records come from the new one)."""
+    """A text query runs its full-text work (lexical ranking, likely hits made ready) in a thread while it is
+    embedded (search/hybrid.py). A rebuild that swaps the database after that and before the dense ranking: what
+    that thread found is of the old database, whose item and vector ids the new one gives to other items; the
+    query answers from the new database alone."""
     import threading
 
     from medsearch.search import hybrid
@@ -444,7 +445,13 @@ def test_a_rebuild_during_a_text_query_never_returns_what_it_removed(tmp_path, a
 
         monkeypatch.setattr(idx, "embed_query", embed_after_a_rebuild)
         hits = idx.search_text("finding number 4 on chest film", k=50, target="text")
-        assert hits and "c4" not in [h.key for h in hits]
+        monkeypatch.setattr(idx, "embed_query", embed)
+        after = idx.search_text("finding number 4 on chest film", k=50, target="text")
+    assert hits and "c4" not in [h.key for h in hits]
+    # item and vector ids are the new database's: each hit is the item its scores were found for, as a query
+    # that starts after the rebuild finds it
+    assert [(h.key, h.lexical_score, h.dense_score) for h in hits] == \
+        [(h.key, h.lexical_score, h.dense_score) for h in after]
 
 
 @pytest.mark.slow

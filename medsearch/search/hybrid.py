@@ -36,19 +36,21 @@ def search_text(index, query: str, k: int, target: str, filters, plan: str, mode
 
         beside = mode != "lexical" and not in_memory(index.db_url)  # in memory: one shared connection, no thread
 
-        def lexical_search():
+        def lexical_search(store):
             lexical_start = time.perf_counter()
-            index._refresh()  # a writer may have swapped in another database since the last query
-            store = index.store
             found = (lexical_ranking(store, target, clauses, filters, depth, k)
                      if mode != "dense" else ([], {}, {}))
             sets = assertion_sets(store, target, clauses) if negation and clauses else None
             # while the query is still being embedded, the likely hits are made ready: most of a hybrid top k
             # is the lexical top (its weight is twice the dense one's), and the rest is fetched after fusion
             ready = prepared_hits(store, target, found, clauses, PREPARED_HITS * k) if beside else {}
-            return found, sets, ready, store, time.perf_counter() - lexical_start
+            return store, (found, sets, ready, time.perf_counter() - lexical_start)
 
-        lexical_job = index._lexical_pool().submit(lexical_search) if beside else Done(lexical_search())
+        def lexical_search_now():
+            index._refresh()  # a writer may have swapped in another database since the last query
+            return lexical_search(index.store)
+
+        lexical_job = index._lexical_pool().submit(lexical_search_now) if beside else Done(lexical_search_now())
     if mode in ("dense", "hybrid"):
         index._load_in_background(target)
         embedded = index.embed_query(query, target=target, ensemble=ensemble, expand=expand)
@@ -69,15 +71,18 @@ def search_text(index, query: str, k: int, target: str, filters, plan: str, mode
     else:
         searched_for = lexical_query.text
     sets, ready = None, {}
+    store = index.store  # the database the dense ranking read; the hits' records are fetched from it
     if lexical_job is not None:
-        (found, lexical_vectors, strict), sets, ready, lexical_store, timings["lexical"] = lexical_job.result()
-        if lexical_store is not index.store:
-            ready = {}  # made from a database a writer has swapped out during this query: the hits' records
-            #             come from the one the dense ranking read (fetched by vector id, the liveness check)
+        searched, lexical = lexical_job.result()
+        if searched is not store:
+            # a writer swapped in another database during this query: the item and vector ids the full-text
+            # work found are the old one's, which the new one may give to other items, so it is done again
+            lexical = lexical_search(store)[1]
+        (found, lexical_vectors, strict), sets, ready, timings["lexical"] = lexical
         if mode != "dense":
             rankings["lexical"] = found
         vector_ids = {**lexical_vectors, **vector_ids}
-    hits = fuse(index.store, rankings, records, ready, vector_ids, strict if mode == "hybrid" else None, clauses,
+    hits = fuse(store, rankings, records, ready, vector_ids, strict if mode == "hybrid" else None, clauses,
                 sets, k, target, mode, fusion, timings)
     timings["total"] = time.perf_counter() - start
     for hit in hits:
