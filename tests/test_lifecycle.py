@@ -454,6 +454,26 @@ def test_a_rebuild_during_a_text_query_never_returns_what_it_removed(tmp_path, a
         [(h.key, h.lexical_score, h.dense_score) for h in after]
 
 
+def test_an_open_reader_weighs_relaxed_queries_on_what_a_writer_added(tmp_path, archive_dir, monkeypatch):
+    """The store counts its sentences once for relaxed queries (Store.lexical_search): a writer that adds to the
+    same database and swaps in a new manifest has an open reader count them again."""
+    from medsearch.store import lexical
+
+    index(tmp_path)
+    counted = []
+    count = lexical.sentence_count
+    monkeypatch.setattr(lexical, "sentence_count", lambda connection: counted.append(count(connection)) or counted[-1])
+    query = "finding number 4 on chest film"  # only c4 says it all: fewer than k, so the match relaxes
+    with opened(tmp_path) as idx:
+        idx.search_text(query, k=50, target="text", mode="lexical")
+        idx.search_text(query, k=50, target="text", mode="lexical")
+        assert len(counted) == 1
+        add_row(archive_dir, "added,,finding number 9 of a new report,,train,CC BY,")
+        index(tmp_path)  # the same meta.sqlite, a new manifest
+        idx.search_text(query, k=50, target="text", mode="lexical")
+    assert len(counted) == 2 and counted[1] > counted[0]
+
+
 @pytest.mark.slow
 def test_kill_loop_benchmark_finds_nothing_lost(tmp_path):
     """Two rounds of benchmarks/kill_loop.py (the committed figures come from 30): real SIGKILLs of child runs."""

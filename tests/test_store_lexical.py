@@ -117,3 +117,29 @@ def test_relaxed_search_needs_the_informative_part(store):
     clause = parse("brain tumor").clauses[0]
     assert store.lexical_search("text", clause) == []
     assert {v for _, v, _ in store.lexical_search("text", clause, relaxed=True)} == {0, 4}
+
+
+def test_relaxed_searches_count_the_sentences_once_per_state_of_the_database(store, monkeypatch):
+    """A relaxed clause is weighed against the number of sentences, a scan of the table: counted by the first
+    relaxed search, again after a write through the store or a change another process made (Store.changed, called
+    by an open Index when a writer swaps in a new manifest), and not in between."""
+    from medsearch.store import lexical
+
+    counted = []
+    count = lexical.sentence_count
+    monkeypatch.setattr(lexical, "sentence_count", lambda connection: counted.append(count(connection)) or counted[-1])
+    archive = store.archive_id("t", "/t")
+    texts = ["Brain MRI with an arachnoid cyst.", "Gastric tumor.", "Duodenal tumor.", "Lungs are clear."]
+    store.add_items(archive, [NewItem(Item(key=str(i), text=t), content_hash=str(i), text_vector_id=i)
+                              for i, t in enumerate(texts)])
+    brain_tumor, denial = parse("brain tumor").clauses[0], parse("no brain tumor").clauses[0]
+    store.lexical_search("text", brain_tumor, relaxed=True)
+    store.lexical_search("text", brain_tumor, relaxed=True)
+    store.lexical_search("text", denial, relaxed=True)
+    assert counted == [4]
+    store.add_items(archive, [NewItem(Item(key="4", text="Brain stem glioma."), content_hash="4", text_vector_id=4)])
+    assert 4 in {v for _, v, _ in store.lexical_search("text", brain_tumor, relaxed=True)}
+    assert counted == [4, 5]
+    store.changed()
+    store.lexical_search("text", brain_tumor, relaxed=True)
+    assert counted == [4, 5, 5]

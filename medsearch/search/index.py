@@ -102,11 +102,15 @@ class Index:
             self._loaded.clear()
             self._live.clear()
         db_stamp = _file_stamp(self.db_url)
-        if db_stamp != self._db_stamp:
-            with self._store_lock:
-                old, self._store, self._db_stamp = self._store, None, db_stamp
-            if old is not None:
-                old.close()
+        with self._store_lock:
+            old = self._store
+            if db_stamp != self._db_stamp:
+                self._store, self._db_stamp = None, db_stamp
+            elif old is not None:
+                old.changed()  # the same database, written by the writer that swapped the manifest
+                old = None
+        if old is not None:
+            old.close()
         return True
 
     def _entry(self, modality: str):

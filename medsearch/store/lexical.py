@@ -60,7 +60,7 @@ class Backend:
     items: Callable  # (n) -> one select of (position in the list, the ids of the items with a matching sentence,
     #                  comma-separated, or NULL) for n match expressions, bound as ``expression_0`` ... ``_{n-1}``
     counts: Callable  # (n) -> one select of (position, number of matching sentences) for n match expressions
-    #                   bound as above, and (-1, number of sentences)
+    #                   bound as above
 
 
 # --- SQLite: FTS5 ------------------------------------------------------------------------------------
@@ -97,7 +97,7 @@ def _fts5_items(n: int):
 def _fts5_counts(n: int):
     parts = [f"SELECT {i} AS position, count(*) AS n FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :expression_{i}"
              for i in range(n)]
-    return text(" UNION ALL ".join(parts + ["SELECT -1 AS position, count(*) AS n FROM lexical"]))
+    return text(" UNION ALL ".join(parts))
 
 
 _NEW = ", ".join(f"new.{c}" for c in COLUMNS)
@@ -181,8 +181,7 @@ def _pg_counts(n: int):
         .select_from(LexicalSentence)
         .where(vector.op("@@")(func.to_tsquery(literal_column("'simple'::regconfig"),
                                                bindparam(f"expression_{i}", type_=String))))
-        for i in range(n)),
-        select(literal_column("-1").label("position"), func.count().label("n")).select_from(LexicalSentence))
+        for i in range(n)))
 
 
 POSTGRES = Backend(
@@ -256,15 +255,25 @@ def _counts_statement(dialect: str, n: int):
     return backend_for(dialect).counts(n)
 
 
-def search(connection: Connection, target_table, clause, conditions: list, limit: int, relaxed: bool = False):
+def sentence_count(connection: Connection) -> int:
+    """The number of sentences in the full-text index: a scan of the table (what it costs grows with the
+    archive; Store.lexical_search keeps the answer until the database changes)."""
+    from medsearch.store.models import LexicalSentence
+
+    return int(connection.execute(select(func.count()).select_from(LexicalSentence)).scalar_one())
+
+
+def search(connection: Connection, target_table, clause, conditions: list, limit: int, relaxed: bool = False,
+           sentences: int | None = None):
     """[(item id, vector id of ``target_table``, score)] of the items with a sentence matching ``clause``, best
     first; an item's score is its best sentence's. ``conditions`` are filter conditions on ItemRow. ``relaxed``:
     a sentence holding most of the clause, by information (medsearch.lexical.query.relaxed_alternatives), scored
-    by all of the clause's terms (BM25 over the clause)."""
+    by all of the clause's terms (BM25 over the clause); ``sentences``: the number of sentences the units of a
+    relaxed clause are weighed against (sentence_count, counted here when not given)."""
     dialect = connection.dialect.name
     backend = backend_for(dialect)
     if relaxed:
-        params = _relaxed_expressions(connection, clause)
+        params = _relaxed_expressions(connection, clause, sentences)
         if params is None:  # nothing can be held: no word of the clause is in any text
             return []
     else:
@@ -276,19 +285,22 @@ def search(connection: Connection, target_table, clause, conditions: list, limit
     return [(int(i), int(v), float(s)) for i, v, s in rows]
 
 
-def _relaxed_expressions(connection: Connection, clause) -> dict[str, str] | None:
+def _relaxed_expressions(connection: Connection, clause, sentences: int | None) -> dict[str, str] | None:
     """The relaxed search's bound expressions: ``required``, any of the clause's relaxed alternatives (their units
-    weighed by how many sentences match each: one statement), and ``expression``, any of its terms, which scores;
-    only ``expression`` when the alternative is any term (a denial); None when there is no alternative."""
+    weighed by how many of the ``sentences`` match each: one statement), and ``expression``, any of its terms,
+    which scores; only ``expression`` when the alternative is any term (a denial); None when there is no
+    alternative."""
     from medsearch.lexical.query import relaxation_units, relaxed_alternatives, relaxed_terms
 
     dialect = connection.dialect.name
     backend = backend_for(dialect)
     units = relaxation_units(clause)
-    counts = dict(connection.execute(_counts_statement(dialect, len(units)),
-                                     {f"expression_{n}": backend.render(u) for n, u in enumerate(units)}).all()
-                  ) if units else {-1: 0}
-    alternatives = relaxed_alternatives(clause, {u: int(counts[n]) for n, u in enumerate(units)}, int(counts[-1]))
+    counts, total = {}, 0
+    if units:  # a denial weighs nothing
+        counts = dict(connection.execute(_counts_statement(dialect, len(units)),
+                                         {f"expression_{n}": backend.render(u) for n, u in enumerate(units)}).all())
+        total = sentence_count(connection) if sentences is None else sentences
+    alternatives = relaxed_alternatives(clause, {u: int(counts[n]) for n, u in enumerate(units)}, total)
     if not alternatives:
         return None
     required = backend.either.join(f"({backend.render(c)})" for c in alternatives)

@@ -32,6 +32,8 @@ class Store:
         self.engine = engine
         self.url = url
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._writes = 0  # writes through this store, and changes another process announced (see changed)
+        self._sentences: tuple[int, int] | None = None  # (self._writes when counted, full-text sentences)
 
     @classmethod
     def open(cls, url: str, create: bool = True) -> "Store":
@@ -83,12 +85,20 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreError(f"store {safe_url(self.url)}: {exc}") from exc
 
+    def changed(self) -> None:
+        """Another process has written this database (its writer swapped in a new manifest): what this store
+        remembers of the database's contents (the number of full-text sentences) is read again."""
+        self._writes += 1
+
     @contextmanager
     def _session(self, write_: bool = False) -> Iterator[Session]:
         with self._errors(), self._sessions() as session:
             if write_:
-                with session.begin():
-                    yield session
+                try:
+                    with session.begin():
+                        yield session
+                finally:
+                    self._writes += 1
             else:
                 yield session
 
@@ -260,7 +270,19 @@ class Store:
 
         conditions = query.filter_conditions(filters) if filters is not None else []
         with self._reading() as connection:
-            return lexical.search(connection, query.vector_table(modality), clause, conditions, limit, relaxed)
+            sentences = self._sentence_count(connection) if relaxed else None
+            return lexical.search(connection, query.vector_table(modality), clause, conditions, limit, relaxed,
+                                  sentences)
+
+    def _sentence_count(self, connection: Connection) -> int:
+        """The number of full-text sentences, which weighs a relaxed search's words: counting them scans the
+        table (~25 ms at 2M sentences), so it is counted once per state of the database (see changed)."""
+        from medsearch.store import lexical
+
+        writes, known = self._writes, self._sentences  # read before counting: a write during the count makes
+        if known is None or known[0] != writes:        # the answer stale, and the next search counts again
+            known = self._sentences = (writes, lexical.sentence_count(connection))
+        return known[1]
 
     def lexical_items(self, clauses) -> list[set[int]]:
         """Per clause, the ids of the items with a sentence matching it (any target, no filters, no ranking)."""
