@@ -134,10 +134,10 @@ def test_selector_and_nprobe_reach_an_ivf_inside_opq():
     index.add(vectors)
     faiss.try_extract_index_ivf(index).nprobe = 8
     allowed = np.arange(0, 1500, 7)
-    ids = ranking.ann_candidates(index, vectors[0], 50, allowed)
+    ids = ranking.ann_search(index, vectors[0], 50, allowed)[0]
     assert len(ids) == 50 and set(ids.tolist()) <= set(allowed.tolist())
     faiss.try_extract_index_ivf(index).nprobe = 1
-    assert len(ranking.ann_candidates(index, vectors[0], 1500)) < 1500  # one list probed, not all
+    assert len(ranking.ann_search(index, vectors[0], 1500)[0]) < 1500  # one list probed, not all
 
 
 def test_post_filter_on_a_broad_filter_equals_brute_force_and_gives_up_on_a_narrow_one(data):
@@ -166,3 +166,24 @@ def test_post_filter_grows_the_pool_for_a_one_in_three_filter(data):
     assert [h[0] for h in hits] == brute_force(vectors, queries[1], 10, ids=np.arange(0, 2000, 3))[0]
     # ~33 of the first 100 pass, short of 75: the pool grows to ~300 and only the new ids are fetched
     assert fetched[0] == 100 and len(fetched) == 2 and 150 <= 100 + fetched[1] <= 400
+
+
+def test_a_flat_inner_product_index_is_not_rescored(data, monkeypatch):
+    """Its scores are the inner products with the stored vectors already: rank and rank_post_filtered take them,
+    and find the brute-force top k; any other index (PQ codes, L2 distances) is rescored."""
+    vectors, pq, queries = data
+    flat = faiss.IndexFlatIP(vectors.shape[1])
+    flat.add(vectors)
+    assert ranking.scores_are_exact(flat)
+    assert not ranking.scores_are_exact(pq)
+    assert not ranking.scores_are_exact(faiss.IndexFlatL2(vectors.shape[1]))
+
+    def no_rescoring(*args):
+        raise AssertionError("a flat inner-product index was rescored")
+
+    monkeypatch.setattr(ranking, "exact_scores", no_rescoring)
+    want_ids, want_scores = brute_force(vectors, queries[0], 10)
+    for hits in (rank(flat, vectors, queries[0], 10, known=every_id),
+                 ranking.rank_post_filtered(flat, vectors, queries[0], 10, every_id, lambda record: True)):
+        assert [h[0] for h in hits] == want_ids
+        np.testing.assert_allclose([h[1] for h in hits], want_scores, rtol=1e-5)

@@ -43,13 +43,9 @@ def top_k(ids: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.n
     return ids[order], scores[order]
 
 
-def ann_candidates(index, query: np.ndarray, n: int, allowed: np.ndarray | None = None) -> np.ndarray:
-    """Vector ids of the ``n`` nearest neighbours by the ANN index (restricted to ``allowed`` if given)."""
-    return ann_search(index, query, n, allowed)[0]
-
-
 def ann_search(index, query: np.ndarray, n: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(vector ids, the index's scores) of the ``n`` nearest neighbours by the ANN index, best first."""
+    """(vector ids, the index's scores) of the ``n`` nearest neighbours by the ANN index (restricted to ``allowed``
+    if given), best first."""
     import faiss
 
     selector = faiss.IDSelectorBatch(allowed) if allowed is not None else None
@@ -68,6 +64,18 @@ def scores_are_exact(index) -> bool:
     import faiss
 
     return isinstance(faiss.downcast_index(index), faiss.IndexFlat) and index.metric_type == faiss.METRIC_INNER_PRODUCT
+
+
+def scored_candidates(index, vectors: np.ndarray, query: np.ndarray, n: int, allowed: np.ndarray | None = None,
+                      timings: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(vector ids, exact scores) of the ``n`` ANN candidates that are rows of ``vectors``, best first (ties: the
+    smaller id): rescored against the float vectors, unless the index's own scores are exact (scores_are_exact)."""
+    with _timed(timings, "ann"):
+        ids, scores = ann_search(index, query, n, allowed)
+    inside = ids < len(vectors)  # an id past the rows of ``vectors`` is not of this snapshot
+    ids, scores = ids[inside], scores[inside]
+    with _timed(timings, "rescore"):
+        return top_k(ids, scores if scores_are_exact(index) else exact_scores(vectors, ids, query), len(ids))
 
 
 def take_live(ids: np.ndarray, scores: np.ndarray, k: int, known, timings: dict | None = None) -> list:
@@ -115,14 +123,8 @@ def rank(
     if ntotal == 0:
         return []
     n = candidate_count(k, ntotal)
-    exact = scores_are_exact(index)
     while True:
-        with _timed(timings, "ann"):
-            ids, scores = ann_search(index, query, n, allowed)
-        inside = ids < nrows
-        ids, scores = ids[inside], scores[inside]
-        with _timed(timings, "rescore"):
-            ids, scores = top_k(ids, scores if exact else exact_scores(vectors, ids, query), len(ids))
+        ids, scores = scored_candidates(index, vectors, query, n, allowed, timings)
         hits = take_live(ids, scores, k, known, timings)
         if len(hits) >= k or n >= ntotal or len(ids) < n:
             return hits
@@ -153,11 +155,7 @@ def rank_post_filtered(
     records: dict = {}
     fetched: set[int] = set()
     while True:
-        with _timed(timings, "ann"):
-            ids = ann_candidates(index, query, n)
-        ids = ids[ids < len(vectors)]
-        with _timed(timings, "rescore"):
-            ids, scores = top_k(ids, exact_scores(vectors, ids, query), len(ids))
+        ids, scores = scored_candidates(index, vectors, query, n, timings=timings)
         new = [i for i in ids.tolist() if i not in fetched]
         with _timed(timings, "metadata"):
             records.update(known(new))
