@@ -2,7 +2,7 @@
 ``Index.search`` of a text p50/p99 against its parts measured alone on the same queries: text encoding
 (``Index.embed_text``: normalise, lexicon, template ensemble), the raw FAISS search of the query vector (``k`` x
 the rescoring candidates), and the dense search of that vector (``Index.search(vector=...)``). Ratios = warm p50
-/ (encode p50 + raw FAISS p50) and / (encode p50 + dense search p50); see ``warm_runs`` for the two passes.
+/ (encode p50 + raw FAISS p50) and / (encode p50 + dense search p50).
 
 The queries are every phrasing in medsearch/eval/phrasing_groups.json (~180 clinical queries).
 
@@ -55,7 +55,9 @@ def warm_runs(index_path: Path, queries: list[str], model: str | None, target: s
     from medsearch.search import open_index
 
     index = open_index(index_path, model=model)
-    index.search("warm up the encoder", k=10, target=target, mode="dense", negation=False)  # loads the parts
+    # loads the parts, and starts what only a hybrid query uses (the full-text thread, its statements), with
+    # words that are not among the queries timed
+    index.search("warm up the encoder", k=10, target=target)
     ann = index.target_snapshot(target).ann  # the loaded FAISS index, to time its raw search alone
     total, encode, faiss_s, dense, stages = [], [], [], [], []
     for q in queries:
