@@ -145,6 +145,9 @@ def test_words_no_text_has():
     # another wording can be held whole: the one with the missing word yields nothing ("mass" stays out)
     counts = {"brain": 40, "tumor": 60, "mass": 100}
     assert _alternatives(_clause("brain tumor", "intracranial mass"), counts) == {frozenset({"brain"})}
+    # a modifier no text has is left out of the weighing, and lets no such wording in ("mass" still stays out)
+    assert _alternatives(_clause("brain tumor", "intracranial mass", slots=["parasagittal"]), counts) == {
+        frozenset({"brain"})}
     assert _alternatives(_clause("glioma"), {}) == set()
 
 

@@ -120,9 +120,11 @@ def relaxed_alternatives(clause: Clause, counts: dict[Clause, int], total: int, 
     """The minimal ways to hold more than ``share`` of one wording of ``clause`` (``counts``: each unit of
     relaxation_units -> the number of sentences matching it, of ``total``), each a clause to match within one
     sentence (its ``variants`` empty when it holds modifiers only), the clause's sides kept; a relaxed match
-    matches any of them. A word or slot no text holds cannot be held: its wording yields nothing, unless no
-    wording of the clause can be held whole ("surgical instruments" where reports say "surgical clips"), and then
-    it is left out of the weighing."""
+    matches any of them. A word no text holds cannot be held: its wording yields nothing, unless no wording of
+    the clause has all its words in the texts ("surgical instruments" where reports say "surgical clips"), and
+    then it is left out of the weighing. A modifier no text holds is always left out of it (it is every wording's:
+    it must not let a wording with a missing word in, "mass" of "intracranial mass" for "parasagittal brain
+    tumor")."""
     from itertools import combinations
 
     if clause.status == "negated":
@@ -134,16 +136,13 @@ def relaxed_alternatives(clause: Clause, counts: dict[Clause, int], total: int, 
     def word(t):
         return Clause(status=clause.status, variants=((t,),))
 
-    def held_anywhere(variant):
-        return all(counts[word(t)] for t in variant) and all(counts[_slot_unit(s)] for s in clause.slots)
+    def in_the_texts(variant):
+        return all(counts[word(t)] for t in variant)
 
-    skip_absent = not any(held_anywhere(v) for v in clause.variants)
+    slots = {s: idf(counts[_slot_unit(s)], total) for s in clause.slots if counts[_slot_unit(s)]}
     found: list[tuple[frozenset, frozenset]] = []  # (words, slots) of each minimal alternative
-    for variant in clause.variants:
-        if not skip_absent and not held_anywhere(variant):
-            continue
+    for variant in [v for v in clause.variants if in_the_texts(v)] or clause.variants:
         words = {t: idf(counts[word(t)], total) for t in dict.fromkeys(variant) if counts[word(t)]}
-        slots = {s: idf(counts[_slot_unit(s)], total) for s in clause.slots if counts[_slot_unit(s)]}
         if not words and not slots:
             continue
         whole = sum(words.values())
