@@ -454,6 +454,45 @@ def test_a_rebuild_during_a_text_query_never_returns_what_it_removed(tmp_path, a
         [(h.key, h.lexical_score, h.dense_score) for h in after]
 
 
+def test_a_search_that_finds_the_index_current_finds_its_new_store(tmp_path, archive_dir, monkeypatch):
+    """Two threads of one query refresh an open index (search/hybrid.py: the full-text thread, the dense ranking):
+    while the first is reopening after a rebuild, the second must not find the index current and read the old
+    store (the store is swapped before the stamp that says the index is current)."""
+    import threading
+
+    from medsearch.search import index as index_module
+
+    index(tmp_path)
+    with opened(tmp_path) as idx:
+        old = idx.store
+        index(tmp_path, rebuild=True)  # another meta.sqlite
+        reopening, go_on = threading.Event(), threading.Event()
+        file_stamp = index_module._file_stamp
+
+        def slow_file_stamp(db_url):
+            reopening.set()
+            assert go_on.wait(30)
+            return file_stamp(db_url)
+
+        monkeypatch.setattr(index_module, "_file_stamp", slow_file_stamp)
+        first = threading.Thread(target=idx._refresh)
+        first.start()
+        assert reopening.wait(30)
+        seen = []
+
+        def second_search():
+            idx._refresh()
+            seen.append(idx.store)
+
+        second = threading.Thread(target=second_search)
+        second.start()
+        second.join(0.5)  # it waits for the first refresh to finish (before: it read the old store at once)
+        go_on.set()
+        first.join(30)
+        second.join(30)
+    assert seen and seen[0] is not old
+
+
 def test_an_open_reader_weighs_relaxed_queries_on_what_a_writer_added(tmp_path, archive_dir, monkeypatch):
     """The store counts its sentences once for relaxed queries (Store.lexical_search): a writer that adds to the
     same database and swaps in a new manifest has an open reader count them again."""

@@ -88,7 +88,10 @@ class Index:
     def _refresh(self) -> bool:
         """Reopen on a manifest change (a writer swapped in a new snapshot): the next search loads the new
         files; the store is reopened when it is another database file (a rebuild swapped the directory).
-        Searches already running keep the parts they hold. Returns True when it reopened."""
+        Searches already running keep the parts they hold. Returns True when it reopened.
+
+        A refresh is seen whole: the new stamp is set last, so a search in another thread (a text query's full-text
+        thread refreshes beside its dense ranking) that finds the index current also finds the new store."""
         stamp = manifest_stamp(self.path)
         if stamp == self._stamp or stamp is None:
             return False
@@ -96,19 +99,18 @@ class Index:
             stamp = manifest_stamp(self.path)
             if stamp == self._stamp or stamp is None:
                 return False
-            manifest = read_manifest(self.path)
-            self._stamp = stamp
-            self.manifest = manifest
+            self.manifest = read_manifest(self.path)
             self._loaded.clear()
             self._live.clear()
-        db_stamp = _file_stamp(self.db_url)
-        with self._store_lock:
-            old = self._store
-            if db_stamp != self._db_stamp:
-                self._store, self._db_stamp = None, db_stamp
-            elif old is not None:
-                old.changed()  # the same database, written by the writer that swapped the manifest
-                old = None
+            db_stamp = _file_stamp(self.db_url)
+            with self._store_lock:
+                old = self._store
+                if db_stamp != self._db_stamp:
+                    self._store, self._db_stamp = None, db_stamp
+                elif old is not None:
+                    old.changed()  # the same database, written by the writer that swapped the manifest
+                    old = None
+            self._stamp = stamp
         if old is not None:
             old.close()
         return True
