@@ -140,19 +140,28 @@ def _pg_render(clause) -> str:
     return " & ".join(parts)
 
 
+def _pg_matching(name: str):
+    """A sentence's tsvector matches the tsquery bound as ``name``."""
+    vector = literal_column(f"({TSVECTOR})")
+    return vector.op("@@")(_pg_query(name))
+
+
+def _pg_query(name: str):
+    return func.to_tsquery(literal_column("'simple'::regconfig"), bindparam(name, type_=String))
+
+
 def _pg_matches(relaxed: bool):
     from medsearch.store.models import LexicalSentence
 
     vector = literal_column(f"({TSVECTOR})")
-    query = func.to_tsquery(literal_column("'simple'::regconfig"), bindparam("expression", type_=String))
+    query = _pg_query("expression")
     # ts_rank's weights array is {D, C, B, A}
     weights = literal_column("'{%s}'::float4[]" % ",".join(
         str(COLUMN_WEIGHTS[c]) for c in ("historical", "uncertain", "negated", "asserted")))
     stmt = (select(LexicalSentence.id.label("sentence_id"), func.ts_rank(weights, vector, query).label("score"))
             .where(vector.op("@@")(query)))
     if relaxed:
-        stmt = stmt.where(vector.op("@@")(func.to_tsquery(literal_column("'simple'::regconfig"),
-                                                          bindparam("required", type_=String))))
+        stmt = stmt.where(_pg_matching("required"))
     return stmt.subquery("lexical_hits")
 
 
@@ -161,12 +170,9 @@ def _pg_items(n: int):
 
     from medsearch.store.models import LexicalSentence
 
-    vector = literal_column(f"({TSVECTOR})")
     ids = func.string_agg(distinct(cast(LexicalSentence.item_id, Text)), literal_column("','"))
     return union_all(*(
-        select(literal_column(str(i)).label("position"), ids.label("items"))
-        .where(vector.op("@@")(func.to_tsquery(literal_column("'simple'::regconfig"),
-                                               bindparam(f"expression_{i}", type_=String))))
+        select(literal_column(str(i)).label("position"), ids.label("items")).where(_pg_matching(f"expression_{i}"))
         for i in range(n)))
 
 
@@ -175,12 +181,9 @@ def _pg_counts(n: int):
 
     from medsearch.store.models import LexicalSentence
 
-    vector = literal_column(f"({TSVECTOR})")
     return union_all(*(
         select(literal_column(str(i)).label("position"), func.count().label("n"))
-        .select_from(LexicalSentence)
-        .where(vector.op("@@")(func.to_tsquery(literal_column("'simple'::regconfig"),
-                                               bindparam(f"expression_{i}", type_=String))))
+        .select_from(LexicalSentence).where(_pg_matching(f"expression_{i}"))
         for i in range(n)))
 
 
