@@ -82,7 +82,8 @@ RELAXED_UNITS = 8  # words + slots per wording weighed at most (the heaviest); p
 
 def relaxation_units(clause: Clause) -> list[Clause]:
     """What a relaxed match of ``clause`` weighs, each as a clause of its own: its terms (relaxed_terms) and each
-    of its wordings of several words (in one sentence). None for a denial (relaxed_alternatives)."""
+    of its wordings of several words (in one sentence). An empty list for a denial, which is not weighed
+    (relaxed_alternatives)."""
     if clause.status == "negated":
         return []
     return relaxed_terms(clause) + [Clause(status=clause.status, variants=(v,))
