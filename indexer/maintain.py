@@ -125,10 +125,14 @@ def compact(index_dir, db_url: str | None = None, factory: str | None = None) ->
         manifest = read_manifest(index_dir)  # read once, under the lock
         with _open_store(index_dir, db_url, manifest=manifest) as store:
             manifest = settle(index_dir, store, manifest)
+            if factory is not None:  # refused before any file is written
+                ann.new_index(manifest.dim, factory)
             live = {m: store.vector_ids(m) for m in manifest.modalities}
-            if all(len(live[m]) == e.count and VectorFile(files.file(e.vectors_file), manifest.dim).count() == e.count
-                   for m, e in manifest.modalities.items()):
-                counts = {m: e.count for m, e in manifest.modalities.items()}  # nothing dead: nothing to rewrite
+            # nothing dead and no new factory asked for: nothing to rewrite
+            if factory is None and all(len(live[m]) == e.count
+                                       and VectorFile(files.file(e.vectors_file), manifest.dim).count() == e.count
+                                       for m, e in manifest.modalities.items()):
+                counts = {m: e.count for m, e in manifest.modalities.items()}
                 return CompactResult(counts, counts, manifest.generation, time.perf_counter() - started)
             new = IndexManifest.from_dict(json.loads(manifest.to_json()))
             new.generation += 1

@@ -209,3 +209,18 @@ def test_a_factory_faiss_cannot_build_is_refused_before_the_embedding(tmp_path):
         assert not (tmp_path / "idx").exists()
     with pytest.raises(BadQuery, match="cannot be trained on 3 vectors"):  # was faiss's RuntimeError
         build_index(archive, tmp_path / "idx", FakeEncoder(), IndexOptions(factory="IVF64,Flat", progress=False))
+
+
+def test_compact_with_a_factory_rebuilds_even_when_nothing_is_dead(small_index, capsys):
+    # `compact --factory F` returned early ("dropped 0 dead vectors") and kept the old indexes when no item had
+    # been deleted: the documented flag did nothing
+    from medsearch.index_dir import read_manifest
+
+    index_dir, _ = small_index
+    code, out, err = run(capsys, "compact", "--index", str(index_dir), "--factory", "HNSW16")
+    assert code == 0, err
+    assert {e.factory for e in read_manifest(index_dir).modalities.values()} == {"HNSW16"}
+    code, _, err = run(capsys, "compact", "--index", str(index_dir), "--factory", "Nonsense42")
+    assert code == 2 and "is not a FAISS index" in err, err
+    code, _, err = run(capsys, "verify", "--index", str(index_dir))
+    assert code == 0, err
