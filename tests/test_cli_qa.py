@@ -224,3 +224,14 @@ def test_compact_with_a_factory_rebuilds_even_when_nothing_is_dead(small_index, 
     assert code == 2 and "is not a FAISS index" in err, err
     code, _, err = run(capsys, "verify", "--index", str(index_dir))
     assert code == 0, err
+
+
+def test_python_dash_m_medsearch_is_the_command(tmp_path):
+    # `python -m medsearch` said "No module named medsearch.__main__"
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "medsearch", "ls", "--index", str(tmp_path / "nope")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 5, done.stderr
+    assert done.stderr.startswith("error: no index at")
