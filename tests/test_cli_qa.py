@@ -235,3 +235,17 @@ def test_python_dash_m_medsearch_is_the_command(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 5, done.stderr
     assert done.stderr.startswith("error: no index at")
+
+
+def test_a_draft_from_cases_without_text_says_there_is_nothing_to_quote(tmp_path, capsys):
+    # on an image-only archive (DICOM without reports) `draft` printed "SOURCES:" and the citations alone
+    from conftest import tiny_item, write_test_index
+
+    images = tmp_path / "images"
+    images.mkdir()
+    items = [{**tiny_item(i, images), "text": None, "labels": []} for i in range(4)]
+    write_test_index(tmp_path / "idx", items, images)
+    code, out, err = run(capsys, "draft", items[0]["image_path"], "--index", str(tmp_path / "idx"), "--model", "fake",
+                         "--min-score", "-1")
+    assert code == 0, err
+    assert out.startswith("no sentence to quote") and "SOURCES:" in out

@@ -30,6 +30,7 @@ DUPLICATE_JACCARD = 0.6
 FINDINGS_SECTIONS = ("findings",)
 IMPRESSION_SECTIONS = ("impression", "diagnosis")
 NO_CLOSE_CASE = "no similar case close enough"
+NO_TEXT = "no sentence to quote: the similar cases hold no findings, impression or diagnosis text (sources below)"
 
 
 @dataclass
@@ -72,7 +73,7 @@ class Draft:
         """The draft as plain text: sections, sentences with [n] citations and marks, then the sources."""
         if self.status != "ok":
             return self.message
-        lines = []
+        lines = [] if self.findings or self.impression else [NO_TEXT]
         for title, sentences in (("FINDINGS", self.findings), ("IMPRESSION", self.impression)):
             if sentences:
                 lines.append(f"{title}:")
@@ -145,7 +146,8 @@ def draft_from_vector(index, vector, target: str = "image", filters=None, cases:
         return Draft("no_close_case", f"{NO_CLOSE_CASE} ({detail})", best, threshold)
     close = [h for h in hits if threshold is None or (h.item_score is not None and h.item_score >= threshold)]
     findings, impression, citations = compose(close, max_sentences)
-    return Draft("ok", f"draft from {len(citations)} similar case(s)", best, threshold, findings, impression, citations)
+    message = f"draft from {len(citations)} similar case(s)" + ("" if findings or impression else f"; {NO_TEXT}")
+    return Draft("ok", message, best, threshold, findings, impression, citations)
 
 
 def draft_report(index, image, filters=None, **options) -> Draft:

@@ -248,6 +248,7 @@ function showDraft(data) {
   if (data.status !== "ok") {
     parts.push(el("p", {class: "refused", text: data.message}));
   } else {
+    if (!data.findings.length && !data.impression.length) parts.push(el("p", {class: "refused", text: data.message}));
     for (const [title, sentences] of [["Findings", data.findings], ["Impression", data.impression]]) {
       if (!sentences.length) continue;
       parts.push(el("h3", {text: title}), el("ul", {class: title.toLowerCase()}, ...sentences.map((s) => el("li", {"data-assertion": s.assertion},
