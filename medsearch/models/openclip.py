@@ -11,7 +11,11 @@ already-read constants too.
 
 Speed: the model id comes from hashes of the files (cached by size/mtime), and text goes through a cached ONNX
 export of the text tower (``openclip_onnx``) for HF text towers (BiomedCLIP's PubMedBERT...), so after the first
-use a text query imports neither torch nor open_clip. Images, and text towers that do not export, use torch.
+use a text query imports neither torch nor open_clip. On the CPU, images go through a cached ONNX export of the
+image tower with the model's own preprocessing in PIL/numpy (``openclip_image``), so after the first image query
+(or ``medsearch models prepare``) an image query imports neither either. Torch still runs: images on a GPU
+(device cuda, or auto with one present: batch indexing), torch tensors handed in, an image tower whose export
+failed or disagreed with torch, and text towers that do not export (open_clip's own tokenizer).
 """
 
 from __future__ import annotations
@@ -94,9 +98,15 @@ class OpenClipEncoder(Encoder):
         self.fp = fingerprint(self.files.files)
         self.model_id = f"{name}@{self.fp}"
         text = self._onnx_text
-        self.dim = text.dim if text is not None else int(self._torch_dim)
+        self.dim = text.dim if text is not None else self._exported_image_dim() or int(self._torch_dim)
 
-    # --- torch side (images, and text towers without an ONNX export) ---
+    def _exported_image_dim(self) -> int | None:
+        """The dim from an existing image export (a text tower without an ONNX export then needs no torch here)."""
+        from medsearch.models import openclip_image
+
+        return self._onnx_image.dim if self.images_on_cpu and openclip_image.is_exported(self.fp) else None
+
+    # --- torch side (images on a GPU or without an export, text towers without an ONNX export) ---
     @cached_property
     def device(self) -> str:  # type: ignore[override]
         from medsearch.models.device import resolve_device
@@ -137,16 +147,52 @@ class OpenClipEncoder(Encoder):
             openclip_onnx.export(self, self.fp)
         return openclip_onnx.load(self.fp, self.name)
 
-    def prepare(self) -> list:
-        """The ONNX text export happens at construction; nothing else to prepare (images use torch)."""
-        from medsearch.models import openclip_onnx
+    # --- ONNX image side (CPU) ---
+    @property
+    def images_on_cpu(self) -> bool:
+        """Whether images run on the CPU, decided without torch (an NVIDIA device node, as the default model)."""
+        from medsearch.models.image_runtime import gpu_present
 
-        return [openclip_onnx._paths(self.fp)[0]] if self._onnx_text is not None else []
+        requested = self.requested_device
+        return requested == "cpu" or (requested == "auto" and not gpu_present())
+
+    @cached_property
+    def _onnx_image(self):
+        """The exported image tower (exported on first use), or None: a GPU, or a tower that does not export."""
+        from medsearch.models import openclip_image
+
+        if not self.images_on_cpu or openclip_image.is_unsupported(self.fp):
+            return None
+        if not openclip_image.is_exported(self.fp):
+            model = self.model.float().cpu()
+            if not openclip_image.export(model, openclip_image.PreprocessSettings.of_model(model), self.fp):
+                return None
+        return openclip_image.load(self.fp)
+
+    @cached_property
+    def preprocess_settings(self):
+        """The model's image preprocessing (``openclip_image.PreprocessSettings``): kept beside the image export,
+        else read from the loaded model."""
+        from medsearch.models import openclip_image
+
+        cached = openclip_image.cached_settings(self.fp)
+        return cached if cached is not None else openclip_image.PreprocessSettings.of_model(self.model)
+
+    def prepare(self) -> list:
+        """Export the ONNX text tower (done at construction) and, for the CPU, the image tower; their paths."""
+        from medsearch.models import openclip_image, openclip_onnx
+
+        paths = [openclip_onnx._paths(self.fp)[0]] if self._onnx_text is not None else []
+        return paths + ([openclip_image.paths(self.fp)[0]] if self._onnx_image is not None else [])
 
     def image_transform(self):
-        return _NumpyTransform(self.preprocess)
+        from medsearch.models.openclip_image import ImageTransform
+
+        return ImageTransform(self.preprocess_settings)
 
     def encode_image_batch(self, batch) -> np.ndarray:
+        if not _is_tensor(batch) and self._onnx_image is not None:
+            return self._onnx_image.encode(np.asarray(batch, dtype=np.float32))
         import torch
 
         from medsearch.models.device import autocast
@@ -177,14 +223,8 @@ class OpenClipEncoder(Encoder):
         return float(self.model.logit_scale.exp().item())
 
 
-class _NumpyTransform:
-    """open_clip's PIL->tensor preprocess, returning a numpy array (picklable for DataLoader workers)."""
-
-    def __init__(self, preprocess):
-        self.preprocess = preprocess
-
-    def __call__(self, image) -> np.ndarray:
-        return self.preprocess(image.convert("RGB")).numpy()
+def _is_tensor(batch) -> bool:
+    return type(batch).__module__.startswith("torch")
 
 
 def load(device: str = "auto", name: str = "", **_) -> OpenClipEncoder:

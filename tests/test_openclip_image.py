@@ -1,0 +1,149 @@
+"""The image side of open_clip models without torch: the PIL/numpy preprocessing equals open_clip's transform for
+every resize mode, the ONNX image tower of a tiny BiomedCLIP-shaped model (tests/tiny_biomedclip.py) equals torch,
+a second process embeds an image query importing neither torch nor open_clip, and the runtime choice leaves the
+model's identity alone."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+open_clip = pytest.importorskip("open_clip")
+torch = pytest.importorskip("torch")
+
+import tiny_biomedclip as tb  # noqa: E402
+
+from medsearch.models import openclip_image  # noqa: E402
+from medsearch.models.openclip_image import ImageTransform, PreprocessSettings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+MEAN, STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
+
+
+def _images() -> list:
+    """A non-square RGB, a grayscale (mode L), one smaller than the model's input (upscaled) and a square one."""
+    rng = np.random.default_rng(0)
+    return [Image.fromarray(rng.integers(0, 256, (300, 120, 3), dtype=np.uint8)),
+            Image.fromarray(rng.integers(0, 256, (61, 97), dtype=np.uint8), mode="L"),
+            Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)),
+            Image.fromarray(rng.integers(0, 256, (200, 200, 3), dtype=np.uint8))]
+
+
+@pytest.mark.parametrize("cfg", [
+    {"size": 160},  # BiomedCLIP's shape: shortest edge + centre crop, bicubic
+    {"size": (96, 128)},  # non-square input: open_clip's ResizeKeepRatio path
+    {"size": 112, "resize_mode": "longest", "fill_color": 128},  # letterbox with a fill colour
+    {"size": (80, 64), "resize_mode": "squash", "interpolation": "bilinear"},
+])
+def test_numpy_preprocessing_equals_open_clip_transform(cfg):
+    from open_clip.transform import PreprocessCfg, image_transform_v2
+
+    full = {**vars(PreprocessCfg()), "mean": MEAN, "std": STD, **cfg}
+    theirs = image_transform_v2(PreprocessCfg(**full), is_train=False)
+    ours = ImageTransform(PreprocessSettings.from_open_clip(full))
+    for image in _images():
+        want = theirs(image).numpy()
+        got = ours(image)
+        assert got.shape == want.shape and got.dtype == np.float32
+        np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> str:
+    root = tmp_path_factory.mktemp("tinybiomed")
+    return f"local-dir:{tb.local_model(root)}"
+
+
+def _torch_reference(enc, images) -> np.ndarray:
+    """open_clip's own transform and image tower, nothing of ours."""
+    batch = torch.stack([enc.preprocess(im) for im in images])
+    with torch.inference_mode():
+        return torch.nn.functional.normalize(enc.model.encode_image(batch), dim=-1).numpy()
+
+
+def _run(code: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}", **env}, timeout=300)
+
+
+def test_onnx_image_tower_equals_torch_and_a_new_process_needs_neither_torch_nor_open_clip(tiny_model, isolated_cache,
+                                                                                            tmp_path):
+    from medsearch.models import load_encoder
+
+    enc = load_encoder(tiny_model, device="cpu")
+    images = _images()
+    got = enc.encode_images(images)
+    onnx_file, meta_file, _ = openclip_image.paths(enc.fp)
+    assert onnx_file.exists() and meta_file.exists(), "the image tower was exported to the cache"
+    assert enc._onnx_image is not None and got.shape == (4, 16)
+    np.testing.assert_allclose(got, _torch_reference(enc, images), atol=1e-4)
+    # the settings kept beside the export are open_clip's for this model (size from the vision tower, mean/std
+    # from its config), not BiomedCLIP's 224
+    assert enc.preprocess_settings == PreprocessSettings(size=(160, 160), mean=MEAN, std=STD)
+    assert openclip_image.cached_settings(enc.fp) == enc.preprocess_settings
+
+    np.save(tmp_path / "want.npy", got)
+    out = _run(f"""
+        import sys
+        import numpy as np
+        from PIL import Image
+        from medsearch.models import load_encoder
+        from medsearch.search.images import to_pil
+        enc = load_encoder({tiny_model!r}, device="auto")
+        rng = np.random.default_rng(0)
+        images = [Image.fromarray(rng.integers(0, 256, (300, 120, 3), dtype=np.uint8)),
+                  Image.fromarray(rng.integers(0, 256, (61, 97), dtype=np.uint8), mode="L")]
+        got = enc.encode_images([to_pil(im) for im in images])
+        np.testing.assert_allclose(got, np.load({str(tmp_path / "want.npy")!r})[:2], atol=1e-6)
+        enc.encode_texts(["left pleural effusion"])
+        print("MODULES", "torch" in sys.modules, "open_clip" in sys.modules, enc.model_id)
+    """, {"MEDSEARCH_CACHE": str(isolated_cache), "CUDA_VISIBLE_DEVICES": ""})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert f"MODULES False False {enc.model_id}" in out.stdout, out.stdout
+
+
+def test_identity_is_the_same_whichever_runtime_embeds_images(tiny_model, isolated_cache, monkeypatch):
+    from medsearch.models import load_encoder
+
+    on_cpu = load_encoder(tiny_model, device="cpu")
+    on_gpu = load_encoder(tiny_model, device="cuda")  # images would run on torch; nothing is loaded to know its id
+    assert on_cpu.images_on_cpu and not on_gpu.images_on_cpu and on_gpu._onnx_image is None
+    assert (on_cpu.model_id, on_cpu.dim, on_cpu.identity.name) == (on_gpu.model_id, on_gpu.dim, on_gpu.identity.name)
+    assert "_loaded" not in on_gpu.__dict__
+    from medsearch.models import image_runtime
+
+    monkeypatch.setattr(image_runtime, "gpu_present", lambda: True)
+    assert not load_encoder(tiny_model, device="auto").images_on_cpu
+
+
+def test_a_tower_that_does_not_export_stays_on_torch_and_is_not_retried(tiny_model, isolated_cache, monkeypatch):
+    from medsearch.models import load_encoder, onnx_cache
+
+    def fail(*_, **__):
+        raise RuntimeError("Unsupported: ONNX export of operator foo\nmore detail")
+
+    monkeypatch.setattr(onnx_cache, "export_optimised", fail)
+    enc = load_encoder(tiny_model, device="cpu")
+    images = _images()[:2]
+    np.testing.assert_allclose(enc.encode_images(images), _torch_reference(enc, images), atol=1e-5)
+    assert enc._onnx_image is None and openclip_image.is_unsupported(enc.fp)
+    assert "operator foo" in openclip_image.paths(enc.fp)[2].read_text()
+    assert not openclip_image.paths(enc.fp)[0].exists()
+    again = load_encoder(tiny_model, device="cpu")
+    assert again._onnx_image is None and "_loaded" not in again.__dict__  # no second export attempt
+
+
+def test_prepare_exports_the_image_tower_too(tiny_model, isolated_cache):
+    from medsearch.models import load_encoder
+
+    enc = load_encoder(tiny_model, device="cpu")
+    paths = enc.prepare()
+    assert paths == [isolated_cache / f"openclip-text-{enc.fp}.onnx", isolated_cache / f"openclip-image-{enc.fp}.onnx"]
+    assert all(p.exists() for p in paths)
