@@ -165,7 +165,10 @@ class OpenClipEncoder(Encoder):
             return None
         if not openclip_image.is_exported(self.fp):
             model = self.model.float().cpu()
-            if not openclip_image.export(model, openclip_image.PreprocessSettings.of_model(model), self.fp):
+            exported = openclip_image.export(model, openclip_image.PreprocessSettings.of_model(model), self.fp)
+            if self.device != "cpu":  # torch saw an accelerator the device-node check did not: leave the model there
+                model.to(self.device)
+            if not exported:
                 return None
         return openclip_image.load(self.fp)
 
