@@ -5,6 +5,7 @@ model's identity alone."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -147,3 +148,43 @@ def test_prepare_exports_the_image_tower_too(tiny_model, isolated_cache):
     paths = enc.prepare()
     assert paths == [isolated_cache / f"openclip-text-{enc.fp}.onnx", isolated_cache / f"openclip-image-{enc.fp}.onnx"]
     assert all(p.exists() for p in paths)
+
+
+def _native_model(directory: Path, vision_cfg: dict) -> str:
+    """A tiny open_clip-native CLIP (its own ViT or ResNet, its own BPE tokenizer) whose config asks for another
+    preprocessing than BiomedCLIP's: non-square input, letterbox ('longest') with a fill colour, bilinear."""
+    from safetensors.torch import save_file
+
+    cfg = {"embed_dim": 16, "vision_cfg": vision_cfg,
+           "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+    directory.mkdir(parents=True)
+    (directory / "open_clip_config.json").write_text(json.dumps({"model_cfg": cfg, "preprocess_cfg": {
+        "mean": [0.5, 0.4, 0.3], "std": [0.2, 0.25, 0.3], "interpolation": "bilinear", "resize_mode": "longest",
+        "fill_color": 200}}))
+    torch.manual_seed(0)
+    model = open_clip.CLIP(**cfg)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(directory / "open_clip_model.safetensors"))
+    return f"local-dir:{directory}"
+
+
+@pytest.mark.parametrize("vision_cfg", [
+    {"image_size": [48, 64], "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},  # ViT: MHA fast path
+    {"image_size": 64, "layers": [1, 1, 1, 1], "width": 16, "head_width": 16},  # ModifiedResNet, attention pool
+], ids=["vit", "resnet"])
+def test_open_clip_native_towers_export_with_their_own_preprocessing(vision_cfg, tmp_path, isolated_cache):
+    from medsearch.models import load_encoder
+
+    name = _native_model(tmp_path / "m", vision_cfg)
+    enc = load_encoder(name, device="cpu")
+    images = _images()
+    got = enc.encode_images(images)
+    assert enc._onnx_image is not None, "open_clip's own towers export (attention fast path off while tracing)"
+    size = vision_cfg["image_size"]
+    assert enc.preprocess_settings == PreprocessSettings(size=tuple(size) if isinstance(size, list) else (size, size),
+                                                         mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3),
+                                                         interpolation="bilinear", resize_mode="longest", fill_color=200)
+    np.testing.assert_allclose(got, _torch_reference(enc, images), atol=1e-4)
+    # a text tower without an ONNX export no longer needs torch just to know the dim once the image tower is exported
+    again = load_encoder(name, device="cpu")
+    assert again.dim == enc.dim == 16 and "_loaded" not in again.__dict__
+    np.testing.assert_allclose(again.encode_images(images[:1]), got[:1], atol=1e-6)

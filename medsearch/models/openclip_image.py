@@ -161,12 +161,18 @@ def export(model, settings: PreprocessSettings, fp: str) -> bool:
     onnx_file, meta_file, marker = paths(fp)
     h, w = settings.size
     probe = torch.from_numpy(np.random.default_rng(0).standard_normal((3, 3, h, w)).astype(np.float32))
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    # nn.MultiheadAttention's inference fast path (open_clip's own ViTs and ResNets' attention pool) traces to
+    # aten::_native_multi_head_attention, which has no ONNX form; the plain path computes the same
+    torch.backends.mha.set_fastpath_enabled(False)
     try:
         export_optimised(model.visual, (torch.zeros(2, 3, h, w),), onnx_file, input_names=["pixels"],
                          dynamic_axes={"pixels": {0: "n"}, "embedding": {0: "n"}})
         got = ImageRuntime(onnx_file).encode(probe.numpy())
     except RuntimeError as exc:  # torch.onnx's errors, a tracer failure, onnxruntime's Fail/NotImplemented
         return _unsupported(onnx_file, marker, f"export failed: {str(exc).strip().splitlines()[0][:300]}")
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
     with torch.inference_mode():
         want = torch.nn.functional.normalize(model.visual(probe).float(), dim=-1).numpy()
     gap = float(np.abs(got - want).max())
