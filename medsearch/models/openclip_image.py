@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from medsearch.models.onnx_cache import cache_dir
 log = logging.getLogger(__name__)
 
 AGREEMENT = 1e-3  # largest |onnx - torch| of a unit embedding accepted at export (tests hold it to 1e-4)
+_EXPORTING = threading.Lock()  # threads of one process share its temporary file names: one export at a time
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,13 @@ def cached_settings(fp: str) -> PreprocessSettings | None:
 def export(model, settings: PreprocessSettings, fp: str) -> bool:
     """Trace ``model.visual`` (a CPU float32 open_clip model) into the cache; False (and the marker written) when
     it does not trace or its graph disagrees with torch."""
+    with _EXPORTING:
+        if is_exported(fp) or is_unsupported(fp):  # another thread did it meanwhile
+            return is_exported(fp)
+        return _export(model, settings, fp)
+
+
+def _export(model, settings: PreprocessSettings, fp: str) -> bool:
     import torch
 
     from medsearch.models.image_runtime import ImageRuntime
