@@ -111,17 +111,18 @@ def test_onnx_image_tower_equals_torch_and_a_new_process_needs_neither_torch_nor
 
 
 def test_identity_is_the_same_whichever_runtime_embeds_images(tiny_model, isolated_cache, monkeypatch):
-    from medsearch.models import load_encoder
+    from medsearch.models import image_runtime, load_encoder
+    from medsearch.models.openclip import OpenClipEncoder
 
     on_cpu = load_encoder(tiny_model, device="cpu")
-    on_gpu = load_encoder(tiny_model, device="cuda")  # images would run on torch; nothing is loaded to know its id
-    assert on_cpu.images_on_cpu and not on_gpu.images_on_cpu and on_gpu._onnx_image is None
+    assert on_cpu.images_on_cpu and not OpenClipEncoder(tiny_model, device="cuda").images_on_cpu
+    monkeypatch.setattr(image_runtime, "gpu_present", lambda: True)  # what `auto` sees on a GPU machine
+    on_gpu = load_encoder(tiny_model, device="auto")
+    assert not on_gpu.images_on_cpu and on_gpu._onnx_image is None
+    assert "_loaded" not in on_gpu.__dict__  # its identity is known without loading torch
     assert (on_cpu.model_id, on_cpu.dim, on_cpu.identity.name) == (on_gpu.model_id, on_gpu.dim, on_gpu.identity.name)
-    assert "_loaded" not in on_gpu.__dict__
-    from medsearch.models import image_runtime
-
-    monkeypatch.setattr(image_runtime, "gpu_present", lambda: True)
-    assert not load_encoder(tiny_model, device="auto").images_on_cpu
+    images = _images()  # torch here runs on this machine's CPU: the same vectors as the ONNX export
+    np.testing.assert_allclose(on_gpu.encode_images(images), on_cpu.encode_images(images), atol=1e-4)
 
 
 def test_a_tower_that_does_not_export_stays_on_torch_and_is_not_retried(tiny_model, isolated_cache, monkeypatch):
