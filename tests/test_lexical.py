@@ -159,3 +159,12 @@ def test_a_denial_is_relaxed_to_any_of_its_words():
     assert relaxation_units(clause) == []
     [relaxed] = relaxed_alternatives(clause, {}, 1000)
     assert relaxed.variants == (("calcified",), ("granuloma",)) and relaxed.sides == clause.sides
+
+
+def test_idf_stays_positive_when_the_total_is_behind_a_count():
+    # the store keeps its sentence count until a writer's new manifest; a unit counted after the write may match
+    # more sentences than that total: it weighs as a unit in every sentence, never negatively
+    from medsearch.lexical.query import idf
+
+    assert idf(150, 100) == idf(150, 150) > 0
+    assert idf(10, 1000) > idf(100, 1000) > 0

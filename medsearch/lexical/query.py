@@ -110,9 +110,12 @@ def _any_word(clause: Clause) -> Clause:
 
 
 def idf(matching: int, total: int) -> float:
-    """BM25's inverse document frequency of a unit matched by ``matching`` of ``total`` sentences (always > 0)."""
+    """BM25's inverse document frequency of a unit matched by ``matching`` of ``total`` sentences (always > 0:
+    the store counts ``total`` once per state of the database, so a count made just after another process wrote
+    may exceed it)."""
     import math
 
+    total = max(total, matching)
     return math.log(1.0 + (total - matching + 0.5) / (matching + 0.5))
 
 
