@@ -46,11 +46,12 @@ def search_text(index, query: str, k: int, target: str, filters, plan: str, mode
             ready = prepared_hits(store, target, found, clauses, PREPARED_HITS * k) if beside else {}
             return store, (found, sets, ready, time.perf_counter() - lexical_start)
 
-        def lexical_search_now():
+        def lexical_search_of_the_current_store():
             index._refresh()  # a writer may have swapped in another database since the last query
             return lexical_search(index.store)
 
-        lexical_job = index._lexical_pool().submit(lexical_search_now) if beside else Done(lexical_search_now())
+        lexical_job = (index._lexical_pool().submit(lexical_search_of_the_current_store) if beside
+                       else Done(lexical_search_of_the_current_store()))
     if mode in ("dense", "hybrid"):
         index._load_in_background(target)
         embedded = index.embed_query(query, target=target, ensemble=ensemble, expand=expand)
