@@ -3,6 +3,7 @@ would, on a tiny index made here with the fake encoder, and checks the exit code
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -249,3 +250,17 @@ def test_a_draft_from_cases_without_text_says_there_is_nothing_to_quote(tmp_path
                          "--min-score", "-1")
     assert code == 0, err
     assert out.startswith("no sentence to quote") and "SOURCES:" in out
+
+
+def test_a_filtered_search_that_finds_nothing_names_the_filter_value_no_item_has(small_index, capsys):
+    # `--modality foo` / `--split nope` printed "no results" alone, as if the search had failed to match
+    index_dir, _ = small_index
+    code, out, err = run(capsys, "query", "nodule", "--index", str(index_dir), "--modality", "ultrasound",
+                         "--split", "nope", "--licence", "CC BY*")
+    assert code == 0, err
+    assert "no results" in out
+    assert "no item in this index has --modality 'ultrasound' (it has: CT, MR, XR)" in err
+    assert "no item in this index has --split 'nope' (it has: test, train, val)" in err
+    assert "--licence" not in err  # CC BY and CC BY-NC are there
+    code, out, err = run(capsys, "query", "nodule", "--index", str(index_dir), "--modality", "MRI", "--json")
+    assert code == 0 and json.loads(out) and err == ""

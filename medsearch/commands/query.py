@@ -65,6 +65,9 @@ def query_command(
                 text, k=k, target=search_target, ensemble=not no_ensemble, expand=not no_expand, filters=filters,
                 mode=mode, negation=not no_negation,
             )
+        if not outcome.hits and not filters.is_empty():  # say which filter value no item has, if one is
+            for line in absent_filter_values(idx.info()["facets"], filters):
+                typer.echo(line, err=True)
     results, searched_for = list(outcome.hits), outcome.searched_for
     if json_output:
         import json
@@ -75,3 +78,30 @@ def query_command(
         typer.echo(json.dumps(rows, indent=2, default=str))
     else:
         print_results(results, searched_for if searched_for != text else None, show_paths)
+
+
+def absent_filter_values(facets: dict[str, dict[str, int]], filters) -> list[str]:
+    """One line per filter value that no item of the index has (modality in any spelling, split, licence or
+    licence prefix), naming the values it does have: why a filtered search found nothing, when that is why."""
+    from medsearch.archives.modality import UNKNOWN, canonical_modality, modality_spellings
+
+    lines = []
+
+    def absent(option: str, value: str, present: dict[str, int]) -> None:
+        have = ", ".join(sorted(present)) or "none"
+        lines.append(f"no item in this index has {option} {value!r} (it has: {have})")
+
+    modalities = facets.get("modalities", {})
+    if filters.modality:
+        wanted = canonical_modality(filters.modality)
+        spellings = modality_spellings(wanted) if wanted != UNKNOWN else {UNKNOWN}
+        if not any(str(m).lower() in spellings or canonical_modality(m) == wanted for m in modalities):
+            absent("--modality", filters.modality, modalities)
+    if filters.split and filters.split not in facets.get("splits", {}):
+        absent("--split", filters.split, facets.get("splits", {}))
+    licences = facets.get("licences", {})
+    if filters.licence:
+        prefix = filters.licence[:-1] if filters.licence.endswith("*") else None
+        if not any(lic == filters.licence or (prefix is not None and lic.startswith(prefix)) for lic in licences):
+            absent("--licence", filters.licence, licences)
+    return lines
