@@ -264,3 +264,12 @@ def test_a_filtered_search_that_finds_nothing_names_the_filter_value_no_item_has
     assert "--licence" not in err  # CC BY and CC BY-NC are there
     code, out, err = run(capsys, "query", "nodule", "--index", str(index_dir), "--modality", "MRI", "--json")
     assert code == 0 and json.loads(out) and err == ""
+
+
+@pytest.mark.parametrize("url", ["nonsense://x", "not a url", "mysql://user@host/db"])
+def test_a_db_url_medsearch_cannot_use_names_the_urls_it_can(small_index, capsys, url):
+    # the hint was SQLite's "check that the folder exists and is writable" for any URL
+    index_dir, _ = small_index
+    code, _, err = run(capsys, "ls", "--index", str(index_dir), "--db", url)
+    assert code == 8, err
+    assert "give sqlite:///PATH/meta.sqlite or postgresql+psycopg://" in err and "writable" not in err

@@ -13,6 +13,8 @@ from medsearch.errors import StoreError
 
 POSTGRES_HINT = "is PostgreSQL running? pip install 'medsearch[postgres]'"
 SQLITE_HINT = "check that the folder exists and is writable"
+URL_HINT = ("give sqlite:///PATH/meta.sqlite or postgresql+psycopg://USER@HOST/DB (leave out --db for the index's "
+            "own store)")
 
 
 SQLITE_DAMAGED_HINT = ("the file is damaged or is not an SQLite database: restore it from a backup or rebuild the "
@@ -69,7 +71,10 @@ def make_engine(url: str) -> Engine:
             options["connect_args"] = {"prepare_threshold": None}
         engine = create_engine(parsed, **options)
     except (ArgumentError, NoSuchModuleError, ModuleNotFoundError, ImportError) as exc:
-        raise StoreError(f"cannot open store {safe_url(url)}: {exc}", hint=hint_for(url)) from exc
+        # not a URL, a database SQLAlchemy does not know, or one medsearch does not support (mysql://): the hint
+        # names the two it does; SQLite's and PostgreSQL's own failures get theirs
+        hint = hint_for(url) if url.startswith(("sqlite", "postgres")) else URL_HINT
+        raise StoreError(f"cannot open store {safe_url(url)}: {exc}", hint=hint) from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_foreign_keys)
     return engine
