@@ -123,6 +123,10 @@ class Lexicon:
     def __len__(self) -> int:
         return len(self.entries)
 
+    def terms_in(self, normalised_query: str) -> list[str]:
+        """The lexicon's terms the query uses, as written ("heart failure" of "acute heart failure")."""
+        return [m.group(1) for m in self._pattern.finditer(normalised_query)] if self._pattern else []
+
     def expand(self, normalised_query: str) -> str:
         """Rewrite each term by the style (default: its clinical phrase); a phrase already in the query is not
         added twice."""

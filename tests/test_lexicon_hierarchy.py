@@ -1,0 +1,105 @@
+"""Query expansion goes down the lexicon's concept hierarchy, never up: a query for a specific finding is not
+answered by a broader wording of its group ("effusion" for "pleural effusion", "nodule" for "lung nodule"), nor a
+modified finding by another organ's wording ("lung mass" for "renal mass")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import write_test_index
+
+from medsearch.lexical.query import parse
+from medsearch.search import open_index
+
+
+def _wordings(query):
+    [clause] = parse(query).clauses
+    return {" ".join(v) for v in clause.variants}
+
+
+@pytest.mark.parametrize("query, kept, left_out", [
+    ("pleural effusion", {"pleural effusion", "pleural fluid"}, {"effusion"}),
+    ("lung nodule", {"pulmonary nodule", "lung nodule"}, {"nodule"}),
+    ("pulmonary embolism", {"pulmonary embolism", "pulmonary embolus"}, {"embolus"}),  # "emboli" folds to it
+    ("renal mass", {"mass"}, {"pulmonary mass", "lung mass"}),
+    ("knee joint effusion", {"effusion"}, {"pleural effusion", "pleural fluid"}),
+    ("subsegmental atelectasis", {"subsegmental atelectasis"}, {"atelectasis"}),
+])
+def test_a_specific_query_is_not_answered_by_a_broader_wording(query, kept, left_out):
+    wordings = _wordings(query)
+    assert kept <= wordings and not wordings & left_out
+
+
+@pytest.mark.parametrize("query, narrower", [
+    ("effusion", {"pleural effusion", "pleural fluid"}),  # a broad query may be answered by narrower findings
+    ("nodule", {"pulmonary nodule", "lung nodule"}),
+    ("atelectasis", {"subsegmental atelectasis", "atelectatic"}),
+])
+def test_a_broad_query_expands_down(query, narrower):
+    assert {query} | narrower <= _wordings(query)
+
+
+def test_what_the_user_wrote_and_synonym_phrases_stay():
+    assert "heart failure" in _wordings("heart failure")  # the lexicon rewrote it to "congestive heart failure"
+    assert "dyspnea" in _wordings("SOB")  # SOB's phrase is "dyspnea shortness of breath": two synonyms
+    assert "stroke" in _wordings("stroke")
+
+
+def test_a_denial_still_reads_the_broader_wording():
+    # "small bilateral effusions" in a chest report contradicts "no pleural effusion"
+    assert "effusion" in _wordings("no pleural effusion")
+
+
+TEXTS = [
+    "Moderate right pleural effusion.",
+    "MRI of the knee showing a large joint effusion.",
+    "Moderate pericardial effusion on echocardiography.",
+    "Sagittal MRI of the ankle with a small effusion.",
+    "Spiculated nodule in the left breast.",
+    "Hypoechoic nodule in the right lobe of the prostate.",
+    "A 2 cm nodule in the right lung.",
+    "Large lung mass in the right upper lobe.",
+    "Enhancing renal mass in the left kidney.",
+    "Normal chest radiograph.",
+    "Healed fracture of the distal radius.",
+    "Clear lungs.",
+]
+
+
+@pytest.fixture(scope="module")
+def caption_index(tmp_path_factory):
+    index_dir = tmp_path_factory.mktemp("captions") / "index"
+    items = [dict(archive="captions", key=f"c{i:02d}", text=t) for i, t in enumerate(TEXTS)]
+    write_test_index(index_dir, items, Path("/captions"))
+    with open_index(index_dir) as index:
+        yield index
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("pleural effusion", {0}),  # not the knee, pericardial or ankle effusion
+    ("lung nodule", {6}),  # not the breast or prostate nodule
+    ("renal mass", {8}),  # not the lung mass
+    ("knee joint effusion", {1}),
+])
+def test_the_lexical_hits_are_the_finding_asked_for(caption_index, query, expected):
+    hits = caption_index.search_text(query, k=len(TEXTS), target="text", mode="lexical")
+    assert {int(h.key[1:]) for h in hits} == expected
+
+
+def test_a_relaxed_match_is_not_reduced_to_a_broader_wording():
+    # "effusion" in 5 of 1,000 sentences is rare enough to match alone, but it is broader than "pleural effusion"
+    from medsearch.lexical.query import Clause, relaxation_units, relaxed_alternatives
+
+    [clause] = parse("pleural effusion").clauses
+    counts = {"pleural": 3, "effusion": 5, "fluid": 40, "pleural effusion": 2, "pleural fluid": 1}
+
+    def count(unit):
+        return counts.get(" ".join(t for v in unit.variants for t in v), 0)
+
+    found = {frozenset(t for v in a.variants for t in v)
+             for a in relaxed_alternatives(clause, {u: count(u) for u in relaxation_units(clause)}, 1000)}
+    assert frozenset({"pleural"}) in found and frozenset({"effusion"}) not in found
+    plain = Clause(status="asserted", variants=clause.variants)  # without the lexicon's broader wordings
+    assert frozenset({"effusion"}) in {frozenset(t for v in a.variants for t in v) for a in relaxed_alternatives(
+        plain, {u: count(u) for u in relaxation_units(plain)}, 1000)}
