@@ -103,3 +103,20 @@ def test_a_relaxed_match_is_not_reduced_to_a_broader_wording():
     plain = Clause(status="asserted", variants=clause.variants)  # without the lexicon's broader wordings
     assert frozenset({"effusion"}) in {frozenset(t for v in a.variants for t in v) for a in relaxed_alternatives(
         plain, {u: count(u) for u in relaxation_units(plain)}, 1000)}
+
+
+@pytest.mark.parametrize("text, decision", [
+    ("No effusion.", "negated"),  # denying the broader denies the finding
+    ("Small bilateral effusions.", "absent"),  # asserting the broader does not assert it
+    ("Large right pleural effusion.", "asserted"),
+])
+def test_denying_a_broader_wording_denies_the_finding(text, decision):
+    import dataclasses
+
+    from medsearch.lexical.assertion import analyse
+    from medsearch.lexical.query import decide, match_clause
+
+    [clause] = parse("pleural effusion").clauses
+    assert decide(clause, match_clause(clause, analyse(text))) == decision
+    # the assertion check asks the full-text index for the finding denied with the clause in the negated status
+    assert ("effusion",) in dataclasses.replace(clause, status="negated").variants

@@ -50,6 +50,13 @@ class Clause:
     sides: tuple[tuple[str, ...], ...] = ()  # laterality: like slots, but kept even when a search relaxes
     broader: tuple[tuple[str, ...], ...] = ()  # the lexicon's wordings more general than the finding: not it
 
+    def __post_init__(self):
+        # denying the broader denies the finding ("no effusion": no pleural effusion): a clause looking for the
+        # finding denied (the assertion check's negated column, a negated query) also matches its broader wordings
+        if self.status == "negated" and self.broader:
+            object.__setattr__(self, "variants", tuple(dict.fromkeys(self.variants + self.broader)))
+            object.__setattr__(self, "broader", ())
+
     def all_terms(self) -> set[str]:
         return {t for v in self.variants for t in v} | {t for s in self.slots + self.sides for t in s}
 
@@ -415,7 +422,7 @@ def match_clause(clause: Clause, sentences: list[Sentence]) -> ClauseMatch:
     for sentence in sentences:
         for status in ("asserted", "negated", "uncertain", "historical"):
             have = {t.term for t in sentence.terms if t.status == status}
-            for variant in clause.variants:
+            for variant in clause.variants + (clause.broader if status == "negated" else ()):
                 if set(variant) <= have and all(any(t.term in slot for t in sentence.terms)
                                                 for slot in clause.constraints()):
                     found.statuses.add(status)
