@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -161,8 +161,9 @@ class Classifier:
                 "temperature_source": self.temperature_source,
                 "thresholds": {"min_probability": self.min_probability, "min_margin": self.min_margin}}
 
-    def classify(self, images: Iterable) -> list[Classification]:
-        """One Classification per input, in order; unreadable files carry ``error`` and do not stop the rest."""
+    def classify(self, images: Iterable, progress: Callable[[int], None] | None = None) -> list[Classification]:
+        """One Classification per input, in order; unreadable files carry ``error`` and do not stop the rest.
+        ``progress(done)`` is called after each batch with the number of inputs handled so far."""
         images = list(images)
         results = [Classification(_source_name(image)) for image in images]
         transform = self.encoder.image_transform()
@@ -178,8 +179,12 @@ class Classifier:
             if len(pending) == BATCH_SIZE:
                 self._score(np.stack(arrays), [results[j] for j in pending])
                 pending, arrays = [], []
+                if progress is not None:
+                    progress(i + 1)
         if pending:
             self._score(np.stack(arrays), [results[j] for j in pending])
+        if progress is not None:
+            progress(len(images))
         return results
 
     __call__ = classify

@@ -273,3 +273,17 @@ def test_a_db_url_medsearch_cannot_use_names_the_urls_it_can(small_index, capsys
     code, _, err = run(capsys, "ls", "--index", str(index_dir), "--db", url)
     assert code == 8, err
     assert "give sqlite:///PATH/meta.sqlite or postgresql+psycopg://" in err and "writable" not in err
+
+
+def test_classify_shows_progress_on_more_than_one_batch_of_files(tmp_path, capsys):
+    # a folder of files was classified in silence until the table came
+    from conftest import tiny_item
+
+    from medsearch.classifier import BATCH_SIZE
+
+    paths = [tiny_item(i, tmp_path)["image_path"] for i in range(BATCH_SIZE + 3)]
+    code, _, err = run(capsys, "classify", *paths, "--label", "nodule", "--label", "normal", "--model", "fake")
+    assert code == 0, err
+    assert f"classifying {len(paths)}/{len(paths)} items (100%)" in err
+    code, _, err = run(capsys, "classify", *paths[:2], "--label", "nodule", "--label", "normal", "--model", "fake")
+    assert code == 0 and "classifying" not in err  # a few files: no progress line

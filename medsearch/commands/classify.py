@@ -29,12 +29,16 @@ def classify_command(
     and whether it needs review (low top probability or a close second). A file that cannot be read is
     reported on its own line and the others are still classified; the exit code is non-zero (4) only when
     no file could be classified."""
-    from medsearch.classifier import Classifier
+    from medsearch.classifier import BATCH_SIZE, Classifier
+    from medsearch.progress import progress_display
 
     clf = Classifier(label, model=model, device=device, template_set=templates, expand=not no_expand,
                      temperature=temperature, calibration=calibration, min_probability=min_probability,
                      min_margin=min_margin)
-    results = clf.classify(images)
+    # more than one batch of files: a bar on a terminal (erased when done), log lines every 10 s otherwise
+    with progress_display(len(images) > BATCH_SIZE, transient=True) as bar:
+        task = bar.add_task("classifying", total=len(images))
+        results = clf.classify(images, progress=lambda done: bar.update(task, completed=done))
     if json_output:
         typer.echo(json.dumps({**clf.settings(), "results": [r.to_dict() for r in results]}, indent=2))
     else:
