@@ -7,15 +7,24 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from medsearch.errors import IndexBusy
-from medsearch.index_dir import IndexDir
+from medsearch.errors import BadQuery, IndexBusy, IndexNotFound
+from medsearch.index_dir import MANIFEST, IndexDir
 
 
 @contextmanager
-def index_lock(index_dir: Path) -> Iterator[None]:
+def index_lock(index_dir: Path, create: bool = True) -> Iterator[None]:
+    """Hold the directory's lock for a writer. ``create``: make the directory (an indexing run); else a missing
+    one is IndexNotFound (delete and compact never leave an empty folder behind a mistyped --index)."""
     files = IndexDir(index_dir)
-    files.path.mkdir(parents=True, exist_ok=True)
-    with open(files.lock, "w") as handle:
+    if not create and not files.path.is_dir():
+        raise IndexNotFound(f"no index at {index_dir} ({MANIFEST} is missing)")
+    try:
+        files.path.mkdir(parents=True, exist_ok=True)
+        handle = open(files.lock, "w")
+    except OSError as exc:  # a folder that cannot be made or written: one line, not a traceback
+        raise BadQuery(f"cannot write the index directory {index_dir}: {exc.strerror or exc}",
+                       hint="give --index a folder you can write") from None
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -86,7 +86,7 @@ def delete_items(index_dir, keys=None, filters: Filters | dict | None = None, ar
     if not keys and filters is None and archive is None:
         raise BadQuery("say what to delete", hint="give --key KEY (repeatable) or a filter (--split, --modality, ...)")
     index_dir = Path(index_dir)
-    with index_lock(index_dir):
+    with index_lock(index_dir, create=False):
         manifest = read_manifest(index_dir)  # IndexNotFound before anything else; read once, under the lock
         with _open_store(index_dir, db_url, manifest=manifest) as store:
             manifest = settle(index_dir, store, manifest)
@@ -121,7 +121,7 @@ def compact(index_dir, db_url: str | None = None, factory: str | None = None) ->
     started = time.perf_counter()
     index_dir = Path(index_dir)
     files = IndexDir(index_dir)
-    with index_lock(index_dir):
+    with index_lock(index_dir, create=False):
         manifest = read_manifest(index_dir)  # read once, under the lock
         with _open_store(index_dir, db_url, manifest=manifest) as store:
             manifest = settle(index_dir, store, manifest)

@@ -145,6 +145,7 @@ def build_index(archive, index_dir: str | Path, encoder, options: IndexOptions |
     Raises IndexMismatch when the directory holds an index of another model (unless ``options.rebuild``).
     """
     options = options or IndexOptions()
+    check_index_location(Path(index_dir), options.rebuild)
     if options.factory is not None:  # a factory FAISS cannot build is refused now, not after the embedding
         from indexer.ann import new_index
 
@@ -152,6 +153,27 @@ def build_index(archive, index_dir: str | Path, encoder, options: IndexOptions |
     if options.rebuild:
         return rebuild_beside(archive, Path(index_dir), encoder, options)
     return _build(archive, Path(index_dir), encoder, options)
+
+
+def check_index_location(index_dir: Path, rebuild: bool) -> None:
+    """Refuse, before any work, an --index that cannot be an index directory: a file; a folder of other files
+    that holds no index yet (the archive's own folder, a home directory); and, for --rebuild, any folder that
+    holds files not the index's own, since the rebuild swaps the whole folder out and deletes it."""
+    from medsearch.index_dir import foreign_entries
+
+    if index_dir.exists() and not index_dir.is_dir():
+        raise BadQuery(f"--index {index_dir} is a file, not an index directory",
+                       hint="give a new folder (it is created) or an existing index")
+    foreign = foreign_entries(index_dir)
+    if not foreign:
+        return
+    shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+    if rebuild:
+        raise BadQuery(f"--index {index_dir} holds files that are not the index's ({shown}); --rebuild replaces "
+                       "the whole folder and would delete them", hint="move them out, or rebuild into a new --index")
+    if not IndexDir(index_dir).manifest.exists():
+        raise BadQuery(f"--index {index_dir} holds other files ({shown}) and no index",
+                       hint="give a new or empty folder for the index (never the archive's own folder)")
 
 
 def _build(archive, index_dir: Path, encoder, options: IndexOptions, reembed: bool = False,

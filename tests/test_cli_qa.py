@@ -287,3 +287,48 @@ def test_classify_shows_progress_on_more_than_one_batch_of_files(tmp_path, capsy
     assert f"classifying {len(paths)}/{len(paths)} items (100%)" in err
     code, _, err = run(capsys, "classify", *paths[:2], "--label", "nodule", "--label", "normal", "--model", "fake")
     assert code == 0 and "classifying" not in err  # a few files: no progress line
+
+
+def test_rebuild_never_deletes_files_that_are_not_the_index(tmp_path):
+    # `index --root A --index A` wrote the index among the archive's files, and `--rebuild` then swapped the
+    # folder out and deleted it: the archive's CSV and images were gone
+    from test_harden_paths import good_rows, make_csv_archive
+
+    from medsearch import IndexOptions, build_index
+    from medsearch.archives import open_archive
+    from medsearch.errors import BadQuery
+    from medsearch.models.fake import FakeEncoder
+
+    root = make_csv_archive(tmp_path / "archive", good_rows(3))
+    archive = open_archive("csv", root=root)
+    before = sorted(p.name for p in root.rglob("*"))
+    for rebuild in (False, True):
+        with pytest.raises(BadQuery, match="holds other files|would delete them"):
+            build_index(archive, root, FakeEncoder(), IndexOptions(rebuild=rebuild, progress=False))
+    assert sorted(p.name for p in root.rglob("*")) == before
+    # an index with a user's file dropped in: updated as before, but a rebuild is refused
+    index_dir = tmp_path / "idx"
+    build_index(archive, index_dir, FakeEncoder(), IndexOptions(progress=False))
+    (index_dir / "notes.txt").write_text("mine")
+    assert build_index(archive, index_dir, FakeEncoder(), IndexOptions(progress=False)).unchanged == 3
+    with pytest.raises(BadQuery, match=r"\(notes.txt\); --rebuild replaces the whole folder"):
+        build_index(archive, index_dir, FakeEncoder(), IndexOptions(rebuild=True, progress=False))
+    (index_dir / "notes.txt").unlink()
+    assert build_index(archive, index_dir, FakeEncoder(), IndexOptions(rebuild=True, progress=False)).indexed == 3
+
+
+def test_an_index_path_that_cannot_be_a_folder_is_one_line(tmp_path, capsys):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    for index, says in ((a_file, "is a file, not an index directory"),
+                        (a_file / "idx", "cannot write the index directory")):
+        code, _, err = run(capsys, "index", "--manifest", "demo", "--index", str(index), "--model", "fake")
+        assert code == 2 and says in err, err
+    assert a_file.read_text() == "mine"
+
+
+def test_delete_and_compact_on_a_mistyped_index_leave_no_folder_behind(tmp_path, capsys):
+    for command in (["delete", "--key", "k1"], ["compact"]):
+        code, _, err = run(capsys, *command, "--index", str(tmp_path / "typo"))
+        assert code == 5 and "no index at" in err, err
+        assert not (tmp_path / "typo").exists()
