@@ -231,14 +231,16 @@ def is_index_file(name: str) -> bool:
 
 def foreign_entries(index_dir: Path) -> list[str]:
     """The names in ``index_dir`` that no medsearch writer makes (sorted; folders end with "/"): a user's files
-    in the folder given as --index. Hidden names are left out; a missing folder has none."""
+    in the folder given as --index. A killed writer's temporary files (NAME.tmp) are the index's; hidden names
+    are left out; a missing folder has none."""
     own = (MANIFEST, NEXT_MANIFEST, STORE_FILE, SKIPPED_FILE)
     path = Path(index_dir)
     if not path.is_dir():
         return []
     return sorted(entry.name + ("/" if entry.is_dir() else "") for entry in path.iterdir()
                   if not entry.name.startswith(".")
-                  and (entry.is_dir() or not (is_index_file(entry.name) or entry.name.startswith(own))))
+                  and (entry.is_dir() or not (is_index_file(entry.name.removesuffix(".tmp"))
+                                              or entry.name.startswith(own))))
 
 
 def remove_unreferenced(index_dir: Path, *manifests: IndexManifest | None) -> list[str]:

@@ -332,3 +332,13 @@ def test_delete_and_compact_on_a_mistyped_index_leave_no_folder_behind(tmp_path,
         code, _, err = run(capsys, *command, "--index", str(tmp_path / "typo"))
         assert code == 5 and "no index at" in err, err
         assert not (tmp_path / "typo").exists()
+
+
+def test_a_killed_writers_files_are_the_index_own(tmp_path):
+    from medsearch.index_dir import foreign_entries
+
+    for name in ("image.v1.faiss.tmp", "text_vectors.g2.npy.tmp", "manifest.json.tmp", "meta.sqlite-journal",
+                 "image_vectors.npy", "skipped.jsonl", ".lock", "notes.txt"):
+        (tmp_path / name).write_text("")
+    (tmp_path / "images").mkdir()
+    assert foreign_entries(tmp_path) == ["images/", "notes.txt"]
