@@ -342,3 +342,12 @@ def test_a_killed_writers_files_are_the_index_own(tmp_path):
         (tmp_path / name).write_text("")
     (tmp_path / "images").mkdir()
     assert foreign_entries(tmp_path) == ["images/", "notes.txt"]
+
+
+@pytest.mark.parametrize("flag", [["--mode", "lexical"], ["--no-expand"], ["--no-ensemble"], ["--no-negation"]])
+def test_text_query_flags_with_an_image_are_refused_not_ignored(small_index, capsys, flag):
+    # `query --image X --mode lexical` ran an image search and said nothing of the mode
+    index_dir, items = small_index
+    code, _, err = run(capsys, "query", "--image", items[0]["image_path"], "--index", str(index_dir), *flag)
+    assert code == 2, err
+    assert f"{flag[0]} apply to text queries, not to --image" in err

@@ -49,6 +49,12 @@ def query_command(
     if (text is None) == (image is None):
         raise BadQuery("give either a query text or --image PATH", hint="e.g. medsearch query 'pneumothorax' --index DIR")
     check_teaching_options(image, group, different_diagnosis, diagnosis)  # a teaching flag alone is refused too
+    if image is not None:  # these shape a text query; an image query is searched by its vector alone
+        text_only = [flag for flag, given in (("--mode", mode is not None), ("--no-expand", no_expand),
+                                              ("--no-ensemble", no_ensemble), ("--no-negation", no_negation)) if given]
+        if text_only:
+            raise BadQuery(f"{', '.join(text_only)} apply to text queries, not to --image",
+                           hint="leave them out, or search by words instead of --image")
     filters = Filters(modality=modality, labels=list(label or []), split=split, licence=licence)
     if group or diverse or different_diagnosis:
         with open_index(index, model=model, device=device, db_url=db) as idx:
