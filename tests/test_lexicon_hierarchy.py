@@ -40,6 +40,12 @@ def test_a_broad_query_expands_down(query, narrower):
     assert {query} | narrower <= _wordings(query)
 
 
+def test_a_wording_is_never_broader_than_itself():
+    # "effusion" is inside "pleural effusion", a narrower wording of the query "effusion": not broader than it
+    [clause] = parse("effusion").clauses
+    assert ("effusion",) in clause.variants and ("effusion",) not in clause.broader
+
+
 def test_what_the_user_wrote_and_synonym_phrases_stay():
     assert "heart failure" in _wordings("heart failure")  # the lexicon rewrote it to "congestive heart failure"
     assert "dyspnea" in _wordings("SOB")  # SOB's phrase is "dyspnea shortness of breath": two synonyms

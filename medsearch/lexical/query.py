@@ -317,7 +317,8 @@ def _broader_than(variants, wordings: Wordings | None, typed) -> tuple[tuple[str
     the lexicon made of some of a wording's words ("opacity" of "nodular opacity", "granuloma" of "calcified
     granuloma"), unless the user wrote it."""
     inside = {k for v in variants for k in _findings_inside(v) if k not in typed}
-    return tuple(dict.fromkeys((wordings.broader if wordings else ()) + tuple(sorted(inside))))
+    found = (wordings.broader if wordings else ()) + tuple(sorted(inside))
+    return tuple(w for w in dict.fromkeys(found) if w not in variants)  # never a wording the clause matches itself
 
 
 @lru_cache(maxsize=4096)
