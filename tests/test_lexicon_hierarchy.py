@@ -70,6 +70,8 @@ TEXTS = [
     "Normal chest radiograph.",
     "Healed fracture of the distal radius.",
     "Clear lungs.",
+    "No fracture.",
+    "No calcified lymph nodes.",
 ]
 
 
@@ -125,4 +127,29 @@ def test_denying_a_broader_wording_denies_the_finding(text, decision):
     [clause] = parse("pleural effusion").clauses
     assert decide(clause, match_clause(clause, analyse(text))) == decision
     # the assertion check asks the full-text index for the finding denied with the clause in the negated status
-    assert ("effusion",) in dataclasses.replace(clause, status="negated").variants
+    assert ("effusion",) in dataclasses.replace(clause, status="negated").searched_wordings()
+
+
+@pytest.mark.parametrize("query", ["rib fracture", "no rib fracture"])
+def test_a_denied_finding_inside_the_wording_denies_it_whatever_the_query_says(caption_index, query):
+    # "fracture" is a finding of its own, not a wording of the rib fracture's group: "No fracture." denies a rib
+    # fracture for the assertion check of "rib fracture" and for the search "no rib fracture" alike
+    from medsearch.lexical.assertion import analyse
+    from medsearch.lexical.query import decide, match_clause
+    from medsearch.query.fusion import assertion_sets
+
+    [clause] = parse(query).clauses
+    assert decide(clause, match_clause(clause, analyse("No fracture."))) == "negated"
+    [found] = assertion_sets(caption_index.store, "text", [clause])  # the same check, made by the store
+    assert {int(r.key[1:]) for r in caption_index.store.items(found["negated"]).values()} == {12}
+
+
+@pytest.mark.parametrize("query", ["calcified granuloma", "no calcified granuloma"])
+@pytest.mark.parametrize("text", ["No calcified lymph nodes.", "Calcified aorta."])
+def test_a_finding_that_only_qualifies_the_wording_speaks_not_for_it(query, text):
+    # "calcified" is a finding of the lexicon inside "calcified granuloma", but no broader one: not its head
+    from medsearch.lexical.assertion import analyse
+    from medsearch.lexical.query import decide, match_clause
+
+    [clause] = parse(query).clauses
+    assert decide(clause, match_clause(clause, analyse(text))) == "absent"

@@ -50,12 +50,21 @@ class Clause:
     sides: tuple[tuple[str, ...], ...] = ()  # laterality: like slots, but kept even when a search relaxes
     broader: tuple[tuple[str, ...], ...] = ()  # the lexicon's wordings more general than the finding: not it
 
-    def __post_init__(self):
-        # denying the broader denies the finding ("no effusion": no pleural effusion): a clause looking for the
-        # finding denied (the assertion check's negated column, a negated query) also matches its broader wordings
-        if self.status == "negated" and self.broader:
-            object.__setattr__(self, "variants", tuple(dict.fromkeys(self.variants + self.broader)))
-            object.__setattr__(self, "broader", ())
+    def searched_wordings(self) -> tuple[tuple[str, ...], ...]:
+        """The wordings a full-text search for the finding in this clause's status looks for: denied (the assertion
+        check's negated column, a negated query), also the broader ones whose denial denies it (denied_by)."""
+        return tuple(dict.fromkeys(self.variants + self.denied_by())) if self.status == "negated" else self.variants
+
+    def denied_by(self) -> tuple[tuple[str, ...], ...]:
+        """The broader wordings whose denial denies the finding ("no effusion": no pleural effusion): those ending on
+        the word one of its wordings ends on, its head ("effusion" of "pleural effusion", "fracture" of "rib
+        fracture"), and those inside none of them (the group's general wordings). Not a finding of the lexicon that
+        only qualifies one: "No calcified lymph nodes." says nothing of a calcified granuloma."""
+        def inside(b, v):
+            return set(b) <= set(v)
+
+        return tuple(b for b in self.broader if any(inside(b, v) and b[-1] == v[-1] for v in self.variants)
+                     or not any(inside(b, v) for v in self.variants))
 
     def all_terms(self) -> set[str]:
         return {t for v in self.variants for t in v} | {t for s in self.slots + self.sides for t in s}
@@ -393,8 +402,7 @@ def parse(query: str, expand: bool = True) -> LexicalQuery:
                                broader=tuple(w for w in wordings.broader if w not in typed))
         variants = wordings.for_clause(status, modified=bool(slots)) if wordings else (key,)
         clauses.append(Clause(status=status, variants=variants, slots=slots, label=" ".join(key),
-                              sides=tuple(dict.fromkeys(sides[span])),
-                              broader=() if status == "negated" else _broader_than(variants, wordings, typed)))
+                              sides=tuple(dict.fromkeys(sides[span])), broader=_broader_than(variants, wordings, typed)))
     return LexicalQuery(text=text, clauses=_without_modality(clauses))
 
 
@@ -423,7 +431,7 @@ def match_clause(clause: Clause, sentences: list[Sentence]) -> ClauseMatch:
     for sentence in sentences:
         for status in ("asserted", "negated", "uncertain", "historical"):
             have = {t.term for t in sentence.terms if t.status == status}
-            for variant in clause.variants + (clause.broader if status == "negated" else ()):
+            for variant in clause.variants + (clause.denied_by() if status == "negated" else ()):
                 if set(variant) <= have and all(any(t.term in slot for t in sentence.terms)
                                                 for slot in clause.constraints()):
                     found.statuses.add(status)

@@ -67,7 +67,7 @@ class Backend:
 
 def _fts5_render(clause) -> str:
     cols = "{" + " ".join(STATUS_COLUMNS[clause.status]) + "}"
-    variants = " OR ".join("(" + " AND ".join(_quote(t) for t in v) + ")" for v in clause.variants)
+    variants = " OR ".join("(" + " AND ".join(_quote(t) for t in v) + ")" for v in clause.searched_wordings())
     parts = [f"{cols} : ({variants})"] if clause.variants else []
     parts += ["(" + " OR ".join(_quote(t) for t in slot) + ")" for slot in clause.constraints()]
     return " AND ".join(parts)
@@ -134,7 +134,7 @@ TSVECTOR = " || ".join(f"setweight(to_tsvector('simple'::regconfig, {c}), '{PG_W
 
 def _pg_render(clause) -> str:
     letters = "".join(PG_WEIGHT_LETTERS[c] for c in STATUS_COLUMNS[clause.status])
-    variants = " | ".join("(" + " & ".join(f"{t}:{letters}" for t in v) + ")" for v in clause.variants)
+    variants = " | ".join("(" + " & ".join(f"{t}:{letters}" for t in v) + ")" for v in clause.searched_wordings())
     parts = [f"({variants})"] if clause.variants else []
     parts += ["(" + " | ".join(slot) + ")" for slot in clause.constraints()]
     return " & ".join(parts)
