@@ -316,11 +316,6 @@ def concept_wordings() -> dict[tuple[str, ...], Wordings]:
     return table
 
 
-def concept_variants() -> dict[tuple[str, ...], tuple[tuple[str, ...], ...]]:
-    """Query wording (as terms) -> every wording a plain (unmodified, not denied) query of it matches."""
-    return {wording: w.for_clause("asserted", modified=False) for wording, w in concept_wordings().items()}
-
-
 def _broader_than(variants, wordings: Wordings | None, typed) -> tuple[tuple[str, ...], ...]:
     """What a relaxed match of these wordings must not be reduced to: the group's broader wordings, and any finding of
     the lexicon made of some of a wording's words ("opacity" of "nodular opacity", "granuloma" of "calcified
