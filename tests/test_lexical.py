@@ -36,6 +36,15 @@ def _statuses(text):
     ("No interval change in the right effusion.", "effusion", "asserted"),  # pseudo-trigger
     ("No effusion but a small pneumothorax.", "pneumothorax", "asserted"),  # terminator
     ("No effusion. Large pneumothorax.", "pneumothorax", "asserted"),  # sentence end
+    # findings joined by "or" with no trigger are alternatives, not assertions (a differential, or a list whose
+    # "No" a de-identification dropped); a trigger's scope still rules, and "with or without" joins nothing
+    ("Scarring or atelectasis in the right midlung.", "atelectasis", "uncertain"),
+    ("Pleural effusions or pneumothorax.", "pneumothorax", "uncertain"),
+    ("Bilateral effusions and/or atelectasis.", "effusion", "uncertain"),
+    ("No pleural effusion or pneumothorax.", "pneumothorax", "negated"),
+    ("History of pneumonia or tuberculosis.", "tuberculosis", "historical"),
+    ("CT with or without contrast shows a liver mass.", "mass", "asserted"),
+    ("Axial CT with and without contrast: renal mass.", "mass", "asserted"),
 ])
 def test_assertion_by_sentence(text, term, status):
     assert _statuses(text)[term] == status

@@ -69,6 +69,10 @@ class Rules:
             self._add(phrase, _Phrase("pseudo"))
         self.longest = max((len(k) for k in self.phrases), default=0)
         self.first_words = {k[0] for k in self.phrases}
+        alternatives = data.get("alternatives", {})
+        self.alternative_words = frozenset(t.term for w in alternatives.get("words", [])
+                                           for t in tokenize(w, keep_stopwords=True))
+        self.alternative_status = alternatives.get("status", "uncertain")
 
     def _add(self, phrase: str, what: _Phrase) -> None:
         key = tuple(t.term for t in tokenize(phrase, keep_stopwords=True))
@@ -136,6 +140,11 @@ def _assert_sentence(tokens: list[Token], rules: Rules) -> list[Term]:
         if what.direction in ("post", "both"):
             preceding = [e for _, e in boundaries if e <= a]
             mark(preceding[-1] if preceding else 0, a, what.status)
+    in_phrase = {j for a, b, _ in events for j in range(a, b)}  # "or" of "with or without" joins nothing
+    if (not any(what.kind == "trigger" for _, _, what in events)
+            and any(w in rules.alternative_words for j, w in enumerate(words) if j not in in_phrase)):
+        # findings joined by "or" and nothing else said of them: alternatives, none of them asserted
+        status = [rules.alternative_status if s == "asserted" else s for s in status]
     return [Term(t.term, t.start, t.end, s) for t, s, cue in zip(tokens, status, is_cue)
             if not cue and t.term not in STOPWORDS and t.term not in _CUE_WORDS]
 
