@@ -125,6 +125,7 @@ def test_serve_starts_on_an_index_that_holds_nothing_yet(tmp_path):
         assert client.get("/api/info").json()["counts"]["items"] == 0
         answer = client.get("/api/search", params={"q": "pneumothorax"})
         assert answer.status_code == 400, answer.text
+        assert "this index is empty" in answer.text  # not "no image vectors (it has: none)"
 
 
 @pytest.mark.parametrize("content, says", [

@@ -117,8 +117,11 @@ class Index:
 
     def _entry(self, modality: str):
         entry = self.manifest.modalities.get(modality)
+        if entry is None and not self.manifest.modalities:
+            raise BadQuery("this index is empty: nothing has been indexed into it",
+                           hint="index an archive into it first (medsearch index --manifest NAME --root DIR --index DIR)")
         if entry is None:
-            have = ", ".join(self.manifest.modalities) or "none"
+            have = ", ".join(self.manifest.modalities)
             raise BadQuery(
                 f"this index has no {modality} vectors (it has: {have})",
                 hint="search another target or rebuild the index with both images and texts",
