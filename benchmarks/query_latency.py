@@ -31,9 +31,8 @@ def percentiles(values) -> dict:
 
 
 def cold_runs(index: Path, query: str, runs: int, model: str | None) -> dict:
-    # `python -m medsearch.cli` would run nothing (the module has no __main__ block) and time an empty start
     exe = shutil.which("medsearch")
-    cmd = [exe] if exe else [sys.executable, "-c", "from medsearch.cli import main; main()"]
+    cmd = [exe] if exe else [sys.executable, "-m", "medsearch"]
     cmd += ["query", query, "--index", str(index), "--k", "10"]
     if model:
         cmd += ["--model", model]
