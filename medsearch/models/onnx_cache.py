@@ -41,8 +41,11 @@ def optimise(raw: Path, out: Path) -> None:
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     staged = out.with_suffix(f".{os.getpid()}.opt")
     opts.optimized_model_filepath = str(staged)
-    ort.InferenceSession(str(raw), opts, providers=["CPUExecutionProvider"])
-    staged.replace(out)
+    try:
+        ort.InferenceSession(str(raw), opts, providers=["CPUExecutionProvider"])
+        staged.replace(out)
+    finally:
+        staged.unlink(missing_ok=True)  # a graph onnxruntime refused leaves no half-written file behind
 
 
 def export_optimised(module, inputs: tuple, out: Path, input_names: list[str], dynamic_axes: dict) -> Path:
@@ -54,12 +57,14 @@ def export_optimised(module, inputs: tuple, out: Path, input_names: list[str], d
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(f".{os.getpid()}.tmp")
-    with torch.no_grad(), warnings.catch_warnings():
-        # tracing warns about a Python bool in transformers' attention; the graphs are checked against torch in tests
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter is chosen on purpose (dynamo=False)
-        torch.onnx.export(module, inputs, str(tmp), input_names=input_names, output_names=["embedding"],
-                          dynamic_axes=dynamic_axes, opset_version=ONNX_OPSET, dynamo=False)
-    optimise(tmp, out)
-    tmp.unlink()
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            # tracing warns about a Python bool in transformers' attention; the graphs are checked against torch in tests
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter is chosen on purpose (dynamo=False)
+            torch.onnx.export(module, inputs, str(tmp), input_names=input_names, output_names=["embedding"],
+                              dynamic_axes=dynamic_axes, opset_version=ONNX_OPSET, dynamo=False)
+        optimise(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)  # also when tracing or onnxruntime failed: a tower's graph can be 100s of MB
     return out
