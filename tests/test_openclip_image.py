@@ -142,6 +142,23 @@ def test_a_tower_that_does_not_export_stays_on_torch_and_is_not_retried(tiny_mod
     assert again._onnx_image is None and "_loaded" not in again.__dict__  # no second export attempt
 
 
+def test_a_graph_onnxruntime_refuses_stays_on_torch_and_leaves_no_temporary_file(tiny_model, isolated_cache,
+                                                                                 monkeypatch):
+    from onnxruntime.capi.onnxruntime_pybind11_state import Fail
+
+    from medsearch.models import load_encoder, onnx_cache
+
+    def refuse(*_, **__):
+        raise Fail("[ONNXRuntimeError] : 1 : FAIL : Load model failed: no kernel for op Foo")
+
+    monkeypatch.setattr(onnx_cache, "optimise", refuse)
+    enc = load_encoder(tiny_model, device="cpu")
+    images = _images()[:2]
+    np.testing.assert_allclose(enc.encode_images(images), _torch_reference(enc, images), atol=1e-5)
+    assert enc._onnx_image is None and "no kernel for op Foo" in openclip_image.paths(enc.fp)[2].read_text()
+    assert sorted(p.name for p in isolated_cache.glob("openclip-image-*")) == [f"openclip-image-{enc.fp}.unsupported"]
+
+
 def test_prepare_exports_the_image_tower_too(tiny_model, isolated_cache):
     from medsearch.models import load_encoder
 

@@ -68,3 +68,11 @@ def export_optimised(module, inputs: tuple, out: Path, input_names: list[str], d
     finally:
         tmp.unlink(missing_ok=True)  # also when tracing or onnxruntime failed: a tower's graph can be 100s of MB
     return out
+
+
+def graph_errors() -> tuple[type[Exception], ...]:
+    """What onnxruntime raises for a graph it cannot load, optimise or run: its own classes, none a RuntimeError."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    return (state.Fail, state.InvalidArgument, state.InvalidGraph, state.InvalidProtobuf, state.NotImplemented,
+            state.RuntimeException)

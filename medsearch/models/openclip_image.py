@@ -165,7 +165,7 @@ def _export(model, settings: PreprocessSettings, fp: str) -> bool:
     import torch
 
     from medsearch.models.image_runtime import ImageRuntime
-    from medsearch.models.onnx_cache import export_optimised
+    from medsearch.models.onnx_cache import export_optimised, graph_errors
 
     onnx_file, meta_file, marker = paths(fp)
     h, w = settings.size
@@ -178,7 +178,7 @@ def _export(model, settings: PreprocessSettings, fp: str) -> bool:
         export_optimised(model.visual, (torch.zeros(2, 3, h, w),), onnx_file, input_names=["pixels"],
                          dynamic_axes={"pixels": {0: "n"}, "embedding": {0: "n"}})
         got = ImageRuntime(onnx_file).encode(probe.numpy())
-    except RuntimeError as exc:  # torch.onnx's errors, a tracer failure, onnxruntime's Fail/NotImplemented
+    except (RuntimeError, *graph_errors()) as exc:  # torch.onnx's errors, a tracer failure, onnxruntime's
         return _unsupported(onnx_file, marker, f"export failed: {str(exc).strip().splitlines()[0][:300]}")
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
