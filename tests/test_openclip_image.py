@@ -159,6 +159,21 @@ def test_a_graph_onnxruntime_refuses_stays_on_torch_and_leaves_no_temporary_file
     assert sorted(p.name for p in isolated_cache.glob("openclip-image-*")) == [f"openclip-image-{enc.fp}.unsupported"]
 
 
+def test_a_cache_that_cannot_be_written_leaves_the_tower_on_torch_without_a_marker(tiny_model, isolated_cache,
+                                                                                  monkeypatch, caplog):
+    from medsearch.models import load_encoder, onnx_cache
+
+    def read_only(module, inputs, out, **_):
+        raise PermissionError(13, "Permission denied", str(out))
+
+    monkeypatch.setattr(onnx_cache, "export_optimised", read_only)  # root writes anyway: chmod proves nothing here
+    enc = load_encoder(tiny_model, device="cpu")
+    images = _images()[:2]
+    np.testing.assert_allclose(enc.encode_images(images), _torch_reference(enc, images), atol=1e-5)
+    assert enc._onnx_image is None and not openclip_image.is_unsupported(enc.fp)  # the next process tries again
+    assert "cannot be written" in caplog.text
+
+
 def test_prepare_exports_the_image_tower_too(tiny_model, isolated_cache):
     from medsearch.models import load_encoder
 

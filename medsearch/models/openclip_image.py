@@ -158,7 +158,12 @@ def export(model, settings: PreprocessSettings, fp: str) -> bool:
     with _EXPORTING:
         if is_exported(fp) or is_unsupported(fp):  # another thread did it meanwhile
             return is_exported(fp)
-        return _export(model, settings, fp)
+        try:
+            return _export(model, settings, fp)
+        except OSError as exc:  # a read-only or full cache: nothing is wrong with the tower, so no marker either
+            log.warning("the image tower runs on torch in this process: its export cannot be written to %s (%s)",
+                        cache_dir(), exc)
+            return False
 
 
 def _export(model, settings: PreprocessSettings, fp: str) -> bool:
