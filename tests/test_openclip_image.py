@@ -142,6 +142,18 @@ def test_a_tower_that_does_not_export_stays_on_torch_and_is_not_retried(tiny_mod
     assert again._onnx_image is None and "_loaded" not in again.__dict__  # no second export attempt
 
 
+def test_a_refusal_by_an_older_exporter_is_retried(tiny_model, isolated_cache):
+    from medsearch.models import load_encoder
+
+    enc = load_encoder(tiny_model, device="cpu")
+    marker = openclip_image.paths(enc.fp)[2]
+    # cb15b18's marker (no stamp): open_clip's ViTs failed on attention's fast path, exported since b7880c6
+    marker.write_text("export failed: Exporting the operator 'aten::_native_multi_head_attention' is not supported\n")
+    again = load_encoder(tiny_model, device="cpu")
+    assert not openclip_image.is_unsupported(enc.fp)
+    assert again._onnx_image is not None and openclip_image.is_exported(enc.fp) and not marker.exists()
+
+
 def test_a_graph_onnxruntime_refuses_stays_on_torch_and_leaves_no_temporary_file(tiny_model, isolated_cache,
                                                                                  monkeypatch):
     from onnxruntime.capi.onnxruntime_pybind11_state import Fail

@@ -12,7 +12,8 @@ Export: the vision tower is traced once per model fingerprint into ``$MEDSEARCH_
 (graph-optimised, written under a temporary name and renamed) plus ``openclip-image-<fp>.json`` (the settings;
 written last, so its presence says the export is complete). The export is checked against torch on a random
 batch before it is kept; a tower that does not trace, or whose graph disagrees with torch, is recorded as
-``openclip-image-<fp>.unsupported`` (delete it to try again) and keeps running on torch.
+``openclip-image-<fp>.unsupported`` and keeps running on torch. The marker names the exporter revision and the
+torch version it was made with; another revision or torch tries again (delete it to try sooner).
 Tested against torch to 1e-4 (tests/test_openclip_image.py).
 """
 
@@ -32,6 +33,9 @@ from medsearch.models.onnx_cache import cache_dir
 log = logging.getLogger(__name__)
 
 AGREEMENT = 1e-3  # largest |onnx - torch| of a unit embedding accepted at export (tests hold it to 1e-4)
+# raised whenever the export learns a tower it refused before (2: attention's fast path off while tracing), so
+# that an older 'unsupported' marker is retried instead of keeping that model on torch for good
+EXPORTER_REVISION = 2
 _EXPORTING = threading.Lock()  # threads of one process share its temporary file names: one export at a time
 
 
@@ -142,7 +146,21 @@ def is_exported(fp: str) -> bool:
 
 
 def is_unsupported(fp: str) -> bool:
-    return paths(fp)[2].exists()
+    """A refusal made by this exporter revision with this torch (another one may export the tower)."""
+    try:
+        return paths(fp)[2].read_text().splitlines()[:1] == [_refusal_stamp()]
+    except OSError:  # no marker
+        return False
+
+
+def _refusal_stamp() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        torch_version = version("torch")
+    except PackageNotFoundError:
+        torch_version = "none"
+    return f"exporter revision {EXPORTER_REVISION}, torch {torch_version}"
 
 
 def cached_settings(fp: str) -> PreprocessSettings | None:
@@ -195,6 +213,7 @@ def _export(model, settings: PreprocessSettings, fp: str) -> bool:
     tmp = meta_file.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(settings.to_json()))
     tmp.replace(meta_file)  # last: its presence says the export is complete
+    marker.unlink(missing_ok=True)  # an older exporter's or torch's refusal
     return True
 
 
@@ -202,7 +221,7 @@ def _unsupported(onnx_file: Path, marker: Path, reason: str) -> bool:
     log.warning("the image tower stays on torch: %s (%s)", reason, marker)
     onnx_file.unlink(missing_ok=True)
     marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(reason + "\n")
+    marker.write_text(f"{_refusal_stamp()}\n{reason}\n")
     return False
 
 
