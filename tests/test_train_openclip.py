@@ -95,3 +95,20 @@ def test_fine_tuned_checkpoint_is_a_local_dir_model(tiny_clip_dir, tmp_path):
     with torch.no_grad():
         expected = torch.nn.functional.normalize(model.towers.encode_text(model.tokenizer(["finding number 3"])), dim=-1)
     np.testing.assert_allclose(enc.encode_texts(["finding number 3"]), expected.numpy(), atol=1e-5)
+
+
+def test_training_sees_the_pixels_the_index_embeds(tiny_clip_dir, tmp_path, isolated_cache):
+    # one owner of an open_clip model's preprocessing (models/openclip_image.py): training's batches are made by
+    # the transform that index runs and image queries use, not by a second one
+    from medsearch.models import load_encoder
+    from medsearch.train.openclip_model import ItemData, OpenClipModule
+
+    path = tmp_path / "wide.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (30, 50, 3), dtype=np.uint8)).save(path)
+    name = f"local-dir:{tiny_clip_dir}"
+    model = OpenClipModule(name)
+    batch = ItemData([Item(key="0", image_path=path, text="x")], model.preprocess, model.tokenizer).batch(np.arange(1))
+    transform = load_encoder(name, device="cpu").image_transform()
+    assert type(model.preprocess) is type(transform) and model.preprocess.settings == transform.settings
+    assert batch["images"].dtype == torch.float32
+    assert np.array_equal(batch["images"][0].numpy(), transform(Image.open(path)))

@@ -17,8 +17,11 @@ class OpenClipModule(nn.Module):
     def __init__(self, name: str, device: str = "cpu"):
         super().__init__()
         from medsearch.models.openclip import create
+        from medsearch.models.openclip_image import ImageTransform, PreprocessSettings
 
-        self.towers, self.preprocess, self.tokenizer = create(name, device)
+        self.towers, _, self.tokenizer = create(name, device)
+        # the pixels the index and image queries embed (openclip_image owns the preprocessing), not a second copy
+        self.preprocess = ImageTransform(PreprocessSettings.of_model(self.towers))
         self.device_name = device
         with torch.no_grad():
             dim = self.towers.encode_text(self.tokenizer(["x"]).to(device)).shape[-1]
@@ -43,7 +46,7 @@ class ItemData:
         self.label_sets = [frozenset(label for label in it.labels if label.startswith("C")) for it in items]
 
     def batch(self, rows: np.ndarray) -> dict:
-        images = torch.stack([self.preprocess(self._load(self.items[r].image_path)) for r in rows])
+        images = torch.stack([torch.from_numpy(self.preprocess(self._load(self.items[r].image_path))) for r in rows])
         return {"images": images, "tokens": self.tokenizer([self.items[r].text for r in rows])}
 
     def labels(self, rows: np.ndarray) -> list[frozenset]:
