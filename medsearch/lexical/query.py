@@ -397,7 +397,8 @@ def parse(query: str, expand: bool = True) -> LexicalQuery:
                                broader=tuple(w for w in wordings.broader if w not in typed))
         variants = wordings.for_clause(status, modified=bool(slots)) if wordings else (key,)
         clauses.append(Clause(status=status, variants=variants, slots=slots, label=" ".join(key),
-                              sides=tuple(dict.fromkeys(sides[span])), broader=_broader_than(variants, wordings, typed)))
+                              sides=tuple(dict.fromkeys(sides[span])),
+                              broader=_broader_than(variants, wordings, typed)))
     return LexicalQuery(text=text, clauses=_without_modality(clauses))
 
 

@@ -59,9 +59,10 @@ def export_optimised(module, inputs: tuple, out: Path, input_names: list[str], d
     tmp = out.with_suffix(f".{os.getpid()}.tmp")
     try:
         with torch.no_grad(), warnings.catch_warnings():
-            # tracing warns about a Python bool in transformers' attention; the graphs are checked against torch in tests
+            # tracing warns about a Python bool in transformers' attention; the graphs are checked against torch
+            # in tests; the TorchScript exporter is chosen on purpose (dynamo=False)
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter is chosen on purpose (dynamo=False)
+            warnings.simplefilter("ignore", DeprecationWarning)
             torch.onnx.export(module, inputs, str(tmp), input_names=input_names, output_names=["embedding"],
                               dynamic_axes=dynamic_axes, opset_version=ONNX_OPSET, dynamo=False)
         optimise(tmp, out)
