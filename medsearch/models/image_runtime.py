@@ -39,7 +39,8 @@ def export_onnx(weights: Path, out: Path) -> Path:
 
 
 class ImageRuntime:
-    """(n, 3, 224, 224) float32 in [-1, 1] -> (n, dim) L2-normalised float32."""
+    """(n, 3, H, W) float32 pixels as the exported tower takes them (the default's: 224 x 224 in [-1, 1]; an open_clip
+    model's: openclip_image.ImageTransform) -> (n, dim) L2-normalised float32."""
 
     def __init__(self, model_file: Path, batch_size: int = 64):
         self.session = open_session(model_file)  # optimised at export
