@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import sys
 from functools import cached_property
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -37,6 +37,10 @@ from medsearch.models.openclip_files import (
     fingerprint,
     preflight,
 )
+
+if TYPE_CHECKING:
+    from medsearch.models.image_runtime import ImageRuntime
+    from medsearch.models.openclip_image import ImageTransform, PreprocessSettings
 
 HINT = (
     "pip install 'medsearch[openclip]' and put the model files in the Hugging Face cache (HF_HOME), "
@@ -157,7 +161,7 @@ class OpenClipEncoder(Encoder):
         return requested == "cpu" or (requested == "auto" and not gpu_present())
 
     @cached_property
-    def _onnx_image(self):
+    def _onnx_image(self) -> ImageRuntime | None:
         """The exported image tower (exported on first use), or None: a GPU, or a tower that does not export."""
         from medsearch.models import openclip_image
 
@@ -173,7 +177,7 @@ class OpenClipEncoder(Encoder):
         return openclip_image.load(self.fp)
 
     @cached_property
-    def preprocess_settings(self):
+    def preprocess_settings(self) -> PreprocessSettings:
         """The model's image preprocessing (``openclip_image.PreprocessSettings``): kept beside the image export,
         else read from the loaded model."""
         from medsearch.models import openclip_image
@@ -188,7 +192,7 @@ class OpenClipEncoder(Encoder):
         paths = [openclip_onnx._paths(self.fp)[0]] if self._onnx_text is not None else []
         return paths + ([openclip_image.paths(self.fp)[0]] if self._onnx_image is not None else [])
 
-    def image_transform(self):
+    def image_transform(self) -> ImageTransform:
         from medsearch.models.openclip_image import ImageTransform
 
         return ImageTransform(self.preprocess_settings)
@@ -227,6 +231,7 @@ class OpenClipEncoder(Encoder):
 
 
 def _is_tensor(batch) -> bool:
+    """torch.is_tensor without importing torch (an image query on ONNX never loads it)."""
     return type(batch).__module__.startswith("torch")
 
 
