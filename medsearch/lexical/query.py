@@ -49,6 +49,7 @@ class Clause:
     label: str = ""  # the finding as the query named it
     sides: tuple[tuple[str, ...], ...] = ()  # laterality: like slots, but kept even when a search relaxes
     broader: tuple[tuple[str, ...], ...] = ()  # the lexicon's wordings more general than the finding: not it
+    stated: tuple[tuple[str, ...], ...] = ()  # the variants the query itself words (the rest are the lexicon's)
 
     def searched_wordings(self) -> tuple[tuple[str, ...], ...]:
         """The wordings a full-text search for the finding in this clause's status looks for: denied (the assertion
@@ -91,21 +92,61 @@ class Clause:
 # (a modifier alone never is: "head" of "pancreatic head"). So a generic word ("tumor" of "brain tumor" where
 # "brain" is the rarer, "lesion" of "liver lesion", "normal", "small") or a common finding without the organ the
 # query names no longer matches, while the informative part alone ("liver", "eventration") still does; of three
-# units of similar weight any two do. Matches are ranked by BM25 over all the clause's words. A denial is relaxed
-# to any of its words (see relaxed_alternatives).
+# units of similar weight any two do. Two limits keep what the query is about (2026-12-02; the demo's "thyroid
+# nodule" ended with breast and plantar nodules, "pleural effusion" with splenic and pelvic "fluid", "pulmonary
+# embolism" with dental root "fillings" and a "defect fill"):
+#   - the anatomy the clause names (ANATOMY, below): a relaxed match holds some of it, in any of its forms, and a
+#     rare word of the finding matches with it, not alone;
+#   - a wording the lexicon adds (not one the query itself uses: Clause.stated) is the finding's synonym only as a
+#     whole: "filling defect pulmonary artery" is no "filling", "pleural fluid" no "fluid"; only its modifiers may go.
+# Matches are ranked by BM25 over all the clause's words. A denial is relaxed to any of its words (see
+# relaxed_alternatives).
 RELAXED_SHARE = 0.5
 RARE = 0.01  # the Elasticsearch guide's example cutoff_frequency
 RELAXED_UNITS = 8  # words + slots per wording weighed at most (the heaviest); past that 2^n alternatives
 
 
+# Where a finding is: organs, bones, vessels and body regions, each with its other forms (noun, adjective; words as
+# medsearch.lexical.tokens folds them). A relaxed match holds at least one of those the clause names (its wording's
+# or its modifiers'), in any of its forms and weighed as such: a finding in another organ does not answer the query
+# however rare the finding's word ("nodule" of "thyroid nodule": no breast nodule), while "eventration of the right
+# hemidiaphragm" still answers "diaphragmatic eventration". An organ named in more than COMMON_ORGAN of the
+# sentences (any form, any status) is what the archive is about and its texts leave it unsaid (chest reports:
+# "infiltrate", "atelectasis" without "lung"): there it is weighed like any word. Positions ("distal", "upper",
+# "lobe") and sizes are no anatomy: a relaxed match may drop them.
+ANATOMY_FORMS = tuple(tuple(text_terms(group)) for group in (
+    "lung pulmonary", "pleura pleural", "heart cardiac", "pericardium pericardial", "myocardium myocardial",
+    "atrium atrial", "ventricle ventricular", "aorta aortic", "artery arterial", "vein venous", "coronary", "carotid",
+    "jugular", "brain cerebral intracranial", "cerebellum cerebellar", "skull cranial", "spine spinal vertebra "
+    "vertebral", "lumbar", "sacrum sacral", "chest thorax thoracic", "mediastinum mediastinal", "hilum hilar",
+    "diaphragm diaphragmatic hemidiaphragm", "trachea tracheal", "bronchus bronchial", "esophagus esophageal",
+    "larynx laryngeal", "pharynx pharyngeal", "neck cervical", "thyroid", "parotid", "sinus", "eye ocular orbit "
+    "orbital", "jaw mandible mandibular", "maxilla maxillary", "tooth teeth dental", "breast mammary",
+    "axilla axillary", "rib costal", "sternum sternal", "clavicle clavicular", "scapula scapular", "shoulder",
+    "humerus humeral", "elbow", "radius radial", "ulna ulnar", "wrist", "hand", "abdomen abdominal", "liver hepatic",
+    "gallbladder", "bile biliary", "pancreas pancreatic", "spleen splenic", "stomach gastric", "duodenum duodenal",
+    "bowel intestine intestinal", "colon colonic", "rectum rectal", "appendix appendiceal", "peritoneum peritoneal",
+    "mesentery mesenteric", "kidney renal", "adrenal", "ureter ureteral", "bladder", "prostate prostatic",
+    "pelvis pelvic", "uterus uterine", "ovary ovarian", "testis testicular", "hip", "acetabulum acetabular",
+    "femur femoral", "knee", "patella", "tibia tibial", "fibula fibular", "ankle", "foot", "calcaneus",
+    "bone osseous", "joint", "muscle", "skin"))
+ANATOMY = {word: group for group in ANATOMY_FORMS for word in group}
+COMMON_ORGAN = 0.1  # share of the sentences naming an organ (any form) past which the archive is about it
+
+
 def relaxation_units(clause: Clause) -> list[Clause]:
-    """What a relaxed match of ``clause`` weighs, each as a clause of its own: its terms (relaxed_terms) and each
-    of its wordings of several words (in one sentence). An empty list for a denial, which is not weighed
-    (relaxed_alternatives)."""
+    """What a relaxed match of ``clause`` weighs, each as a clause of its own: its terms (relaxed_terms), each
+    of its wordings of several words (in one sentence) and each organ it names, all its forms (ANATOMY; its
+    wordings' in the columns of its status, and any organ in any column). An empty list for a denial, which is not
+    weighed (relaxed_alternatives)."""
     if clause.status == "negated":
         return []
-    return relaxed_terms(clause) + [Clause(status=clause.status, variants=(v,))
-                                    for v in clause.variants if len(set(v)) > 1]
+    units = relaxed_terms(clause) + [Clause(status=clause.status, variants=(v,))
+                                     for v in clause.variants if len(set(v)) > 1]
+    words = sorted({t for v in clause.variants for t in v})
+    named = words + sorted({t for s in clause.slots for t in s})
+    return list(dict.fromkeys(units + [_organ_unit(forms, clause.status) for forms in _organs(words)]
+                              + [_organ_unit(forms) for forms in _organs(named)]))
 
 
 def relaxed_terms(clause: Clause) -> list[Clause]:
@@ -146,7 +187,8 @@ def relaxed_alternatives(clause: Clause, counts: dict[Clause, int], total: int, 
     the clause has all its words in the texts ("surgical instruments" where reports say "surgical clips"), and
     then it is left out of the weighing. A modifier no text holds is always left out of it (it is every wording's:
     it must not let a wording with a missing word in, "mass" of "intracranial mass" for "parasagittal brain
-    tumor")."""
+    tumor"). Each alternative holds some of the anatomy the clause names, unless the archive is about it, and of a
+    wording the lexicon adds (not in ``clause.stated``, when that is given) all its words (see above)."""
     from itertools import combinations
 
     if clause.status == "negated":
@@ -161,10 +203,18 @@ def relaxed_alternatives(clause: Clause, counts: dict[Clause, int], total: int, 
     def in_the_texts(variant):
         return all(counts[word(t)] for t in variant)
 
-    slots = {s: idf(counts[_slot_unit(s)], total) for s in clause.slots if counts[_slot_unit(s)]}
+    def weight(count, terms, status="any"):
+        # anatomy is matched in any of its forms (_alternative), so it weighs what they match together
+        return idf(max([count] + [counts.get(_organ_unit(forms, status), 0) for forms in _organs(terms)]), total)
+
+    slots = {s: weight(counts[_slot_unit(s)], s) for s in clause.slots if counts[_slot_unit(s)]}
     found: list[tuple[frozenset, frozenset]] = []  # (words, slots) of each minimal alternative
+    own = clause.stated
     for variant in [v for v in clause.variants if in_the_texts(v)] or clause.variants:
-        words = {t: idf(counts[word(t)], total) for t in dict.fromkeys(variant) if counts[word(t)]}
+        words = {t: weight(counts[word(t)], (t,), clause.status) for t in dict.fromkeys(variant) if counts[word(t)]}
+        # another wording of the finding (the lexicon's, not the query's) is its synonym only whole: "filling
+        # defect pulmonary artery" for "pulmonary embolism" is no "filling" or "defect", "pleural fluid" no "fluid"
+        whole_only = bool(own) and variant not in own and len(words) > 1
         if not words and not slots:
             continue
         whole = sum(words.values())
@@ -173,12 +223,20 @@ def relaxed_alternatives(clause: Clause, counts: dict[Clause, int], total: int, 
         # each word earns the wording's weight in proportion to its own
         units = [("word", t, whole * w / sum(words.values())) for t, w in words.items()]
         units += [("slot", s, w) for s, w in slots.items()]
-        units = sorted(units, key=lambda u: -u[2])[:RELAXED_UNITS]
-        weight = sum(w for _, _, w in units)
+        units = sorted(units, key=lambda u: -u[2])
+        # where the finding is (ANATOMY): a relaxed match holds some of it, unless the archive is about that organ
+        where = [u for u in units if _organ_named(u, counts, total)][:RELAXED_UNITS]
+        units = where + [u for u in units if u not in where][:RELAXED_UNITS - len(where)]
+        total_weight = sum(w for _, _, w in units)
         rare = {t for t in words if counts[word(t)] <= rare_share * total}  # a finding's word, never a modifier
         for size in range(1, len(units) + 1):
             for subset in combinations(units, size):
-                if sum(w for _, _, w in subset) <= share * weight and not (size == 1 and subset[0][1] in rare):
+                if where and not any(u in where for u in subset):
+                    continue
+                if whole_only and not words.keys() <= {t for kind, t, _ in subset if kind == "word"}:
+                    continue
+                rest = [u for u in subset if u not in where]  # a rare word of the finding may go with the organ alone
+                if sum(w for _, _, w in subset) <= share * total_weight and not (len(rest) == 1 and rest[0][1] in rare):
                     continue
                 held = (frozenset(t for kind, t, _ in subset if kind == "word"),
                         frozenset(s for kind, s, _ in subset if kind == "slot"))
@@ -189,9 +247,43 @@ def relaxed_alternatives(clause: Clause, counts: dict[Clause, int], total: int, 
     # what is left of the finding must not be a wording more general than it: "effusion" alone of "pleural
     # effusion", "nodule" of "lung nodule" (the lexicon's broader wordings; concept_wordings)
     minimal = [(w, s) for w, s in minimal if s or not any(w <= set(b) for b in clause.broader)]
-    return [Clause(status=clause.status, variants=(tuple(sorted(words)),) if words else (),
-                   slots=tuple(s for s in clause.slots if s in held_slots), label=clause.label, sides=clause.sides)
-            for words, held_slots in minimal]
+    return [_alternative(clause, words, held_slots) for words, held_slots in minimal]
+
+
+def _organs(terms) -> list[tuple[str, ...]]:
+    """The anatomy ``terms`` name, each as all its forms."""
+    return list(dict.fromkeys(ANATOMY[t] for t in terms if t in ANATOMY))
+
+
+def _organ_unit(forms: tuple[str, ...], status: str = "any") -> Clause:
+    return Clause(status=status, variants=tuple((t,) for t in forms))
+
+
+def _organ_named(unit, counts: dict, total: int) -> bool:
+    """Whether a unit of the weighing (a word or a modifier slot) names anatomy the archive is not about: one in
+    more than COMMON_ORGAN of the sentences (any form) is what the archive is about, and its texts leave it
+    unsaid ("infiltrate" in a chest report is the lung's)."""
+    kind, term, _ = unit
+    organs = _organs((term,) if kind == "word" else term)
+    return any(counts.get(_organ_unit(forms), 0) <= COMMON_ORGAN * total for forms in organs)
+
+
+def _any_form(slot: tuple[str, ...]) -> tuple[str, ...]:
+    """A modifier slot with each anatomy word's other forms ("lung": also "pulmonary")."""
+    return tuple(dict.fromkeys(f for t in slot for f in ANATOMY.get(t, (t,))))
+
+
+def _alternative(clause: Clause, words: frozenset, slots: frozenset) -> Clause:
+    """One relaxed alternative as a clause: the finding's words it holds (its anatomy in any of its forms) in the
+    columns of the clause's status, and its modifiers (anatomy in any form) in the same sentence, any column, on
+    the clause's sides."""
+    from itertools import product
+
+    finding = tuple(sorted(t for t in words if t not in ANATOMY))
+    where = [ANATOMY[t] for t in sorted(words) if t in ANATOMY]
+    variants = tuple(finding + forms for forms in product(*where)) if words else ()
+    return Clause(status=clause.status, variants=variants, label=clause.label, sides=clause.sides,
+                  slots=tuple(_any_form(s) for s in clause.slots if s in slots))
 
 
 @dataclass
@@ -398,6 +490,7 @@ def parse(query: str, expand: bool = True) -> LexicalQuery:
         variants = wordings.for_clause(status, modified=bool(slots)) if wordings else (key,)
         clauses.append(Clause(status=status, variants=variants, slots=slots, label=" ".join(key),
                               sides=tuple(dict.fromkeys(sides[span])),
+                              stated=tuple(v for v in variants if v == key or v in typed),
                               broader=_broader_than(variants, wordings, typed)))
     return LexicalQuery(text=text, clauses=_without_modality(clauses))
 
