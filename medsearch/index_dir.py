@@ -229,18 +229,26 @@ def is_index_file(name: str) -> bool:
     return name.endswith(".faiss") or (name.endswith(".npy") and "_vectors" in name)
 
 
+# the fixed files a writer makes, with SQLite's side files of the store (journal, WAL)
+OWN_FILES = frozenset((MANIFEST, NEXT_MANIFEST, SKIPPED_FILE, LOCK_FILE, STORE_FILE,
+                       *(STORE_FILE + side for side in ("-journal", "-wal", "-shm"))))
+
+
+def is_own_file(name: str) -> bool:
+    """A file name a medsearch writer makes in an index directory, a killed writer's NAME.tmp included."""
+    name = name.removesuffix(".tmp")
+    return name in OWN_FILES or is_index_file(name)
+
+
 def foreign_entries(index_dir: Path) -> list[str]:
     """The names in ``index_dir`` that no medsearch writer makes (sorted; folders end with "/"): a user's files
-    in the folder given as --index. A killed writer's temporary files (NAME.tmp) are the index's; hidden names
-    are left out; a missing folder has none."""
-    own = (MANIFEST, NEXT_MANIFEST, STORE_FILE, SKIPPED_FILE)
+    in the folder given as --index, hidden ones (.git, .env) included, since a --rebuild deletes the folder.
+    A missing folder has none."""
     path = Path(index_dir)
     if not path.is_dir():
         return []
     return sorted(entry.name + ("/" if entry.is_dir() else "") for entry in path.iterdir()
-                  if not entry.name.startswith(".")
-                  and (entry.is_dir() or not (is_index_file(entry.name.removesuffix(".tmp"))
-                                              or entry.name.startswith(own))))
+                  if entry.is_dir() or not is_own_file(entry.name))
 
 
 def remove_unreferenced(index_dir: Path, *manifests: IndexManifest | None) -> list[str]:

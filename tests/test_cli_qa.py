@@ -339,10 +339,36 @@ def test_a_killed_writers_files_are_the_index_own(tmp_path):
     from medsearch.index_dir import foreign_entries
 
     for name in ("image.v1.faiss.tmp", "text_vectors.g2.npy.tmp", "manifest.json.tmp", "meta.sqlite-journal",
-                 "image_vectors.npy", "skipped.jsonl", ".lock", "notes.txt"):
+                 "image_vectors.npy", "skipped.jsonl", ".lock", "notes.txt",
+                 ".env", "meta.sqlite.bak", "manifest.json.orig"):  # a user's, though hidden or named alike
         (tmp_path / name).write_text("")
     (tmp_path / "images").mkdir()
-    assert foreign_entries(tmp_path) == ["images/", "notes.txt"]
+    (tmp_path / ".git").mkdir()
+    assert foreign_entries(tmp_path) == [".env", ".git/", "images/", "manifest.json.orig", "meta.sqlite.bak",
+                                         "notes.txt"]
+
+
+def test_rebuild_never_deletes_a_users_hidden_files(tmp_path):
+    # foreign_entries left hidden names out, so `--rebuild` of an index kept in a git checkout swapped the
+    # folder out and deleted .git with it
+    from test_harden_paths import good_rows, make_csv_archive
+
+    from medsearch import IndexOptions, build_index
+    from medsearch.archives import open_archive
+    from medsearch.errors import BadQuery
+    from medsearch.models.fake import FakeEncoder
+
+    archive = open_archive("csv", root=make_csv_archive(tmp_path / "archive", good_rows(3)))
+    index_dir = tmp_path / "idx"
+    build_index(archive, index_dir, FakeEncoder(), IndexOptions(progress=False))
+    (index_dir / ".git").mkdir()
+    (index_dir / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    with pytest.raises(BadQuery, match=r"\(\.git/\); --rebuild replaces the whole folder"):
+        build_index(archive, index_dir, FakeEncoder(), IndexOptions(rebuild=True, progress=False))
+    assert (index_dir / ".git" / "HEAD").read_text() == "ref: refs/heads/main\n"
+    (index_dir / ".git" / "HEAD").unlink()
+    (index_dir / ".git").rmdir()
+    assert build_index(archive, index_dir, FakeEncoder(), IndexOptions(rebuild=True, progress=False)).indexed == 3
 
 
 @pytest.mark.parametrize("flag", [["--mode", "lexical"], ["--no-expand"], ["--no-ensemble"], ["--no-negation"]])
