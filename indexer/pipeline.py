@@ -145,7 +145,7 @@ def build_index(archive, index_dir: str | Path, encoder, options: IndexOptions |
     Raises IndexMismatch when the directory holds an index of another model (unless ``options.rebuild``).
     """
     options = options or IndexOptions()
-    check_index_location(Path(index_dir), options.rebuild)
+    check_index_location(Path(index_dir), options.rebuild, options.db_url)
     if options.factory is not None:  # a factory FAISS cannot build is refused now, not after the embedding
         from indexer.ann import new_index
 
@@ -155,16 +155,17 @@ def build_index(archive, index_dir: str | Path, encoder, options: IndexOptions |
     return _build(archive, Path(index_dir), encoder, options)
 
 
-def check_index_location(index_dir: Path, rebuild: bool) -> None:
+def check_index_location(index_dir: Path, rebuild: bool, db_url: str | None = None) -> None:
     """Refuse, before any work, an --index that cannot be an index directory: a file; a folder of other files
     that holds no index yet (the archive's own folder, a home directory); and, for --rebuild, any folder that
-    holds files not the index's own, since the rebuild swaps the whole folder out and deletes it."""
+    holds files not the index's own, since the rebuild swaps the whole folder out and deletes it (an SQLite
+    --db kept in the folder included: it counts as the index's only where the folder is kept)."""
     from medsearch.index_dir import foreign_entries
 
     if index_dir.exists() and not index_dir.is_dir():
         raise BadQuery(f"--index {index_dir} is a file, not an index directory",
                        hint="give a new folder (it is created) or an existing index")
-    foreign = foreign_entries(index_dir)
+    foreign = foreign_entries(index_dir, None if rebuild else db_url)
     if not foreign:
         return
     shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")

@@ -230,25 +230,48 @@ def is_index_file(name: str) -> bool:
 
 
 # the fixed files a writer makes, with SQLite's side files of the store (journal, WAL)
-OWN_FILES = frozenset((MANIFEST, NEXT_MANIFEST, SKIPPED_FILE, LOCK_FILE, STORE_FILE,
-                       *(STORE_FILE + side for side in ("-journal", "-wal", "-shm"))))
+STORE_SIDE_FILES = ("", "-journal", "-wal", "-shm")
+OWN_FILES = frozenset((MANIFEST, NEXT_MANIFEST, SKIPPED_FILE, LOCK_FILE,
+                       *(STORE_FILE + side for side in STORE_SIDE_FILES)))
 
 
-def is_own_file(name: str) -> bool:
-    """A file name a medsearch writer makes in an index directory, a killed writer's NAME.tmp included."""
+def is_own_file(name: str, store_name: str | None = None) -> bool:
+    """A file name a medsearch writer makes in an index directory, a killed writer's NAME.tmp included;
+    ``store_name``: an SQLite --db kept in the directory under another name (its side files count too)."""
     name = name.removesuffix(".tmp")
+    if store_name is not None and name in {store_name + side for side in STORE_SIDE_FILES}:
+        return True
     return name in OWN_FILES or is_index_file(name)
 
 
-def foreign_entries(index_dir: Path) -> list[str]:
+def sqlite_name_in(index_dir: Path, db_url: str | None) -> str | None:
+    """The file name of the SQLite database ``db_url`` names when it lies in ``index_dir`` itself, else None."""
+    if not db_url or not db_url.startswith("sqlite"):
+        return None
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        database = make_url(db_url).database
+    except ArgumentError:  # not a URL: opening the store says so, with the URLs it takes
+        return None
+    if not database or database == ":memory:":
+        return None
+    path = Path(database)
+    return path.name if path.resolve().parent == Path(index_dir).resolve() else None
+
+
+def foreign_entries(index_dir: Path, db_url: str | None = None) -> list[str]:
     """The names in ``index_dir`` that no medsearch writer makes (sorted; folders end with "/"): a user's files
     in the folder given as --index, hidden ones (.git, .env) included, since a --rebuild deletes the folder.
-    A missing folder has none."""
+    ``db_url``: a --db whose SQLite file lies in the folder, which then counts as the index's (pass it only
+    where the folder is kept: a rebuild would delete it). A missing folder has none."""
     path = Path(index_dir)
     if not path.is_dir():
         return []
+    store_name = sqlite_name_in(path, db_url)
     return sorted(entry.name + ("/" if entry.is_dir() else "") for entry in path.iterdir()
-                  if entry.is_dir() or not is_own_file(entry.name))
+                  if entry.is_dir() or not is_own_file(entry.name, store_name))
 
 
 def remove_unreferenced(index_dir: Path, *manifests: IndexManifest | None) -> list[str]:

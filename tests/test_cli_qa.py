@@ -378,3 +378,25 @@ def test_text_query_flags_with_an_image_are_refused_not_ignored(small_index, cap
     code, _, err = run(capsys, "query", "--image", items[0]["image_path"], "--index", str(index_dir), *flag)
     assert code == 2, err
     assert f"{flag[0]} apply to text queries, not to --image" in err
+
+
+def test_a_killed_first_run_with_its_sqlite_db_in_the_folder_resumes(tmp_path):
+    # `--index idx --db sqlite:///idx/store.db` killed before its first manifest: store.db was "other files and
+    # no index", so the run could not resume; a --rebuild there is still refused, since it would delete the store
+    from test_harden_paths import good_rows, make_csv_archive
+
+    from medsearch import IndexOptions, build_index
+    from medsearch.archives import open_archive
+    from medsearch.errors import BadQuery
+    from medsearch.models.fake import FakeEncoder
+
+    archive = open_archive("csv", root=make_csv_archive(tmp_path / "archive", good_rows(3)))
+    index_dir = tmp_path / "idx"
+    options = {"db_url": f"sqlite:///{index_dir}/store.db", "progress": False}
+    assert build_index(archive, index_dir, FakeEncoder(), IndexOptions(**options)).indexed == 3
+    (index_dir / "manifest.json").unlink()  # killed before the manifest was swapped in
+    (index_dir / "store.db-journal").write_text("")
+    assert build_index(archive, index_dir, FakeEncoder(), IndexOptions(**options)).seen == 3
+    with pytest.raises(BadQuery, match=r"store.db.*would delete them"):
+        build_index(archive, index_dir, FakeEncoder(), IndexOptions(rebuild=True, **options))
+    assert (index_dir / "store.db").exists()
