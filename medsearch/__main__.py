@@ -2,4 +2,5 @@
 
 from medsearch.cli import main
 
-main()
+if __name__ == "__main__":  # importing the module (pydoc, a doc or test crawler) must not run the CLI
+    main()

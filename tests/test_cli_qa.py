@@ -239,6 +239,16 @@ def test_python_dash_m_medsearch_is_the_command(tmp_path):
     assert done.stderr.startswith("error: no index at")
 
 
+def test_importing_medsearch_main_does_not_run_the_command(monkeypatch):
+    # pydoc, doc builders and test crawlers import every module: medsearch/__main__.py ran the CLI on import
+    import importlib
+    import sys
+
+    monkeypatch.setattr(sys, "argv", ["medsearch", "ls", "--index", "nope"])
+    monkeypatch.delitem(sys.modules, "medsearch.__main__", raising=False)
+    assert importlib.import_module("medsearch.__main__").main is main
+
+
 def test_a_draft_from_cases_without_text_says_there_is_nothing_to_quote(tmp_path, capsys):
     # on an image-only archive (DICOM without reports) `draft` printed "SOURCES:" and the citations alone
     from conftest import tiny_item, write_test_index
