@@ -410,3 +410,17 @@ def test_a_killed_first_run_with_its_sqlite_db_in_the_folder_resumes(tmp_path):
     with pytest.raises(BadQuery, match=r"store.db.*would delete them"):
         build_index(archive, index_dir, FakeEncoder(), IndexOptions(rebuild=True, **options))
     assert (index_dir / "store.db").exists()
+
+
+def test_absent_filter_values_follow_the_search_rules():
+    # the lines come from Filters.admits, the rule the post-filter applies, not from a copy of it
+    from medsearch.commands.query import absent_filter_values
+    from medsearch.store.filters import Filters
+
+    facets = {"modalities": {"CT": 3, "unknown": 1}, "splits": {"train": 2}, "licences": {"CC BY-NC": 2}}
+    assert absent_filter_values(facets, Filters(modality="computed tomography", split="train",
+                                                licence="CC BY*")) == []
+    assert absent_filter_values(facets, Filters(modality="unknown", licence="CC BY-NC")) == []
+    assert absent_filter_values({"modalities": {"CT": 3}}, Filters(modality="unknown", licence="CC BY")) == [
+        "no item in this index has --modality 'unknown' (it has: CT)",
+        "no item in this index has --licence 'CC BY' (it has: none)"]

@@ -86,28 +86,19 @@ def query_command(
         print_results(results, searched_for if searched_for != text else None, show_paths)
 
 
+# the filters a facet of the index can show to be absent: option, Filters field, facet
+FACETED_FILTERS = (("--modality", "modality", "modalities"), ("--split", "split", "splits"),
+                   ("--licence", "licence", "licences"))
+
+
 def absent_filter_values(facets: dict[str, dict[str, int]], filters) -> list[str]:
     """One line per filter value that no item of the index has (modality in any spelling, split, licence or
-    licence prefix), naming the values it does have: why a filtered search found nothing, when that is why."""
-    from medsearch.archives.modality import UNKNOWN, canonical_modality, modality_spellings
-
+    licence prefix: the rules of ``Filters.admits``), naming the values it does have: why a filtered search
+    found nothing, when that is why."""
     lines = []
-
-    def absent(option: str, value: str, present: dict[str, int]) -> None:
-        have = ", ".join(sorted(present)) or "none"
-        lines.append(f"no item in this index has {option} {value!r} (it has: {have})")
-
-    modalities = facets.get("modalities", {})
-    if filters.modality:
-        wanted = canonical_modality(filters.modality)
-        spellings = modality_spellings(wanted) if wanted != UNKNOWN else {UNKNOWN}
-        if not any(str(m).lower() in spellings or canonical_modality(m) == wanted for m in modalities):
-            absent("--modality", filters.modality, modalities)
-    if filters.split and filters.split not in facets.get("splits", {}):
-        absent("--split", filters.split, facets.get("splits", {}))
-    licences = facets.get("licences", {})
-    if filters.licence:
-        prefix = filters.licence[:-1] if filters.licence.endswith("*") else None
-        if not any(lic == filters.licence or (prefix is not None and lic.startswith(prefix)) for lic in licences):
-            absent("--licence", filters.licence, licences)
+    for option, name, facet in FACETED_FILTERS:
+        present = facets.get(facet, {})
+        if getattr(filters, name) and not any(filters.admits(name, value) for value in present):
+            have = ", ".join(sorted(present)) or "none"
+            lines.append(f"no item in this index has {option} {getattr(filters, name)!r} (it has: {have})")
     return lines

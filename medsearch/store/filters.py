@@ -30,16 +30,19 @@ class Filters:
     def matches(self, record) -> bool:
         """The rules above, checked in Python on a fetched record (the search's post-filter path); the store
         applies the same rules in SQL, and tests/test_search.py checks that the two agree."""
-        if self.modality and not same_modality(record.modality, self.modality):
+        if not all(self.admits(name, getattr(record, name)) for name in ("modality", "split", "licence")):
             return False
-        if self.split and record.split != self.split:
-            return False
-        if self.licence:
-            licence = record.licence or ""
-            if self.licence.endswith("*"):
-                if not licence.startswith(self.licence[:-1]):
-                    return False
-            elif licence != self.licence:
-                return False
         have = set(record.labels or [])
         return all(have.intersection(label_alternatives(label)) for label in self.labels or [])
+
+    def admits(self, name: str, value: str | None) -> bool:
+        """Whether an item whose ``name`` (modality, split or licence) is ``value`` passes that field's rule
+        (always, when the field is not set)."""
+        wanted = getattr(self, name)
+        if not wanted:
+            return True
+        if name == "modality":
+            return same_modality(value, wanted)
+        if name == "licence" and wanted.endswith("*"):
+            return (value or "").startswith(wanted[:-1])
+        return value == wanted
