@@ -15,6 +15,23 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 os.environ.setdefault("MEDSEARCH_PATIENT_SALT", "medsearch-tests-only-secret")
 
 
+# --- the command line, run in this process ---------------------------------------------------------------
+
+
+def run_main(capsys, *args: str) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of `medsearch ARGS` through the real entry point (``medsearch.cli.main``), which
+    turns domain errors into an exit code and one line; a traceback fails the test (it is not caught here)."""
+    from medsearch.cli import main
+
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
 # --- caches and threads: no test writes into the user's cache or config folder ----------------------------
 
 

@@ -8,19 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import build_tiny_index
+from conftest import build_tiny_index, run_main
 from medsearch.cli import main
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of `medsearch ARGS`; a traceback fails the test (it is not caught here)."""
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture
@@ -41,7 +30,7 @@ def test_delete_with_an_empty_keys_file_deletes_nothing(small_index, tmp_path, c
     empty = tmp_path / "keys.txt"
     empty.write_text("\n  \n")
     for extra in (["--archive", "tiny"], ["--split", "test"], []):
-        code, _, err = run(capsys, "delete", "--index", str(index_dir), "--keys-file", str(empty), *extra)
+        code, _, err = run_main(capsys, "delete", "--index", str(index_dir), "--keys-file", str(empty), *extra)
         assert code == 2, err
         assert "holds no keys" in err and len(err.strip().splitlines()) == 1
     assert stored_keys(index_dir) == {item["key"] for item in items}
@@ -50,7 +39,7 @@ def test_delete_with_an_empty_keys_file_deletes_nothing(small_index, tmp_path, c
 def test_delete_with_a_missing_or_unreadable_keys_file_is_one_line(small_index, tmp_path, capsys):
     index_dir, items = small_index
     for path in (tmp_path / "nope.txt", tmp_path):  # missing; a folder
-        code, _, err = run(capsys, "delete", "--index", str(index_dir), "--keys-file", str(path))
+        code, _, err = run_main(capsys, "delete", "--index", str(index_dir), "--keys-file", str(path))
         assert code == 2, err
         assert err.startswith("error: cannot read --keys-file") and len(err.strip().splitlines()) == 1
     assert stored_keys(index_dir) == {item["key"] for item in items}
@@ -60,7 +49,7 @@ def test_delete_by_keys_file_with_a_filter_deletes_only_those_keys(small_index, 
     index_dir, items = small_index
     keys = tmp_path / "keys.txt"
     keys.write_text("k000\nk003\n")  # k000 is train, k003 train too: both pass --split train
-    code, out, err = run(capsys, "delete", "--index", str(index_dir), "--keys-file", str(keys), "--split", "train")
+    code, out, err = run_main(capsys, "delete", "--index", str(index_dir), "--keys-file", str(keys), "--split", "train")
     assert code == 0, err
     assert "deleted 2 items" in out
     assert stored_keys(index_dir) == {item["key"] for item in items} - {"k000", "k003"}
@@ -86,7 +75,7 @@ def test_delete_by_keys_file_with_a_filter_deletes_only_those_keys(small_index, 
 def test_a_count_out_of_range_is_a_usage_error_not_a_traceback(args, tmp_path, capsys, monkeypatch):
     # These reached range(), islice(), numpy or the DataLoader and died there with a traceback.
     monkeypatch.chdir(tmp_path)
-    code, _, err = run(capsys, *args)
+    code, _, err = run_main(capsys, *args)
     assert code == 2, err
     assert "Invalid value" in err and "Traceback" not in err
 
@@ -138,8 +127,8 @@ def test_bench_phrasing_refuses_a_groups_file_of_another_shape(small_index, tmp_
     index_dir, _ = small_index
     groups = tmp_path / "groups.json"
     groups.write_text(content)
-    code, _, err = run(capsys, "bench", "phrasing", "--index", str(index_dir), "--groups", str(groups),
-                       "--out", str(tmp_path / "out"))
+    code, _, err = run_main(capsys, "bench", "phrasing", "--index", str(index_dir), "--groups", str(groups),
+                            "--out", str(tmp_path / "out"))
     assert code == 4, err
     assert says in err and len(err.strip().splitlines()) == 1
 
@@ -147,12 +136,13 @@ def test_bench_phrasing_refuses_a_groups_file_of_another_shape(small_index, tmp_
 def test_bench_search_on_an_index_without_its_labels_is_an_error_not_an_empty_table(small_index, tmp_path, capsys):
     index_dir, _ = small_index
     out = tmp_path / "out"
-    code, _, err = run(capsys, "bench", "search", "--index", str(index_dir), "--queries", "mesh", "--out", str(out))
+    code, _, err = run_main(capsys, "bench", "search", "--index", str(index_dir), "--queries", "mesh",
+                            "--out", str(out))
     assert code == 2, err
     assert "no judged query" in err and "IU X-ray" in err
     assert not out.exists()  # no JSON of nothing
-    code, _, err = run(capsys, "bench", "search", "--index", str(index_dir), "--queries", "concepts",
-                       "--captions", str(tmp_path / "nope.csv"), "--out", str(out))
+    code, _, err = run_main(capsys, "bench", "search", "--index", str(index_dir), "--queries", "concepts",
+                            "--captions", str(tmp_path / "nope.csv"), "--out", str(out))
     assert code == 4 and err.startswith("error: cannot read --captions"), err
 
 
@@ -160,7 +150,7 @@ def test_train_refuses_an_out_that_is_a_file_before_any_work(tmp_path, capsys):
     # was a FileExistsError traceback from mkdir, after the tower features had been cached
     out = tmp_path / "notes.txt"
     out.write_text("mine")
-    code, _, err = run(capsys, "train", "--manifest", "csv", "--root", str(tmp_path / "nope"), "--out", str(out))
+    code, _, err = run_main(capsys, "train", "--manifest", "csv", "--root", str(tmp_path / "nope"), "--out", str(out))
     assert code == 2, err
     assert "is a file, not a run directory" in err and out.read_text() == "mine"
 
@@ -170,8 +160,8 @@ def test_train_resume_with_no_checkpoint_says_it_starts_over(tmp_path, capsys, m
 
     seen = []
     monkeypatch.setattr(train_run, "run", lambda request: seen.append(request) or {"test": None, "best_epoch": 1})
-    code, _, err = run(capsys, "train", "--manifest", "csv", "--root", str(tmp_path), "--out", str(tmp_path / "run"),
-                       "--resume")
+    code, _, err = run_main(capsys, "train", "--manifest", "csv", "--root", str(tmp_path),
+                            "--out", str(tmp_path / "run"), "--resume")
     assert code == 0 and seen and seen[0].resume
     assert "nothing to resume" in err
 
@@ -189,8 +179,8 @@ def test_a_device_this_machine_cannot_run_is_one_line_at_load(capsys):
     if not torch.cuda.is_available():
         with pytest.raises(DeviceUnavailable, match="no CUDA GPU"):
             load_encoder("fake", device="cuda")
-        code, _, err = run(capsys, "classify", "x.png", "--label", "a", "--label", "b", "--model", "fake",
-                           "--device", "cuda")
+        code, _, err = run_main(capsys, "classify", "x.png", "--label", "a", "--label", "b", "--model", "fake",
+                                "--device", "cuda")
         assert code == 3 and err.startswith("error: --device cuda: no CUDA GPU"), err
     assert load_encoder("fake", device="cpu").identity.device == "cpu"
 
@@ -219,12 +209,12 @@ def test_compact_with_a_factory_rebuilds_even_when_nothing_is_dead(small_index, 
     from medsearch.index_dir import read_manifest
 
     index_dir, _ = small_index
-    code, out, err = run(capsys, "compact", "--index", str(index_dir), "--factory", "HNSW16")
+    code, out, err = run_main(capsys, "compact", "--index", str(index_dir), "--factory", "HNSW16")
     assert code == 0, err
     assert {e.factory for e in read_manifest(index_dir).modalities.values()} == {"HNSW16"}
-    code, _, err = run(capsys, "compact", "--index", str(index_dir), "--factory", "Nonsense42")
+    code, _, err = run_main(capsys, "compact", "--index", str(index_dir), "--factory", "Nonsense42")
     assert code == 2 and "is not a FAISS index" in err, err
-    code, _, err = run(capsys, "verify", "--index", str(index_dir))
+    code, _, err = run_main(capsys, "verify", "--index", str(index_dir))
     assert code == 0, err
 
 
@@ -257,8 +247,8 @@ def test_a_draft_from_cases_without_text_says_there_is_nothing_to_quote(tmp_path
     images.mkdir()
     items = [{**tiny_item(i, images), "text": None, "labels": []} for i in range(4)]
     write_test_index(tmp_path / "idx", items, images)
-    code, out, err = run(capsys, "draft", items[0]["image_path"], "--index", str(tmp_path / "idx"), "--model", "fake",
-                         "--min-score", "-1")
+    code, out, err = run_main(capsys, "draft", items[0]["image_path"], "--index", str(tmp_path / "idx"),
+                              "--model", "fake", "--min-score", "-1")
     assert code == 0, err
     assert out.startswith("no sentence to quote") and "SOURCES:" in out
 
@@ -266,14 +256,14 @@ def test_a_draft_from_cases_without_text_says_there_is_nothing_to_quote(tmp_path
 def test_a_filtered_search_that_finds_nothing_names_the_filter_value_no_item_has(small_index, capsys):
     # `--modality foo` / `--split nope` printed "no results" alone, as if the search had failed to match
     index_dir, _ = small_index
-    code, out, err = run(capsys, "query", "nodule", "--index", str(index_dir), "--modality", "ultrasound",
-                         "--split", "nope", "--licence", "CC BY*")
+    code, out, err = run_main(capsys, "query", "nodule", "--index", str(index_dir), "--modality", "ultrasound",
+                              "--split", "nope", "--licence", "CC BY*")
     assert code == 0, err
     assert "no results" in out
     assert "no item in this index has --modality 'ultrasound' (it has: CT, MR, XR)" in err
     assert "no item in this index has --split 'nope' (it has: test, train, val)" in err
     assert "--licence" not in err  # CC BY and CC BY-NC are there
-    code, out, err = run(capsys, "query", "nodule", "--index", str(index_dir), "--modality", "MRI", "--json")
+    code, out, err = run_main(capsys, "query", "nodule", "--index", str(index_dir), "--modality", "MRI", "--json")
     assert code == 0 and json.loads(out) and err == ""
 
 
@@ -281,7 +271,7 @@ def test_a_filtered_search_that_finds_nothing_names_the_filter_value_no_item_has
 def test_a_db_url_medsearch_cannot_use_names_the_urls_it_can(small_index, capsys, url):
     # the hint was SQLite's "check that the folder exists and is writable" for any URL
     index_dir, _ = small_index
-    code, _, err = run(capsys, "ls", "--index", str(index_dir), "--db", url)
+    code, _, err = run_main(capsys, "ls", "--index", str(index_dir), "--db", url)
     assert code == 8, err
     assert "give sqlite:///PATH/meta.sqlite or postgresql+psycopg://" in err and "writable" not in err
 
@@ -293,10 +283,10 @@ def test_classify_shows_progress_on_more_than_one_batch_of_files(tmp_path, capsy
     from medsearch.classifier import BATCH_SIZE
 
     paths = [tiny_item(i, tmp_path)["image_path"] for i in range(BATCH_SIZE + 3)]
-    code, _, err = run(capsys, "classify", *paths, "--label", "nodule", "--label", "normal", "--model", "fake")
+    code, _, err = run_main(capsys, "classify", *paths, "--label", "nodule", "--label", "normal", "--model", "fake")
     assert code == 0, err
     assert f"classifying {len(paths)}/{len(paths)} items (100%)" in err
-    code, _, err = run(capsys, "classify", *paths[:2], "--label", "nodule", "--label", "normal", "--model", "fake")
+    code, _, err = run_main(capsys, "classify", *paths[:2], "--label", "nodule", "--label", "normal", "--model", "fake")
     assert code == 0 and "classifying" not in err  # a few files: no progress line
 
 
@@ -333,14 +323,14 @@ def test_an_index_path_that_cannot_be_a_folder_is_one_line(tmp_path, capsys):
     a_file.write_text("mine")
     for index, says in ((a_file, "is a file, not an index directory"),
                         (a_file / "idx", "cannot write the index directory")):
-        code, _, err = run(capsys, "index", "--manifest", "demo", "--index", str(index), "--model", "fake")
+        code, _, err = run_main(capsys, "index", "--manifest", "demo", "--index", str(index), "--model", "fake")
         assert code == 2 and says in err, err
     assert a_file.read_text() == "mine"
 
 
 def test_delete_and_compact_on_a_mistyped_index_leave_no_folder_behind(tmp_path, capsys):
     for command in (["delete", "--key", "k1"], ["compact"]):
-        code, _, err = run(capsys, *command, "--index", str(tmp_path / "typo"))
+        code, _, err = run_main(capsys, *command, "--index", str(tmp_path / "typo"))
         assert code == 5 and "no index at" in err, err
         assert not (tmp_path / "typo").exists()
 
@@ -385,7 +375,7 @@ def test_rebuild_never_deletes_a_users_hidden_files(tmp_path):
 def test_text_query_flags_with_an_image_are_refused_not_ignored(small_index, capsys, flag):
     # `query --image X --mode lexical` ran an image search and said nothing of the mode
     index_dir, items = small_index
-    code, _, err = run(capsys, "query", "--image", items[0]["image_path"], "--index", str(index_dir), *flag)
+    code, _, err = run_main(capsys, "query", "--image", items[0]["image_path"], "--index", str(index_dir), *flag)
     assert code == 2, err
     assert f"{flag[0]} apply to text queries, not to --image" in err
 

@@ -18,6 +18,7 @@ from medsearch.cli import app
 from medsearch.errors import IndexMismatch, NothingIndexed
 from medsearch.models.fake import FakeEncoder
 
+from conftest import run_main
 from indexer.pipeline import IndexOptions, build_index
 
 COLUMNS = ["id", "image", "text", "labels", "split", "licence", "modality"]
@@ -50,19 +51,6 @@ def manifest_file(tmp_path: Path) -> Path:
 
 def cli(*args: str):
     return CliRunner().invoke(app, list(args))
-
-
-def run_main(capsys, *args: str) -> tuple[int, str]:
-    """(exit code, stdout + stderr) of the real entry point, which turns domain errors into exit codes."""
-    from medsearch.cli import main
-
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
 
 
 # -- 1. a root spelled with '..' ---------------------------------------------------------------------------------
@@ -136,7 +124,8 @@ def index_args(tmp_path, root) -> list[str]:
 def test_run_where_every_row_is_skipped_exits_non_zero_with_the_reason(tmp_path, capsys):
     root = make_csv_archive(tmp_path / "mine", [["c0", "images/nope.png", "x", "", "", "", ""],
                                                 ["c1", "images/gone.png", "y", "", "", "", ""]], images=0)
-    code, output = run_main(capsys, *index_args(tmp_path, root))
+    code, out, err = run_main(capsys, *index_args(tmp_path, root))
+    output = out + err
     assert code == NothingIndexed.exit_code
     error_lines = [line for line in output.splitlines() if line.startswith("error:")]
     assert len(error_lines) == 1
@@ -145,17 +134,20 @@ def test_run_where_every_row_is_skipped_exits_non_zero_with_the_reason(tmp_path,
 
 def test_run_over_an_empty_table_exits_non_zero(tmp_path, capsys):
     root = make_csv_archive(tmp_path / "mine", [], images=0)
-    code, output = run_main(capsys, *index_args(tmp_path, root))
+    code, out, err = run_main(capsys, *index_args(tmp_path, root))
+    output = out + err
     assert code == NothingIndexed.exit_code
     assert "error: nothing indexed: archive mine yielded no rows" in output
 
 
 def test_partial_skip_exits_zero_and_says_how_many(tmp_path, capsys):
     root = make_csv_archive(tmp_path / "mine", good_rows(2) + [["c9", "images/nope.png", "x", "", "", "", ""]])
-    code, output = run_main(capsys, *index_args(tmp_path, root))
+    code, out, err = run_main(capsys, *index_args(tmp_path, root))
+    output = out + err
     assert code == 0, output
     assert "skipped 1 row(s), indexed or kept 2" in output
-    code, output = run_main(capsys, *index_args(tmp_path, root))
+    code, out, err = run_main(capsys, *index_args(tmp_path, root))
+    output = out + err
     assert code == 0, output  # nothing new, but the index holds the items: not a failure
 
 
