@@ -7,17 +7,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from medsearch.errors import BadQuery, IndexBusy, IndexNotFound
-from medsearch.index_dir import MANIFEST, IndexDir
+from medsearch.errors import BadQuery, IndexBusy
+from medsearch.index_dir import IndexDir, index_not_found
 
 
 @contextmanager
 def index_lock(index_dir: Path, create: bool = True) -> Iterator[None]:
-    """Hold the directory's lock for a writer. ``create``: make the directory (an indexing run); else a missing
-    one is IndexNotFound (delete and compact never leave an empty folder behind a mistyped --index)."""
+    """Hold the directory's lock for a writer. ``create``: make the directory (an indexing run); else one that
+    holds no index is IndexNotFound before anything is written (delete and compact on a mistyped --index leave
+    neither an empty folder nor a .lock in a folder of other files)."""
     files = IndexDir(index_dir)
-    if not create and not files.path.is_dir():
-        raise IndexNotFound(f"no index at {index_dir} ({MANIFEST} is missing)")
+    if not create and not files.manifest.exists():
+        raise index_not_found(index_dir)
     try:
         files.path.mkdir(parents=True, exist_ok=True)
         handle = open(files.lock, "w")

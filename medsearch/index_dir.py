@@ -174,10 +174,15 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def index_not_found(index_dir: Path) -> IndexNotFound:
+    """The error for a directory that holds no index (a mistyped --index), wherever that is found."""
+    return IndexNotFound(f"no index at {index_dir} ({MANIFEST} is missing)")
+
+
 def read_manifest(index_dir: Path, name: str = MANIFEST) -> IndexManifest:
     path = IndexDir(index_dir).file(name)
     if not path.exists():
-        raise IndexNotFound(f"no index at {index_dir} ({MANIFEST} is missing)")
+        raise index_not_found(index_dir)
     try:
         return IndexManifest.from_dict(json.loads(path.read_text()))
     except (json.JSONDecodeError, TypeError, KeyError) as exc:

@@ -329,10 +329,16 @@ def test_an_index_path_that_cannot_be_a_folder_is_one_line(tmp_path, capsys):
 
 
 def test_delete_and_compact_on_a_mistyped_index_leave_no_folder_behind(tmp_path, capsys):
+    documents = tmp_path / "documents"  # a folder of the user's, given as --index by mistake
+    documents.mkdir()
+    (documents / "notes.txt").write_text("mine")
     for command in (["delete", "--key", "k1"], ["compact"]):
         code, _, err = run_main(capsys, *command, "--index", str(tmp_path / "typo"))
         assert code == 5 and "no index at" in err, err
         assert not (tmp_path / "typo").exists()
+        code, _, err = run_main(capsys, *command, "--index", str(documents))
+        assert code == 5 and "no index at" in err, err
+        assert sorted(p.name for p in documents.iterdir()) == ["notes.txt"]  # no .lock left there
 
 
 def test_a_killed_writers_files_are_the_index_own(tmp_path):
