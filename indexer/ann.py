@@ -107,6 +107,13 @@ def nlist_of(factory: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def training_points_needed(factory: str) -> int:
+    """The fewest vectors FAISS can train ``factory`` on: one per IVF list, 2**bits (256 by default) per PQ
+    codebook; 0 for an index with nothing to train."""
+    pq = re.search(r"PQ\d+(?:x(\d+))?", factory)
+    return max(nlist_of(factory) or 0, 2 ** int(pq.group(1) or 8) if pq else 0)
+
+
 FACTORY_HINT = "leave out --factory (exact search below 50,000 vectors, IVF-PQ sized from their number above)"
 
 
@@ -142,8 +149,8 @@ def build(vectors: np.ndarray, factory: str | None = None, seed: int = 0, recall
         except RuntimeError as exc:
             if "training points" not in str(exc):  # only "fewer points than clusters" is the user's to fix
                 raise
-            raise BadQuery(f"FAISS index {factory!r} cannot be trained on {n} vectors: each of its IVF lists and "
-                           f"PQ codebooks needs training points (at least {max(nlist_of(factory) or 0, 256)})",
+            raise BadQuery(f"FAISS index {factory!r} cannot be trained on {n} vectors: it needs at least "
+                           f"{training_points_needed(factory)} (one per IVF list, 2**bits per PQ codebook)",
                            hint=FACTORY_HINT) from None
     nprobe = tune_nprobe(index, vectors, seed=seed, target=recall_target) if nlist_of(factory) else None
     return AnnIndex(index, factory, nprobe)

@@ -199,8 +199,9 @@ def test_a_factory_faiss_cannot_build_is_refused_before_the_embedding(tmp_path):
         with pytest.raises(BadQuery, match="is not a FAISS index"):
             build_index(archive, tmp_path / "idx", FakeEncoder(), IndexOptions(factory=factory, progress=False))
         assert not (tmp_path / "idx").exists()
-    with pytest.raises(BadQuery, match="cannot be trained on 3 vectors"):  # was faiss's RuntimeError
-        build_index(archive, tmp_path / "idx", FakeEncoder(), IndexOptions(factory="IVF64,Flat", progress=False))
+    for factory, least in (("IVF64,Flat", 64), ("IVF2,PQ4", 256), ("IVF300,PQ8x4", 300), ("PQ8x6", 64)):
+        with pytest.raises(BadQuery, match=f"cannot be trained on 3 vectors: it needs at least {least} "):
+            build_index(archive, tmp_path / "idx", FakeEncoder(), IndexOptions(factory=factory, progress=False))
 
 
 def test_compact_with_a_factory_rebuilds_even_when_nothing_is_dead(small_index, capsys):
