@@ -275,6 +275,10 @@ def test_a_db_url_medsearch_cannot_use_names_the_urls_it_can(small_index, capsys
     code, _, err = run_main(capsys, "ls", "--index", str(index_dir), "--db", url)
     assert code == 8, err
     assert "give sqlite:///PATH/meta.sqlite or postgresql+psycopg://" in err and "writable" not in err
+    # the same hint wherever a store fails, not only when SQLAlchemy refuses the URL (a driver that is installed)
+    from medsearch.store.engine import URL_HINT, hint_for
+
+    assert hint_for(url, OSError("Can't connect to MySQL server")) == URL_HINT
 
 
 def test_classify_shows_progress_on_more_than_one_batch_of_files(tmp_path, capsys):

@@ -27,8 +27,11 @@ SQLITE_CAUSES = (
 
 
 def hint_for(url: str, exc: BaseException | None = None) -> str:
+    """What the user can do about a store that failed to open: by the URL's database, then SQLite's words."""
     if url.startswith("postgres"):
         return POSTGRES_HINT
+    if not url.startswith("sqlite"):  # not a URL, or a database medsearch does not support (mysql://)
+        return URL_HINT
     reason = str(getattr(exc, "orig", None) or exc or "").lower()
     for words, hint in SQLITE_CAUSES:
         if any(word in reason for word in words):
@@ -71,10 +74,7 @@ def make_engine(url: str) -> Engine:
             options["connect_args"] = {"prepare_threshold": None}
         engine = create_engine(parsed, **options)
     except (ArgumentError, NoSuchModuleError, ModuleNotFoundError, ImportError) as exc:
-        # not a URL, a database SQLAlchemy does not know, or one medsearch does not support (mysql://): the hint
-        # names the two it does; SQLite's and PostgreSQL's own failures get theirs
-        hint = hint_for(url) if url.startswith(("sqlite", "postgres")) else URL_HINT
-        raise StoreError(f"cannot open store {safe_url(url)}: {exc}", hint=hint) from exc
+        raise StoreError(f"cannot open store {safe_url(url)}: {exc}", hint=hint_for(url)) from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_foreign_keys)
     return engine
