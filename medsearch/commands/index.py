@@ -34,7 +34,7 @@ def index_command(
     device: DeviceOpt = "auto",
     limit: Annotated[Optional[int], typer.Option(min=1, help="index only the first N items of the archive")] = None,
     show_paths: Annotated[bool, typer.Option("--show-paths", help="store and show file paths that may name a patient (DICOM folders; off by default)")] = False,
-    rebuild: Annotated[bool, typer.Option(help="build a fresh index beside the existing one, then swap it in atomically")] = False,
+    rebuild: Annotated[bool, typer.Option(help="build a fresh index beside the existing one, then swap it in atomically (the old folder is deleted: refused when it holds files that are not the index's)")] = False,
     prune: Annotated[bool, typer.Option(help="on a full read (no --limit), remove items the archive no longer has")] = True,
     engine: Annotated[str, typer.Option(help="where decode and encode run: local, or ray (extra [ray])")] = "local",
     address: Annotated[Optional[str], typer.Option(help="--engine ray: cluster address (auto, ray://HOST:10001); default: a local Ray")] = None,
