@@ -165,6 +165,11 @@ def check_index_location(index_dir: Path, rebuild: bool, db_url: str | None = No
     if index_dir.exists() and not index_dir.is_dir():
         raise BadQuery(f"--index {index_dir} is a file, not an index directory",
                        hint="give a new folder (it is created) or an existing index")
+    if rebuild:  # a killed rebuild's folder is deleted before the build: refused when it holds anything else
+        beside = rebuild_dir(index_dir)
+        if (beside.exists() and not beside.is_dir()) or foreign_entries(beside):
+            raise BadQuery(f"{beside} holds files that are not a killed rebuild's; --rebuild builds there and would "
+                           "delete them", hint="move it away, or rebuild into a new --index")
     foreign = foreign_entries(index_dir, None if rebuild else db_url)
     if not foreign:
         return
@@ -245,6 +250,11 @@ def _db_of(files: IndexDir, db_url: str | None, manifest: IndexManifest | None) 
 REBUILD_SUFFIX = ".rebuild"
 
 
+def rebuild_dir(index_dir: Path) -> Path:
+    """Where ``--rebuild`` builds, beside the index: ``<index>.rebuild``."""
+    return index_dir.with_name(index_dir.name + REBUILD_SUFFIX)
+
+
 def rebuild_beside(archive, index_dir: Path, encoder, options: IndexOptions) -> RunSummary:
     """Build a fresh index in ``<dir>.rebuild`` beside ``index_dir`` and swap the two directories atomically.
 
@@ -255,7 +265,7 @@ def rebuild_beside(archive, index_dir: Path, encoder, options: IndexOptions) -> 
     from medsearch.store import Store
 
     index_dir = Path(index_dir)
-    beside = index_dir.with_name(index_dir.name + REBUILD_SUFFIX)
+    beside = rebuild_dir(index_dir)
     db_url = options.db_url
     id_base = 0
     with index_lock(index_dir):

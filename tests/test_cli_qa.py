@@ -425,3 +425,26 @@ def test_absent_filter_values_follow_the_search_rules():
     assert absent_filter_values({"modalities": {"CT": 3}}, Filters(modality="unknown", licence="CC BY")) == [
         "no item in this index has --modality 'unknown' (it has: CT)",
         "no item in this index has --licence 'CC BY' (it has: none)"]
+
+
+def test_rebuild_never_deletes_a_users_folder_named_like_its_build_folder(tmp_path):
+    # --rebuild removed <index>.rebuild as a killed rebuild's leftovers, whatever it held
+    from test_harden_paths import good_rows, make_csv_archive
+
+    from medsearch import IndexOptions, build_index
+    from medsearch.archives import open_archive
+    from medsearch.errors import BadQuery
+    from medsearch.models.fake import FakeEncoder
+
+    archive = open_archive("csv", root=make_csv_archive(tmp_path / "archive", good_rows(3)))
+    index_dir, beside = tmp_path / "idx", tmp_path / "idx.rebuild"
+    build_index(archive, index_dir, FakeEncoder(), IndexOptions(progress=False))
+    beside.mkdir()
+    (beside / "notes.txt").write_text("mine")
+    with pytest.raises(BadQuery, match="not a killed rebuild's"):
+        build_index(archive, index_dir, FakeEncoder(), IndexOptions(rebuild=True, progress=False))
+    assert (beside / "notes.txt").read_text() == "mine"
+    (beside / "notes.txt").unlink()
+    (beside / "image_vectors.npy").write_text("")  # a killed rebuild's own files are cleared as before
+    assert build_index(archive, index_dir, FakeEncoder(), IndexOptions(rebuild=True, progress=False)).indexed == 3
+    assert not beside.exists()
