@@ -144,6 +144,8 @@ def test_bench_search_on_an_index_without_its_labels_is_an_error_not_an_empty_ta
     code, _, err = run_main(capsys, "bench", "search", "--index", str(index_dir), "--queries", "concepts",
                             "--captions", str(tmp_path / "nope.csv"), "--out", str(out))
     assert code == 4 and err.startswith("error: cannot read --captions"), err
+    code, _, err = run_main(capsys, "bench", "search", "--index", str(index_dir), "--queries", "nope")
+    assert code == 2 and "unknown query set 'nope' — choose one of: concepts, findings, mesh" in err, err
 
 
 def test_train_refuses_an_out_that_is_a_file_before_any_work(tmp_path, capsys):

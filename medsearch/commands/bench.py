@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NamedTuple, Optional
 
 import typer
 
@@ -209,10 +209,19 @@ def phrasing_command(
     console.print(f"wrote {_write_json(result, out / f'{stem}.json')} and {png}")
 
 
-# what each judged query set of `bench search` reads its relevance from
-JUDGED_BY = {"mesh": "an index of IU X-ray reports (--manifest iu-xray), whose MeSH terms judge the reports",
-             "findings": "an NIH ChestX-ray14 index, whose finding labels judge the images",
-             "concepts": "a ROCO index (--manifest roco), whose UMLS CUIs judge the figures"}
+class QuerySet(NamedTuple):
+    """A judged query set of `bench search`: the target it searches by default, and the index whose labels
+    judge it (said when an index gives the set no judged query)."""
+
+    target: str
+    judged_by: str
+
+
+QUERY_SETS = {
+    "mesh": QuerySet("text", "an index of IU X-ray reports (--manifest iu-xray), whose MeSH terms judge the reports"),
+    "findings": QuerySet("image", "an NIH ChestX-ray14 index, whose finding labels judge the images"),
+    "concepts": QuerySet("image", "a ROCO index (--manifest roco), whose UMLS CUIs judge the figures"),
+}
 
 
 @bench_app.command("search")
@@ -236,15 +245,14 @@ def search_command(
     from rich.console import Console
     from rich.table import Table
 
-    from medsearch.errors import BadArchive, BadQuery
+    from medsearch.errors import BadArchive, BadQuery, UnknownName
     from medsearch.eval import search_bench as sb
     from medsearch.query.fusion import DEFAULT_FUSION, FusionSettings
     from medsearch.search import open_index
 
-    builders = {"mesh": "text", "findings": "image", "concepts": "image"}
-    if queries not in builders:
-        raise BadQuery(f"unknown query set {queries!r}", hint=f"choose one of: {', '.join(builders)}")
-    target = target or builders[queries]
+    if queries not in QUERY_SETS:
+        raise UnknownName("query set", queries, list(QUERY_SETS))
+    target = target or QUERY_SETS[queries].target
     console = Console()
     with open_index(index, db_url=db) as idx:
         sb.cached_embeddings(idx)
@@ -268,7 +276,7 @@ def search_command(
         judged = sb.expand_kinds(plain, {r.item_id for r in records}, negated=queries != "concepts")
         if not judged:  # nothing to score: an empty table and a JSON of nothing used to exit 0
             raise BadQuery(f"the {queries} set has no judged query on this index ({len(records)} {target} items)",
-                           hint=f"{queries} needs {JUDGED_BY[queries]}")
+                           hint=f"{queries} needs {QUERY_SETS[queries].judged_by}")
         console.print(f"{queries}: {len(records)} {target} items, {len(judged)} judged queries "
                       f"({dict(sorted(Counter(q.kind for q in judged).items()))})")
         tuned = None
