@@ -165,6 +165,9 @@ def check_index_location(index_dir: Path, rebuild: bool, db_url: str | None = No
     if index_dir.exists() and not index_dir.is_dir():
         raise BadQuery(f"--index {index_dir} is a file, not an index directory",
                        hint="give a new folder (it is created) or an existing index")
+    if rebuild and Path.cwd().resolve().is_relative_to(index_dir.resolve()):  # "--index ." has no folder beside
+        raise BadQuery(f"--rebuild cannot swap out {index_dir}: it holds the current directory",
+                       hint="run it from the folder above the index, with --index NAME")
     if rebuild:  # a killed rebuild's folder is deleted before the build: refused when it holds anything else
         beside = rebuild_dir(index_dir)
         if (beside.exists() and not beside.is_dir()) or foreign_entries(beside):

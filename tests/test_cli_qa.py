@@ -450,3 +450,22 @@ def test_rebuild_never_deletes_a_users_folder_named_like_its_build_folder(tmp_pa
     (beside / "image_vectors.npy").write_text("")  # a killed rebuild's own files are cleared as before
     assert build_index(archive, index_dir, FakeEncoder(), IndexOptions(rebuild=True, progress=False)).indexed == 3
     assert not beside.exists()
+
+
+def test_rebuild_of_the_current_directory_is_refused_before_any_work(tmp_path, monkeypatch):
+    # `cd idx && medsearch index ... --index . --rebuild` built idx.rebuild, then died in the swap with
+    # "PosixPath('.') has an empty name"
+    from test_harden_paths import good_rows, make_csv_archive
+
+    from medsearch import IndexOptions, build_index
+    from medsearch.archives import open_archive
+    from medsearch.errors import BadQuery
+    from medsearch.models.fake import FakeEncoder
+
+    archive = open_archive("csv", root=make_csv_archive(tmp_path / "archive", good_rows(3)))
+    build_index(archive, tmp_path / "idx", FakeEncoder(), IndexOptions(progress=False))
+    monkeypatch.chdir(tmp_path / "idx")
+    for index_dir in (Path("."), tmp_path):
+        with pytest.raises(BadQuery, match="holds the current directory"):
+            build_index(archive, index_dir, FakeEncoder(), IndexOptions(rebuild=True, progress=False))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["archive", "idx"]
