@@ -165,14 +165,8 @@ def check_index_location(index_dir: Path, rebuild: bool, db_url: str | None = No
     if index_dir.exists() and not index_dir.is_dir():
         raise BadQuery(f"--index {index_dir} is a file, not an index directory",
                        hint="give a new folder (it is created) or an existing index")
-    if rebuild and Path.cwd().resolve().is_relative_to(index_dir.resolve()):  # "--index ." has no folder beside
-        raise BadQuery(f"--rebuild cannot swap out {index_dir}: it holds the current directory",
-                       hint="run it from the folder above the index, with --index NAME")
-    if rebuild:  # a killed rebuild's folder is deleted before the build: refused when it holds anything else
-        beside = rebuild_dir(index_dir)
-        if (beside.exists() and not beside.is_dir()) or foreign_entries(beside):
-            raise BadQuery(f"{beside} holds files that are not a killed rebuild's; --rebuild builds there and would "
-                           "delete them", hint="move it away, or rebuild into a new --index")
+    if rebuild:
+        check_rebuild_room(index_dir)
     foreign = foreign_entries(index_dir, None if rebuild else db_url)
     if not foreign:
         return
@@ -183,6 +177,21 @@ def check_index_location(index_dir: Path, rebuild: bool, db_url: str | None = No
     if not IndexDir(index_dir).manifest.exists():
         raise BadQuery(f"--index {index_dir} holds other files ({shown}) and no index",
                        hint="give a new or empty folder for the index (never the archive's own folder)")
+
+
+def check_rebuild_room(index_dir: Path) -> None:
+    """What a --rebuild needs beside the index: a folder above it that is not where this process stands (the
+    swap would delete the working directory; "." has no name to put ".rebuild" after), and an
+    ``<index>.rebuild`` that is absent or a killed rebuild's, since it is deleted before the build."""
+    from medsearch.index_dir import foreign_entries
+
+    if Path.cwd().resolve().is_relative_to(index_dir.resolve()):
+        raise BadQuery(f"--rebuild cannot swap out {index_dir}: it holds the current directory",
+                       hint="run it from the folder above the index, with --index NAME")
+    beside = rebuild_dir(index_dir)
+    if (beside.exists() and not beside.is_dir()) or foreign_entries(beside):
+        raise BadQuery(f"{beside} holds files that are not a killed rebuild's; --rebuild builds there and would "
+                       "delete them", hint="move it away, or rebuild into a new --index")
 
 
 def _build(archive, index_dir: Path, encoder, options: IndexOptions, reembed: bool = False,
