@@ -9,13 +9,29 @@ from pathlib import Path
 import pytest
 
 from conftest import build_tiny_index, run_main
+from medsearch import IndexOptions, build_index
+from medsearch.archives import open_archive
 from medsearch.cli import main
+from medsearch.errors import BadQuery
+from medsearch.models.fake import FakeEncoder
+from test_harden_paths import good_rows, make_csv_archive
 
 
 @pytest.fixture
 def small_index(tmp_path) -> tuple[Path, list[dict]]:
     index_dir = tmp_path / "idx"
     return index_dir, build_tiny_index(index_dir, n=12)
+
+
+@pytest.fixture
+def csv_archive(tmp_path):
+    """A CSV archive of three good rows in its own folder, tmp_path / "archive"."""
+    return open_archive("csv", root=make_csv_archive(tmp_path / "archive", good_rows(3)))
+
+
+def build(archive, index_dir: Path, **options):
+    """build_index with the fake encoder and no progress display."""
+    return build_index(archive, index_dir, FakeEncoder(), IndexOptions(progress=False, **options))
 
 
 def stored_keys(index_dir: Path) -> set[str]:
@@ -82,9 +98,6 @@ def test_a_count_out_of_range_is_a_usage_error_not_a_traceback(args, tmp_path, c
 
 @pytest.mark.parametrize("options", [{"batch_size": 0}, {"limit": -1}, {"workers": -1}, {"batch_size": 2.5}])
 def test_index_options_refuse_counts_that_cannot_work(options):
-    from medsearch.errors import BadQuery
-    from indexer.pipeline import IndexOptions
-
     with pytest.raises(BadQuery):
         IndexOptions(**options)
     assert IndexOptions(batch_size=1, limit=1, workers=0).batch_size == 1
@@ -96,9 +109,6 @@ def test_serve_starts_on_an_index_that_holds_nothing_yet(tmp_path):
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
 
-    from medsearch import IndexOptions, build_index
-    from medsearch.archives import open_archive
-    from medsearch.models.fake import FakeEncoder
     from medsearch.search import open_index
     from medsearch.serve.app import create_app
     from medsearch.serve.services import warm_up
@@ -106,7 +116,7 @@ def test_serve_starts_on_an_index_that_holds_nothing_yet(tmp_path):
     root = tmp_path / "archive"
     root.mkdir()
     (root / "items.csv").write_text("id,image,text\n")
-    summary = build_index(open_archive("csv", root=root), tmp_path / "idx", FakeEncoder(), IndexOptions(progress=False))
+    summary = build(open_archive("csv", root=root), tmp_path / "idx")
     assert summary.indexed == 0  # `medsearch index` exits 10 here (NothingIndexed), the directory stays
     index = open_index(tmp_path / "idx", model="fake")
     warm_up(index)
@@ -187,23 +197,14 @@ def test_a_device_this_machine_cannot_run_is_one_line_at_load(capsys):
     assert load_encoder("fake", device="cpu").identity.device == "cpu"
 
 
-def test_a_factory_faiss_cannot_build_is_refused_before_the_embedding(tmp_path):
-    from test_harden_paths import good_rows, make_csv_archive
-
-    from medsearch import IndexOptions, build_index
-    from medsearch.archives import open_archive
-    from medsearch.errors import BadQuery
-    from medsearch.models.fake import FakeEncoder
-
-    root = make_csv_archive(tmp_path / "archive", good_rows(3))
-    archive = open_archive("csv", root=root)
+def test_a_factory_faiss_cannot_build_is_refused_before_the_embedding(csv_archive, tmp_path):
     for factory in ("Nonsense42", "IVF2,PQ7"):  # unparsable; PQ7 does not divide 32
         with pytest.raises(BadQuery, match="is not a FAISS index"):
-            build_index(archive, tmp_path / "idx", FakeEncoder(), IndexOptions(factory=factory, progress=False))
+            build(csv_archive, tmp_path / "idx", factory=factory)
         assert not (tmp_path / "idx").exists()
     for factory, least in (("IVF64,Flat", 64), ("IVF2,PQ4", 256), ("IVF300,PQ8x4", 300), ("PQ8x6", 64)):
         with pytest.raises(BadQuery, match=f"cannot be trained on 3 vectors: it needs at least {least} "):
-            build_index(archive, tmp_path / "idx", FakeEncoder(), IndexOptions(factory=factory, progress=False))
+            build(csv_archive, tmp_path / "idx", factory=factory)
 
 
 def test_compact_with_a_factory_rebuilds_even_when_nothing_is_dead(small_index, capsys):
@@ -297,32 +298,24 @@ def test_classify_shows_progress_on_more_than_one_batch_of_files(tmp_path, capsy
     assert code == 0 and "classifying" not in err  # a few files: no progress line
 
 
-def test_rebuild_never_deletes_files_that_are_not_the_index(tmp_path):
+def test_rebuild_never_deletes_files_that_are_not_the_index(csv_archive, tmp_path):
     # `index --root A --index A` wrote the index among the archive's files, and `--rebuild` then swapped the
     # folder out and deleted it: the archive's CSV and images were gone
-    from test_harden_paths import good_rows, make_csv_archive
-
-    from medsearch import IndexOptions, build_index
-    from medsearch.archives import open_archive
-    from medsearch.errors import BadQuery
-    from medsearch.models.fake import FakeEncoder
-
-    root = make_csv_archive(tmp_path / "archive", good_rows(3))
-    archive = open_archive("csv", root=root)
+    root = tmp_path / "archive"
     before = sorted(p.name for p in root.rglob("*"))
     for rebuild in (False, True):
         with pytest.raises(BadQuery, match="holds other files|would delete them"):
-            build_index(archive, root, FakeEncoder(), IndexOptions(rebuild=rebuild, progress=False))
+            build(csv_archive, root, rebuild=rebuild)
     assert sorted(p.name for p in root.rglob("*")) == before
     # an index with a user's file dropped in: updated as before, but a rebuild is refused
     index_dir = tmp_path / "idx"
-    build_index(archive, index_dir, FakeEncoder(), IndexOptions(progress=False))
+    build(csv_archive, index_dir)
     (index_dir / "notes.txt").write_text("mine")
-    assert build_index(archive, index_dir, FakeEncoder(), IndexOptions(progress=False)).unchanged == 3
+    assert build(csv_archive, index_dir).unchanged == 3
     with pytest.raises(BadQuery, match=r"\(notes.txt\); --rebuild replaces the whole folder"):
-        build_index(archive, index_dir, FakeEncoder(), IndexOptions(rebuild=True, progress=False))
+        build(csv_archive, index_dir, rebuild=True)
     (index_dir / "notes.txt").unlink()
-    assert build_index(archive, index_dir, FakeEncoder(), IndexOptions(rebuild=True, progress=False)).indexed == 3
+    assert build(csv_archive, index_dir, rebuild=True).indexed == 3
 
 
 def test_an_index_path_that_cannot_be_a_folder_is_one_line(tmp_path, capsys):
@@ -361,27 +354,19 @@ def test_a_killed_writers_files_are_the_index_own(tmp_path):
                                          "notes.txt"]
 
 
-def test_rebuild_never_deletes_a_users_hidden_files(tmp_path):
+def test_rebuild_never_deletes_a_users_hidden_files(csv_archive, tmp_path):
     # foreign_entries left hidden names out, so `--rebuild` of an index kept in a git checkout swapped the
     # folder out and deleted .git with it
-    from test_harden_paths import good_rows, make_csv_archive
-
-    from medsearch import IndexOptions, build_index
-    from medsearch.archives import open_archive
-    from medsearch.errors import BadQuery
-    from medsearch.models.fake import FakeEncoder
-
-    archive = open_archive("csv", root=make_csv_archive(tmp_path / "archive", good_rows(3)))
     index_dir = tmp_path / "idx"
-    build_index(archive, index_dir, FakeEncoder(), IndexOptions(progress=False))
+    build(csv_archive, index_dir)
     (index_dir / ".git").mkdir()
     (index_dir / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
     with pytest.raises(BadQuery, match=r"\(\.git/\); --rebuild replaces the whole folder"):
-        build_index(archive, index_dir, FakeEncoder(), IndexOptions(rebuild=True, progress=False))
+        build(csv_archive, index_dir, rebuild=True)
     assert (index_dir / ".git" / "HEAD").read_text() == "ref: refs/heads/main\n"
     (index_dir / ".git" / "HEAD").unlink()
     (index_dir / ".git").rmdir()
-    assert build_index(archive, index_dir, FakeEncoder(), IndexOptions(rebuild=True, progress=False)).indexed == 3
+    assert build(csv_archive, index_dir, rebuild=True).indexed == 3
 
 
 @pytest.mark.parametrize("flag", [["--mode", "lexical"], ["--no-expand"], ["--no-ensemble"], ["--no-negation"]])
@@ -393,25 +378,17 @@ def test_text_query_flags_with_an_image_are_refused_not_ignored(small_index, cap
     assert f"{flag[0]} apply to text queries, not to --image" in err
 
 
-def test_a_killed_first_run_with_its_sqlite_db_in_the_folder_resumes(tmp_path):
+def test_a_killed_first_run_with_its_sqlite_db_in_the_folder_resumes(csv_archive, tmp_path):
     # `--index idx --db sqlite:///idx/store.db` killed before its first manifest: store.db was "other files and
     # no index", so the run could not resume; a --rebuild there is still refused, since it would delete the store
-    from test_harden_paths import good_rows, make_csv_archive
-
-    from medsearch import IndexOptions, build_index
-    from medsearch.archives import open_archive
-    from medsearch.errors import BadQuery
-    from medsearch.models.fake import FakeEncoder
-
-    archive = open_archive("csv", root=make_csv_archive(tmp_path / "archive", good_rows(3)))
     index_dir = tmp_path / "idx"
-    options = {"db_url": f"sqlite:///{index_dir}/store.db", "progress": False}
-    assert build_index(archive, index_dir, FakeEncoder(), IndexOptions(**options)).indexed == 3
+    db_url = f"sqlite:///{index_dir}/store.db"
+    assert build(csv_archive, index_dir, db_url=db_url).indexed == 3
     (index_dir / "manifest.json").unlink()  # killed before the manifest was swapped in
     (index_dir / "store.db-journal").write_text("")
-    assert build_index(archive, index_dir, FakeEncoder(), IndexOptions(**options)).seen == 3
+    assert build(csv_archive, index_dir, db_url=db_url).seen == 3
     with pytest.raises(BadQuery, match=r"store.db.*would delete them"):
-        build_index(archive, index_dir, FakeEncoder(), IndexOptions(rebuild=True, **options))
+        build(csv_archive, index_dir, rebuild=True, db_url=db_url)
     assert (index_dir / "store.db").exists()
 
 
@@ -429,43 +406,27 @@ def test_absent_filter_values_follow_the_search_rules():
         "no item in this index has --licence 'CC BY' (it has: none)"]
 
 
-def test_rebuild_never_deletes_a_users_folder_named_like_its_build_folder(tmp_path):
+def test_rebuild_never_deletes_a_users_folder_named_like_its_build_folder(csv_archive, tmp_path):
     # --rebuild removed <index>.rebuild as a killed rebuild's leftovers, whatever it held
-    from test_harden_paths import good_rows, make_csv_archive
-
-    from medsearch import IndexOptions, build_index
-    from medsearch.archives import open_archive
-    from medsearch.errors import BadQuery
-    from medsearch.models.fake import FakeEncoder
-
-    archive = open_archive("csv", root=make_csv_archive(tmp_path / "archive", good_rows(3)))
     index_dir, beside = tmp_path / "idx", tmp_path / "idx.rebuild"
-    build_index(archive, index_dir, FakeEncoder(), IndexOptions(progress=False))
+    build(csv_archive, index_dir)
     beside.mkdir()
     (beside / "notes.txt").write_text("mine")
     with pytest.raises(BadQuery, match="not a killed rebuild's"):
-        build_index(archive, index_dir, FakeEncoder(), IndexOptions(rebuild=True, progress=False))
+        build(csv_archive, index_dir, rebuild=True)
     assert (beside / "notes.txt").read_text() == "mine"
     (beside / "notes.txt").unlink()
     (beside / "image_vectors.npy").write_text("")  # a killed rebuild's own files are cleared as before
-    assert build_index(archive, index_dir, FakeEncoder(), IndexOptions(rebuild=True, progress=False)).indexed == 3
+    assert build(csv_archive, index_dir, rebuild=True).indexed == 3
     assert not beside.exists()
 
 
-def test_rebuild_of_the_current_directory_is_refused_before_any_work(tmp_path, monkeypatch):
+def test_rebuild_of_the_current_directory_is_refused_before_any_work(csv_archive, tmp_path, monkeypatch):
     # `cd idx && medsearch index ... --index . --rebuild` built idx.rebuild, then died in the swap with
     # "PosixPath('.') has an empty name"
-    from test_harden_paths import good_rows, make_csv_archive
-
-    from medsearch import IndexOptions, build_index
-    from medsearch.archives import open_archive
-    from medsearch.errors import BadQuery
-    from medsearch.models.fake import FakeEncoder
-
-    archive = open_archive("csv", root=make_csv_archive(tmp_path / "archive", good_rows(3)))
-    build_index(archive, tmp_path / "idx", FakeEncoder(), IndexOptions(progress=False))
+    build(csv_archive, tmp_path / "idx")
     monkeypatch.chdir(tmp_path / "idx")
     for index_dir in (Path("."), tmp_path):
         with pytest.raises(BadQuery, match="holds the current directory"):
-            build_index(archive, index_dir, FakeEncoder(), IndexOptions(rebuild=True, progress=False))
+            build(csv_archive, index_dir, rebuild=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["archive", "idx"]
