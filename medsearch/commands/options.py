@@ -20,7 +20,9 @@ DbOpt = Annotated[Optional[str], typer.Option(
 ModelOpt = Annotated[Optional[str], typer.Option(
     "--model", help="Model name (see `medsearch models`); default: medsearch-default, or the index's own when "
                     "searching an index (another model is refused).")]
-DeviceOpt = Annotated[str, typer.Option("--device", help="Where the encoder runs: auto, cpu or cuda (or mps).")]
+DeviceOpt = Annotated[str, typer.Option(
+    "--device", help="Where the encoder runs: auto (a GPU when there is one), cpu, cuda, cuda:N or mps; a GPU this "
+                     "machine lacks is refused.")]
 KOpt = Annotated[int, typer.Option("--k", "-k", min=1, help="Number of results (top k).")]
 BatchSizeOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Items per encoder batch.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
