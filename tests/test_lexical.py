@@ -214,3 +214,17 @@ def test_idf_stays_positive_when_the_total_is_behind_a_count():
 
     assert idf(150, 100) == idf(150, 150) > 0
     assert idf(10, 1000) > idf(100, 1000) > 0
+
+
+@pytest.mark.parametrize("query, text, status", [
+    # the label names the finding: a text that states it without the query's modifiers gives its own status
+    ("small left pleural effusion", "Chest radiography showing left sided pleural effusion.", "asserted"),
+    ("fracture of the distal radius", "No fracture of the right acetabulum.", "negated"),
+    ("small left pleural effusion", "Lungs are clear.", "absent"),
+    ("small left pleural effusion", "Small left pleural effusion.", "asserted"),
+])
+def test_an_explanation_gives_the_findings_own_status(query, text, status):
+    from medsearch.lexical.explain import explain
+
+    clause = parse(query).clauses[0]
+    assert explain(text, [clause]).assertion == {clause.label: status}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from medsearch.lexical.assertion import Sentence, analyse
@@ -29,6 +30,11 @@ def explain(text: str | None, clauses: list[Clause], sentences: list[Sentence] |
     for clause in clauses:
         match = match_clause(clause, sentences)
         out.assertion[clause.label] = decide(clause, match)
+        if out.assertion[clause.label] == "absent" and clause.constraints():
+            # the finding may be there without the query's modifiers ("left sided pleural effusion" for "small
+            # left pleural effusion"): the label names the finding, so say its own status, not "absent"
+            bare = dataclasses.replace(clause, slots=(), sides=())
+            out.assertion[clause.label] = decide(bare, match_clause(bare, sentences))
         spans += [(t.start, t.end) for t in match.terms]
         out.matched_terms += [t.term for t in match.terms]
     if not spans:  # no clause matched: show the query's words wherever they occur
