@@ -45,6 +45,14 @@ def _statuses(text):
     ("History of pneumonia or tuberculosis.", "tuberculosis", "historical"),
     ("CT with or without contrast shows a liver mass.", "mass", "asserted"),
     ("Axial CT with and without contrast: renal mass.", "mass", "asserted"),
+    # an "or" between two modifiers joins no findings: the finding they modify is asserted
+    ("Nodule in the right or left lung.", "nodule", "asserted"),
+    ("Fracture of the 4th or 5th rib.", "fracture", "asserted"),
+    ("Stable 1 or 2 mm nodule.", "nodule", "asserted"),
+    ("Mild and/or moderate cardiomegaly.", "cardiomegaly", "asserted"),
+    # nor one after a pseudo-trigger that says "no" of a change: neither changed, both are there
+    ("No change in the effusion or the atelectasis.", "atelectasis", "asserted"),
+    ("Atelectasis or scarring, not changed.", "scarring", "uncertain"),  # the pseudo-trigger after: a differential
 ])
 def test_assertion_by_sentence(text, term, status):
     assert _statuses(text)[term] == status

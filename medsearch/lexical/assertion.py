@@ -73,6 +73,8 @@ class Rules:
         self.alternative_words = frozenset(t.term for w in alternatives.get("words", [])
                                            for t in tokenize(w, keep_stopwords=True))
         self.alternative_status = alternatives.get("status", "uncertain")
+        self.alternative_modifiers = frozenset(t.term for w in alternatives.get("modifiers", [])
+                                               for t in tokenize(w, keep_stopwords=True))
 
     def _add(self, phrase: str, what: _Phrase) -> None:
         key = tuple(t.term for t in tokenize(phrase, keep_stopwords=True))
@@ -140,13 +142,34 @@ def _assert_sentence(tokens: list[Token], rules: Rules) -> list[Term]:
         if what.direction in ("post", "both"):
             preceding = [e for _, e in boundaries if e <= a]
             mark(preceding[-1] if preceding else 0, a, what.status)
-    in_phrase = {j for a, b, _ in events for j in range(a, b)}  # "or" of "with or without" joins nothing
     if (not any(what.kind == "trigger" for _, _, what in events)
-            and any(w in rules.alternative_words for j, w in enumerate(words) if j not in in_phrase)):
+            and any(_joins_findings(tokens, j, events, rules) for j, w in enumerate(words)
+                    if w in rules.alternative_words)):
         # findings joined by "or" and nothing else said of them: alternatives, none of them asserted
         status = [rules.alternative_status if s == "asserted" else s for s in status]
     return [Term(t.term, t.start, t.end, s) for t, s, cue in zip(tokens, status, is_cue)
             if not cue and t.term not in STOPWORDS and t.term not in _CUE_WORDS]
+
+
+def _joins_findings(tokens: list[Token], j: int, events: list[tuple[int, int, _Phrase]], rules: Rules) -> bool:
+    """Whether the alternative word ("or") at ``j`` joins findings. Not when it is part of a phrase ("with or
+    without"), joins two modifiers ("right or left", "4th or 5th", "mild or moderate": the finding they modify is
+    asserted), or follows a pseudo-trigger with a negation word in the same scope ("no change in the effusion or
+    the atelectasis" says neither changed: both are there)."""
+    for a, b, what in events:
+        if a <= j < b:
+            return False
+        if what.kind == "pseudo" and b <= j and any(w in _CUE_WORDS for w in (t.term for t in tokens[a:b])) \
+                and not any(b <= c < j for c, _, other in events if other.kind != "pseudo"):
+            return False
+    joiners = rules.alternative_words | {"and"}  # "right and/or left": and, or, andor
+    before = [t.term for t in tokens[:j] if t.term not in joiners and t.end <= tokens[j].start]
+    after = [t.term for t in tokens[j + 1:] if t.start >= tokens[j].end]
+
+    def modifier(word: str) -> bool:
+        return word in rules.alternative_modifiers or any(c.isdigit() for c in word)
+
+    return not (before and after and modifier(before[-1]) and modifier(after[0]))
 
 
 def analyse(text: str, rules: Rules | None = None, keep=None) -> list[Sentence]:
