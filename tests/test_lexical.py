@@ -166,6 +166,15 @@ def test_a_rare_word_matches_alone():
         frozenset({"diaphragmatic", "diaphragm", "hemidiaphragm"})}
 
 
+def test_an_organs_forms_are_its_own():
+    # "cervical" is the spine's or the cervix's, not every "neck" (femoral neck fracture is no cervical fracture)
+    assert _alternatives(_clause("fracture", slots=["cervical"]), {"fracture": 20, "cervical": 20, "neck": 20}) == {
+        frozenset({"fracture", "cervical"})}
+    # a plural the tokenizer leaves alone is a form of its organ: "hila" of "hilar"
+    assert _alternatives(_clause("nodule", slots=["hilar"]), {"nodule": 5, "hilar": 30}) == {
+        frozenset({"nodule", "hilum", "hila", "hilar"})}
+
+
 def test_an_organ_the_archive_is_about_may_go_unsaid():
     # lung in more than a tenth of the sentences (a chest archive): its reports leave it unsaid, "infiltrate" will do
     assert _alternatives(_clause("infiltrate", slots=["lung"]), {"infiltrate": 70, "lung": 300}) == {

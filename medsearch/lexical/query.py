@@ -113,21 +113,22 @@ RELAXED_UNITS = 8  # words + slots per wording weighed at most (the heaviest); p
 # hemidiaphragm" still answers "diaphragmatic eventration". An organ named in more than COMMON_ORGAN of the
 # sentences (any form, any status) is what the archive is about and its texts leave it unsaid (chest reports:
 # "infiltrate", "atelectasis" without "lung"): there it is weighed like any word. Positions ("distal", "upper",
-# "lobe") and sizes are no anatomy: a relaxed match may drop them.
+# "lobe") and sizes are no anatomy: a relaxed match may drop them. Forms are one organ's only: "cervical" (spine or
+# cervix) is no "neck" (femoral, humeral, pancreatic neck); plurals the tokenizer does not fold are listed ("hila").
 ANATOMY_FORMS = tuple(tuple(text_terms(group)) for group in (
     "lung pulmonary", "pleura pleural", "heart cardiac", "pericardium pericardial", "myocardium myocardial",
-    "atrium atrial", "ventricle ventricular", "aorta aortic", "artery arterial", "vein venous", "coronary", "carotid",
+    "atrium atria atrial", "ventricle ventricular", "aorta aortic", "artery arterial", "vein venous", "coronary", "carotid",
     "jugular", "brain cerebral intracranial", "cerebellum cerebellar", "skull cranial", "spine spinal vertebra "
-    "vertebral", "lumbar", "sacrum sacral", "chest thorax thoracic", "mediastinum mediastinal", "hilum hilar",
+    "vertebral", "lumbar", "sacrum sacral", "chest thorax thoracic", "mediastinum mediastinal", "hilum hila hilar",
     "diaphragm diaphragmatic hemidiaphragm", "trachea tracheal", "bronchus bronchial", "esophagus esophageal",
-    "larynx laryngeal", "pharynx pharyngeal", "neck cervical", "thyroid", "parotid", "sinus", "eye ocular orbit "
+    "larynx laryngeal", "pharynx pharyngeal", "neck", "cervical", "thyroid", "parotid", "sinus", "eye ocular orbit "
     "orbital", "jaw mandible mandibular", "maxilla maxillary", "tooth teeth dental", "breast mammary",
     "axilla axillary", "rib costal", "sternum sternal", "clavicle clavicular", "scapula scapular", "shoulder",
     "humerus humeral", "elbow", "radius radial", "ulna ulnar", "wrist", "hand", "abdomen abdominal", "liver hepatic",
     "gallbladder", "bile biliary", "pancreas pancreatic", "spleen splenic", "stomach gastric", "duodenum duodenal",
     "bowel intestine intestinal", "colon colonic", "rectum rectal", "appendix appendiceal", "peritoneum peritoneal",
     "mesentery mesenteric", "kidney renal", "adrenal", "ureter ureteral", "bladder", "prostate prostatic",
-    "pelvis pelvic", "uterus uterine", "ovary ovarian", "testis testicular", "hip", "acetabulum acetabular",
+    "pelvis pelvic", "uterus uterine", "ovary ovarian", "testis testes testicular", "hip", "acetabulum acetabular",
     "femur femoral", "knee", "patella", "tibia tibial", "fibula fibular", "ankle", "foot", "calcaneus",
     "bone osseous", "joint", "muscle", "skin"))
 ANATOMY = {word: group for group in ANATOMY_FORMS for word in group}
