@@ -132,7 +132,7 @@ def _clause(*variants, slots=(), status="asserted"):
 
 
 BRAIN, LIVER, RADIUS, KIDNEY = ({"brain", "cerebral", "intracranial"}, {"liver", "hepatic"}, {"radius", "radial"},
-                                {"kidney", "renal"})  # an organ held is held in any of its forms (ANATOMY)
+                                {"kidney", "renal"})  # an organ held is held in any of its forms (query.anatomy)
 
 
 def test_a_relaxed_match_holds_more_than_half_of_a_wording():
@@ -164,6 +164,20 @@ def test_a_rare_word_matches_alone():
         frozenset({"nodule", "thyroid"})}
     assert _alternatives(_clause("diaphragmatic eventration"), {"diaphragmatic": 1, "eventration": 8}) == {
         frozenset({"diaphragmatic", "diaphragm", "hemidiaphragm"})}
+
+
+def test_the_lexicons_anatomy_is_one_organ_a_word():
+    # a form listed under two organs would silently join them (the later group wins); every organ has its own words
+    import json
+
+    from medsearch.lexical.query import anatomy
+    from medsearch.lexical.tokens import terms
+    from medsearch.prompts import LEXICON_PATH
+
+    groups = [terms(" ".join([organ, *others])) for organ, others in json.loads(LEXICON_PATH.read_text())["anatomy"].items()]
+    words = [w for g in groups for w in dict.fromkeys(g)]
+    assert len(groups) >= 80 and all(groups) and len(words) == len(set(words)) == len(anatomy())
+    assert anatomy()["lung"] == anatomy()["pulmonary"] == ("lung", "pulmonary")
 
 
 def test_an_organs_forms_are_its_own():

@@ -101,7 +101,7 @@ def test_a_relaxed_match_is_not_reduced_to_a_broader_wording():
 
     [clause] = parse("pleural effusion").clauses
     # the pleura named in a fifth of the sentences (any form): a chest archive, where a relaxed match may leave it
-    # unsaid (ANATOMY)
+    # unsaid (query.anatomy)
     counts = {"pleural": 3, "effusion": 5, "fluid": 40, "pleural effusion": 2, "pleural fluid": 1,
               "pleura pleural": 200}
 

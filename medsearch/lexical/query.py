@@ -95,7 +95,7 @@ class Clause:
 # units of similar weight any two do. Two limits keep what the query is about (2026-12-02; the demo's "thyroid
 # nodule" ended with breast and plantar nodules, "pleural effusion" with splenic and pelvic "fluid", "pulmonary
 # embolism" with dental root "fillings" and a "defect fill"):
-#   - the anatomy the clause names (ANATOMY, below): a relaxed match holds some of it, in any of its forms, and a
+#   - the anatomy the clause names (anatomy(), below): a relaxed match holds some of it, in any of its forms, and a
 #     rare word of the finding matches with it, not alone;
 #   - a wording the lexicon adds (not one the query itself uses: Clause.stated) is the finding's synonym only as a
 #     whole: "filling defect pulmonary artery" is no "filling", "pleural fluid" no "fluid"; only its modifiers may go.
@@ -107,7 +107,7 @@ RELAXED_UNITS = 8  # words + slots per wording weighed at most (the heaviest); p
 
 
 # Where a finding is: organs, bones, vessels and body regions, each with its other forms (noun, adjective; words as
-# medsearch.lexical.tokens folds them). A relaxed match holds at least one of those the clause names (its wording's
+# medsearch.lexical.tokens folds them), listed in the lexicon's "anatomy" section (medsearch/data/lexicon.json). A relaxed match holds at least one of those the clause names (its wording's
 # or its modifiers'), in any of its forms and weighed as such: a finding in another organ does not answer the query
 # however rare the finding's word ("nodule" of "thyroid nodule": no breast nodule), while "eventration of the right
 # hemidiaphragm" still answers "diaphragmatic eventration". An organ named in more than COMMON_ORGAN of the
@@ -115,29 +115,22 @@ RELAXED_UNITS = 8  # words + slots per wording weighed at most (the heaviest); p
 # "infiltrate", "atelectasis" without "lung"): there it is weighed like any word. Positions ("distal", "upper",
 # "lobe") and sizes are no anatomy: a relaxed match may drop them. Forms are one organ's only: "cervical" (spine or
 # cervix) is no "neck" (femoral, humeral, pancreatic neck); plurals the tokenizer does not fold are listed ("hila").
-ANATOMY_FORMS = tuple(tuple(text_terms(group)) for group in (
-    "lung pulmonary", "pleura pleural", "heart cardiac", "pericardium pericardial", "myocardium myocardial",
-    "atrium atria atrial", "ventricle ventricular", "aorta aortic", "artery arterial", "vein venous", "coronary", "carotid",
-    "jugular", "brain cerebral intracranial", "cerebellum cerebellar", "skull cranial", "spine spinal vertebra "
-    "vertebral", "lumbar", "sacrum sacral", "chest thorax thoracic", "mediastinum mediastinal", "hilum hila hilar",
-    "diaphragm diaphragmatic hemidiaphragm", "trachea tracheal", "bronchus bronchial", "esophagus esophageal",
-    "larynx laryngeal", "pharynx pharyngeal", "neck", "cervical", "thyroid", "parotid", "sinus", "eye ocular orbit "
-    "orbital", "jaw mandible mandibular", "maxilla maxillary", "tooth teeth dental", "breast mammary",
-    "axilla axillary", "rib costal", "sternum sternal", "clavicle clavicular", "scapula scapular", "shoulder",
-    "humerus humeral", "elbow", "radius radial", "ulna ulnar", "wrist", "hand", "abdomen abdominal", "liver hepatic",
-    "gallbladder", "bile biliary", "pancreas pancreatic", "spleen splenic", "stomach gastric", "duodenum duodenal",
-    "bowel intestine intestinal", "colon colonic", "rectum rectal", "appendix appendiceal", "peritoneum peritoneal",
-    "mesentery mesenteric", "kidney renal", "adrenal", "ureter ureteral", "bladder", "prostate prostatic",
-    "pelvis pelvic", "uterus uterine", "ovary ovarian", "testis testes testicular", "hip", "acetabulum acetabular",
-    "femur femoral", "knee", "patella", "tibia tibial", "fibula fibular", "ankle", "foot", "calcaneus",
-    "bone osseous", "joint", "muscle", "skin"))
-ANATOMY = {word: group for group in ANATOMY_FORMS for word in group}
+@lru_cache(maxsize=1)
+def anatomy() -> dict[str, tuple[str, ...]]:
+    """Anatomy word (as a term) -> all the forms of its organ, from the lexicon's 'anatomy' section (see above)."""
+    from medsearch.prompts import LEXICON_PATH
+
+    data = json.loads(LEXICON_PATH.read_text("utf-8"))
+    forms = [tuple(dict.fromkeys(text_terms(" ".join([organ, *others])))) for organ, others in data["anatomy"].items()]
+    return {word: group for group in forms for word in group}
+
+
 COMMON_ORGAN = 0.1  # share of the sentences naming an organ (any form) past which the archive is about it
 
 
 def relaxation_units(clause: Clause) -> list[Clause]:
     """What a relaxed match of ``clause`` weighs, each as a clause of its own: its terms (relaxed_terms), each
-    of its wordings of several words (in one sentence) and each organ it names, all its forms (ANATOMY; its
+    of its wordings of several words (in one sentence) and each organ it names, all its forms (anatomy(); its
     wordings' in the columns of its status, and any organ in any column). An empty list for a denial, which is not
     weighed (relaxed_alternatives)."""
     if clause.status == "negated":
@@ -225,7 +218,7 @@ def relaxed_alternatives(clause: Clause, counts: dict[Clause, int], total: int, 
         units = [("word", t, whole * w / sum(words.values())) for t, w in words.items()]
         units += [("slot", s, w) for s, w in slots.items()]
         units = sorted(units, key=lambda u: -u[2])
-        # where the finding is (ANATOMY): a relaxed match holds some of it, unless the archive is about that organ
+        # where the finding is (anatomy()): a relaxed match holds some of it, unless the archive is about that organ
         where = [u for u in units if _organ_named(u, counts, total)][:RELAXED_UNITS]
         units = where + [u for u in units if u not in where][:RELAXED_UNITS - len(where)]
         total_weight = sum(w for _, _, w in units)
@@ -253,7 +246,8 @@ def relaxed_alternatives(clause: Clause, counts: dict[Clause, int], total: int, 
 
 def _organs(terms) -> list[tuple[str, ...]]:
     """The anatomy ``terms`` name, each as all its forms."""
-    return list(dict.fromkeys(ANATOMY[t] for t in terms if t in ANATOMY))
+    table = anatomy()
+    return list(dict.fromkeys(table[t] for t in terms if t in table))
 
 
 def _organ_unit(forms: tuple[str, ...], status: str = "any") -> Clause:
@@ -271,7 +265,7 @@ def _organ_named(unit, counts: dict, total: int) -> bool:
 
 def _any_form(slot: tuple[str, ...]) -> tuple[str, ...]:
     """A modifier slot with each anatomy word's other forms ("lung": also "pulmonary")."""
-    return tuple(dict.fromkeys(f for t in slot for f in ANATOMY.get(t, (t,))))
+    return tuple(dict.fromkeys(f for t in slot for f in anatomy().get(t, (t,))))
 
 
 def _alternative(clause: Clause, words: frozenset, slots: frozenset) -> Clause:
@@ -280,8 +274,8 @@ def _alternative(clause: Clause, words: frozenset, slots: frozenset) -> Clause:
     the clause's sides."""
     from itertools import product
 
-    finding = tuple(sorted(t for t in words if t not in ANATOMY))
-    where = [ANATOMY[t] for t in sorted(words) if t in ANATOMY]
+    finding = tuple(sorted(t for t in words if t not in anatomy()))
+    where = [anatomy()[t] for t in sorted(words) if t in anatomy()]
     variants = tuple(finding + forms for forms in product(*where)) if words else ()
     return Clause(status=clause.status, variants=variants, label=clause.label, sides=clause.sides,
                   slots=tuple(_any_form(s) for s in clause.slots if s in slots))
