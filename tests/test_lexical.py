@@ -53,6 +53,11 @@ def _statuses(text):
     # nor one after a pseudo-trigger that says "no" of a change: neither changed, both are there
     ("No change in the effusion or the atelectasis.", "atelectasis", "asserted"),
     ("Atelectasis or scarring, not changed.", "scarring", "uncertain"),  # the pseudo-trigger after: a differential
+    # a trigger elsewhere in the sentence leaves the alternatives outside its scope uncertain
+    ("Atelectasis or scarring, no effusion.", "scarring", "uncertain"),
+    ("Atelectasis or scarring, no effusion.", "effusion", "negated"),
+    ("No pneumothorax but atelectasis or scarring.", "atelectasis", "uncertain"),
+    ("No pneumothorax but atelectasis or scarring.", "pneumothorax", "negated"),
 ])
 def test_assertion_by_sentence(text, term, status):
     assert _statuses(text)[term] == status

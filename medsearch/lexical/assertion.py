@@ -142,11 +142,15 @@ def _assert_sentence(tokens: list[Token], rules: Rules) -> list[Term]:
         if what.direction in ("post", "both"):
             preceding = [e for _, e in boundaries if e <= a]
             mark(preceding[-1] if preceding else 0, a, what.status)
-    if (not any(what.kind == "trigger" for _, _, what in events)
-            and any(_joins_findings(tokens, j, events, rules) for j, w in enumerate(words)
-                    if w in rules.alternative_words)):
-        # findings joined by "or" and nothing else said of them: alternatives, none of them asserted
-        status = [rules.alternative_status if s == "asserted" else s for s in status]
+    for j, w in enumerate(words):
+        if w in rules.alternative_words and _joins_findings(tokens, j, events, rules):
+            # findings joined by "or" that no trigger's scope reaches, between the triggers or terminators
+            # around it: alternatives, none of them asserted ("Atelectasis or scarring, no effusion.")
+            lo = max((e for _, e in boundaries if e <= j), default=0)
+            hi = min((s for s, _ in boundaries if s > j), default=len(words))
+            for k in range(lo, hi):
+                if status[k] == "asserted":
+                    status[k] = rules.alternative_status
     return [Term(t.term, t.start, t.end, s) for t, s, cue in zip(tokens, status, is_cue)
             if not cue and t.term not in STOPWORDS and t.term not in _CUE_WORDS]
 
