@@ -106,6 +106,14 @@ def test_no_finding_to_suggest_another_stays_negated():
     assert _statuses("Findings suggest pneumonia.")["pneumonia"] == "uncertain"
 
 
+def test_a_querys_or_is_the_searchers():
+    # "or" in a query asks for either finding, present: a report's "A or B" is hedged, the query's is not
+    assert [(c.label, c.status) for c in parse("pneumothorax or effusion").clauses] == [
+        ("pneumothorax", "asserted"), ("effusion", "asserted")]
+    assert {c.status for c in parse("no effusion or pneumothorax").clauses} == {"negated"}
+    assert _statuses("Pneumothorax or effusion.")["pneumothorax"] == "uncertain"  # in a report
+
+
 def test_modality_words_do_not_outweigh_the_finding():
     clauses = parse("CT pulmonary angiogram showing pulmonary embolism").clauses
     assert [c.label for c in clauses] == ["pulmonary embolism"] and not clauses[0].slots

@@ -99,6 +99,15 @@ def default_rules() -> Rules:
     return Rules(json.loads(RULES_PATH.read_text("utf-8")))
 
 
+@lru_cache(maxsize=1)
+def query_rules() -> Rules:
+    """The default rules for a query: its "or" is the searcher's ("pneumothorax or effusion": either, asserted),
+    not a report's alternatives (the 'alternatives' entry is left out)."""
+    data = json.loads(RULES_PATH.read_text("utf-8"))
+    data.pop("alternatives", None)
+    return Rules(data)
+
+
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     spans, start = [], 0
     for match in _SENTENCE_END.finditer(text):

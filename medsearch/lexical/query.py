@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
-from medsearch.lexical.assertion import Sentence, Term, analyse
+from medsearch.lexical.assertion import Sentence, Term, analyse, query_rules
 from medsearch.lexical.tokens import terms as text_terms
 
 STATUS_COLUMNS = {"asserted": ("asserted", "historical"), "negated": ("negated",), "uncertain": ("uncertain",),
@@ -447,7 +447,7 @@ def parse(query: str, expand: bool = True) -> LexicalQuery:
     # a term the lexicon rewrote is the user's own wording: never dropped as broader than the phrase it became
     # ("heart failure" -> "congestive heart failure")
     typed = {tuple(text_terms(t)) for t in default_lexicon().terms_in(normalise(query))} if expand else set()
-    terms = [t for s in analyse(text) for t in s.terms]
+    terms = [t for s in analyse(text, rules=query_rules()) for t in s.terms]
     words = [t.term for t in terms]
     spans = _find_concepts(words)
     covered = {i for a, b in spans for i in range(a, b)}
