@@ -5,8 +5,9 @@ The triggers, pseudo-triggers and terminators live in one data file, ``medsearch
 (see its ``_about``). A text is split into sentences; in each, trigger phrases are found on the clinical tokens
 (longest phrase first, pseudo-triggers such as "no change" win ties and do nothing); a 'pre' trigger marks the
 words after it up to the next trigger, terminator or the sentence's end, a 'post' trigger the words before it back
-to the previous one. Where scopes overlap: negated > uncertain > historical. Trigger words themselves and stop
-words are not terms. medspacy/negspacy were not used: they pull spaCy 3.7 and pin numpy 1.26 (checked on PyPI),
+to the previous one. Where scopes overlap: negated > uncertain > historical. Findings joined by "or" that no
+scope reaches are uncertain (the rules' 'alternatives': a differential, or a list whose "No" was lost), except in a
+query (query_rules: the searcher's "or" asks for either). Trigger words themselves and stop words are not terms. medspacy/negspacy were not used: they pull spaCy 3.7 and pin numpy 1.26 (checked on PyPI),
 which the rest of the package does not need.
 """
 
