@@ -219,7 +219,7 @@ def relaxed_alternatives(clause: Clause, counts: dict[Clause, int], total: int, 
         units += [("slot", s, w) for s, w in slots.items()]
         units = sorted(units, key=lambda u: -u[2])
         # where the finding is (anatomy()): a relaxed match holds some of it, unless the archive is about that organ
-        where = [u for u in units if _organ_named(u, counts, total)][:RELAXED_UNITS]
+        where = [u for u in units if _names_uncommon_organ(u, counts, total)][:RELAXED_UNITS]
         units = where + [u for u in units if u not in where][:RELAXED_UNITS - len(where)]
         total_weight = sum(w for _, _, w in units)
         rare = {t for t in words if counts[word(t)] <= rare_share * total}  # a finding's word, never a modifier
@@ -254,7 +254,7 @@ def _organ_unit(forms: tuple[str, ...], status: str = "any") -> Clause:
     return Clause(status=status, variants=tuple((t,) for t in forms))
 
 
-def _organ_named(unit, counts: dict, total: int) -> bool:
+def _names_uncommon_organ(unit, counts: dict, total: int) -> bool:
     """Whether a unit of the weighing (a word or a modifier slot) names anatomy the archive is not about: one in
     more than COMMON_ORGAN of the sentences (any form) is what the archive is about, and its texts leave it
     unsaid ("infiltrate" in a chest report is the lung's)."""
