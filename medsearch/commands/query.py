@@ -72,7 +72,7 @@ def query_command(
                 mode=mode, negation=not no_negation,
             )
         if not outcome.hits and not filters.is_empty():  # say which filter value no item has, if one is
-            for line in absent_filter_values(idx.info()["facets"], filters):
+            for line in absent_filter_values(idx.store.facets(), filters):
                 typer.echo(line, err=True)
     results, searched_for = list(outcome.hits), outcome.searched_for
     if json_output:
