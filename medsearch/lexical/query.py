@@ -471,7 +471,8 @@ def parse(query: str, expand: bool = True) -> LexicalQuery:
             attached[span].append((words[i],))
     keys = {span: concept_terms.get(span) or tuple(words[span[0]:span[1]]) for span in spans}
     table = concept_wordings()
-    # modality modifiers go when a finding is asked for (_without_modality), so they make no modifier here
+    # modality clauses and modifiers go when a finding is asked for: the modifiers here, so that they make no
+    # modifier of a clause (Wordings.for_clause), the clauses below
     modality_free = any(not _is_modality(table[k].same[0] if k in table else k) for k in keys.values())
     clauses = []
     for span in spans:
@@ -487,19 +488,12 @@ def parse(query: str, expand: bool = True) -> LexicalQuery:
                               sides=tuple(dict.fromkeys(sides[span])),
                               stated=tuple(v for v in variants if v == key or v in typed),
                               broader=_broader_than(variants, wordings, typed)))
-    return LexicalQuery(text=text, clauses=_without_modality(clauses))
+    findings = [c for c in clauses if not _is_modality(c.variants[0])]  # non-empty exactly when modality_free
+    return LexicalQuery(text=text, clauses=findings or clauses)
 
 
 def _is_modality(terms) -> bool:
     return bool(terms) and set(terms) <= MODALITY_TERMS
-
-
-def _without_modality(clauses: list[Clause]) -> list[Clause]:
-    """Modality clauses and modifiers dropped when something else is asked for."""
-    kept = [c for c in clauses if not _is_modality(c.variants[0])]
-    if not kept:
-        return clauses
-    return [replace(c, slots=tuple(s for s in c.slots if not _is_modality(s))) for c in kept]
 
 
 # --- checking a text in Python (reranking and explanations) -----------------------------------------
