@@ -68,7 +68,7 @@ class DefaultEncoder(Encoder):
         """The ONNX image tower on the CPU (no torch); None when a GPU is asked for or present."""
         from medsearch.models import image_runtime
 
-        if self.device not in ("cpu", "auto") or (self.device == "auto" and image_runtime.gpu_present()):
+        if not image_runtime.images_on_cpu(self.device):
             return None
         return image_runtime.load(self.weights, self.fp)
 

@@ -28,6 +28,12 @@ def gpu_present() -> bool:
     return Path("/dev/nvidiactl").exists()
 
 
+def images_on_cpu(device: str) -> bool:
+    """Whether an encoder asked for ``device`` runs images on the CPU (its ONNX image tower), decided without
+    torch: "cpu", or "auto" with no GPU present."""
+    return device == "cpu" or (device == "auto" and not gpu_present())
+
+
 def export_onnx(weights: Path, out: Path) -> Path:
     import torch
 

@@ -155,10 +155,9 @@ class OpenClipEncoder(Encoder):
     @property
     def images_on_cpu(self) -> bool:
         """Whether images run on the CPU, decided without torch (an NVIDIA device node, as the default model)."""
-        from medsearch.models.image_runtime import gpu_present
+        from medsearch.models.image_runtime import images_on_cpu
 
-        requested = self.requested_device
-        return requested == "cpu" or (requested == "auto" and not gpu_present())
+        return images_on_cpu(self.requested_device)
 
     @cached_property
     def _onnx_image(self) -> ImageRuntime | None:
