@@ -506,14 +506,16 @@ class ClauseMatch:
 
 def match_clause(clause: Clause, sentences: list[Sentence]) -> ClauseMatch:
     found = ClauseMatch(set(), [])
+    constraints = clause.constraints()
+    denied = clause.variants + clause.denied_by()  # once per clause, not once per sentence
     for sentence in sentences:
         for status in ("asserted", "negated", "uncertain", "historical"):
             have = {t.term for t in sentence.terms if t.status == status}
-            for variant in clause.variants + (clause.denied_by() if status == "negated" else ()):
+            for variant in denied if status == "negated" else clause.variants:
                 if set(variant) <= have and all(any(t.term in slot for t in sentence.terms)
-                                                for slot in clause.constraints()):
+                                                for slot in constraints):
                     found.statuses.add(status)
-                    wanted = set(variant) | {w for slot in clause.constraints() for w in slot}
+                    wanted = set(variant) | {w for slot in constraints for w in slot}
                     found.terms += [t for t in sentence.terms if t.term in wanted
                                     and (t.term not in variant or t.status == status)]
                     break
