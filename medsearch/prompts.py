@@ -146,9 +146,16 @@ class Lexicon:
 LEXICON_PATH = Path(__file__).parent / "data" / "lexicon.json"
 
 
+@lru_cache(maxsize=1)
+def lexicon_data() -> dict:
+    """The lexicon file, read and parsed once per process (the expansion here, the lexical clauses' concept groups
+    and anatomy in medsearch.lexical.query): read it, never change it."""
+    return json.loads(LEXICON_PATH.read_text("utf-8"))
+
+
 @lru_cache(maxsize=4)
 def default_lexicon(style: str = DEFAULT_EXPANSION_STYLE) -> Lexicon:
-    data = json.loads(LEXICON_PATH.read_text("utf-8"))
+    data = lexicon_data()
     return Lexicon({**data["abbreviations"], **data["lay_terms"], **data.get("spellings", {})}, style=style)
 
 

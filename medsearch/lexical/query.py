@@ -12,7 +12,6 @@ query with no known finding is one clause of all its words.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
@@ -118,9 +117,9 @@ RELAXED_UNITS = 8  # words + slots per wording weighed at most (the heaviest); p
 @lru_cache(maxsize=1)
 def anatomy() -> dict[str, tuple[str, ...]]:
     """Anatomy word (as a term) -> all the forms of its organ, from the lexicon's 'anatomy' section (see above)."""
-    from medsearch.prompts import LEXICON_PATH
+    from medsearch.prompts import lexicon_data
 
-    data = json.loads(LEXICON_PATH.read_text("utf-8"))
+    data = lexicon_data()
     forms = [tuple(dict.fromkeys(text_terms(" ".join([organ, *others])))) for organ, others in data["anatomy"].items()]
     return {word: group for group in forms for word in group}
 
@@ -354,9 +353,9 @@ def _broader_in(group: set[tuple[str, ...]], key: tuple[str, ...]) -> set[tuple[
 @lru_cache(maxsize=1)
 def concept_wordings() -> dict[tuple[str, ...], Wordings]:
     """Query wording (as terms) -> what it stands for, from the lexicon's phrases and variants (see above)."""
-    from medsearch.prompts import LEXICON_PATH
+    from medsearch.prompts import lexicon_data
 
-    data = json.loads(LEXICON_PATH.read_text("utf-8"))
+    data = lexicon_data()
     groups: dict[tuple[str, ...], set[tuple[str, ...]]] = {}
     for section in ("abbreviations", "lay_terms"):
         for term, phrase in data.get(section, {}).items():
