@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -230,8 +231,20 @@ def verify_checksums(index_dir: Path, manifest: IndexManifest) -> None:
             raise IndexCorrupt(f"{entry.index_file} does not match the checksum in {MANIFEST}")
 
 
+# the shape of the names faiss_file_name and vectors_file_name give; is_index_file checks a match against them
+_INDEX_FILE_SHAPE = re.compile(r"(?P<modality>[a-z]+)(?:_vectors)?(?:\.[vg](?P<number>[0-9]+))?\.(?:faiss|npy)")
+
+
 def is_index_file(name: str) -> bool:
-    return name.endswith(".faiss") or (name.endswith(".npy") and "_vectors" in name)
+    """A FAISS or vector file name a writer gives (``faiss_file_name`` / ``vectors_file_name`` of a modality in
+    ``MODALITIES``, any version or generation), and nothing else: these are the files ``remove_unreferenced``
+    deletes when no manifest names them, and the ones a --rebuild may delete with the folder, so a user's
+    ``embeddings.faiss`` or ``my_vectors.npy`` in the folder is never taken for the index's."""
+    match = _INDEX_FILE_SHAPE.fullmatch(name)
+    if match is None or match["modality"] not in MODALITIES:
+        return False
+    number = int(match["number"] or 0)
+    return name in (faiss_file_name(match["modality"], number), vectors_file_name(match["modality"], number))
 
 
 # the fixed files a writer makes, with SQLite's side files of the store (journal, WAL)

@@ -430,3 +430,29 @@ def test_rebuild_of_the_current_directory_is_refused_before_any_work(csv_archive
         with pytest.raises(BadQuery, match="holds the current directory"):
             build(csv_archive, index_dir, rebuild=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["archive", "idx"]
+
+
+def test_only_the_files_an_index_names_are_its_own(csv_archive, tmp_path):
+    # is_index_file took any *.faiss and any *_vectors*.npy for the index's: a user's embeddings.faiss kept in the
+    # index folder was deleted by the next write (remove_unreferenced), and --rebuild swapped the folder out with it
+    from medsearch.index_dir import faiss_file_name, foreign_entries, is_index_file, vectors_file_name
+
+    for modality in ("image", "text"):
+        for n in (0, 1, 12):
+            assert is_index_file(faiss_file_name(modality, n)) and is_index_file(vectors_file_name(modality, n))
+    users = ("embeddings.faiss", "clip.faiss", "my_vectors.npy", "old_vectors.g2.npy", "case_vectors.npy",
+             "image.v0.faiss", "image.v01.faiss", "image.g1.faiss", "image_vectors.faiss", "image_vectors.v1.npy",
+             "text_vectors.g0.npy", "image_vectors.npy.bak", "Image.faiss")
+    assert not any(is_index_file(name) for name in users)
+    index_dir = tmp_path / "idx"
+    build(csv_archive, index_dir)
+    for name in users:
+        (index_dir / name).write_text("mine")
+    assert foreign_entries(index_dir) == sorted(users)
+    table = tmp_path / "archive" / "items.csv"
+    table.write_text(table.read_text().replace("chest film", "chest radiograph"))
+    assert build(csv_archive, index_dir).indexed == 3  # a write: the files the old manifest named are removed
+    assert all((index_dir / name).read_text() == "mine" for name in users)
+    with pytest.raises(BadQuery, match="would delete them"):
+        build(csv_archive, index_dir, rebuild=True)
+    assert all((index_dir / name).read_text() == "mine" for name in users)
