@@ -456,3 +456,22 @@ def test_only_the_files_an_index_names_are_its_own(csv_archive, tmp_path):
     with pytest.raises(BadQuery, match="would delete them"):
         build(csv_archive, index_dir, rebuild=True)
     assert all((index_dir / name).read_text() == "mine" for name in users)
+
+
+def test_every_json_output_comes_from_one_printer(small_index, tmp_path, capsys, monkeypatch):
+    # ls, info and query each printed JSON with their own json.dumps, a copy of teaching.show.print_json
+    from conftest import tiny_item
+
+    from medsearch.commands import json_output
+
+    printed = []
+    real = json_output.print_json
+    monkeypatch.setattr(json_output, "print_json", lambda payload: (printed.append(payload), real(payload)))
+    index = ["--index", str(small_index[0])]
+    image = tiny_item(0, tmp_path)["image_path"]
+    for command in (["ls", *index], ["info", *index], ["query", "nodule", *index, "--model", "fake"],
+                    ["query", "nodule", *index, "--model", "fake", "--diverse"],
+                    ["classify", image, "--label", "nodule", "--label", "normal", "--model", "fake"]):
+        code, out, err = run_main(capsys, *command, "--json")
+        assert code == 0, err
+        assert len(printed) == 1 and json.loads(out) == json.loads(json.dumps(printed.pop(), default=str)), command

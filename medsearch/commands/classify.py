@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -40,7 +39,9 @@ def classify_command(
         task = bar.add_task("classifying", total=len(images))
         results = clf.classify(images, progress=lambda done: bar.update(task, completed=done))
     if json_output:
-        typer.echo(json.dumps({**clf.settings(), "results": [r.to_dict() for r in results]}, indent=2))
+        from medsearch.commands import json_output as output
+
+        output.print_json({**clf.settings(), "results": [r.to_dict() for r in results]})
     else:
         _print_table(results, clf)
     failed = [r for r in results if r.error]

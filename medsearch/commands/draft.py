@@ -26,6 +26,7 @@ def draft_command(
 ) -> None:
     """Draft a report for IMAGE from its most similar cases: verbatim findings sentences, each citing its case
     (id, similarity, licence); negated findings stay negated; refused when no case is close enough."""
+    from medsearch.commands import json_output as output
     from medsearch.search import Filters, open_index
     from medsearch.teaching import show
     from medsearch.teaching.draft import draft_report
@@ -35,6 +36,6 @@ def draft_command(
         draft = draft_report(idx, image, filters=filters, cases=cases, min_score=min_score,
                              max_sentences=sentences)
     if json_output:
-        show.print_json(draft.to_dict())
+        output.print_json(draft.to_dict())
     else:
         show.print_draft(draft)

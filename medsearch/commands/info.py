@@ -20,9 +20,9 @@ def info_command(index: IndexOpt = Path("index"), json_output: JsonOpt = False, 
     with open_index(index, db_url=db) as idx:
         info = idx.info()
     if json_output:
-        import json
+        from medsearch.commands import json_output as output
 
-        typer.echo(json.dumps(info, indent=2, default=str))
+        output.print_json(info)
     else:
         print_info(info)
 

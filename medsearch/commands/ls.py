@@ -35,9 +35,9 @@ def ls_command(
                          db_url=db)
     rows = [as_row(r) for r in records]
     if json_output:
-        import json
+        from medsearch.commands import json_output as output
 
-        typer.echo(json.dumps(rows, indent=2, default=str))
+        output.print_json(rows)
         return
     from rich.console import Console
     from rich.markup import escape

@@ -76,12 +76,12 @@ def query_command(
                 typer.echo(line, err=True)
     results, searched_for = list(outcome.hits), outcome.searched_for
     if json_output:
-        import json
+        from medsearch.commands import json_output as output
 
         rows = [r.to_dict() for r in results]
         for row, r in zip(rows, results):
             row["image_path"] = shown_image_path(r, show_paths)
-        typer.echo(json.dumps(rows, indent=2, default=str))
+        output.print_json(rows)
     else:
         print_results(results, searched_for if searched_for != text else None, show_paths)
 

@@ -21,6 +21,7 @@ def check_teaching_options(image, group, different_diagnosis, diagnosis) -> None
 def teaching_query(idx, text, image, k, target, filters, group, diverse, different_diagnosis, diagnosis,
                    json_output: bool) -> None:
     """Runs after check_teaching_options."""
+    from medsearch.commands import json_output as output
     from medsearch.commands.results_table import print_results
     from medsearch.targets import resolve_target
     from medsearch.teaching import show
@@ -30,7 +31,7 @@ def teaching_query(idx, text, image, k, target, filters, group, diverse, differe
 
         result = different_diagnosis_for_image(idx, image, k=k, filters=filters, diagnosis=diagnosis)
         if json_output:
-            show.print_json(result.to_dict())
+            output.print_json(result.to_dict())
         else:
             show.print_cases(result.hits, f"differs from: {result.reference_diagnosis or ', '.join(result.reference_labels)}"
                                           f" ({result.reference_source})")
@@ -50,6 +51,6 @@ def teaching_query(idx, text, image, k, target, filters, group, diverse, differe
     search, query = (by_image, image) if image is not None else (by_text, text)
     hits = search(idx, query, k=k, target=search_target, filters=filters)
     if json_output:
-        show.print_json([h.to_dict() for h in hits])
+        output.print_json([h.to_dict() for h in hits])
     else:
         print_table(hits)

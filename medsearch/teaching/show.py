@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
 
 
 def _short(text: str | None, width: int = 70) -> str:
     line = " ".join((text or "").split())
     return line if len(line) <= width else line[: width - 1] + "…"
-
-
-def print_json(payload) -> None:
-    typer.echo(json.dumps(payload, indent=2, default=str))
 
 
 def print_cases(hits, header: str | None = None) -> None:
