@@ -47,3 +47,17 @@ def test_commands_are_an_explicit_table_of_module_level_functions():
         assert command.__module__ == f"medsearch.commands.{name}" and "<locals>" not in command.__qualname__
     source = (REPO / "medsearch" / "cli.py").read_text()
     assert "_click" not in source and "importlib" not in source
+
+
+def test_the_item_filter_options_become_filters_in_one_place():
+    # ls, delete and query each built Filters(modality=..., labels=list(label or []), ...) from the same
+    # options, and draft a fourth time
+    from medsearch.commands.options import item_filters
+    from medsearch.store.filters import Filters
+
+    assert item_filters(modality="CT", label=["pneumothorax"], split="test", licence="CC BY*") == Filters(
+        modality="CT", labels=["pneumothorax"], split="test", licence="CC BY*")
+    assert item_filters().is_empty() and item_filters().labels == []
+    for command in (REPO / "medsearch" / "commands").glob("*.py"):
+        if command.name != "options.py":
+            assert "Filters(" not in command.read_text(), command.name

@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from medsearch.commands.options import ArchiveOpt, DbOpt, IndexOpt, LabelOpt, LicenceOpt, ModalityOpt, SplitOpt
+from medsearch.commands.options import (ArchiveOpt, DbOpt, IndexOpt, LabelOpt, LicenceOpt, ModalityOpt, SplitOpt,
+                                        item_filters)
 from medsearch.errors import BadQuery
 
 
@@ -23,14 +24,12 @@ def delete_command(
     db: DbOpt = None,
 ) -> None:
     """Delete items (by --key, or every item matching the filters); `compact` later reclaims their space."""
-    from medsearch.store.filters import Filters
-
     from indexer.maintain import delete_items
 
     keys = list(key or [])
     if keys_file is not None:
         keys += _read_keys_file(keys_file)
-    filters = Filters(modality=modality, labels=list(label or []), split=split, licence=licence)
+    filters = item_filters(modality, label, split, licence)
     # Keys given (by --key or --keys-file) restrict the delete to them: never None, which would mean "every item
     # matching the filters".
     result = delete_items(index, keys=keys if key or keys_file is not None else None, filters=filters,

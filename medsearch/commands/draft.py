@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from medsearch.commands.options import DbOpt, DeviceOpt, IndexOpt, JsonOpt, LicenceOpt, ModalityOpt, ModelOpt, SplitOpt
+from medsearch.commands.options import (DbOpt, DeviceOpt, IndexOpt, JsonOpt, LicenceOpt, ModalityOpt, ModelOpt,
+                                        SplitOpt, item_filters)
 
 
 def draft_command(
@@ -27,11 +28,11 @@ def draft_command(
     """Draft a report for IMAGE from its most similar cases: verbatim findings sentences, each citing its case
     (id, similarity, licence); negated findings stay negated; refused when no case is close enough."""
     from medsearch.commands import json_output as output
-    from medsearch.search import Filters, open_index
+    from medsearch.search import open_index
     from medsearch.teaching import show
     from medsearch.teaching.draft import draft_report
 
-    filters = Filters(modality=modality, split=split, licence=licence)
+    filters = item_filters(modality, split=split, licence=licence)
     with open_index(index, model=model, device=device, db_url=db) as idx:
         draft = draft_report(idx, image, filters=filters, cases=cases, min_score=min_score,
                              max_sentences=sentences)

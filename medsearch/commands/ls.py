@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from medsearch.commands.options import (ArchiveOpt, DbOpt, IndexOpt, JsonOpt, LabelOpt, LicenceOpt, ModalityOpt,
-                                        SplitOpt)
+                                        SplitOpt, item_filters)
 
 TEXT_START = 60
 
@@ -26,13 +26,10 @@ def ls_command(
     db: DbOpt = None,
 ) -> None:
     """List items in (archive, key) order."""
-    from medsearch.store.filters import Filters
-
     from indexer.maintain import list_items
 
-    filters = Filters(modality=modality, labels=list(label or []), split=split, licence=licence)
-    records = list_items(index, filters=filters, keys=key or None, archive=archive, limit=limit, offset=offset,
-                         db_url=db)
+    records = list_items(index, filters=item_filters(modality, label, split, licence), keys=key or None,
+                         archive=archive, limit=limit, offset=offset, db_url=db)
     rows = [as_row(r) for r in records]
     if json_output:
         from medsearch.commands import json_output as output

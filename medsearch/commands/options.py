@@ -1,7 +1,8 @@
 """The options several commands share, declared once (``typing.Annotated`` aliases) so that a flag has one spelling,
 one help text and one environment variable everywhere: ``--index`` ($MEDSEARCH_INDEX), ``--db`` ($MEDSEARCH_DB),
-``--model``, ``--device``, ``--k``, ``--json`` and the item filters. A command gives the default:
-``index: IndexOpt = Path("index")``, or none to make the option required."""
+``--model``, ``--device``, ``--k``, ``--json`` and the item filters (which ``item_filters`` turns into the search's
+``Filters``). A command gives the default: ``index: IndexOpt = Path("index")``, or none to make the option
+required."""
 
 from __future__ import annotations
 
@@ -36,3 +37,11 @@ LabelOpt = Annotated[Optional[list[str]], typer.Option(
 SplitOpt = Annotated[Optional[str], typer.Option("--split", help="Only this split: train, val or test.")]
 LicenceOpt = Annotated[Optional[str], typer.Option("--licence", help="Only this licence; end with * for a prefix ('CC BY*').")]
 ArchiveOpt = Annotated[Optional[str], typer.Option("--archive", help="Only this archive (its name as indexed).")]
+
+
+def item_filters(modality: str | None = None, label: list[str] | None = None, split: str | None = None,
+                 licence: str | None = None):
+    """The ``Filters`` the item-filter options above name (a command without one of them leaves it out)."""
+    from medsearch.store.filters import Filters
+
+    return Filters(modality=modality, labels=list(label or []), split=split, licence=licence)

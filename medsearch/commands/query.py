@@ -10,7 +10,7 @@ import typer
 from medsearch.errors import BadQuery
 
 from medsearch.commands.options import (DbOpt, DeviceOpt, IndexOpt, JsonOpt, KOpt, LabelOpt, LicenceOpt, ModalityOpt,
-                                        ModelOpt, ModeOpt, SplitOpt)
+                                        ModelOpt, ModeOpt, SplitOpt, item_filters)
 from medsearch.commands.query_teaching import check_teaching_options, teaching_query
 from medsearch.commands.results_table import print_results, shown_image_path
 from medsearch.targets import resolve_target
@@ -44,7 +44,7 @@ def query_command(
     show_paths: Annotated[bool, typer.Option("--show-paths", help="Also show file paths an archive does not vouch for (DICOM folder paths may carry patient names).")] = False,
 ) -> None:
     """Search an index by text (text -> images by default) or by --image (image -> reports by default)."""
-    from medsearch.search import Filters, open_index
+    from medsearch.search import open_index
 
     if (text is None) == (image is None):
         raise BadQuery("give either a query text or --image PATH", hint="e.g. medsearch query 'pneumothorax' --index DIR")
@@ -55,7 +55,7 @@ def query_command(
         if text_only:
             raise BadQuery(f"{', '.join(text_only)} apply to text queries, not to --image",
                            hint="leave them out, or search by words instead of --image")
-    filters = Filters(modality=modality, labels=list(label or []), split=split, licence=licence)
+    filters = item_filters(modality, label, split, licence)
     if group or diverse or different_diagnosis:
         with open_index(index, model=model, device=device, db_url=db) as idx:
             teaching_query(idx, text=text, image=image, k=k, target=target, filters=filters, group=group,
