@@ -109,7 +109,8 @@ def nlist_of(factory: str) -> int | None:
 
 def training_points_needed(factory: str) -> int:
     """The fewest vectors FAISS can train ``factory`` on: one per IVF list, 2**bits (256 by default) per PQ
-    codebook; 0 for an index with nothing to train."""
+    codebook (OPQ's included); 0 for an index with nothing to train. ``build`` counts them before training
+    (``training_sample`` never holds fewer than this when there are this many vectors)."""
     pq = re.search(r"PQ\d+(?:x(\d+))?", factory)
     return max(nlist_of(factory) or 0, 2 ** int(pq.group(1) or 8) if pq else 0)
 
@@ -143,22 +144,19 @@ def build(vectors: np.ndarray, factory: str | None = None, seed: int = 0, recall
     if index.is_trained:  # Flat: nothing to learn, adding is a copy
         add_vectors(index, vectors)
     else:
-        sample = training_sample(vectors, factory, seed)
-        try:
-            index = train_and_add(index, sample, vectors)
-        except RuntimeError as exc:
-            if "training points" not in str(exc):  # only "fewer points than clusters" is the user's to fix
-                raise
+        needed = training_points_needed(factory)
+        if n < needed:  # counted here: FAISS would stop in k-means with "fewer points than clusters"
             raise BadQuery(f"FAISS index {factory!r} cannot be trained on {n} vectors: it needs at least "
-                           f"{training_points_needed(factory)} (one per IVF list, 2**bits per PQ codebook)",
-                           hint=FACTORY_HINT) from None
+                           f"{needed} (one per IVF list, 2**bits per PQ codebook)", hint=FACTORY_HINT)
+        index = train_and_add(index, training_sample(vectors, factory, seed), vectors)
     nprobe = tune_nprobe(index, vectors, seed=seed, target=recall_target) if nlist_of(factory) else None
     return AnnIndex(index, factory, nprobe)
 
 
 def training_sample(vectors: np.ndarray, factory: str, seed: int) -> np.ndarray:
     nlist = nlist_of(factory) or 1
-    size = max(TRAIN_POINTS_PER_LIST * nlist, 256 * MIN_POINTS_PER_LIST)  # PQ's 256 centroids need points too
+    # PQ's 256 centroids need points too, and a codebook of more bits at least one point each
+    size = max(TRAIN_POINTS_PER_LIST * nlist, 256 * MIN_POINTS_PER_LIST, training_points_needed(factory))
     if len(vectors) <= size:
         return vectors
     rows = np.sort(np.random.default_rng(seed).choice(len(vectors), size=size, replace=False))

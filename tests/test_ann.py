@@ -135,3 +135,28 @@ def test_index_ahead_of_its_vector_file_is_rebuilt():
     from indexer.writer import needs_rebuild
 
     assert needs_rebuild(_flat("Flat", 12), "Flat", n=10, forced=False) is True
+
+
+@pytest.mark.parametrize("factory, least", [("IVF64,Flat", 64), ("IVF2,PQ4", 256), ("IVF300,PQ8x4", 300),
+                                            ("PQ8x6", 64)])
+def test_too_few_training_points_are_counted_before_training(monkeypatch, factory, least):
+    # the refusal came from matching FAISS's wording ("training points") in the error training raised; now the
+    # vectors are counted first, and a training error of any wording is FAISS's own, never taken for this one
+    from medsearch.errors import BadQuery
+
+    x = clustered(least, 8, clusters=4)
+    trained = []
+    real = ann.train_and_add
+    monkeypatch.setattr(ann, "train_and_add", lambda *args: (trained.append(len(args[1])), real(*args))[1])
+    with pytest.raises(BadQuery, match=f"cannot be trained on {least - 1} vectors: it needs at least {least} "):
+        ann.build(x[:-1], factory)
+    assert trained == []
+    assert ann.build(x, factory).ntotal == least and trained == [least]
+
+    def fails(*args):
+        raise RuntimeError("Error in void faiss::Clustering::train: Number of training points (3) should be at "
+                           "least as large as number of clusters (64)")
+
+    monkeypatch.setattr(ann, "train_and_add", fails)
+    with pytest.raises(RuntimeError, match="Number of training points"):
+        ann.build(x, factory)
