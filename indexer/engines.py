@@ -40,6 +40,9 @@ ENGINES = {"local": local_engine, "ray": ray_engine}
 def make_embedder(engine: str, encoder, batch_size: int, workers: int | None = None, address: str | None = None,
                   actors: int | None = None):
     """The embed stage of engine ``engine`` for ``encoder`` (a registry-loaded one: see ``ModelIdentity``)."""
+    from indexer.limits import check_counts
+
+    check_counts(batch_size=batch_size, workers=workers, actors=actors)
     try:
         factory = ENGINES[engine]
     except KeyError:

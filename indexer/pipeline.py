@@ -28,7 +28,6 @@ import json
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
-from numbers import Integral
 from pathlib import Path
 from typing import Callable, Iterator, Protocol, Sequence
 
@@ -39,6 +38,7 @@ from medsearch.progress import progress_display
 
 from indexer.cases import index_cases
 from indexer.embed import DEFAULT_BATCH_SIZE, EmbeddedBatch, TorchEmbedder
+from indexer.limits import check_counts
 from indexer.lock import index_lock
 from indexer.reader import ArchiveReader, Pending, ReadResult
 from indexer.writer import IndexWriter, open_index_dir
@@ -84,12 +84,9 @@ class IndexOptions:
     embedder: Embedder | None = None  # the embed stage (default: TorchEmbedder; see indexer.engines)
 
     def __post_init__(self) -> None:
-        """Counts that cannot work are refused here, in one line, not deep in the decode loop."""
-        for name, value, least in (("batch_size", self.batch_size, 1), ("workers", self.workers, 0),
-                                   ("limit", self.limit, 1)):
-            if value is not None and (not isinstance(value, Integral) or value < least):
-                raise BadQuery(f"{name} must be a whole number >= {least} (got {value!r})",
-                               hint=f"e.g. --{name.replace('_', '-')} {max(least, 1)}")
+        """Counts that cannot work are refused here, in one line, not deep in the decode loop (the least of each:
+        ``indexer.limits``)."""
+        check_counts(batch_size=self.batch_size, workers=self.workers, limit=self.limit)
 
 
 @dataclass

@@ -475,3 +475,23 @@ def test_every_json_output_comes_from_one_printer(small_index, tmp_path, capsys,
         code, out, err = run_main(capsys, *command, "--json")
         assert code == 0, err
         assert len(printed) == 1 and json.loads(out) == json.loads(json.dumps(printed.pop(), default=str)), command
+
+
+def test_the_count_limits_of_an_indexing_run_are_declared_once():
+    # --batch-size / --workers / --limit / --actors carried min=1/0/1/1 and IndexOptions restated them
+    import typer
+
+    from indexer.engines import make_embedder
+    from indexer.limits import LEAST
+    from medsearch.cli import app
+
+    options = {p.name: p for p in typer.main.get_command(app).commands["index"].params}
+    assert {name: options[name].min for name in LEAST} == LEAST
+    for name, least in LEAST.items():
+        if name == "actors":  # an engine's option, not the run's
+            with pytest.raises(BadQuery, match=f"actors must be a whole number >= {least}"):
+                make_embedder("ray", FakeEncoder(), 8, actors=least - 1)
+            continue
+        with pytest.raises(BadQuery, match=f"{name} must be a whole number >= {least}"):
+            IndexOptions(**{name: least - 1})
+        assert getattr(IndexOptions(**{name: least}), name) == least

@@ -9,6 +9,8 @@ import typer
 
 from medsearch.commands.options import BatchSizeOpt, DbOpt, DeviceOpt, IndexOpt, ModelOpt
 
+from indexer.limits import LEAST
+
 SKIPPED_SHOWN = 20
 STAGE_NOTES = {
     "open": "store connection, schema check, known content hashes",
@@ -30,15 +32,15 @@ def index_command(
     db: DbOpt = None,
     factory: Annotated[Optional[str], typer.Option(help="faiss factory string, e.g. 'IVF1024,PQ32' (default: chosen by size)")] = None,
     batch_size: BatchSizeOpt = 64,
-    workers: Annotated[Optional[int], typer.Option(min=0, help="image decoding processes (0 = in the main process; default: 0 on the CPU, up to 4 with a GPU)")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=LEAST["workers"], help="image decoding processes (0 = in the main process; default: 0 on the CPU, up to 4 with a GPU)")] = None,
     device: DeviceOpt = "auto",
-    limit: Annotated[Optional[int], typer.Option(min=1, help="index only the first N items of the archive")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=LEAST["limit"], help="index only the first N items of the archive")] = None,
     show_paths: Annotated[bool, typer.Option("--show-paths", help="store and show file paths that may name a patient (DICOM folders; off by default)")] = False,
     rebuild: Annotated[bool, typer.Option(help="build a fresh index beside the existing one, then swap it in atomically (the old folder is deleted: refused when it holds files that are not the index's)")] = False,
     prune: Annotated[bool, typer.Option(help="on a full read (no --limit), remove items the archive no longer has")] = True,
     engine: Annotated[str, typer.Option(help="where decode and encode run: local, or ray (extra [ray])")] = "local",
     address: Annotated[Optional[str], typer.Option(help="--engine ray: cluster address (auto, ray://HOST:10001); default: a local Ray")] = None,
-    actors: Annotated[Optional[int], typer.Option(min=1, help="--engine ray: encoder actors (default: one per GPU, else 1)")] = None,
+    actors: Annotated[Optional[int], typer.Option(min=LEAST["actors"], help="--engine ray: encoder actors (default: one per GPU, else 1)")] = None,
     retrain: Annotated[bool, typer.Option(help="retrain IVF indexes whose lists drifted out of balance (see indexer/ann.py)")] = False,
     reanalyse: Annotated[bool, typer.Option("--reanalyse", help="re-read every stored text for the full-text index (after the negation rules in medsearch/data/assertion_rules.json change)")] = False,
 ) -> None:

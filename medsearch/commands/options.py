@@ -11,6 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from indexer.limits import LEAST
+
 INDEX_ENV = "MEDSEARCH_INDEX"
 DB_ENV = "MEDSEARCH_DB"
 
@@ -25,7 +27,7 @@ DeviceOpt = Annotated[str, typer.Option(
     "--device", help="Where the encoder runs: auto (a GPU when there is one), cpu, cuda, cuda:N or mps; a GPU this "
                      "machine lacks is refused.")]
 KOpt = Annotated[int, typer.Option("--k", "-k", min=1, help="Number of results (top k).")]
-BatchSizeOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Items per encoder batch.")]
+BatchSizeOpt = Annotated[int, typer.Option("--batch-size", min=LEAST["batch_size"], help="Items per encoder batch.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 ModeOpt = Annotated[Optional[str], typer.Option(
     "--mode", help="Text search mode: dense (embeddings), lexical (words of the texts) or hybrid (both; default).")]
