@@ -48,6 +48,7 @@ def build(index_dir: Path, vectors: np.ndarray, factory: str | None = None) -> N
 
     from medsearch.archives.item import ItemFields
     from medsearch.index_dir import IndexDir, IndexManifest, ModalityEntry, sha256_file, write_manifest
+    from medsearch.lexical.stamp import current_analysis
     from medsearch.store import NewItem, Store
 
     files = IndexDir(index_dir)
@@ -68,7 +69,7 @@ def build(index_dir: Path, vectors: np.ndarray, factory: str | None = None) -> N
     store.close()
     print(f"store: {time.perf_counter() - start:.1f}s", flush=True)
     write_manifest(index_dir, IndexManifest(
-        model_id="synthetic", model_name="fake", dim=vectors.shape[1],
+        model_id="synthetic", model_name="fake", dim=vectors.shape[1], analysis=current_analysis(),
         modalities={"image": ModalityEntry(ann.factory, len(vectors), files.faiss("image").name,
                                            files.vectors("image").name, sha256_file(files.faiss("image")),
                                            ann.nprobe)},

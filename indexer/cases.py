@@ -36,3 +36,11 @@ def index_cases(archive, store, archive_id: int, encoder, batch_size: int = CASE
         store.add_cases(archive_id, records)
     store.remove_cases(archive_id, [key for key in known if key not in present])
     return len(changed)
+
+
+def reanalyse_cases(store) -> int:
+    """Every stored case's lexical terms computed again with the running code's analysis (``--reanalyse``);
+    returns how many cases were read."""
+    texts = store.case_texts()
+    store.set_case_extras({key: {**extra, TERMS_KEY: dict(case_terms(text))} for key, (text, extra) in texts.items()})
+    return len(texts)

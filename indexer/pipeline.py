@@ -18,6 +18,11 @@ store lacks; vectors a killed run wrote without store rows are reclaimed by the 
 Prune: a full read of an archive (no ``limit``) removes the store rows of keys the archive no longer yields
 (``RunSummary.pruned``); their vectors become dead rows until ``medsearch compact``.
 
+Analysis stamp: the manifest records the full-text analysis the store's texts were read with
+(``medsearch.lexical.stamp``) when the run read every one of them: a new index, a rebuild, or ``reanalyse``
+(a stage of the run, under the same lock: every stored text re-read into the full-text index, and the case
+terms, with the running code's rules). A run that adds texts beside older ones keeps the older stamp.
+
 Rebuild: builds a complete new index in a directory beside the old one, then swaps the two directories in one
 ``renameat2(RENAME_EXCHANGE)``; the old index answers queries until then, and a kill leaves it untouched.
 """
@@ -76,6 +81,7 @@ class IndexOptions:
     rebuild: bool = False  # build a fresh index beside the existing one, then swap it in atomically
     prune: bool = True  # on a full read, remove the items the archive no longer has
     retrain: bool = False  # retrain IVF indexes whose lists drifted out of balance
+    reanalyse: bool = False  # re-read every stored text into the full-text index (after the assertion rules change)
     progress: bool = True  # a progress bar (log lines when stderr is not a terminal)
     commit_every: int = COMMIT_EVERY  # flush at most every this many batches,
     flush_items: int = FLUSH_ITEMS  # ... items,
@@ -105,6 +111,8 @@ class RunSummary:
     factories: dict[str, str] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)  # vectors per modality in the index
     cases: int = 0  # case records (history, findings, diagnosis) new or changed in this run
+    reanalysed: int = 0  # stored texts re-read into the full-text index (``IndexOptions.reanalyse``)
+    analysis: str | None = None  # the manifest's analysis stamp after the run (medsearch.lexical.stamp)
 
     @property
     def items_per_s(self) -> float:
@@ -235,6 +243,10 @@ def _build(archive, index_dir: Path, encoder, options: IndexOptions, reembed: bo
                 if options.prune and full_read:
                     gone = [key for key in known if key not in result.keys]
                     summary.pruned = store.remove_items(archive_id, gone)
+                if options.reanalyse:
+                    with timer.stage("reanalyse"):
+                        summary.reanalysed = reanalyse(store, bar)
+                stamp_analysis(manifest, store, writer.written, options.reanalyse)
                 bar.add_task("indexing", total=None)
                 with timer.stage("index"):
                     manifest = writer.finalize()
@@ -244,11 +256,40 @@ def _build(archive, index_dir: Path, encoder, options: IndexOptions, reembed: bo
         finally:
             store.close()
         write_skipped(files.skipped, summary.skipped)
+    summary.analysis = manifest.analysis
     summary.factories = {m: e.factory for m, e in manifest.modalities.items()}
     summary.counts = {m: e.count if e.live is None else e.live for m, e in manifest.modalities.items()}
     summary.stage_seconds = timer.seconds
     summary.total_seconds = time.perf_counter() - started
     return summary
+
+
+def reanalyse(store, bar) -> int:
+    """Re-read every stored text into the full-text index, and every case's terms, with the running code's
+    analysis (one transaction each); returns the number of texts. Progress: a "re-analysing" task on ``bar``."""
+    from indexer.cases import reanalyse_cases
+
+    task = bar.add_task("re-analysing", total=store.analysable_texts())
+    texts = 0
+
+    def advance(n: int) -> None:
+        nonlocal texts
+        texts += n
+        bar.advance(task, n)
+
+    store.rebuild_lexical(advance)
+    reanalyse_cases(store)
+    return texts
+
+
+def stamp_analysis(manifest: IndexManifest, store, written: int, reanalysed: bool) -> None:
+    """Stamp the manifest with the running code's analysis when every text in the store was read by this run:
+    re-analysed, or every stored item written now (a new index, a rebuild); otherwise the stamp it had stays (a
+    store that holds texts of an older analysis beside the new ones is not current)."""
+    from medsearch.lexical.stamp import current_analysis
+
+    if reanalysed or written >= store.counts()["items"]:
+        manifest.analysis = current_analysis()
 
 
 def _db_of(files: IndexDir, db_url: str | None, manifest: IndexManifest | None) -> str:

@@ -2,7 +2,7 @@
 
 Layout (``IndexDir`` names every file; nothing else joins these names to a directory)::
 
-    manifest.json          model id, dim, per-modality factory/count/checksum, created, store URL
+    manifest.json          model id, dim, per-modality factory/count/checksum, created, store URL, analysis stamp
     manifest.next.json     a compact's next manifest, between its steps (see ``medsearch.snapshot``)
     image.faiss            ANN index over image vectors (ids = rows of image_vectors.npy); image.vN.faiss later
     text.faiss             ANN index over text vectors
@@ -116,6 +116,9 @@ class IndexManifest:
     generation: int = 0  # bumped by `compact` (new vector files, new ids)
     version: int = 0  # bumped by every write of the manifest
     items: int | None = None  # store items when this manifest was written
+    # the full-text analysis every stored text was read with (medsearch.lexical.stamp); None: a manifest written
+    # before stamps, or texts read by more than one analysis (an older index that had texts added)
+    analysis: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)

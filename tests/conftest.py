@@ -158,6 +158,7 @@ def write_test_index(index_dir: Path, items: list[dict], archive_root: Path, sta
 
     from medsearch.archives.item import ItemFields
     from medsearch.imaging import load_image
+    from medsearch.lexical.stamp import current_analysis
     from medsearch.index_dir import (IndexDir, IndexManifest, ModalityEntry, faiss_file_name, sha256_file,
                                      vectors_file_name, write_manifest)
     from medsearch.models.fake import FakeEncoder
@@ -199,8 +200,9 @@ def write_test_index(index_dir: Path, items: list[dict], archive_root: Path, sta
     for archive, records in by_archive.items():
         store.add_items(store.archive_id(archive, str(archive_root), archive), records)
     store.close()
-    write_manifest(index_dir, IndexManifest(
+    write_manifest(index_dir, IndexManifest(  # its texts were all analysed now, by the running code
         model_id=model_id or encoder.model_id, model_name=model_name, dim=encoder.dim, modalities=entries,
+        analysis=current_analysis(),
     ))
 
 

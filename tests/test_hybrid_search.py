@@ -181,22 +181,6 @@ def test_hybrid_search_on_both_stores(tmp_path, store_url):
         assert hit.assertion == {"pneumothorax": "asserted"} and hit.lexical_score is not None
 
 
-def test_index_reanalyse_rebuilds_the_full_text_index(tmp_path):
-    from sqlalchemy import text
-
-    from medsearch.commands.index import reanalyse_texts
-    from medsearch.store import Store
-
-    index_dir = build(tmp_path / "index")
-    with Store.open(f"sqlite:///{index_dir / 'meta.sqlite'}") as store, store.engine.begin() as connection:
-        connection.execute(text("DELETE FROM lexical"))  # as if indexed under other rules: nothing found
-    with open_index(index_dir) as index:
-        assert index.search_text("pneumothorax", k=3, target="text", mode="lexical") == []
-    reanalyse_texts(index_dir, None)
-    with open_index(index_dir) as index:
-        assert {h.key for h in index.search_text("pneumothorax", k=3, target="text", mode="lexical")} == {"r00", "r02"}
-
-
 @pytest.mark.parametrize("query", ["aortic dissection", "pneumothorax", "no pneumothorax", "possible pneumonia"])
 def test_fused_scores_stay_positive_and_monotonic(report_index, query):
     # the assertion groups order the hits by a bonus for the better groups, never a penalty below zero, whether

@@ -21,6 +21,7 @@ STAGE_NOTES = {
     "write": "vector files + store rows",
     "index": "FAISS add/build + manifest",
     "cases": "case texts (history, findings, diagnosis) embedded and stored",
+    "reanalyse": "every stored text re-read into the full-text index (--reanalyse)",
 }
 
 
@@ -42,10 +43,11 @@ def index_command(
     address: Annotated[Optional[str], typer.Option(help="--engine ray: cluster address (auto, ray://HOST:10001); default: a local Ray")] = None,
     actors: Annotated[Optional[int], typer.Option(min=LEAST["actors"], help="--engine ray: encoder actors (default: one per GPU, else 1)")] = None,
     retrain: Annotated[bool, typer.Option(help="retrain IVF indexes whose lists drifted out of balance (see indexer/ann.py)")] = False,
-    reanalyse: Annotated[bool, typer.Option("--reanalyse", help="re-read every stored text for the full-text index (after the negation rules in medsearch/data/assertion_rules.json change)")] = False,
+    reanalyse: Annotated[bool, typer.Option("--reanalyse", help="also re-read every stored text into the full-text index, with this medsearch's negation rules (after they change: `info` says when an index needs it)")] = False,
 ) -> None:
     """Index an archive: decode, embed, write vectors + FAISS + metadata; reruns embed only what changed."""
     from medsearch.archives import open_archive
+    from medsearch.lexical.stamp import analysis_state
     from medsearch.models import load_encoder
 
     from indexer.engines import make_embedder
@@ -55,21 +57,13 @@ def index_command(
     encoder = load_encoder(model, device=device)
     embedder = make_embedder(engine, encoder, batch_size, workers, address, actors)
     options = IndexOptions(db_url=db, factory=factory, batch_size=batch_size, workers=workers, limit=limit,
-                           rebuild=rebuild, prune=prune, retrain=retrain, embedder=embedder)
+                           rebuild=rebuild, prune=prune, retrain=retrain, reanalyse=reanalyse, embedder=embedder)
     summary = build_index(archive, index, encoder, options)
     print_summary(summary)
-    if reanalyse:
-        reanalyse_texts(index, db)
+    warning = analysis_state(summary.analysis).warning(summary.index_dir)
+    if warning is not None:  # texts added beside older ones: the index still needs --reanalyse
+        typer.echo(warning, err=True)
     check_outcome(summary)
-
-
-def reanalyse_texts(index: Path, db: str | None) -> None:
-    from medsearch.index_dir import IndexDir
-    from medsearch.store import Store
-
-    with Store.open(IndexDir(index).db_url(db)) as store:
-        sentences = store.rebuild_lexical()
-    typer.echo(f"full-text index: {sentences} sentences re-analysed", err=True)
 
 
 def check_outcome(summary) -> None:
@@ -109,6 +103,8 @@ def print_summary(summary) -> None:
     if summary.cases:
         counts.add_row("cases (new or changed)", str(summary.cases))
     counts.add_row("pruned (gone from the archive)", str(summary.pruned))
+    if summary.reanalysed:
+        counts.add_row("texts re-analysed", str(summary.reanalysed))
     if summary.reclaimed:
         counts.add_row("orphan vectors reclaimed", str(summary.reclaimed))
     for modality, factory in summary.factories.items():

@@ -1,4 +1,4 @@
-"""`medsearch info`: what an index holds (model, factories, counts, facets, disk use)."""
+"""`medsearch info`: what an index holds (model, factories, full-text analysis, counts, facets, disk use)."""
 
 from __future__ import annotations
 
@@ -60,6 +60,15 @@ def label_display(label: str) -> str:
     return f"{label} ({name})" if is_code(label) and name != label else label
 
 
+def analysis_line(info: dict) -> str:
+    """The full-text analysis of the index: the stamp when it is this medsearch's, else what differs and the fix."""
+    from medsearch.lexical.stamp import AnalysisState
+
+    analysis = info["analysis"]
+    state = AnalysisState(analysis["index"], analysis["current"])
+    return f"full-text analysis {state.current} (current)" if state.current_matches else state.warning(info["path"])
+
+
 def print_info(info: dict) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -70,6 +79,7 @@ def print_info(info: dict) -> None:
     console.print(f"model {manifest['model_name']} ({manifest['model_id']}), dim {manifest['dim']}, {manifest['metric']}")
     console.print(f"created {manifest['created']}" + (f", updated {manifest['updated']}" if manifest.get("updated") else ""))
     console.print(f"store {info['db_url']}")
+    console.print(analysis_line(info), soft_wrap=True, markup=False, highlight=False)
 
     vectors = Table("vectors", "factory", "count", "live", "dead", "IVF imbalance", "nprobe", "index file")
     for name, entry in manifest["modalities"].items():

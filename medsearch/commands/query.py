@@ -58,11 +58,13 @@ def query_command(
     filters = item_filters(modality, label, split, licence)
     if group or diverse or different_diagnosis:
         with open_index(index, model=model, device=device, db_url=db) as idx:
+            warn_if_reanalysis_needed(idx)
             teaching_query(idx, text=text, image=image, k=k, target=target, filters=filters, group=group,
                            diverse=diverse, different_diagnosis=different_diagnosis, diagnosis=diagnosis,
                            json_output=json_output)
         return
     with open_index(index, model=model, device=device, db_url=db) as idx:
+        warn_if_reanalysis_needed(idx)
         search_target = resolve_target(target, image is not None, tuple(idx.manifest.modalities))
         if image is not None:
             outcome = idx.search(image=image, k=k, target=search_target, filters=filters)
@@ -84,6 +86,13 @@ def query_command(
         output.print_json(rows)
     else:
         print_results(results, searched_for if searched_for != text else None, show_paths)
+
+
+def warn_if_reanalysis_needed(idx) -> None:
+    """One line on stderr when the index's texts were analysed by other negation rules than this medsearch's."""
+    warning = idx.analysis.warning(idx.path)
+    if warning is not None:
+        typer.echo(warning, err=True)
 
 
 # the filters a facet of the index can show to be absent: option, Filters field, facet

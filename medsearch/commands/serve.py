@@ -60,5 +60,8 @@ def serve_command(
                              allowed_hosts=allowed_hosts_for(host), default_mode=mode,
                              max_decoded_bytes=max_decoded_mb * MB, max_concurrent_decodes=max_concurrent_decodes,
                              decode_max_side=decode_max_side)
+    from medsearch.commands.query import warn_if_reanalysis_needed
+
+    warn_if_reanalysis_needed(opened)  # /api/info says it too ("analysis")
     typer.echo(f"serving {index} on http://{host}:{port}/  (API docs: /docs)", err=True)
     uvicorn.run(create_app(opened, settings), host=host, port=port, log_level="warning")

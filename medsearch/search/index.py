@@ -330,14 +330,25 @@ class Index:
     def item(self, item_id: int):
         return self.store.item(item_id)
 
+    @property
+    def analysis(self):
+        """The full-text analysis this index's texts were read with, beside the running code's
+        (``medsearch.lexical.stamp.AnalysisState``): not ``current_matches``, the index answers as before but its
+        negation and uncertainty are the older rules' until `medsearch index ... --reanalyse`."""
+        from medsearch.lexical.stamp import analysis_state
+
+        self._refresh()
+        return analysis_state(self.manifest.analysis)
+
     def info(self) -> dict:
-        """Manifest, store counts and facets, and the size of each file in the index directory."""
+        """Manifest, full-text analysis, store counts and facets, and the size of each file in the index directory."""
         self._refresh()
         files = {p.name: p.stat().st_size for p in sorted(self.path.iterdir()) if p.is_file()}
         counts = self.store.counts()
         return {
             "path": str(self.path),
             "manifest": asdict(self.manifest),
+            "analysis": self.analysis.to_dict(),
             "db_url": self.db_url,
             "vectors": vector_health(self.manifest, counts),
             "counts": counts,

@@ -69,12 +69,21 @@ class FacetValue(BaseModel):
     label: str | None = None  # what to show, when it differs from the value (modality "XR" -> "X-ray")
 
 
+class Analysis(BaseModel):
+    """The full-text analysis the index's texts were read with beside the server's (medsearch.lexical.stamp)."""
+
+    index: str | None = Field(description="the index's stamp; null: built before stamps")
+    current: str = Field(description="this server's analysis")
+    current_matches: bool = Field(description="false: re-analyse (`medsearch index ... --reanalyse`)")
+
+
 class InfoResponse(BaseModel):
     model: str
     dim: int
     targets: list[Target]
     counts: dict
     facets: dict[str, list[FacetValue]]
+    analysis: Analysis
     auth_required: bool
 
 

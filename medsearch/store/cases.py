@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy import bindparam, delete, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from medsearch.store.models import ArchiveRow, CaseRow, ItemRow
@@ -161,6 +161,18 @@ def case_texts(session: Session) -> dict[tuple[str, str], tuple[str, dict]]:
     stmt = (select(ArchiveRow.name, CaseRow.key, CaseRow.text, CaseRow.extra)
             .join(ArchiveRow, ArchiveRow.id == CaseRow.archive_id))
     return {(archive, key): (text or "", dict(extra or {})) for archive, key, text, extra in session.execute(stmt)}
+
+
+def set_case_extras(session: Session, extras: dict[tuple[str, str], dict]) -> None:
+    """Replace the ``extra`` of the cases named (archive name, case key); the rest of each case is kept."""
+    archive_ids = dict(session.execute(select(ArchiveRow.name, ArchiveRow.id)).all())
+    rows = [{"b_archive": archive_ids[archive], "b_key": key, "b_extra": extra}
+            for (archive, key), extra in extras.items() if archive in archive_ids]
+    table = CaseRow.__table__
+    stmt = (update(table).where(table.c.archive_id == bindparam("b_archive"), table.c.key == bindparam("b_key"))
+            .values(extra=bindparam("b_extra")))
+    for start in range(0, len(rows), CHUNK):
+        session.execute(stmt, rows[start:start + CHUNK])
 
 
 def count_cases(session: Session) -> int:

@@ -209,22 +209,37 @@ def backend_for(dialect: str) -> Backend:
 
 # --- writing and searching ---------------------------------------------------------------------------
 
-def backfill(connection, item_ids=None) -> int:
-    """Analyse and index the texts of ``item_ids`` (all items when None); returns the number of sentences."""
+def backfill(connection, item_ids=None, advance: Callable[[int], None] | None = None) -> int:
+    """Analyse and index the texts of ``item_ids`` (all items when None); returns the number of sentences.
+    ``advance(n)``: told of every ``n`` texts analysed (progress; the count ``analysable_texts`` gives)."""
     from medsearch.store.models import LexicalSentence, TextRow
 
     stmt = select(TextRow.item_id, TextRow.text).where(TextRow.text.is_not(None)).order_by(TextRow.item_id)
     if item_ids is not None:
         stmt = stmt.where(TextRow.item_id.in_(list(item_ids)))
-    written, batch = 0, []
+    written, batch, texts = 0, [], 0
     for item_id, body in connection.execute(stmt):
         batch += rows_for(item_id, body)
+        texts += 1
         if len(batch) >= BACKFILL_CHUNK:
             connection.execute(insert(LexicalSentence.__table__), batch)
             written, batch = written + len(batch), []
+            if advance is not None:
+                advance(texts)
+                texts = 0
     if batch:
         connection.execute(insert(LexicalSentence.__table__), batch)
+    if advance is not None and texts:
+        advance(texts)
     return written + len(batch)
+
+
+def analysable_texts(connection: Connection) -> int:
+    """The number of stored texts ``backfill`` analyses (every one that is not NULL)."""
+    from medsearch.store.models import TextRow
+
+    return int(connection.execute(select(func.count()).select_from(TextRow).where(TextRow.text.is_not(None)))
+               .scalar_one())
 
 
 @lru_cache(maxsize=None)

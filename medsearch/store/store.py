@@ -251,6 +251,12 @@ class Store:
         with self._session() as session:
             return cases.case_texts(session)
 
+    def set_case_extras(self, extras: dict) -> None:
+        """(archive name, case key) -> the case's new ``extra`` (its other fields are kept), one transaction."""
+        if extras:
+            with self._session(write_=True) as session:
+                cases.set_case_extras(session, extras)
+
     def case_vectors(self, dim: int):
         with self._session() as session:
             return cases.case_vectors(session, dim)
@@ -291,15 +297,22 @@ class Store:
         with self._reading() as connection:
             return lexical.items_matching(connection, clauses)
 
-    def rebuild_lexical(self) -> int:
-        """Re-analyse every text into the full-text index (after the assertion rules change); returns the
-        number of sentences indexed."""
+    def rebuild_lexical(self, advance=None) -> int:
+        """Re-analyse every text into the full-text index (after the assertion rules change), in one
+        transaction; returns the number of sentences indexed. ``advance(n)``: told of every ``n`` texts done."""
         from medsearch.store import lexical
         from medsearch.store.models import LexicalSentence
 
         with self._session(write_=True) as session:
             session.execute(delete(LexicalSentence))
-            return lexical.backfill(session.connection())
+            return lexical.backfill(session.connection(), advance=advance)
+
+    def analysable_texts(self) -> int:
+        """The number of texts ``rebuild_lexical`` analyses."""
+        from medsearch.store import lexical
+
+        with self._reading() as connection:
+            return lexical.analysable_texts(connection)
 
     def facets(self, label_limit: int | None = 100) -> dict[str, dict[str, int]]:
         """{"modalities", "labels" (the ``label_limit`` most frequent), "splits", "licences"}: value -> item

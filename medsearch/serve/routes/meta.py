@@ -21,12 +21,13 @@ def health():
 
 @router.get("/api/info", response_model=InfoResponse, responses=ERRORS, dependencies=[Depends(require_token)])
 def info(services: Services = Depends(get_services)):
-    """Model, counts per modality, and the facet values the filters offer."""
+    """Model, counts per modality, the facet values the filters offer, and whether the index's texts were analysed
+    by this server's negation rules (``analysis.current_matches``; false: `medsearch index ... --reanalyse`)."""
     info = services.index.info()
     manifest = services.index.manifest
     targets = [t for t in ("image", "text") if t in manifest.modalities]
     return {"model": manifest.model_name, "dim": manifest.dim, "targets": targets, "counts": info["counts"],
-            "facets": facets_view(info["facets"]),
+            "facets": facets_view(info["facets"]), "analysis": info["analysis"],
             "auth_required": bool(services.settings.token)}
 
 

@@ -1,0 +1,271 @@
+"""The analysis stamp: which full-text analysis (assertion rules + analyser code) an index's texts were read
+with, recorded in the manifest when every text was, and what an index whose stamp is not the running code's
+says (info, query, Python, serve); `--reanalyse` as a stage of the indexing run. Tiny archives made here, fake
+encoder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from conftest import run_main
+
+from medsearch.archives import open_archive
+from medsearch.index_dir import IndexDir, read_manifest
+from medsearch.lexical import stamp
+from medsearch.models import load_encoder
+from medsearch.search import open_index
+
+from indexer.pipeline import IndexOptions, build_index
+
+REPORTS = ["Large right pneumothorax with mediastinal shift.", "No pneumothorax or pleural effusion.",
+           "Small left apical pneumothorax.", "Lungs are clear. No pneumothorax.", "Possible right pneumonia.",
+           "Moderate left pleural effusion."]
+ASSERTS_PTX = {"r0", "r2"}
+
+
+def write_archive(root, reports=REPORTS):
+    """A text-only csv archive: row i is key "rI" with text ``reports[i]``."""
+    root.mkdir(parents=True, exist_ok=True)
+    rows = ["id,image,text,labels,split,licence,modality"] + [f'r{i},,"{t}",,test,CC BY,' for i, t in enumerate(reports)]
+    (root / "items.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def index(tmp_path, **options):
+    options.setdefault("workers", 0)
+    options.setdefault("progress", False)
+    return build_index(open_archive("csv", tmp_path / "archive"), tmp_path / "idx", load_encoder("fake"),
+                       IndexOptions(**options))
+
+
+def set_stamp(index_dir, value=None):
+    """The manifest as an older medsearch wrote it: no ``analysis`` field (None), or another stamp."""
+    path = IndexDir(index_dir).manifest
+    data = json.loads(path.read_text())
+    data.pop("analysis", None)
+    if value is not None:
+        data["analysis"] = value
+    path.write_text(json.dumps(data))
+
+
+def lexical_keys(index_dir, query="pneumothorax", db_url=None):
+    with open_index(index_dir, db_url=db_url) as idx:
+        return {h.key for h in idx.search_text(query, k=3, target="text", mode="lexical")}
+
+
+def forget_analysis(db_url):
+    """As if the texts had been analysed by rules that find nothing: the full-text rows are gone."""
+    from sqlalchemy import text
+
+    from medsearch.store import Store
+
+    with Store.open(db_url) as store, store.engine.begin() as connection:
+        connection.execute(text("DELETE FROM lexical"))
+
+
+# --- the running code's stamp ------------------------------------------------------------------------------
+
+
+def test_the_stamp_follows_the_rules_content_not_their_layout(tmp_path, monkeypatch):
+    from medsearch.lexical import assertion
+
+    rules = json.loads(assertion.RULES_PATH.read_text("utf-8"))
+    shipped = stamp.current_analysis()
+    assert shipped.startswith(f"{stamp.ANALYSER_VERSION}.")
+    stamp.current_analysis.cache_clear()
+    try:
+        relaid = tmp_path / "relaid.json"  # same rules, other spacing, other order, another '_about'
+        relaid.write_text(json.dumps({**{k: rules[k] for k in reversed(list(rules))}, "_about": "edited"}, indent=1))
+        monkeypatch.setattr(assertion, "RULES_PATH", relaid)
+        assert stamp.current_analysis() == shipped
+        stamp.current_analysis.cache_clear()
+        edited = tmp_path / "edited.json"
+        edited.write_text(json.dumps({**rules, "pseudo": rules["pseudo"] + ["no longer seen"]}))
+        monkeypatch.setattr(assertion, "RULES_PATH", edited)
+        assert stamp.current_analysis() != shipped
+        stamp.current_analysis.cache_clear()
+        monkeypatch.setattr(assertion, "RULES_PATH", relaid)
+        monkeypatch.setattr(stamp, "ANALYSER_VERSION", stamp.ANALYSER_VERSION + 1)
+        assert stamp.current_analysis() != shipped
+    finally:
+        stamp.current_analysis.cache_clear()
+
+
+# What the analyser code (assertion.py, tokens.py) makes of a sample under fixed rules, per ANALYSER_VERSION.
+# A change to that code that changes the analysis fails here: bump stamp.ANALYSER_VERSION (indexes built before
+# then say they need --reanalyse) and add the new digest under it.
+SAMPLE = ("No pneumothorax or pleural effusions. Possible RLL pneumonia vs atelectasis; history of C5-C6 fusion. "
+          "Atelectasis or scarring. 2.5 cm nodule, unchanged. No change in the effusion or the atelectasis.")
+SAMPLE_RULES = {"negated": {"pre": ["no", "without"], "post": ["excluded"]}, "uncertain": {"pre": ["possible"],
+                "post": ["vs"]}, "historical": {"pre": ["history of"]}, "pseudo": ["no change"],
+                "terminators": ["but"], "alternatives": {"words": ["or"], "modifiers": ["left", "right"]}}
+ANALYSIS_OF_SAMPLE = {1: "375e52b44618"}
+
+
+def test_the_analyser_version_changes_with_what_the_code_makes_of_a_text():
+    from medsearch.lexical.assertion import Rules, analyse
+
+    made = [(s.start, s.end, [(t.term, t.start, t.end, t.status) for t in s.terms])
+            for s in analyse(SAMPLE, Rules(SAMPLE_RULES))]
+    digest = hashlib.sha256(json.dumps(made).encode()).hexdigest()[:12]
+    assert ANALYSIS_OF_SAMPLE.get(stamp.ANALYSER_VERSION) == digest, (
+        f"the analyser now makes {digest} of the sample: if that is meant, bump stamp.ANALYSER_VERSION and record "
+        "the digest under it")
+
+
+# --- the stamp in the manifest ----------------------------------------------------------------------------
+
+
+def test_a_new_index_is_stamped_and_says_so(tmp_path):
+    write_archive(tmp_path / "archive")
+    index(tmp_path)
+    assert read_manifest(tmp_path / "idx").analysis == stamp.current_analysis()
+    with open_index(tmp_path / "idx") as idx:
+        assert idx.analysis.current_matches and idx.analysis.warning(idx.path) is None
+        assert idx.info()["analysis"] == {"index": stamp.current_analysis(), "current": stamp.current_analysis(),
+                                          "current_matches": True}
+
+
+def test_an_old_index_opens_and_says_it_needs_reanalysis(tmp_path, capsys):
+    write_archive(tmp_path / "archive")
+    index(tmp_path)
+    set_stamp(tmp_path / "idx")  # a manifest written before stamps
+    with open_index(tmp_path / "idx") as idx:
+        assert read_manifest(tmp_path / "idx").analysis is None
+        assert not idx.analysis.current_matches
+        assert idx.info()["analysis"]["index"] is None and idx.info()["analysis"]["current_matches"] is False
+        assert {h.key for h in idx.search_text("pneumothorax", k=3, target="text", mode="lexical")} == ASSERTS_PTX
+    fix = f"medsearch index --manifest NAME --index {tmp_path / 'idx'} --reanalyse"
+
+    code, out, err = run_main(capsys, "info", "--index", str(tmp_path / "idx"))
+    assert code == 0 and fix in " ".join(out.split())
+    code, out, err = run_main(capsys, "info", "--index", str(tmp_path / "idx"), "--json")
+    assert code == 0 and json.loads(out)["analysis"]["current_matches"] is False
+
+    code, out, err = run_main(capsys, "query", "pneumothorax", "--index", str(tmp_path / "idx"), "--target",
+                              "text", "--json")
+    assert code == 0 and {h["key"] for h in json.loads(out)[:2]} == ASSERTS_PTX  # stdout: the hits alone
+    warnings = [line for line in err.splitlines() if "--reanalyse" in line]
+    assert len(warnings) == 1 and fix in warnings[0] and "warning" in warnings[0]
+
+    set_stamp(tmp_path / "idx", stamp.current_analysis())
+    code, out, err = run_main(capsys, "query", "pneumothorax", "--index", str(tmp_path / "idx"), "--target", "text")
+    assert code == 0 and "--reanalyse" not in err
+
+
+def test_a_run_that_reads_only_some_texts_keeps_the_old_stamp(tmp_path):
+    write_archive(tmp_path / "archive")
+    index(tmp_path)
+    set_stamp(tmp_path / "idx", "0.older")
+    write_archive(tmp_path / "archive", REPORTS + ["Tension pneumothorax."])
+    assert index(tmp_path).indexed == 1
+    assert read_manifest(tmp_path / "idx").analysis == "0.older"  # five texts keep the older analysis
+    index(tmp_path, rebuild=True)  # every text read again
+    assert read_manifest(tmp_path / "idx").analysis == stamp.current_analysis()
+
+
+# --- --reanalyse, a stage of the run ------------------------------------------------------------------------
+
+
+def test_reanalyse_is_a_stage_of_the_run_on_both_stores(tmp_path, store_url):
+    write_archive(tmp_path / "archive")
+    first = index(tmp_path, db_url=store_url)
+    assert "reanalyse" not in first.stage_seconds and first.reanalysed == 0
+    set_stamp(tmp_path / "idx")
+    forget_analysis(store_url)
+    assert lexical_keys(tmp_path / "idx", db_url=store_url) == set()
+
+    again = index(tmp_path, db_url=store_url, reanalyse=True)  # nothing new: only the texts are read again
+    assert (again.indexed, again.unchanged) == (0, len(REPORTS))
+    assert again.reanalysed > 0 and again.stage_seconds["reanalyse"] >= 0
+    assert read_manifest(tmp_path / "idx").analysis == stamp.current_analysis()
+    assert lexical_keys(tmp_path / "idx", db_url=store_url) == ASSERTS_PTX
+
+
+def test_reanalyse_runs_under_the_index_lock(tmp_path, monkeypatch):
+    from medsearch.errors import IndexBusy
+    from medsearch.store import Store
+
+    from indexer.lock import index_lock
+
+    write_archive(tmp_path / "archive")
+    index(tmp_path)
+    rebuild, held = Store.rebuild_lexical, []
+
+    def while_locked(self, *args, **kwargs):
+        with pytest.raises(IndexBusy):
+            with index_lock(tmp_path / "idx"):
+                pass
+        held.append(True)
+        return rebuild(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "rebuild_lexical", while_locked)
+    index(tmp_path, reanalyse=True)
+    assert held == [True]
+
+
+def test_reanalyse_shows_its_progress(tmp_path, capsys):
+    write_archive(tmp_path / "archive")
+    index(tmp_path)
+    capsys.readouterr()
+    index(tmp_path, reanalyse=True, progress=True)  # stderr is not a terminal here: log lines
+    lines = [line for line in capsys.readouterr().err.splitlines() if "re-analysing" in line]
+    assert lines and f"{len(REPORTS)}/{len(REPORTS)}" in lines[-1]
+
+
+def test_the_cli_reanalyses_an_old_index_and_the_warning_goes(tmp_path, capsys):
+    write_archive(tmp_path / "archive")
+    index(tmp_path)
+    set_stamp(tmp_path / "idx")
+    forget_analysis(IndexDir(tmp_path / "idx").default_db_url)
+    run = ("index", "--manifest", "csv", "--root", str(tmp_path / "archive"), "--index", str(tmp_path / "idx"),
+           "--model", "fake", "--workers", "0")
+    code, out, err = run_main(capsys, *run)  # a run without it says the index still needs it
+    assert code == 0 and "texts re-analysed" not in out and f"--index {tmp_path / 'idx'} --reanalyse" in err
+    code, out, err = run_main(capsys, *run, "--reanalyse")
+    assert code == 0, err
+    assert "reanalyse" in out and "texts re-analysed" in out
+    assert lexical_keys(tmp_path / "idx") == ASSERTS_PTX
+    code, out, err = run_main(capsys, "query", "pneumothorax", "--index", str(tmp_path / "idx"), "--target", "text")
+    assert code == 0 and "--reanalyse" not in err
+
+
+def test_serve_info_says_whether_the_index_needs_reanalysis(tmp_path):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from medsearch.serve.app import create_app
+
+    write_archive(tmp_path / "archive")
+    index(tmp_path)
+    with TestClient(create_app(lambda: open_index(tmp_path / "idx"))) as client:
+        assert client.get("/api/info").json()["analysis"]["current_matches"] is True
+        set_stamp(tmp_path / "idx")  # the open index sees the manifest change
+        body = client.get("/api/info").json()
+    assert body["analysis"] == {"index": None, "current": stamp.current_analysis(), "current_matches": False}
+
+
+def test_reanalyse_reads_the_case_terms_again_on_both_stores(tmp_path, store_url):
+    from medpix_factory import make_medpix
+
+    from medsearch.store import Store
+    from medsearch.teaching.case_lexical import TERMS_KEY, case_terms
+
+    root = make_medpix(tmp_path / "medpix")
+    options = dict(db_url=store_url, workers=0, progress=False)
+    build_index(open_archive("medpix", root), tmp_path / "idx", load_encoder("fake"), IndexOptions(**options))
+    with Store.open(store_url) as store:  # as if an older analysis had made other terms of every case
+        texts = store.case_texts()
+        store.set_case_extras({key: {**extra, TERMS_KEY: {"older": 1}} for key, (_, extra) in texts.items()})
+        assert {extra[TERMS_KEY]["older"] for _, extra in store.case_texts().values()} == {1}
+    build_index(open_archive("medpix", root), tmp_path / "idx", load_encoder("fake"),
+                IndexOptions(reanalyse=True, **options))
+    with Store.open(store_url) as store:
+        after = store.case_texts()
+    assert after.keys() == texts.keys() and len(after) > 1
+    for key, (text, extra) in after.items():
+        assert extra[TERMS_KEY] == dict(case_terms(text))
+        assert {k: v for k, v in extra.items() if k != TERMS_KEY} == {k: v for k, v in texts[key][1].items()
+                                                                       if k != TERMS_KEY}
