@@ -269,3 +269,23 @@ def test_reanalyse_reads_the_case_terms_again_on_both_stores(tmp_path, store_url
         assert extra[TERMS_KEY] == dict(case_terms(text))
         assert {k: v for k, v in extra.items() if k != TERMS_KEY} == {k: v for k, v in texts[key][1].items()
                                                                        if k != TERMS_KEY}
+
+
+def test_an_open_index_searches_the_case_terms_a_reanalysis_wrote(tmp_path):
+    from medpix_factory import make_medpix
+
+    from medsearch.store import Store
+    from medsearch.teaching.case_lexical import TERMS_KEY, lexical_case_scores
+
+    root = make_medpix(tmp_path / "medpix")
+    build = lambda **options: build_index(open_archive("medpix", root), tmp_path / "idx", load_encoder("fake"),
+                                          IndexOptions(workers=0, progress=False, **options))
+    build()
+    with Store.open(IndexDir(tmp_path / "idx").default_db_url) as store:  # terms an older analysis made
+        store.set_case_extras({key: {**extra, TERMS_KEY: {"older": 1}}
+                               for key, (_, extra) in store.case_texts().items()})
+    with open_index(tmp_path / "idx") as idx:  # a server's index, open across the re-analysis
+        assert lexical_case_scores(idx, "appendicolith", 5) == []
+        build(reanalyse=True)
+        idx.search_text("appendicolith", k=1)  # a query sees the new manifest
+        assert [key for key, _ in lexical_case_scores(idx, "appendicolith", 5)] == [("medpix", "MPX0007")]

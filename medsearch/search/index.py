@@ -47,6 +47,7 @@ class Index:
         self._store = None
         self._loaded: dict[str, TargetSnapshot] = {}
         self._live: dict[tuple, np.ndarray] = {}  # see live_items
+        self._derived: dict[str, dict] = {}  # see derived
         self._stamp = manifest_stamp(self.path)  # the manifest.json these parts belong to (see _refresh)
         self._db_stamp = _file_stamp(self.db_url)
         # one lock per lazily loaded part, so that they can load at the same time (see _load_in_background)
@@ -102,6 +103,7 @@ class Index:
             self.manifest = read_manifest(self.path)
             self._loaded.clear()
             self._live.clear()
+            self._derived = {}  # a search still using the old one keeps it
             db_stamp = _file_stamp(self.db_url)
             with self._store_lock:
                 old = self._store
@@ -114,6 +116,12 @@ class Index:
         if old is not None:
             old.close()
         return True
+
+    def derived(self, name: str) -> dict:
+        """A cache named ``name`` for what callers derive from this snapshot's store and files (the teaching
+        tools' case vectors, case terms, thresholds): emptied when the index reopens on a new manifest, so a
+        re-index or ``--reanalyse`` is seen by an open index (a server) as its searches are."""
+        return self._derived.setdefault(name, {})
 
     def _entry(self, modality: str):
         entry = self.manifest.modalities.get(modality)

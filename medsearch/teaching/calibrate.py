@@ -42,7 +42,7 @@ def stored_matrix(index, target: str):
 def similarity_threshold(index, target: str = "image", quantile: float = QUANTILE) -> float | None:
     """The refusal threshold for queries against ``target`` vectors (cached on the Index); None when the index
     has fewer than two cases to compare."""
-    cache = index.__dict__.setdefault("_teaching_threshold", {})
+    cache = index.derived("teaching_threshold")
     if (target, quantile) in cache:
         return cache[(target, quantile)]
     entry = index.manifest.modalities.get(target)

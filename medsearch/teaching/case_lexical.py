@@ -1,8 +1,9 @@
 """Lexical search over case texts: BM25 on the clinical terms of ``medsearch.lexical`` (same tokeniser and
 assertion rules as the item full-text index), counting only terms that are not negated, so a case that says
 "no pneumothorax" does not match "pneumothorax". The indexer stores each case's term counts with the case
-(``extra["lexical_terms"]``); the BM25 index is built in memory from them on the first lexical case query and
-kept with the open Index (cases are few next to images). A case stored without them is analysed then.
+(``extra["lexical_terms"]``; ``--reanalyse`` computes them again); the BM25 index is built in memory from them on
+the first lexical case query and kept with the open Index until it reopens on a new manifest (``Index.derived``;
+cases are few next to images). A case stored without them is analysed then.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class CaseLexicon:
 
 
 def lexical_case_scores(index, query: str, limit: int) -> list[tuple[tuple[str, str], float]]:
-    cache = index.__dict__.setdefault("_case_lexicon", {})
+    cache = index.derived("case_lexicon")
     if "lexicon" not in cache:
         cache["lexicon"] = CaseLexicon.from_store(index.store)
     return cache["lexicon"].search(query, limit)

@@ -60,7 +60,7 @@ def _pool_size(index, k: int, target: str) -> int:
 
 def case_text_scores(index, vector: np.ndarray, limit: int) -> list[tuple[tuple[str, str], float]]:
     """((archive, case key), similarity) of the ``limit`` case texts closest to a text-space query vector."""
-    cache = index.__dict__.setdefault("_case_vectors", {})
+    cache = index.derived("case_vectors")
     if "matrix" not in cache:
         cache["keys"], cache["matrix"] = index.store.case_vectors(index.manifest.dim)
     keys, matrix = cache["keys"], cache["matrix"]
