@@ -406,13 +406,36 @@ def test_serve_flags_set_the_upload_decode_limits(monkeypatch, tiny_index):
     from medsearch.serve.settings import MB
 
     served = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: served.append(app))
+    monkeypatch.setattr(uvicorn.Server, "run", lambda server, sockets=None: served.append(server.config.app))
     main(["serve", "--index", str(tiny_index[0]), "--model", "fake", "--max-decoded-mb", "64",
           "--max-concurrent-decodes", "3", "--decode-max-side", "512", "--max-upload-mb", "5"])
     with TestClient(served[0]) as started:  # the routes' settings are the services' (made at start-up)
         settings = started.app.state.services.settings
     assert (settings.max_decoded_bytes, settings.max_concurrent_decodes, settings.decode_max_side,
             settings.max_upload_bytes) == (64 * MB, 3, 512, 5 * MB)
+
+
+def test_serve_says_the_port_it_listens_on(monkeypatch, tiny_index, capsys):
+    # `serve --port 0` (any free port) printed "on http://127.0.0.1:0/": the port asked for, not the one bound
+    import socket
+
+    import uvicorn
+
+    from conftest import run_main
+
+    served = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: served.append(kwargs["port"]))  # the old way
+    monkeypatch.setattr(uvicorn.Server, "run", lambda server, sockets=None: served.extend(sockets))
+    code, _, err = run_main(capsys, "serve", "--index", str(tiny_index[0]), "--model", "fake", "--port", "0")
+    assert code == 0, err
+    (listening,) = served
+    port = listening.getsockname()[1]
+    assert port != 0 and f"on http://127.0.0.1:{port}/" in err, err
+    with socket.create_connection(("127.0.0.1", port), timeout=5):  # bound and listening before uvicorn starts
+        pass
+    code, _, err = run_main(capsys, "serve", "--index", str(tiny_index[0]), "--model", "fake", "--port", str(port))
+    assert code == 2 and err.startswith(f"error: cannot listen on 127.0.0.1:{port}: "), err  # in use: one line
+    listening.close()
 
 
 def test_missing_serve_extra_gives_a_one_line_hint(monkeypatch):

@@ -38,7 +38,7 @@ def serve_command(
         min=64, help="uploads are decoded reduced to at most this many pixels a side")] = 1024,
 ) -> None:
     """Serve the search page and API: text and image search, item detail, thumbnails, teaching-file export."""
-    from medsearch.serve.settings import MB, ServeSettings, allowed_hosts_for, check_bind
+    from medsearch.serve.settings import MB, ServeSettings, allowed_hosts_for, check_bind, listen_socket, url_of
 
     check_bind(host, token)
     if mode is not None:
@@ -52,10 +52,17 @@ def serve_command(
     from medsearch.serve.app import create_app
     from medsearch.serve.services import warm_up
 
+    # Bound first, so that a port in use is one line before the index is opened, and so that the line below names
+    # the port served (--port 0: the free port the system chose); connections wait until uvicorn serves.
+    listening = listen_socket(host, port)
     # Opened and warmed here, before uvicorn starts, so that a missing index or model is one line, not a
     # traceback from the lifespan. The app closes it on shutdown.
-    opened = open_index(index, model=model, db_url=db)
-    warm_up(opened)
+    try:
+        opened = open_index(index, model=model, db_url=db)
+        warm_up(opened)
+    except BaseException:
+        listening.close()
+        raise
     settings = ServeSettings(token=token or None, max_upload_bytes=max_upload_mb * MB,
                              allowed_hosts=allowed_hosts_for(host), default_mode=mode,
                              max_decoded_bytes=max_decoded_mb * MB, max_concurrent_decodes=max_concurrent_decodes,
@@ -63,5 +70,6 @@ def serve_command(
     from medsearch.commands.query import warn_if_reanalysis_needed
 
     warn_if_reanalysis_needed(opened)  # /api/info says it too ("analysis")
-    typer.echo(f"serving {index} on http://{host}:{port}/  (API docs: /docs)", err=True)
-    uvicorn.run(create_app(opened, settings), host=host, port=port, log_level="warning")
+    typer.echo(f"serving {index} on {url_of(host, listening)}  (API docs: /docs)", err=True)
+    server = uvicorn.Server(uvicorn.Config(create_app(opened, settings), log_level="warning"))
+    server.run(sockets=[listening])

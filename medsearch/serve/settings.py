@@ -1,11 +1,12 @@
-"""Server settings and the bind rule: loopback is open, any other address needs a token."""
+"""Server settings, the bind rule (loopback is open, any other address needs a token) and the listening socket."""
 
 from __future__ import annotations
 
 import ipaddress
+import socket
 from dataclasses import dataclass
 
-from medsearch.errors import UnsafeBind
+from medsearch.errors import BadQuery, UnsafeBind
 
 MB = 1024 * 1024
 
@@ -54,3 +55,29 @@ def check_bind(host: str, token: str | None) -> None:
             f"refusing to listen on {host} without an access token",
             hint="pass --token T (or set MEDSEARCH_TOKEN), or bind to 127.0.0.1",
         )
+
+
+LISTEN_BACKLOG = 2048  # uvicorn's default
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to (host, port) and listening, for uvicorn to serve on: bound before the server starts,
+    so that the address printed is the one served (``port`` 0: a free port the system chooses). An address that
+    cannot be bound (the port in use, a host that is not this machine's) is a BadQuery."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as uvicorn decides
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(LISTEN_BACKLOG)
+    except OSError as exc:
+        sock.close()
+        raise BadQuery(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                       hint="choose another --port (0: any free one) or --host") from None
+    return sock
+
+
+def url_of(host: str, sock: socket.socket) -> str:
+    """http://HOST:PORT/ of ``sock``, listening on ``host`` (as given: "localhost" stays; IPv6 in brackets)."""
+    port = sock.getsockname()[1]
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
