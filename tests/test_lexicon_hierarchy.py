@@ -53,8 +53,14 @@ def test_what_the_user_wrote_and_synonym_phrases_stay():
 
 
 def test_a_denial_still_reads_the_broader_wording():
-    # "small bilateral effusions" in a chest report contradicts "no pleural effusion"
-    assert "effusion" in _wordings("no pleural effusion")
+    # "small bilateral effusions" in a chest report contradicts "no pleural effusion": the text does not name the
+    # finding itself, so the broader wording's status decides (kept apart from the clause's own wordings)
+    from medsearch.lexical.assertion import analyse
+    from medsearch.lexical.query import decide, match_clause
+
+    [clause] = parse("no pleural effusion").clauses
+    assert decide(clause, match_clause(clause, analyse("Small bilateral effusions."))) == "asserted"
+    assert ("effusion",) not in clause.variants and ("effusion",) in clause.broader
 
 
 TEXTS = [
@@ -124,15 +130,14 @@ def test_a_relaxed_match_is_not_reduced_to_a_broader_wording():
     ("Large right pleural effusion.", "asserted"),
 ])
 def test_denying_a_broader_wording_denies_the_finding(text, decision):
-    import dataclasses
-
     from medsearch.lexical.assertion import analyse
     from medsearch.lexical.query import decide, match_clause
 
     [clause] = parse("pleural effusion").clauses
     assert decide(clause, match_clause(clause, analyse(text))) == decision
-    # the assertion check asks the full-text index for the finding denied with the clause in the negated status
-    assert ("effusion",) in dataclasses.replace(clause, status="negated").searched_wordings()
+    # the assertion check asks the full-text index for the texts that deny the broader wording (and do not name
+    # the finding itself)
+    assert ("effusion",) in [b.wording for b in clause.readings("negated")]
 
 
 @pytest.mark.parametrize("query", ["rib fracture", "no rib fracture"])
@@ -158,3 +163,70 @@ def test_a_finding_that_only_qualifies_the_wording_speaks_not_for_it(query, text
 
     [clause] = parse(query).clauses
     assert decide(clause, match_clause(clause, analyse(text))) == "absent"
+
+
+def _decision(query, text):
+    from medsearch.lexical.assertion import analyse
+    from medsearch.lexical.query import decide, match_clause
+
+    [clause] = parse(query).clauses
+    return decide(clause, match_clause(clause, analyse(text)))
+
+
+# The text's own wording of the finding decides before a broader one: a broader wording speaks for the finding
+# only in a text that does not name it.
+OWN_WORDING_FIRST = [
+    ("no pleural effusion", "No pleural effusion. Small effusion in the knee.", "negated"),
+    ("no pleural effusion", "No pleural effusion. Small pericardial effusion.", "negated"),
+    ("no pleural effusion", "Small bilateral effusions.", "asserted"),  # no specific mention: the broader decides
+    ("no pleural effusion", "No effusion.", "negated"),
+    ("no pleural effusion", "Small left pleural effusion. No effusion on the right.", "asserted"),
+    ("pleural effusion", "Small left pleural effusion. No effusion on the right.", "asserted"),
+    ("pleural effusion", "No effusion.", "negated"),
+    ("no rib fracture", "No rib fracture. Healed fracture of the right clavicle.", "negated"),
+]
+
+
+@pytest.mark.parametrize("query, text, decision", OWN_WORDING_FIRST)
+def test_the_texts_own_wording_decides_before_a_broader_one(query, text, decision):
+    assert _decision(query, text) == decision
+
+
+# A broader wording names the finding only as itself: a phrase (all its words side by side), not part of another of
+# the lexicon's wordings in that sentence ("mass effect", "pericardial effusion", "nodular opacity").
+BROADER_NAMES_IT = [
+    ("brain tumor", "No mass effect.", "absent"),
+    ("no brain tumor", "No mass effect.", "absent"),
+    ("lung mass", "No mass effect.", "absent"),
+    ("lung mass", "No mass or adenopathy.", "negated"),
+    ("pleural effusion", "No pericardial effusion.", "absent"),
+    ("no pleural effusion", "Small pericardial effusion.", "absent"),
+    ("pleural effusion", "No effusion.", "negated"),
+    ("rib fracture", "No acute fracture.", "negated"),
+    ("rib fracture", "No vertebral compression fracture.", "absent"),
+    ("consolidation", "No focal opacity.", "negated"),
+    ("consolidation", "No nodular opacity.", "absent"),
+    ("interstitial lung disease", "No interstitial disease.", "negated"),
+    ("interstitial lung disease", "No interstitial edema or acute disease.", "absent"),  # not the phrase
+]
+
+
+@pytest.mark.parametrize("query, text, decision", BROADER_NAMES_IT)
+def test_a_broader_wording_speaks_for_the_finding_only_when_it_names_it(query, text, decision):
+    assert _decision(query, text) == decision
+
+
+@pytest.mark.parametrize("query", ["no brain tumor", "no pleural effusion"])
+def test_a_denial_is_no_lexical_hit_through_another_findings_wording(tmp_path, query):
+    # "No mass effect." / "No pericardial effusion." deny neither the brain tumor nor the pleural effusion: the
+    # full-text search of the denied query does not match them, and their explanation says the finding is absent
+    texts = {"no brain tumor": ["No mass effect.", "No intracranial mass."],
+             "no pleural effusion": ["No pericardial effusion.", "No effusion."]}[query]
+    write_test_index(tmp_path / "index", [dict(archive="captions", key=f"c{i:02d}", text=t)
+                                          for i, t in enumerate(texts)], Path("/captions"))
+    [clause] = parse(query).clauses
+    with open_index(tmp_path / "index") as index:
+        found = index.store.lexical_search("text", clause, limit=10)
+        hits = {h.key: h for h in index.search_text(query, k=len(texts), target="text", mode="lexical")}
+    assert {item for item, _, _ in found} == {2}  # store item ids count from 1, in the texts' order
+    assert hits["c00"].assertion == {clause.label: "absent"} and hits["c01"].assertion == {clause.label: "negated"}

@@ -145,3 +145,45 @@ def test_relaxed_searches_count_the_sentences_once_per_state_of_the_database(sto
     store.changed()
     store.lexical_search("text", brain_tumor, relaxed=True)
     assert counted == [4, 5, 5]
+
+
+# Each (query, text): the text's status for the query's finding, decided the same way by the Python check (used by
+# the explanations) and by the store's assertion sets (used by the ranking): the text's own wording of the finding
+# first, a broader wording only in a text that does not name it, and only as itself ("mass effect" is no mass,
+# "pericardial effusion" no pleural effusion, "interstitial ... disease" no "interstitial disease").
+DECISIONS = [
+    ("no pleural effusion", "No pleural effusion. Small pericardial effusion.", "negated"),
+    ("no pleural effusion", "No pleural effusion. Small effusion in the knee.", "negated"),
+    ("no pleural effusion", "Small bilateral effusions.", "asserted"),
+    ("no pleural effusion", "No effusion.", "negated"),
+    ("no pleural effusion", "Small pericardial effusion.", "absent"),
+    ("pleural effusion", "No pericardial effusion.", "absent"),
+    ("pleural effusion", "No effusion.", "negated"),
+    ("pleural effusion", "Small left pleural effusion. No effusion on the right.", "asserted"),
+    ("no left pleural effusion", "Small right pleural effusion. No effusion on the left.", "negated"),
+    ("brain tumor", "No mass effect.", "absent"),
+    ("no brain tumor", "No mass effect.", "absent"),
+    ("lung mass", "No mass or adenopathy.", "negated"),
+    ("rib fracture", "No acute fracture.", "negated"),
+    ("rib fracture", "No vertebral compression fracture.", "absent"),
+    ("interstitial lung disease", "No interstitial disease.", "negated"),
+    ("interstitial lung disease", "No interstitial edema or acute disease.", "absent"),
+]
+
+
+def test_the_store_decides_a_texts_status_as_the_python_check_does(store):
+    from medsearch.lexical.assertion import analyse
+    from medsearch.lexical.query import TIERS, decide, match_clause, tier
+    from medsearch.query.fusion import assertion_sets, tier_from_sets
+
+    archive = store.archive_id("t", "/t")
+    texts = list(dict.fromkeys(text for _, text, _ in DECISIONS))
+    store.add_items(archive, [NewItem(Item(key=f"k{i}", text=t), content_hash=f"k{i}", text_vector_id=i)
+                              for i, t in enumerate(texts)])
+    ids = {r.key: r.item_id for r in store.records("text", range(len(texts))).values()}
+    for query, text, decision in DECISIONS:
+        [clause] = parse(query).clauses
+        assert decide(clause, match_clause(clause, analyse(text))) == decision, (query, text)
+        item = ids[f"k{texts.index(text)}"]
+        assert tier_from_sets([clause], assertion_sets(store, "text", [clause]), item) == \
+            TIERS[clause.status][decision] == tier(clause, decision), (query, text)

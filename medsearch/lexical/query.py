@@ -13,11 +13,12 @@ query with no known finding is one clause of all its words.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from medsearch.lexical.assertion import Sentence, Term, analyse, query_rules
 from medsearch.lexical.tokens import terms as text_terms
 
+STATUS_ORDER = ("asserted", "negated", "uncertain", "historical")  # the statuses a text can give a finding
 STATUS_COLUMNS = {"asserted": ("asserted", "historical"), "negated": ("negated",), "uncertain": ("uncertain",),
                   "historical": ("historical",)}
 # a side stated in the query is a constraint; a bilateral finding satisfies either side
@@ -41,6 +42,25 @@ MODALITY_TERMS = frozenset(
 
 
 @dataclass(frozen=True)
+class Broader:
+    """A wording more general than a clause's finding, read for it only where it names the finding: as a phrase
+    (its words side by side among a sentence's terms of one status) in a sentence whose terms of that status hold
+    none of ``unless``, the lexicon's other wordings that contain it ("pericardial effusion" for "effusion", "mass
+    effect" for "mass"): there it is part of another finding, not the one asked for."""
+    wording: tuple[str, ...]
+    unless: tuple[tuple[str, ...], ...] = ()
+
+    def found_in(self, words: list[str]) -> bool:
+        """Whether a sentence whose terms of one status are ``words`` (in order) names the finding by it."""
+        return _phrase_in(self.wording, words) and not any(_phrase_in(u, words) for u in self.unless)
+
+
+def _phrase_in(phrase: tuple[str, ...], words: list[str]) -> bool:
+    n = len(phrase)
+    return any(tuple(words[i:i + n]) == phrase for i in range(len(words) - n + 1))
+
+
+@dataclass(frozen=True)
 class Clause:
     status: str  # the status the query gives this finding
     variants: tuple[tuple[str, ...], ...]  # alternative wordings; each: terms that must all be in one sentence
@@ -49,11 +69,15 @@ class Clause:
     sides: tuple[tuple[str, ...], ...] = ()  # laterality: like slots, but kept even when a search relaxes
     broader: tuple[tuple[str, ...], ...] = ()  # the lexicon's wordings more general than the finding: not it
     stated: tuple[tuple[str, ...], ...] = ()  # the variants the query itself words (the rest are the lexicon's)
+    general: tuple[tuple[str, ...], ...] = ()  # the finding's group's own broader wordings ("effusion" of "pleural
+    #                                            effusion"; Wordings.broader): a denied query reads them in any status
+    through: tuple[Broader, ...] = ()  # the broader wordings a full-text search of this clause also matches (a
+    #                                    denied query's: readings("negated"); the assertion sets' broader queries)
 
     def searched_wordings(self) -> tuple[tuple[str, ...], ...]:
-        """The wordings a full-text search for the finding in this clause's status looks for: denied (the assertion
-        check's negated column, a negated query), also the broader ones whose denial denies it (denied_by)."""
-        return tuple(dict.fromkeys(self.variants + self.denied_by())) if self.status == "negated" else self.variants
+        """The finding's own wordings a full-text search for it looks for (each: its terms anywhere in one sentence,
+        in the columns of the clause's status); the broader ones it also reads are ``through``."""
+        return self.variants
 
     def denied_by(self) -> tuple[tuple[str, ...], ...]:
         """The broader wordings whose denial denies the finding ("no effusion": no pleural effusion): those ending on
@@ -65,6 +89,22 @@ class Clause:
 
         return tuple(b for b in self.broader if any(inside(b, v) and b[-1] == v[-1] for v in self.variants)
                      or not any(inside(b, v) for v in self.variants))
+
+    def readings(self, status: str) -> tuple[Broader, ...]:
+        """The broader wordings through which a text gives the finding ``status`` (the text's status) when it does
+        not name the finding itself (match_clause): denied, those of denied_by (whatever the query's status);
+        for a denied query, also its group's general wordings in any status ("Small bilateral effusions." in a
+        chest report contradicts "no pleural effusion"). Each only where it names the finding (Broader)."""
+        denied, denial = status == "negated", self.status == "negated"
+        wordings = (self.denied_by() if denied else ()) + (self.general if denial else ())
+        wordings = tuple(w for w in dict.fromkeys(wordings) if w not in self.variants)
+        known = set(self.variants) | set(wordings)
+        return tuple(Broader(w, tuple(o for o in _containing(w) if o not in known)) for w in wordings)
+
+    @cached_property
+    def readings_by_status(self) -> dict[str, tuple[Broader, ...]]:
+        """readings() for each status a text can give the finding (computed once per clause)."""
+        return {status: self.readings(status) for status in STATUS_ORDER}
 
     def all_terms(self) -> set[str]:
         return {t for v in self.variants for t in v} | {t for s in self.slots + self.sides for t in s}
@@ -156,8 +196,9 @@ def _slot_unit(slot: tuple[str, ...]) -> Clause:
 
 
 def _any_word(clause: Clause) -> Clause:
-    """Any word of the clause, in the columns of its status, on its sides."""
-    words = sorted({t for v in clause.variants for t in v} | {t for s in clause.slots for t in s})
+    """Any word of the clause (its wordings, the general ones a denial reads, its modifiers), in the columns of its
+    status, on its sides."""
+    words = sorted({t for v in clause.variants + clause.general for t in v} | {t for s in clause.slots for t in s})
     return Clause(status=clause.status, variants=tuple((t,) for t in words), label=clause.label, sides=clause.sides)
 
 
@@ -308,9 +349,12 @@ class LexicalQuery:
 #   - otherwise (the finding or a synonym of it: "lung nodule" of "pulmonary nodule"): the group's wordings, less
 #     the broader ones and any whose words are a proper subset of W's.
 # A term the user wrote is never dropped as broader than the phrase the lexicon rewrote it to ("heart failure" ->
-# "congestive heart failure"). A DENIAL keeps the broader wordings: a text that asserts "small bilateral effusions"
-# contradicts "no pleural effusion" in a chest report, and reading it as silent on the finding would rank it with
-# the texts that deny it. The relaxed match (above) is not reduced to a broader wording either (Clause.broader).
+# "congestive heart failure"). A DENIAL keeps the broader wordings, apart from its own (Clause.general, readings): a
+# text that asserts "small bilateral effusions" contradicts "no pleural effusion" in a chest report, and reading it
+# as silent on the finding would rank it with the texts that deny it; but a text that names the finding itself
+# decides by that ("No pleural effusion. Small pericardial effusion."), and a broader wording speaks for it only
+# as itself, not inside another of the lexicon's wordings (Broader). The relaxed match (above) is not reduced to a
+# broader wording either (Clause.broader).
 # The cost, measured on IU X-ray (benchmarks/README.md): chest reports leave the organ unsaid ("interstitial
 # disease", "left basilar fibrosis", "a right hilar mass"), so a few sided or organ-named chest queries lose
 # reports; more queries gain (hybrid with negation: IU tuning half nDCG@10 +0.0015, ROCO unchanged).
@@ -325,10 +369,11 @@ class Wordings:
     narrower: tuple[tuple[str, ...], ...] = ()
     broader: tuple[tuple[str, ...], ...] = ()
 
-    def for_clause(self, status: str, modified: bool) -> tuple[tuple[str, ...], ...]:
-        """The wordings a clause of ``status`` matches; ``modified``: the query gives the finding a modifier."""
-        chosen = self.same + (() if modified else self.narrower) + (self.broader if status == "negated" else ())
-        return tuple(dict.fromkeys(chosen))
+    def for_clause(self, modified: bool) -> tuple[tuple[str, ...], ...]:
+        """The wordings a clause matches as the finding's own; ``modified``: the query gives the finding a modifier.
+        Never the broader ones, not even for a denial: those speak for the finding only in a text that does not
+        name it (Clause.readings)."""
+        return tuple(dict.fromkeys(self.same + (() if modified else self.narrower)))
 
 
 def _more_general(wording: tuple[str, ...], than: tuple[str, ...], group: set[tuple[str, ...]]) -> bool:
@@ -412,6 +457,13 @@ def _broader_than(variants, wordings: Wordings | None, typed) -> tuple[tuple[str
 
 
 @lru_cache(maxsize=4096)
+def _containing(wording: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    """The lexicon's wordings made of all of ``wording``'s words and more ("pericardial effusion", "knee joint
+    effusion" for "effusion")."""
+    return tuple(k for k in concept_wordings() if set(wording) < set(k))
+
+
+@lru_cache(maxsize=4096)
 def _findings_inside(wording: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
     """The lexicon's wordings made of some (not all) of ``wording``'s words."""
     return tuple(k for k in concept_wordings() if set(k) < set(wording))
@@ -482,11 +534,14 @@ def parse(query: str, expand: bool = True) -> LexicalQuery:
         if wordings and typed & set(wordings.broader):
             wordings = replace(wordings, same=wordings.same + tuple(w for w in wordings.broader if w in typed),
                                broader=tuple(w for w in wordings.broader if w not in typed))
-        variants = wordings.for_clause(status, modified=bool(slots)) if wordings else (key,)
-        clauses.append(Clause(status=status, variants=variants, slots=slots, label=" ".join(key),
-                              sides=tuple(dict.fromkeys(sides[span])),
-                              stated=tuple(v for v in variants if v == key or v in typed),
-                              broader=_broader_than(variants, wordings, typed)))
+        variants = wordings.for_clause(modified=bool(slots)) if wordings else (key,)
+        clause = Clause(status=status, variants=variants, slots=slots, label=" ".join(key),
+                        sides=tuple(dict.fromkeys(sides[span])),
+                        stated=tuple(v for v in variants if v == key or v in typed),
+                        broader=_broader_than(variants, wordings, typed),
+                        general=tuple(w for w in wordings.broader if w not in variants) if wordings else ())
+        # a denied query's full-text search also finds the texts that deny it in broader words ("No effusion.")
+        clauses.append(replace(clause, through=clause.readings("negated")) if status == "negated" else clause)
     findings = [c for c in clauses if not _is_modality(c.variants[0])]  # non-empty exactly when modality_free
     return LexicalQuery(text=text, clauses=findings or clauses)
 
@@ -499,26 +554,41 @@ def _is_modality(terms) -> bool:
 
 @dataclass
 class ClauseMatch:
-    statuses: set[str]  # every status the finding has in the text
+    statuses: set[str]  # every status the finding has in the text (see match_clause)
     terms: list[Term]  # the matching terms, for highlighting
 
 
 def match_clause(clause: Clause, sentences: list[Sentence]) -> ClauseMatch:
-    found = ClauseMatch(set(), [])
+    """Every status the text gives the clause's finding, from its sentences that name it by one of its own wordings
+    (all the wording's terms in one sentence, in that status) with the query's modifiers and sides; only when
+    none does, from those naming it by a broader wording (Clause.readings): "No pleural effusion. Small
+    pericardial effusion." denies the pleural effusion, "Small bilateral effusions." asserts it for a denied query.
+    The full-text assertion sets decide the same way (medsearch.query.fusion.assertion_sets)."""
     constraints = clause.constraints()
-    denied = clause.variants + clause.denied_by()  # once per clause, not once per sentence
+    readings = clause.readings_by_status  # once per clause, not once per sentence
+    own, broader = ClauseMatch(set(), []), ClauseMatch(set(), [])
     for sentence in sentences:
-        for status in ("asserted", "negated", "uncertain", "historical"):
-            have = {t.term for t in sentence.terms if t.status == status}
-            for variant in denied if status == "negated" else clause.variants:
-                if set(variant) <= have and all(any(t.term in slot for t in sentence.terms)
-                                                for slot in constraints):
-                    found.statuses.add(status)
-                    wanted = set(variant) | {w for slot in constraints for w in slot}
-                    found.terms += [t for t in sentence.terms if t.term in wanted
-                                    and (t.term not in variant or t.status == status)]
-                    break
-    return found
+        if constraints and not all(any(t.term in slot for t in sentence.terms) for slot in constraints):
+            continue
+        by_status: dict[str, list[str]] = {}
+        for t in sentence.terms:
+            by_status.setdefault(t.status, []).append(t.term)
+        for status, words in by_status.items():
+            have = set(words)
+            variant = next((v for v in clause.variants if have.issuperset(v)), None)
+            if variant is not None:
+                _found(own, status, variant, sentence, constraints)
+            elif not own.statuses and readings[status]:
+                reading = next((r for r in readings[status] if r.found_in(words)), None)
+                if reading is not None:
+                    _found(broader, status, reading.wording, sentence, constraints)
+    return own if own.statuses else broader
+
+
+def _found(match: ClauseMatch, status: str, wording: tuple[str, ...], sentence: Sentence, constraints) -> None:
+    match.statuses.add(status)
+    wanted = set(wording) | {w for slot in constraints for w in slot}
+    match.terms += [t for t in sentence.terms if t.term in wanted and (t.term not in wording or t.status == status)]
 
 
 # The text's status for a finding -> how well it answers a clause of the query's status (0 best, 2 contradicts).

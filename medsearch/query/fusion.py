@@ -108,12 +108,20 @@ _FOUND_AS = {"asserted": "asserted only", "negated": "negated", "uncertain": "un
 
 def assertion_sets(store, target: str, clauses: list[Clause]) -> list[dict[str, set[int]]]:
     """Per clause, status -> the items whose text has the clause's finding in that status (one full-text query
-    each; the same sentence-level match as medsearch.lexical.query.match_clause)."""
+    each; the same sentence-level match as medsearch.lexical.query.match_clause): by the finding's own wordings,
+    and, for an item whose text has none of them, by the broader wordings it reads in that status
+    (Clause.readings: one query more per status that has any)."""
     import dataclasses
 
-    queries = [dataclasses.replace(c, status=column) for c in clauses for column in _FOUND_AS.values()]
-    found = iter(store.lexical_items(queries))
-    return [{status: next(found) for status in _FOUND_AS} for _ in clauses]
+    queries = [dataclasses.replace(c, status=column, through=()) for c in clauses for column in _FOUND_AS.values()]
+    broader = [(n, status, dataclasses.replace(c, status=column, variants=(), through=c.readings_by_status[status]))
+               for n, c in enumerate(clauses) for status, column in _FOUND_AS.items() if c.readings_by_status[status]]
+    found = iter(store.lexical_items(queries + [query for _, _, query in broader]))
+    sets = [{status: next(found) for status in _FOUND_AS} for _ in clauses]
+    named = [set().union(*found_as.values()) for found_as in sets]  # items whose text names the finding itself
+    for (n, status, _), items in zip(broader, found):
+        sets[n][status] |= items - named[n]
+    return sets
 
 
 def tier_from_sets(clauses: list[Clause], sets: list[dict[str, set[int]]], item: int) -> int:

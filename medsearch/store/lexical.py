@@ -67,10 +67,19 @@ class Backend:
 
 def _fts5_render(clause) -> str:
     cols = "{" + " ".join(STATUS_COLUMNS[clause.status]) + "}"
-    variants = " OR ".join("(" + " AND ".join(_quote(t) for t in v) + ")" for v in clause.searched_wordings())
-    parts = [f"{cols} : ({variants})"] if clause.variants else []
+    variants = ["(" + " AND ".join(_quote(t) for t in v) + ")" for v in clause.searched_wordings()]
+    variants += [_fts5_broader(b) for b in clause.through]
+    parts = [f"{cols} : ({' OR '.join(variants)})"] if variants else []
     parts += ["(" + " OR ".join(_quote(t) for t in slot) + ")" for slot in clause.constraints()]
     return " AND ".join(parts)
+
+
+def _fts5_broader(broader) -> str:
+    """A broader wording (medsearch.lexical.query.Broader): its phrase, in a sentence without any of ``unless``."""
+    phrase = "(" + _quote(" ".join(broader.wording)) + ")"
+    if not broader.unless:
+        return phrase
+    return f"({phrase} NOT (" + " OR ".join(_quote(" ".join(u)) for u in broader.unless) + "))"
 
 
 def _fts5_matches(relaxed: bool):
@@ -134,10 +143,22 @@ TSVECTOR = " || ".join(f"setweight(to_tsvector('simple'::regconfig, {c}), '{PG_W
 
 def _pg_render(clause) -> str:
     letters = "".join(PG_WEIGHT_LETTERS[c] for c in STATUS_COLUMNS[clause.status])
-    variants = " | ".join("(" + " & ".join(f"{t}:{letters}" for t in v) + ")" for v in clause.searched_wordings())
-    parts = [f"({variants})"] if clause.variants else []
+    variants = ["(" + " & ".join(f"{t}:{letters}" for t in v) + ")" for v in clause.searched_wordings()]
+    variants += [_pg_broader(b, letters) for b in clause.through]
+    parts = [f"({' | '.join(variants)})"] if variants else []
     parts += ["(" + " | ".join(slot) + ")" for slot in clause.constraints()]
     return " & ".join(parts)
+
+
+def _pg_broader(broader, letters: str) -> str:
+    """A broader wording (medsearch.lexical.query.Broader): its phrase, in a sentence without any of ``unless``
+    (a weight on each word keeps a phrase inside one status's column)."""
+    def phrase(words):
+        return "(" + " <-> ".join(f"{t}:{letters}" for t in words) + ")"
+
+    if not broader.unless:
+        return phrase(broader.wording)
+    return f"({phrase(broader.wording)} & !(" + " | ".join(phrase(u) for u in broader.unless) + "))"
 
 
 def _pg_matching(name: str):
