@@ -111,6 +111,17 @@ def test_the_stated_side_ranks_above_a_bilateral_mention(tmp_path, query, first,
     assert sorted(ranked[len(first):len(first) + len(then)]) == then
 
 
+def test_an_explanation_says_what_the_ranking_decided_of_the_side(tmp_path):
+    # "no left pleural effusion": the right-sided effusion answers the query (it ranks with the texts that do not
+    # contradict it, above the bilateral ones), and its explanation says so, not "asserted"
+    with open_index(build(tmp_path / "index", reports=SIDED)) as index:
+        found = index.search_text("no left pleural effusion", k=len(SIDED), target="text")
+    hits, ranked = {int(h.key[1:]): h for h in found}, keys(found)
+    assert hits[2].assertion == {"pleural effusion": "asserted on the right"}
+    assert hits[3].assertion == hits[0].assertion == {"pleural effusion": "asserted"}
+    assert ranked.index(2) < min(ranked.index(i) for i in (0, 1, 3))
+
+
 def test_explanations(report_index):
     hit = report_index.search_text("left pleural effusion", k=1, target="text", mode="hybrid")[0]
     assert hit.key == "r06"

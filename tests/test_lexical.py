@@ -266,6 +266,14 @@ def test_idf_stays_positive_when_the_total_is_behind_a_count():
     ("fracture of the distal radius", "No fracture of the right acetabulum.", "negated"),
     ("small left pleural effusion", "Lungs are clear.", "absent"),
     ("small left pleural effusion", "Small left pleural effusion.", "asserted"),
+    # the finding on another side than the query states: what the ranking decided (it does not contradict "no left
+    # pleural effusion", nor answer "left pleural effusion"), and where the text has it
+    ("no left pleural effusion", "Small right pleural effusion.", "asserted on the right"),
+    ("left pleural effusion", "Small right pleural effusion.", "asserted on the right"),
+    ("no right pleural effusion", "No right pleural effusion. Small left pleural effusion.", "negated"),
+    ("bilateral pleural effusion", "No left pleural effusion.", "negated on the left"),
+    ("no left pleural effusion", "Small pleural effusion.", "asserted, side not stated"),
+    ("no left pleural effusion", "Bilateral pleural effusions.", "asserted"),
 ])
 def test_an_explanation_gives_the_findings_own_status(query, text, status):
     from medsearch.lexical.explain import explain

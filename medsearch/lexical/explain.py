@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from medsearch.lexical.assertion import Sentence, analyse
-from medsearch.lexical.query import Clause, decide, match_clause
+from medsearch.lexical.query import BOTH_SIDES, Clause, decide, match_clause
 
 SNIPPET_CHARS = 160
 
@@ -31,10 +31,7 @@ def explain(text: str | None, clauses: list[Clause], sentences: list[Sentence] |
         match = match_clause(clause, sentences)
         out.assertion[clause.label] = decide(clause, match)
         if out.assertion[clause.label] == "absent" and clause.constraints():
-            # the finding may be there without the query's modifiers ("left sided pleural effusion" for "small
-            # left pleural effusion"): the label names the finding, so say its own status, not "absent"
-            bare = dataclasses.replace(clause, slots=(), sides=())
-            out.assertion[clause.label] = decide(bare, match_clause(bare, sentences))
+            out.assertion[clause.label] = _without_constraints(clause, sentences)
         spans += [(t.start, t.end) for t in match.terms]
         out.matched_terms += [t.term for t in match.terms]
     if not spans:  # no clause matched: show the query's words wherever they occur
@@ -59,6 +56,29 @@ def explain(text: str | None, clauses: list[Clause], sentences: list[Sentence] |
     out.snippet = raw.strip()
     out.highlights = [(a - lo - strip, b - lo - strip) for a, b in inside if a >= lo and b <= hi]
     return out
+
+
+# how an explanation names the side a text gives a finding (medsearch.lexical.query.LATERALITY's words)
+SIDE_NAMES = {"left": "the left", "right": "the right", **{w: "both sides" for w in BOTH_SIDES}}
+
+
+def _without_constraints(clause: Clause, sentences: list[Sentence]) -> str:
+    """The finding's status in a text that does not have it with all of the query's modifiers (the ranking's
+    decision there is "absent"). Without the modifiers ("left sided pleural effusion" for "small left pleural
+    effusion") the label still names the finding: its own status. Not on the side the query states, it is that
+    status where the text has it ("asserted on the right" for "no left pleural effusion": the ranking reads it as
+    no contradiction, nor as an answer to "left pleural effusion"), or "..., side not stated"."""
+    status = decide(clause, match_clause(dataclasses.replace(clause, slots=()), sentences))
+    if status != "absent" or not clause.sides:
+        return status
+    bare = dataclasses.replace(clause, slots=(), sides=())
+    match = match_clause(bare, sentences)
+    status = decide(bare, match)
+    if status == "absent":
+        return status
+    held = [s for s in sentences if any(s.start <= t.start < s.end and t.status == status for t in match.terms)]
+    sides = list(dict.fromkeys(SIDE_NAMES[t.term] for s in held for t in s.terms if t.term in SIDE_NAMES))
+    return f"{status} on {' and '.join(sides)}" if sides else f"{status}, side not stated"
 
 
 def marked(snippet: str, highlights, before: str = "[", after: str = "]") -> str:
