@@ -185,7 +185,7 @@ def test_a_device_this_machine_cannot_run_is_one_line_at_load(capsys):
     from medsearch.errors import BadQuery, DeviceUnavailable
     from medsearch.models.registry import load_encoder
 
-    for device in ("tpu", "cuda:x", "cpu:0"):
+    for device in ("tpu", "cuda:x", "CPU"):
         with pytest.raises(BadQuery, match="unknown device"):
             load_encoder("fake", device=device)
     if not torch.cuda.is_available():
@@ -495,3 +495,22 @@ def test_the_count_limits_of_an_indexing_run_are_declared_once():
         with pytest.raises(BadQuery, match=f"{name} must be a whole number >= {least}"):
             IndexOptions(**{name: least - 1})
         assert getattr(IndexOptions(**{name: least}), name) == least
+
+
+def test_any_device_torch_names_is_taken_or_refused_as_unavailable(small_index, capsys):
+    # check_device knew auto, cpu, cuda[:N] and mps only: `--device cpu:0` and `mps:0`, which torch takes, were
+    # "unknown device"; a device torch names but this machine cannot run is DeviceUnavailable (exit 3)
+    import torch
+
+    from medsearch.errors import DeviceUnavailable
+    from medsearch.models.registry import load_encoder
+
+    assert load_encoder("fake", device="cpu:0").identity.device == "cpu"  # torch's CPU is one device
+    unavailable = ["meta"] + (["mps:0", "mps"] if not torch.backends.mps.is_available() else ["mps:1"])
+    unavailable += ["xpu"] if not (hasattr(torch, "xpu") and torch.xpu.is_available()) else []
+    for device in unavailable:
+        with pytest.raises(DeviceUnavailable, match=f"--device {device}: "):
+            load_encoder("fake", device=device)
+    code, out, err = run_main(capsys, "query", "nodule", "--index", str(small_index[0]), "--model", "fake",
+                              "--device", "cpu:0", "--json")
+    assert code == 0 and json.loads(out), err

@@ -24,8 +24,8 @@ ModelOpt = Annotated[Optional[str], typer.Option(
     "--model", help="Model name (see `medsearch models`); default: medsearch-default, or the index's own when "
                     "searching an index (another model is refused).")]
 DeviceOpt = Annotated[str, typer.Option(
-    "--device", help="Where the encoder runs: auto (a GPU when there is one), cpu, cuda, cuda:N or mps; a GPU this "
-                     "machine lacks is refused.")]
+    "--device", help="Where the encoder runs: auto (a GPU when there is one), cpu, cuda, cuda:N, mps, or another "
+                     "device torch names (e.g. xpu); one this machine lacks is refused.")]
 KOpt = Annotated[int, typer.Option("--k", "-k", min=1, help="Number of results (top k).")]
 BatchSizeOpt = Annotated[int, typer.Option("--batch-size", min=LEAST["batch_size"], help="Items per encoder batch.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]

@@ -35,7 +35,7 @@ class ModelSpec:
 
         from medsearch.models.device import check_device
 
-        check_device(device)
+        device = check_device(device)  # the device it runs on: "cpu:0" is "cpu"
         module_name, func_name = self.loader.split(":")
         func = getattr(importlib.import_module(module_name), func_name)
         encoder = func(device=device, **{**self.options, **options})
