@@ -68,3 +68,27 @@ def test_models_command_lists_and_prepare_is_a_subcommand(tmp_path, monkeypatch)
     prepared = CliRunner().invoke(app, ["models", "prepare"])
     assert prepared.exit_code == 0, prepared.output
     assert f"ready: {tmp_path / 'x.onnx'}" in prepared.output and "prepared" in prepared.output
+
+
+def test_gpu_present_is_what_auto_takes(monkeypatch, tmp_path):
+    # gpu_present looked for NVIDIA's device node only: a ROCm GPU (which torch.cuda, and so `auto`, takes) ran
+    # images on the CPU's ONNX tower, and a node without a CUDA build of torch sent them to torch on the CPU
+    import types
+
+    from medsearch.models import image_runtime
+
+    node = tmp_path / "kfd"
+    for variable in ("CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr(image_runtime, "GPU_DEVICE_NODES", {tmp_path / "nvidiactl": ("CUDA_VISIBLE_DEVICES",),
+                                                           node: ("HIP_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES")})
+    monkeypatch.delitem(sys.modules, "torch", raising=False)  # not loaded: the nodes decide, torch stays unloaded
+    assert not image_runtime.gpu_present()
+    node.write_text("")
+    assert image_runtime.gpu_present() and "torch" not in sys.modules
+    monkeypatch.setenv("HIP_VISIBLE_DEVICES", "")
+    assert not image_runtime.gpu_present()
+    for available in (True, False):  # torch loaded: its answer, the one resolve_device("auto") gets
+        cuda = types.SimpleNamespace(is_available=lambda available=available: available)
+        monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
+        assert image_runtime.gpu_present() is available

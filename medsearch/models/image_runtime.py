@@ -9,6 +9,7 @@ within 1e-4 (tests/test_image_runtime.py).
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,11 +22,24 @@ def onnx_path(fingerprint: str) -> Path:
     return cache_dir() / f"image-{fingerprint}.onnx"
 
 
+# a GPU driver's device node -> the environment variables that hide its GPUs when set empty
+GPU_DEVICE_NODES = {
+    Path("/dev/nvidiactl"): ("CUDA_VISIBLE_DEVICES",),  # NVIDIA
+    Path("/dev/kfd"): ("HIP_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES"),  # AMD ROCm
+}
+
+
 def gpu_present() -> bool:
-    """A cheap check that needs no torch: an NVIDIA device node (CUDA_VISIBLE_DEVICES="" hides it)."""
-    if os.environ.get("CUDA_VISIBLE_DEVICES", None) == "":
-        return False
-    return Path("/dev/nvidiactl").exists()
+    """Whether "auto" takes a GPU (``device.resolve_device``: ``torch.cuda``, NVIDIA's CUDA or AMD's ROCm), without
+    importing torch: torch's own answer when torch is already loaded; else whether a GPU driver's device node is
+    there (``GPU_DEVICE_NODES``) and not hidden by an empty CUDA_VISIBLE_DEVICES (ROCm: HIP_/ROCR_VISIBLE_DEVICES
+    too). A node is a guess: without a build of torch for that GPU, images then run through torch on the CPU,
+    slower but the same vectors. Apple's MPS counts as none: "auto" never takes it."""
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "cuda"):  # loaded (and not a stub): asking it costs nothing more
+        return bool(torch.cuda.is_available())
+    return any(node.exists() and all(os.environ.get(name) != "" for name in hiding)
+               for node, hiding in GPU_DEVICE_NODES.items())
 
 
 def images_on_cpu(device: str) -> bool:
