@@ -259,3 +259,25 @@ def test_relaxed_matches_of_rare_words_absent_words_and_denials(tmp_path):
         assert found("surgical instruments") == {3}
         # a text denying part of what a negated query denies matches it (it cannot contradict it)
         assert found("no calcified granuloma") == {4}
+
+
+# part-of (lexicon.json's anatomy_parts): a text naming a part of the organ the query names holds the organ
+PARTS = ["Compression fracture of L1.", "Fracture of the left fifth rib.", "Fracture of the distal radius.",
+         "Calculus in the left kidney.", "Calculi in both kidneys.", "Gallstones in the gallbladder.",
+         "Stone in the common bile duct.", "Nodule in the lingula.", "Nodule in the left lobe of the thyroid."]
+
+
+def test_a_relaxed_match_holds_the_organ_through_its_parts_and_forms(tmp_path):
+    reports = PARTS + ["Normal study."] * 300
+    with open_index(build(tmp_path / "index", reports=reports)) as index:
+        def found(query):
+            return set(keys(index.search_text(query, k=10, target="text", mode="lexical")))
+
+        # a level is the spine's: no rib or radius fracture ("fracture" alone is rare, but not without the organ)
+        assert found("spine fracture") == {0}
+        # "renal calculus", the lexicon's wording of a kidney stone, held whole with the kidney in any form (a plural
+        # the tokenizer leaves alone, "kidneys", too); no gallstone, no bile-duct stone
+        assert found("kidney stone") == {3, 4}
+        # the lingula is the lung's: no thyroid nodule
+        assert found("lung nodule") == {7}
+

@@ -130,7 +130,8 @@ def _alternatives(clause, counts, total=1000):
 
     def count(unit):
         terms = [t for v in unit.variants for t in v]
-        return counts.get(" ".join(terms) if len(unit.variants) == 1 else terms[0], 0)
+        # a wording: its words in one sentence; any of several (an organ's forms and parts): the commonest of them
+        return counts.get(" ".join(terms), 0) if len(unit.variants) == 1 else max(counts.get(t, 0) for t in terms)
 
     found = relaxed_alternatives(clause, {u: count(u) for u in relaxation_units(clause)}, total)
     assert all(a.sides == clause.sides and a.status == clause.status for a in found)
@@ -144,8 +145,14 @@ def _clause(*variants, slots=(), status="asserted"):
                   slots=tuple((s,) for s in slots), sides=(("left", "bilateral"),))
 
 
-BRAIN, LIVER, RADIUS, KIDNEY = ({"brain", "cerebral", "intracranial"}, {"liver", "hepatic"}, {"radius", "radial"},
-                                {"kidney", "renal"})  # an organ held is held in any of its forms (query.anatomy)
+def _organ(word):
+    """The words an organ held is held in: any of its forms and parts (query.anatomy)."""
+    from medsearch.lexical.query import anatomy
+
+    return set(anatomy()[word])
+
+
+BRAIN, LIVER, RADIUS, KIDNEY = _organ("brain"), _organ("liver"), _organ("radius"), _organ("kidney")
 
 
 def test_a_relaxed_match_holds_more_than_half_of_a_wording():
@@ -190,7 +197,7 @@ def test_the_lexicons_anatomy_is_one_organ_a_word():
     groups = [terms(" ".join([organ, *others])) for organ, others in json.loads(LEXICON_PATH.read_text())["anatomy"].items()]
     words = [w for g in groups for w in dict.fromkeys(g)]
     assert len(groups) >= 80 and all(groups) and len(words) == len(set(words)) == len(anatomy())
-    assert anatomy()["lung"] == anatomy()["pulmonary"] == ("lung", "pulmonary")
+    assert anatomy()["lung"][:2] == anatomy()["pulmonary"][:2] == ("lung", "pulmonary")  # its forms, then its parts
 
 
 def test_an_organs_forms_are_its_own():
@@ -202,18 +209,53 @@ def test_an_organs_forms_are_its_own():
         frozenset({"nodule", "hilum", "hila", "hilar"})}
 
 
+def test_an_organs_parts_stand_for_it():
+    # part-of (the lexicon's anatomy_parts): a vertebral level, a disc or the lumbar spine names the spine, the
+    # lingula or the costophrenic angle the lung, a ventricle the heart and the brain; a part keeps its own forms
+    # and is no whole ("lumbar" is no thoracic spine, a ventricle no atrium)
+    from medsearch.lexical.query import anatomy
+
+    assert {"spine", "vertebra", "disc", "l1", "lumbar", "sacrum", "sacral", "thoracolumbar"} <= set(anatomy()["spinal"])
+    assert {"lung", "pulmonary", "hilum", "hilar", "lingula", "costophrenic"} <= set(anatomy()["lung"])
+    assert "ventricular" in anatomy()["heart"] and "ventricular" in anatomy()["brain"]
+    assert anatomy()["ventricle"] == ("ventricle", "ventricular") and anatomy()["lumbar"] == ("lumbar",)
+    # a text naming only a part holds the organ: "fracture" (rare) beside a level, not alone (no rib fracture)
+    assert _alternatives(_clause("fracture", slots=["spine"]), {"fracture": 2, "l1": 5}) == {
+        frozenset(anatomy()["spine"]) | {"fracture"}}
+    # and where the wording names the organ in words no text uses: held through its other forms and parts
+    assert _alternatives(_clause("lung nodule"), {"nodule": 2, "lingula": 5}) == {
+        frozenset(anatomy()["lung"]) | {"nodule"}}
+
+
+def test_an_organ_named_beside_its_part_is_not_held_by_the_part_twice():
+    # "lumbar spine deformity": "lumbar" holds the lumbar spine, not the spine a second time, so a sentence saying
+    # "lumbar" alone ("lumbar hernia", "pain in the lumbar region") holds one of the two organs, not both
+    from medsearch.lexical.query import relaxation_units, relaxed_alternatives
+
+    clause = _clause("deformity", slots=["lumbar", "spine"])
+    counts = {"deformity": 50, "lumbar": 20, "spine": 20}
+    units = relaxation_units(clause)
+    found = relaxed_alternatives(clause, {u: max(counts.get(t, 0) for v in u.variants for t in v) for u in units}, 1000)
+
+    def holds(alternative, sentence):
+        return (not alternative.variants or any(set(v) <= sentence for v in alternative.variants)) and all(
+            set(slot) & sentence for slot in alternative.slots)
+
+    assert found and not any(holds(a, {"lumbar"}) for a in found)
+    assert any(holds(a, {"lumbar", "spine"}) for a in found) and any(holds(a, {"lumbar", "l4"}) for a in found)
+
+
 def test_an_organ_the_archive_is_about_may_go_unsaid():
     # lung in more than a tenth of the sentences (a chest archive): its reports leave it unsaid, "infiltrate" will do
     assert _alternatives(_clause("infiltrate", slots=["lung"]), {"infiltrate": 70, "lung": 300}) == {
         frozenset({"infiltrate"})}
     assert _alternatives(_clause("infiltrate", slots=["lung"]), {"infiltrate": 70, "lung": 90}) == {
-        frozenset({"infiltrate", "lung", "pulmonary"})}
+        frozenset({"infiltrate"} | _organ("lung"))}
     # of two organs named, one is enough
     assert _alternatives(_clause("spondylosis", slots=["thoracic", "spine"]),
                          {"spondylosis": 60, "thoracic": 60, "spine": 70}) == {
-        frozenset({"spondylosis", "chest", "thorax", "thoracic"}),
-        frozenset({"spondylosis", "spine", "spinal", "vertebra", "vertebral"}),
-        frozenset({"chest", "thorax", "thoracic", "spine", "spinal", "vertebra", "vertebral"})}
+        frozenset({"spondylosis"} | _organ("chest")), frozenset({"spondylosis"} | _organ("spine")),
+        frozenset(_organ("chest") | _organ("spine"))}
 
 
 def test_the_lexicons_wordings_are_held_whole():
@@ -226,7 +268,7 @@ def test_the_lexicons_wordings_are_held_whole():
     counts = {"pulmonary": 30, "embolism": 0, "filling": 3, "defect": 3, "artery": 40}
     assert all({"filling", "defect"} <= a for a in _alternatives(pe, counts))
     counts["embolism"] = 5
-    assert frozenset({"embolism", "pulmonary", "lung"}) in _alternatives(pe, counts)
+    assert frozenset({"embolism"} | _organ("lung")) in _alternatives(pe, counts)
 
 
 def test_words_no_text_has():

@@ -134,8 +134,8 @@ class Clause:
 # units of similar weight any two do. Two limits keep what the query is about (2026-12-02; the demo's "thyroid
 # nodule" ended with breast and plantar nodules, "pleural effusion" with splenic and pelvic "fluid", "pulmonary
 # embolism" with dental root "fillings" and a "defect fill"):
-#   - the anatomy the clause names (anatomy(), below): a relaxed match holds some of it, in any of its forms, and a
-#     rare word of the finding matches with it, not alone;
+#   - the anatomy the clause names (anatomy(), below): a relaxed match holds some of it, in any of its forms or
+#     parts ("L1" holds the spine), and a rare word of the finding matches with it, not alone;
 #   - a wording the lexicon adds (not one the query itself uses: Clause.stated) is the finding's synonym only as a
 #     whole: "filling defect pulmonary artery" is no "filling", "pleural fluid" no "fluid"; only its modifiers may go.
 # Matches are ranked by BM25 over all the clause's words. A denial is relaxed to any of its words (see
@@ -146,25 +146,57 @@ RELAXED_UNITS = 8  # words + slots per wording weighed at most (the heaviest); p
 
 
 # Where a finding is: organs, bones, vessels and body regions, each with its other forms (noun, adjective; words as
-# medsearch.lexical.tokens folds them), listed in the lexicon's "anatomy" section (medsearch/data/lexicon.json). A relaxed match holds at least one of those the clause names (its wording's
-# or its modifiers'), in any of its forms and weighed as such: a finding in another organ does not answer the query
-# however rare the finding's word ("nodule" of "thyroid nodule": no breast nodule), while "eventration of the right
-# hemidiaphragm" still answers "diaphragmatic eventration". An organ named in more than COMMON_ORGAN of the
-# sentences (any form, any status) is what the archive is about and its texts leave it unsaid (chest reports:
-# "infiltrate", "atelectasis" without "lung"): there it is weighed like any word. Positions ("distal", "upper",
-# "lobe") and sizes are no anatomy: a relaxed match may drop them. Forms are one organ's only: "cervical" (spine or
-# cervix) is no "neck" (femoral, humeral, pancreatic neck); plurals the tokenizer does not fold are listed ("hila").
+# medsearch.lexical.tokens folds them), listed in the lexicon's "anatomy" section (medsearch/data/lexicon.json), and
+# their parts in its "anatomy_parts" section (part-of, as in the FMA or SNOMED CT's part-of links: a vertebral level,
+# a disc or the lumbar spine are the spine's, the lingula or a costophrenic angle the lung's, a ventricle the heart's
+# and the brain's). A relaxed match holds at least one of those the clause names (its wording's or its modifiers'),
+# in any of its forms or parts and weighed as such: a finding in another organ does not answer the query however rare
+# the finding's word ("nodule" of "thyroid nodule": no breast nodule), while "eventration of the right
+# hemidiaphragm" still answers "diaphragmatic eventration" and "compression fracture of L1" a "spine fracture". An
+# organ named in more than COMMON_ORGAN of the sentences (any form or part, any status) is what the archive is about
+# and its texts leave it unsaid (chest reports: "infiltrate", "atelectasis" without "lung"): there it is weighed like
+# any word. Positions ("distal", "upper", "lobe") and sizes are no anatomy: a relaxed match may drop them. Forms are
+# one organ's only: "cervical" (spine or cervix) is no "neck" (femoral, humeral, pancreatic neck); plurals the
+# tokenizer does not fold are listed ("hila", "kidneys"). A part is one word, never one another organ's part is
+# named by too ("lobe": the lung's, the liver's, the thyroid's, the brain's), and it stands for its whole, not the
+# whole for the part: "lumbar" holds the lumbar spine only, "spine" any of its levels.
 @lru_cache(maxsize=1)
 def anatomy() -> dict[str, tuple[str, ...]]:
-    """Anatomy word (as a term) -> all the forms of its organ, from the lexicon's 'anatomy' section (see above)."""
+    """Anatomy word (as a term) -> the words that name its organ: all its forms, then its parts' (with their own
+    forms and parts), from the lexicon's 'anatomy' and 'anatomy_parts' sections (see above)."""
     from medsearch.prompts import lexicon_data
 
     data = lexicon_data()
-    forms = [tuple(dict.fromkeys(text_terms(" ".join([organ, *others])))) for organ, others in data["anatomy"].items()]
-    return {word: group for group in forms for word in group}
+    forms = {organ: tuple(dict.fromkeys(text_terms(" ".join([organ, *others]))))
+             for organ, others in data["anatomy"].items()}
+    organ_of = {word: organ for organ, group in forms.items() for word in group}
+    parts = {organ: [t for part in listed for t in text_terms(part)]
+             for organ, listed in data.get("anatomy_parts", {}).items()}
+
+    def named_by(organ: str, seen: frozenset) -> list[str]:
+        words = list(forms.get(organ, ()))
+        for part in parts.get(organ, ()):
+            whole = organ_of.get(part)  # a part that is an organ of its own brings its forms and parts
+            words += named_by(whole, seen | {whole}) if whole and whole not in seen else [part]
+        return words
+
+    named = {organ: tuple(dict.fromkeys(named_by(organ, frozenset({organ})))) for organ in forms}
+    return {word: named[organ] for word, organ in organ_of.items()}
 
 
 COMMON_ORGAN = 0.1  # share of the sentences naming an organ (any form) past which the archive is about it
+
+
+@lru_cache(maxsize=1024)
+def _anatomy_of(clause: Clause) -> dict[str, tuple[str, ...]]:
+    """The anatomy ``clause`` names (its wordings' and modifiers' words) -> the words that hold it: anatomy()'s, less
+    the forms of another organ the clause names, which hold that one ("lumbar spine": "lumbar" holds the lumbar
+    spine, not the spine a second time; "Lumbar hernia." holds one organ of the two)."""
+    table = anatomy()
+    named = {t for v in clause.variants for t in v if t in table} | {t for s in clause.slots for t in s if t in table}
+    forms = {t: {w for w, group in table.items() if group == table[t]} for t in named}
+    return {t: tuple(w for w in table[t] if not any(w in forms[o] for o in named if table[o] != table[t]))
+            for t in named}
 
 
 def relaxation_units(clause: Clause) -> list[Clause]:
@@ -178,8 +210,9 @@ def relaxation_units(clause: Clause) -> list[Clause]:
                                      for v in clause.variants if len(set(v)) > 1]
     words = sorted({t for v in clause.variants for t in v})
     named = words + sorted({t for s in clause.slots for t in s})
-    return list(dict.fromkeys(units + [_organ_unit(forms, clause.status) for forms in _organs(words)]
-                              + [_organ_unit(forms) for forms in _organs(named)]))
+    where = _anatomy_of(clause)
+    return list(dict.fromkeys(units + [_organ_unit(forms, clause.status) for forms in _organs(words, where)]
+                              + [_organ_unit(forms) for forms in _organs(named, where)]))
 
 
 def relaxed_terms(clause: Clause) -> list[Clause]:
@@ -234,18 +267,24 @@ def relaxed_alternatives(clause: Clause, counts: dict[Clause, int], total: int, 
     def word(t):
         return Clause(status=clause.status, variants=((t,),))
 
+    anatomy_named = _anatomy_of(clause)
+
+    def matched(count, terms, status="any"):
+        # anatomy is matched in any of its forms and parts (_alternative): what they match together
+        return max([count] + [counts.get(_organ_unit(forms, status), 0) for forms in _organs(terms, anatomy_named)])
+
+    def holding(t):  # sentences holding a word of the finding (an organ: in any form or part)
+        return matched(counts[word(t)], (t,), clause.status)
+
     def in_the_texts(variant):
-        return all(counts[word(t)] for t in variant)
+        return all(holding(t) for t in variant)
 
-    def weight(count, terms, status="any"):
-        # anatomy is matched in any of its forms (_alternative), so it weighs what they match together
-        return idf(max([count] + [counts.get(_organ_unit(forms, status), 0) for forms in _organs(terms)]), total)
-
-    slots = {s: weight(counts[_slot_unit(s)], s) for s in clause.slots if counts[_slot_unit(s)]}
+    slot_counts = {s: matched(counts[_slot_unit(s)], s) for s in clause.slots}
+    slots = {s: idf(n, total) for s, n in slot_counts.items() if n}
     found: list[tuple[frozenset, frozenset]] = []  # (words, slots) of each minimal alternative
     own = clause.stated
     for variant in [v for v in clause.variants if in_the_texts(v)] or clause.variants:
-        words = {t: weight(counts[word(t)], (t,), clause.status) for t in dict.fromkeys(variant) if counts[word(t)]}
+        words = {t: idf(holding(t), total) for t in dict.fromkeys(variant) if holding(t)}
         # another wording of the finding (the lexicon's, not the query's) is its synonym only whole: "filling
         # defect pulmonary artery" for "pulmonary embolism" is no "filling" or "defect", "pleural fluid" no "fluid"
         whole_only = bool(own) and variant not in own and len(words) > 1
@@ -259,10 +298,10 @@ def relaxed_alternatives(clause: Clause, counts: dict[Clause, int], total: int, 
         units += [("slot", s, w) for s, w in slots.items()]
         units = sorted(units, key=lambda u: -u[2])
         # where the finding is (anatomy()): a relaxed match holds some of it, unless the archive is about that organ
-        where = [u for u in units if _names_uncommon_organ(u, counts, total)][:RELAXED_UNITS]
+        where = [u for u in units if _names_uncommon_organ(u, counts, total, anatomy_named)][:RELAXED_UNITS]
         units = where + [u for u in units if u not in where][:RELAXED_UNITS - len(where)]
         total_weight = sum(w for _, _, w in units)
-        rare = {t for t in words if counts[word(t)] <= rare_share * total}  # a finding's word, never a modifier
+        rare = {t for t in words if holding(t) <= rare_share * total}  # a finding's word, never a modifier
         for size in range(1, len(units) + 1):
             for subset in combinations(units, size):
                 if where and not any(u in where for u in subset):
@@ -274,19 +313,20 @@ def relaxed_alternatives(clause: Clause, counts: dict[Clause, int], total: int, 
                     continue
                 held = (frozenset(t for kind, t, _ in subset if kind == "word"),
                         frozenset(s for kind, s, _ in subset if kind == "slot"))
+                # what is left of the finding must not be a wording more general than it: "effusion" alone of
+                # "pleural effusion", "nodule" of "lung nodule" (the lexicon's broader wordings; concept_wordings);
+                # such a subset is no alternative, so the larger ones holding it stay candidates
+                if not held[1] and any(held[0] <= set(b) for b in clause.broader):
+                    continue
                 if not any(w <= held[0] and s <= held[1] for w, s in found):  # minimal: nothing smaller suffices
                     found.append(held)
     # an alternative of one wording may contain another's (both hold "brain"): the smaller one already matches
     minimal = [(w, s) for w, s in found if not any((w2, s2) != (w, s) and w2 <= w and s2 <= s for w2, s2 in found)]
-    # what is left of the finding must not be a wording more general than it: "effusion" alone of "pleural
-    # effusion", "nodule" of "lung nodule" (the lexicon's broader wordings; concept_wordings)
-    minimal = [(w, s) for w, s in minimal if s or not any(w <= set(b) for b in clause.broader)]
     return [_alternative(clause, words, held_slots) for words, held_slots in minimal]
 
 
-def _organs(terms) -> list[tuple[str, ...]]:
-    """The anatomy ``terms`` name, each as all its forms."""
-    table = anatomy()
+def _organs(terms, table: dict[str, tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """The anatomy ``terms`` name, each as the words that hold it (``table``: _anatomy_of a clause)."""
     return list(dict.fromkeys(table[t] for t in terms if t in table))
 
 
@@ -294,18 +334,18 @@ def _organ_unit(forms: tuple[str, ...], status: str = "any") -> Clause:
     return Clause(status=status, variants=tuple((t,) for t in forms))
 
 
-def _names_uncommon_organ(unit, counts: dict, total: int) -> bool:
+def _names_uncommon_organ(unit, counts: dict, total: int, table: dict[str, tuple[str, ...]]) -> bool:
     """Whether a unit of the weighing (a word or a modifier slot) names anatomy the archive is not about: one in
     more than COMMON_ORGAN of the sentences (any form) is what the archive is about, and its texts leave it
     unsaid ("infiltrate" in a chest report is the lung's)."""
     kind, term, _ = unit
-    organs = _organs((term,) if kind == "word" else term)
+    organs = _organs((term,) if kind == "word" else term, table)
     return any(counts.get(_organ_unit(forms), 0) <= COMMON_ORGAN * total for forms in organs)
 
 
-def _any_form(slot: tuple[str, ...]) -> tuple[str, ...]:
+def _any_form(slot: tuple[str, ...], table: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
     """A modifier slot with each anatomy word's other forms ("lung": also "pulmonary")."""
-    return tuple(dict.fromkeys(f for t in slot for f in anatomy().get(t, (t,))))
+    return tuple(dict.fromkeys(f for t in slot for f in table.get(t, (t,))))
 
 
 def _alternative(clause: Clause, words: frozenset, slots: frozenset) -> Clause:
@@ -314,11 +354,12 @@ def _alternative(clause: Clause, words: frozenset, slots: frozenset) -> Clause:
     the clause's sides."""
     from itertools import product
 
-    finding = tuple(sorted(t for t in words if t not in anatomy()))
-    where = [anatomy()[t] for t in sorted(words) if t in anatomy()]
+    table = _anatomy_of(clause)
+    finding = tuple(sorted(t for t in words if t not in table))
+    where = [table[t] for t in sorted(words) if t in table]
     variants = tuple(finding + forms for forms in product(*where)) if words else ()
     return Clause(status=clause.status, variants=variants, label=clause.label, sides=clause.sides,
-                  slots=tuple(_any_form(s) for s in clause.slots if s in slots))
+                  slots=tuple(_any_form(s, table) for s in clause.slots if s in slots))
 
 
 @dataclass
