@@ -281,3 +281,12 @@ def test_a_relaxed_match_holds_the_organ_through_its_parts_and_forms(tmp_path):
         # the lingula is the lung's: no thyroid nodule
         assert found("lung nodule") == {7}
 
+
+def test_a_sign_of_any_arterys_dissection_is_no_aortic_dissection(tmp_path):
+    # a dissection flap or an intimal flap is seen in any dissected artery: the lexicon words them with the aorta
+    reports = ["Coronary angiography: dissection flap in the LAD.", "Intimal flap of the right carotid artery.",
+               "CT: intimal flap in the descending aorta.", "Dissection of the thoracic aorta.",
+               "Aortic dissection extending to the iliac arteries."] + ["Normal study."] * 300
+    with open_index(build(tmp_path / "index", reports=reports)) as index:
+        hits = index.search_text("aortic dissection", k=10, target="text", mode="lexical")
+    assert set(keys(hits)) == {2, 3, 4}
