@@ -187,3 +187,14 @@ def test_the_store_decides_a_texts_status_as_the_python_check_does(store):
         item = ids[f"k{texts.index(text)}"]
         assert tier_from_sets([clause], assertion_sets(store, "text", [clause]), item) == \
             TIERS[clause.status][decision] == tier(clause, decision), (query, text)
+
+
+def test_a_denied_querys_search_reads_a_broader_wording_only_as_itself(store):
+    # the ranked search of a denied finding also finds its broader wording denied ("No effusion."), as a phrase and
+    # not inside another of the lexicon's wordings ("No pericardial effusion.", "No mass effect.")
+    archive = store.archive_id("t", "/t")
+    texts = ["No mass effect.", "No intracranial mass.", "No pericardial effusion.", "No effusion."]
+    store.add_items(archive, [NewItem(Item(key=f"k{i}", text=t), content_hash=f"k{i}", text_vector_id=i)
+                              for i, t in enumerate(texts)])
+    assert _ids(store, "no brain tumor") == {1}
+    assert _ids(store, "no pleural effusion") == {3}
