@@ -146,6 +146,14 @@ def test_text_only_hit_has_no_thumbnail(client):
     assert report["has_image"] is False and report["thumbnail_url"] is None
 
 
+def test_a_search_that_finds_nothing_still_names_its_mode(client):
+    # the library's default mode ran (hybrid): the response said "mode": null when no hit carried one
+    body = client.get("/api/search", params={"q": "chest", "split": "nope"}).json()
+    assert body["results"] == [] and body["mode"] == "hybrid"
+    assert client.get("/api/search", params={"q": "chest", "split": "nope", "mode": "lexical"}).json()["mode"] == \
+        "lexical"
+
+
 @pytest.mark.parametrize("params, status, code", [
     ({"q": "   "}, 400, "bad_query"),
     ({"q": "chest", "k": 0}, 422, "invalid_request"),

@@ -53,10 +53,11 @@ def search_text(
     services: Services = Depends(get_services),
 ):
     """Search by words: text -> image or text -> report/caption."""
-    mode = mode or services.settings.default_mode
-    options = {"mode": mode} if mode else {}
+    from medsearch.search import check_mode
+
+    mode = check_mode(mode or services.settings.default_mode)  # the mode that runs, named even when nothing is found
     results = services.encoding(services.index.search_text, query.q, k=query.k, target=query.target, expand=expand,
-                                filters=query.filters, **options)
+                                filters=query.filters, mode=mode)
     searched_for = next((r.searched_for for r in results if r.searched_for), None)
     return {"query": query.q, "target": query.target, "k": query.k, "results": [hit_view(r) for r in results],
             "searched_for": searched_for, "mode": next((r.mode for r in results if r.mode), mode)}
