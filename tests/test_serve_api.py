@@ -154,6 +154,33 @@ def test_a_search_that_finds_nothing_still_names_its_mode(client):
         "lexical"
 
 
+@pytest.mark.parametrize("path, method, query", [
+    ("/api/search", "get", {"q": "chest"}), ("/api/items/1/similar", "get", {}),
+    ("/api/diverse", "get", {"q": "chest"}), ("/api/cases", "get", {"q": "chest"}),
+    ("/api/search/image", "post", {}),
+])
+def test_a_filter_value_no_item_has_is_named_when_nothing_is_found(client, path, method, query):
+    """A typo in a filter value found nothing in silence (200, no results); the response says which value no item
+    of the index has and the values it does have, as the CLI does on stderr."""
+    params = {**query, "modality": "ultrasound", "split": "nope", "licence": "CC BY*"}
+    if method == "get":
+        response = client.get(path, params=params)
+    else:
+        response = client.post(path, params=params, content=png_bytes(), headers={"content-type": "image/png"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["results"] == []
+    assert body["notices"] == ["no item in this index has modality 'ultrasound' (it has: CT, XR, unknown)",
+                               "no item in this index has split 'nope' (it has: test)"]
+
+
+def test_notices_are_empty_when_the_filter_values_exist(client):
+    body = client.get("/api/search", params={"q": "chest", "modality": "CT"}).json()
+    assert body["results"] and body["notices"] == []
+    nothing = client.get("/api/search", params={"q": "chest", "modality": "CT", "labels": "fracture"}).json()
+    assert nothing["results"] == [] and nothing["notices"] == []  # each value exists; together they match none
+
+
 @pytest.mark.parametrize("params, status, code", [
     ({"q": "   "}, 400, "bad_query"),
     ({"q": "chest", "k": 0}, 422, "invalid_request"),

@@ -95,19 +95,8 @@ def warn_if_reanalysis_needed(idx) -> None:
         typer.echo(warning, err=True)
 
 
-# the filters a facet of the index can show to be absent: option, Filters field, facet
-FACETED_FILTERS = (("--modality", "modality", "modalities"), ("--split", "split", "splits"),
-                   ("--licence", "licence", "licences"))
-
-
 def absent_filter_values(facets: dict[str, dict[str, int]], filters) -> list[str]:
-    """One line per filter value that no item of the index has (modality in any spelling, split, licence or
-    licence prefix: the rules of ``Filters.admits``), naming the values it does have: why a filtered search
-    found nothing, when that is why."""
-    lines = []
-    for option, name, facet in FACETED_FILTERS:
-        present = facets.get(facet, {})
-        if getattr(filters, name) and not any(filters.admits(name, value) for value in present):
-            have = ", ".join(sorted(present)) or "none"
-            lines.append(f"no item in this index has {option} {getattr(filters, name)!r} (it has: {have})")
-    return lines
+    """One line per filter value that no item of the index has (``Filters.absent_from``), naming the values it
+    does have: why a filtered search found nothing, when that is why."""
+    return [f"no item in this index has --{name} {value!r} (it has: {', '.join(have) or 'none'})"
+            for name, value, have in filters.absent_from(facets)]

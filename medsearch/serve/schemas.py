@@ -54,6 +54,8 @@ class SearchResponse(BaseModel):
     results: list[Hit]
     searched_for: str | None = None  # the query as searched: normalised, abbreviations expanded
     mode: Mode | None = None
+    notices: list[str] = Field(default_factory=list, description="when nothing was found: each filter value that "
+                                                                 "no item of the index has, and the values it has")
 
 
 class ItemDetail(ItemSummary):

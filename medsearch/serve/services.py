@@ -37,6 +37,9 @@ class IndexLike(Protocol):
 
     def info(self) -> dict: ...
 
+    @property
+    def store(self): ...  # medsearch.store.Store: facets() for the filter notices
+
     def close(self) -> None: ...
 
 
@@ -67,6 +70,14 @@ class Services:
         if not 1 <= k <= limit:
             raise ApiError(422, "invalid_request", f"k must be between 1 and {limit}")
         return k
+
+    def filter_notices(self, filters, results) -> list[str]:
+        """Why a filtered search found nothing, when a filter value is why: one line per value no item of the index
+        has, naming those it has (``Filters.absent_from``). Empty when something was found or nothing filtered."""
+        if results or filters is None:
+            return []
+        return [f"no item in this index has {name} {value!r} (it has: {', '.join(have) or 'none'})"
+                for name, value, have in filters.absent_from(self.index.store.facets())]
 
     def export_image(self, record) -> bytes | None:
         """The PNG an exported teaching file embeds for ``record`` (``export_image_size``); None when it has no

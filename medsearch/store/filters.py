@@ -8,6 +8,10 @@ from medsearch.archives.modality import same_modality
 from medsearch.concepts import label_alternatives
 
 
+# the fields a facet of the index (``Store.facets``) can show to be absent -> that facet
+FACETED_FIELDS = {"modality": "modalities", "split": "splits", "licence": "licences"}
+
+
 @dataclass
 class Filters:
     """Restrict results to items that match every field set here.
@@ -34,6 +38,17 @@ class Filters:
             return False
         have = set(record.labels or [])
         return all(have.intersection(label_alternatives(label)) for label in self.labels or [])
+
+    def absent_from(self, facets: dict[str, dict[str, int]]) -> list[tuple[str, str, list[str]]]:
+        """(field, value asked, the values the index has) for each of modality, split and licence whose value no
+        item of the index has, by the rules of ``admits``; ``facets``: ``Store.facets()``. Why a filtered search
+        found nothing, when that is why (the CLI and the server say it)."""
+        absent = []
+        for name, facet in FACETED_FIELDS.items():
+            present = (facets.get(facet) or {}).keys()
+            if getattr(self, name) and not any(self.admits(name, value) for value in present):
+                absent.append((name, getattr(self, name), sorted(str(value) for value in present)))
+        return absent
 
     def admits(self, name: str, value: str | None) -> bool:
         """Whether an item whose ``name`` (modality, split or licence) is ``value`` passes that field's rule

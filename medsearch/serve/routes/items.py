@@ -42,6 +42,7 @@ def item_similar(
     services: Services = Depends(get_services),
 ):
     """More like this: the item's stored vector is the query (no re-encoding); the item itself is left out."""
-    k, target = services.checked_k(k), canonical_target(target)
-    results = services.index.search_similar(item_id, k=k, target=target, filters=filters.to_filters())
-    return {"query": f"item {item_id}", "target": target, "k": k, "results": [hit_view(r) for r in results]}
+    k, target, wanted = services.checked_k(k), canonical_target(target), filters.to_filters()
+    results = services.index.search_similar(item_id, k=k, target=target, filters=wanted)
+    return {"query": f"item {item_id}", "target": target, "k": k, "results": [hit_view(r) for r in results],
+            "notices": services.filter_notices(wanted, results)}

@@ -60,7 +60,8 @@ def search_text(
                                 filters=query.filters, mode=mode)
     searched_for = next((r.searched_for for r in results if r.searched_for), None)
     return {"query": query.q, "target": query.target, "k": query.k, "results": [hit_view(r) for r in results],
-            "searched_for": searched_for, "mode": next((r.mode for r in results if r.mode), mode)}
+            "searched_for": searched_for, "mode": next((r.mode for r in results if r.mode), mode),
+            "notices": services.filter_notices(query.filters, results)}
 
 
 UPLOAD_BODY = {
@@ -91,8 +92,9 @@ async def search_image(
     services: Services = Depends(get_services),
 ):
     """Search by an uploaded image. The file is read in memory, used for this query and dropped."""
-    k, target = services.checked_k(k), canonical_target(target)
+    k, target, wanted = services.checked_k(k), canonical_target(target), filters.to_filters()
     image, label = await uploaded_image(request, services)
     results = await run_in_threadpool(services.encoding, services.index.search_image, image, k=k, target=target,
-                                      filters=filters.to_filters())
-    return {"query": label, "target": target, "k": k, "results": [hit_view(r) for r in results]}
+                                      filters=wanted)
+    return {"query": label, "target": target, "k": k, "results": [hit_view(r) for r in results],
+            "notices": services.filter_notices(wanted, results)}

@@ -30,7 +30,8 @@ def cases_text(query: TextQuery = Depends(text_query), services: Services = Depe
 
     hits = services.encoding(search_cases_text, services.index, query.q, k=query.k, target=query.target,
                              filters=query.filters)
-    return {"query": query.q, "k": query.k, "results": [case_hit_view(h) for h in hits]}
+    return {"query": query.q, "k": query.k, "results": [case_hit_view(h) for h in hits],
+            "notices": services.filter_notices(query.filters, hits)}
 
 
 @router.post("/api/cases/image", responses=ERRORS, openapi_extra=UPLOAD_BODY)
@@ -39,11 +40,12 @@ async def cases_image(request: Request, k: int = Query(10, description="number o
     """Nearest cases to an uploaded image (image -> image), one hit per case."""
     from medsearch.teaching.cases import search_cases_image
 
-    k = services.checked_k(k)
+    k, wanted = services.checked_k(k), filters.to_filters()
     image, label = await uploaded_image(request, services)
     hits = await run_in_threadpool(services.encoding, search_cases_image, services.index, image, k=k,
-                                   filters=filters.to_filters())
-    return {"query": label, "k": k, "results": [case_hit_view(h) for h in hits]}
+                                   filters=wanted)
+    return {"query": label, "k": k, "results": [case_hit_view(h) for h in hits],
+            "notices": services.filter_notices(wanted, hits)}
 
 
 @router.get("/api/case", responses=ERRORS)
@@ -74,7 +76,8 @@ def diverse_text(query: TextQuery = Depends(text_query), services: Services = De
     from medsearch.teaching.diverse import diverse_text as run
 
     results = services.encoding(run, services.index, query.q, k=query.k, target=query.target, filters=query.filters)
-    return {"query": query.q, "target": query.target, "k": query.k, "results": [hit_view(r) for r in results]}
+    return {"query": query.q, "target": query.target, "k": query.k, "results": [hit_view(r) for r in results],
+            "notices": services.filter_notices(query.filters, results)}
 
 
 @router.post("/api/diverse/image", responses=ERRORS, openapi_extra=UPLOAD_BODY)
@@ -83,11 +86,12 @@ async def diverse_image(request: Request, k: int = Query(10, description="number
                         filters: FilterParams = Depends(filter_params), services: Services = Depends(get_services)):
     from medsearch.teaching.diverse import diverse_image as run
 
-    k, target = services.checked_k(k), canonical_target(target)
+    k, target, wanted = services.checked_k(k), canonical_target(target), filters.to_filters()
     image, label = await uploaded_image(request, services)
     results = await run_in_threadpool(services.encoding, run, services.index, image, k=k, target=target,
-                                      filters=filters.to_filters())
-    return {"query": label, "target": target, "k": k, "results": [hit_view(r) for r in results]}
+                                      filters=wanted)
+    return {"query": label, "target": target, "k": k, "results": [hit_view(r) for r in results],
+            "notices": services.filter_notices(wanted, results)}
 
 
 # -- different diagnosis -------------------------------------------------------------------------------------
