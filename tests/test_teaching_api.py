@@ -99,3 +99,19 @@ def test_export_cases_html_has_text_images_and_licences(client):
     assert html.count("data:image/png;base64,") == 2 + 3 and "MedPix 2.0: research and education use" in html
     missing = client.post("/api/export/cases/html", json={"cases": [{"archive": "medpix", "case": "zzz"}]})
     assert missing.status_code == 404
+
+
+def test_a_case_files_header_takes_a_cases_licence_from_its_items_when_the_case_states_none():
+    """A PMC article as a case states no licence of its own; its figures do. The header said "licences: CC BY,
+    unknown" (and "1 cases") for a file whose every image is CC BY."""
+    from types import SimpleNamespace
+
+    from medsearch.serve.export_cases import render_case_file
+
+    figure = SimpleNamespace(key="ROCO_1", text="Right pleural effusion.", licence="CC BY", item_id=1, labels=[],
+                             archive="demo", extra={}, image_path=None, modality=None, split=None)
+    view = {"archive": "demo", "case": "PMC1", "licence": None, "sections": {}, "labels": []}
+    html = render_case_file("Effusions", [(view, [(figure, None)], None)], [(figure, None, None)])
+    header = html[html.index('<p class="meta">'):]
+    assert "1 case, 1 figure ·" in header and "licences: CC BY." in header
+    assert html.count("Licence: CC BY") == 2  # the case block's and the figure's
