@@ -46,7 +46,7 @@ from indexer.embed import DEFAULT_BATCH_SIZE, EmbeddedBatch, TorchEmbedder
 from indexer.limits import check_counts
 from indexer.lock import index_lock
 from indexer.reader import ArchiveReader, Pending, ReadResult
-from indexer.writer import IndexWriter, open_index_dir
+from indexer.writer import IndexWriter, index_vector_files, open_index_dir
 
 COMMIT_EVERY = 16  # at most this many batches per durable chunk
 FLUSH_ITEMS = 256  # ... and at most this many items
@@ -220,12 +220,12 @@ def _build(archive, index_dir: Path, encoder, options: IndexOptions, reembed: bo
             store = Store.open(files.db_url(manifest=manifest))
         try:
             with timer.stage("open"):
+                if not reembed:  # before this run adds its archive to a store that may be another index's
+                    refuse_rows_without_vectors(files, manifest, store)
                 archive_id = store_archive_id(store, archive)
                 known = store.known_hashes(archive_id)
             writer = IndexWriter(index_dir, manifest, store, archive_id, options.factory, id_base=id_base,
                                  retrain=options.retrain)
-            if not reembed:
-                refuse_rows_without_vectors(known, writer, archive.name, store)
             summary.reclaimed = writer.reclaim_orphans()
             full_read = options.limit is None and options.source is None
             source = options.source or ArchiveReader(archive, options.limit)
@@ -357,17 +357,20 @@ def exchange_dirs(a: Path, b: Path) -> None:
     aside.rename(a)
 
 
-def refuse_rows_without_vectors(known: dict, writer: IndexWriter, archive_name: str, store) -> None:
-    """A database that already holds this archive, with an index directory that holds none of its vectors (a
-    fresh ``--index`` pointed at a shared ``--db``): the rows point at vectors elsewhere. Refused: trusting them
-    would report every item "unchanged" and leave an index with no vectors; re-embedding would repoint rows that
-    the other index directory still uses."""
-    if known and not any(vectors.count() for vectors in writer.vectors.values()):
-        raise IndexMismatch(
-            f"{store!r} already holds archive {archive_name!r} ({len(known)} items) but {writer.files.path} has "
-            "none of its vectors: they belong to another index directory",
-            hint="pass the --index that was built with this --db, use a fresh --db, or add --rebuild to re-embed "
-                 "into this directory (the other one then stops matching)")
+def refuse_rows_without_vectors(files: IndexDir, manifest: IndexManifest, store) -> None:
+    """A database that already holds items (of this archive or any other), with an index directory that holds
+    no vectors (a fresh ``--index`` pointed at another index's ``--db``): the rows point at vectors elsewhere.
+    Refused: trusting them would report every item "unchanged" and leave an index with no vectors; writing
+    beside them would give this directory's vectors the ids the other directory's rows point at (each index
+    then answers with the other's items); re-embedding would repoint rows the other directory still uses."""
+    if any(vectors.count() for vectors in index_vector_files(files, manifest).values()) or not store.has_items():
+        return
+    counts = store.counts()
+    raise IndexMismatch(
+        f"{store!r} already holds {counts['items']} items ({counts['archives']} archive(s)) but {files.path} has "
+        "none of their vectors: they belong to another index directory",
+        hint="give each index its own --db, pass the --index that was built with this --db, or add --rebuild to "
+             "re-embed this archive into this directory (the other one then stops matching)")
 
 
 def store_archive_id(store, archive) -> int:

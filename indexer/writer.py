@@ -65,6 +65,14 @@ def open_index_dir(index_dir: Path, encoder, db_url: str | None,
     return manifest
 
 
+def index_vector_files(files: IndexDir, manifest: IndexManifest) -> dict[str, VectorFile]:
+    """Each modality's vector file: the one the manifest names, or this generation's name when it names none
+    yet (a new index, or a killed first run whose vectors the manifest does not list)."""
+    return {m: VectorFile(files.file(entry.vectors_file) if (entry := manifest.modalities.get(m))
+                          else files.vectors(m, manifest.generation), manifest.dim)
+            for m in MODALITIES}
+
+
 class IndexWriter:
     def __init__(self, index_dir: Path, manifest: IndexManifest, store, archive_id: int, factory: str | None = None,
                  id_base: int = 0, retrain: bool = False):
@@ -76,10 +84,9 @@ class IndexWriter:
         self.retrain = retrain
         self.vectors: dict[str, VectorFile] = {}
         self.base: dict[str, int] = {}
-        for m in MODALITIES:
+        for m, vectors in index_vector_files(self.files, manifest).items():
             entry = manifest.modalities.get(m)
-            path = self.files.file(entry.vectors_file) if entry else self.files.vectors(m, manifest.generation)
-            self.vectors[m] = VectorFile(path, manifest.dim)
+            self.vectors[m] = vectors
             self.base[m] = entry.id_base if entry else id_base
         self._buffer: list[Embedded] = []
         self.written = 0

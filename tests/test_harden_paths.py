@@ -221,7 +221,7 @@ def test_fresh_index_dir_over_a_database_holding_the_archive_is_refused(tmp_path
     first = build_index(archive, tmp_path / "idx1", FakeEncoder(),
                         IndexOptions(db_url=store_url, workers=0, progress=False))
     assert first.indexed == 3
-    with pytest.raises(IndexMismatch, match="none of its vectors"):
+    with pytest.raises(IndexMismatch, match="none of their vectors"):
         build_index(archive, tmp_path / "idx2", FakeEncoder(),
                     IndexOptions(db_url=store_url, workers=0, progress=False))
     assert not (tmp_path / "idx2" / "image_vectors.npy").exists()

@@ -1,0 +1,41 @@
+"""Found by using every command as a hospital data team, a researcher and an educator would (session 5 user QA):
+each test reproduces one defect on tiny data made here, with the fake encoder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from medsearch.archives import open_archive
+from medsearch.errors import IndexMismatch
+from medsearch.models.fake import FakeEncoder
+from indexer.pipeline import IndexOptions, build_index
+from test_harden_paths import good_rows, make_csv_archive
+
+
+def other_manifest(tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(f'name = "{name}"\nreader = "csv"\n[source]\ntable = "items.csv"\n'
+                    '[fields]\nid = "id"\nimage = "image"\ntext = "text"\n')
+    return path
+
+
+def test_a_second_index_directory_over_a_database_holding_another_archive_is_refused(tmp_path, store_url):
+    # Two index directories pointed at one --db: the second one's vector ids (0, 1, ...) collided with the first's,
+    # so the first index answered with the second archive's items, and `verify` passed on both.
+    first_archive = open_archive(other_manifest(tmp_path, "ward-a"), make_csv_archive(tmp_path / "a", good_rows(3)))
+    second_archive = open_archive(other_manifest(tmp_path, "ward-b"), make_csv_archive(tmp_path / "b", good_rows(2)))
+    options = IndexOptions(db_url=store_url, workers=0, progress=False)
+    assert build_index(first_archive, tmp_path / "idx1", FakeEncoder(), options).indexed == 3
+    for _ in range(2):  # the refused run leaves nothing that lets a second try through
+        with pytest.raises(IndexMismatch, match="another index directory"):
+            build_index(second_archive, tmp_path / "idx2", FakeEncoder(), options)
+    from medsearch.search import open_index
+
+    with open_index(tmp_path / "idx1", model=FakeEncoder(), db_url=store_url) as index:
+        assert index.store.counts()["archives"] == 1  # the refused run added no archive row to the other's store
+        keys = {hit.key for hit in index.search_text("finding 1 on a chest film", k=10)}
+    assert keys == {"c0", "c1", "c2"}
+    # one directory holding two archives stays possible
+    assert build_index(second_archive, tmp_path / "idx1", FakeEncoder(), options).indexed == 2
