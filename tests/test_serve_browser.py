@@ -256,3 +256,68 @@ def test_case_view_draft_differential_and_case_export(browser_page, medpix_live_
     assert 'class="case"' in html and "History" in html and "Findings" in html
     assert "MedPix 2.0: research and education use" in html and "data:image/png;base64," in html
     assert problems == []
+
+
+@pytest.fixture
+def findings_live_url(tmp_path):
+    """A live server over four chosen figures: one asserts a pleural effusion, one denies it, one never mentions
+    it (and has no modality), one is a report without image."""
+    from test_serve_support import LiveServer, open_served_index, png_bytes
+
+    items = []
+    for i, (text, modality) in enumerate([("Right pleural effusion with compressive atelectasis.", "CR"),
+                                          ("No pleural effusion. Heart size normal.", "CT"),
+                                          ("Fracture of the left femoral neck.", None)]):
+        path = tmp_path / f"fig{i}.png"
+        path.write_bytes(png_bytes((96, 80), seed=i))
+        items.append(dict(archive="roco", key=f"ROCO_{i}", image_path=str(path), text=text, labels=[],
+                          split="test", licence="CC BY", modality=modality))
+    items.append(dict(archive="iu", key="CXR1", image_path=None, text="Small left pleural effusion.", labels=[],
+                      split="test", licence="CC BY", modality="CR"))
+    index = open_served_index(tmp_path / "index", items, tmp_path)
+    from medsearch.serve.app import create_app
+
+    with LiveServer(create_app(index)) as url:
+        yield url
+
+
+def test_each_hit_says_why_it_matched_and_the_page_works_from_the_keyboard(browser_page, findings_live_url,
+                                                                            query_png, tmp_path):
+    """The educator sees, on each card, the query's words found in the text and each finding's status there
+    (asserted / negated / not mentioned), not only in a tooltip; the modality by name; an empty result with the
+    reason; and the image search reachable without a mouse."""
+    from playwright.sync_api import expect
+
+    page, problems = browser_page
+    page.goto(findings_live_url + "/")
+    expect(page.locator("#index-info")).to_contain_text("fake")
+    page.uncheck("#diverse")
+    page.fill("#q", "pleural effusion")
+    page.press("#q", "Enter")
+    page.wait_for_selector(".card")
+    asserted = page.locator('.card:has-text("Right pleural effusion")')
+    expect(asserted.locator(".why")).to_contain_text("pleural effusion: stated")
+    expect(asserted.locator(".why .terms")).to_contain_text("pleural, effusion")
+    expect(asserted.locator(".top")).to_contain_text("X-ray")  # the modality's name, not its code
+    denied = page.locator('.card:has-text("No pleural effusion")')
+    expect(denied.locator('.why [data-status="negated"]')).to_have_text("pleural effusion: negated")
+    unrelated = page.locator('.card:has-text("femoral neck")')
+    expect(unrelated.locator(".why")).to_contain_text("pleural effusion: not mentioned")
+    expect(unrelated.locator(".top")).not_to_contain_text("image")  # no modality: nothing in its place
+    page.screenshot(path=str(tmp_path / "why.png"))
+
+    # a filter value no item has: the status says so, not just "0 images"
+    page.goto(findings_live_url + "/?q=effusion")
+    page.wait_for_selector(".card")
+    page.evaluate("""() => { const s = document.getElementById('f-split');
+        s.append(new Option('nope', 'nope')); s.value = 'nope'; s.dispatchEvent(new Event('change')); }""")
+    expect(page.locator("#status")).to_contain_text("No images found")
+    expect(page.locator("#status")).to_contain_text("no item in this index has split 'nope'")
+
+    # keyboard: "choose a file" is a button (it was a label round a hidden input: no Tab stop), Enter opens it
+    page.locator("#choose-file").focus()
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Enter")
+    chooser.value.set_files(str(query_png))
+    expect(page.locator("#status")).to_contain_text("for the image query.png")
+    assert problems == []

@@ -9,6 +9,7 @@ let lastSearch = null;      // {kind: "text"|"image"|"similar", ...} re-run when
 let currentDetail = null;   // item shown in the detail dialog
 let currentCase = null;     // case shown in the case view
 let lastFile = null;        // the latest uploaded image: "Draft a report" and "Different diagnosis" use it
+let modalityNames = {};     // modality code -> its name ("XR" -> "X-ray"), from /api/info's facets
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -77,6 +78,7 @@ async function loadInfo() {
     for (const option of $("target").options) option.disabled = !info.targets.includes(option.value);
     if (!info.targets.includes($("target").value)) $("target").value = info.targets[0];
     fillSelect($("f-modality"), info.facets.modality);
+    modalityNames = Object.fromEntries(info.facets.modality.filter((f) => f.label).map((f) => [f.value, f.label]));
     fillSelect($("f-split"), info.facets.split);
     fillSelect($("f-licence"), info.facets.licence);
     // clinically useful facets: named findings and body regions (a name filters on every code it stands for),
@@ -166,9 +168,15 @@ function describe(search) {
   return `item ${search.itemId} (more like this)`;
 }
 
+// "No images found for ..." with the server's reasons (a filter value no item has), when nothing was found
+function emptyStatus(what, search, data) {
+  return [`No ${what} found for ${describe(search)}.`, ...(data.notices || [])].join(" ");
+}
+
 function showResults(search, data) {
   const what = data.target === "image" ? "images" : "reports";
-  $("status").textContent = `${data.results.length} ${what} for ${describe(search)}`;
+  $("status").textContent = data.results.length ? `${data.results.length} ${what} for ${describe(search)}`
+    : emptyStatus(what, search, data);
   $("results").replaceChildren(...data.results.map(card));
 }
 
@@ -177,7 +185,8 @@ function showCases(search, data) {
     const reference = data.reference_diagnosis || (data.reference_labels || []).join(", ") || "unknown";
     $("status").textContent = `${data.results.length} look-alike cases for ${describe(search)} with a diagnosis other than “${reference}” (${data.reference_source})`;
   } else {
-    $("status").textContent = `${data.results.length} cases for ${describe(search)}`;
+    $("status").textContent = data.results.length ? `${data.results.length} cases for ${describe(search)}`
+      : emptyStatus("cases", search, data);
   }
   $("results").replaceChildren(...data.results.map(caseCard));
 }
@@ -295,6 +304,27 @@ function snippetNode(hit) {
   return p;
 }
 
+// Why a text search found the hit: which ranking found it, the query's words in its text, and the text's status
+// for each finding of the query (negated, uncertain, ...), shown on the card, not only in a tooltip.
+const STATUS_WORDS = {asserted: "stated", negated: "negated", uncertain: "uncertain", historical: "history",
+                      absent: "not mentioned"};
+
+function whyNode(hit) {
+  if (!hit.mode) return "";
+  const via = hit.lexical_score == null ? "by meaning" : hit.dense_score == null ? "by words" : "by words and meaning";
+  const parts = [el("span", {class: "via", text: via})];
+  if (hit.matched_terms && hit.matched_terms.length) {
+    parts.push(el("span", {class: "terms", text: "matched: " + hit.matched_terms.join(", ")}));
+  }
+  for (const [finding, status] of Object.entries(hit.assertion || {})) {
+    parts.push(el("span", {class: "finding", "data-status": status,
+                           text: `${finding}: ${STATUS_WORDS[status] || status}`}));
+  }
+  return el("p", {class: "why"}, ...parts);
+}
+
+function modalityName(code) { return code ? modalityNames[code] || code : ""; }
+
 function card(hit) {
   const picture = hit.thumbnail_url
     ? el("img", {src: hit.thumbnail_url + "?size=256", alt: hit.key, loading: "lazy"})
@@ -304,9 +334,10 @@ function card(hit) {
   return el("article", {class: "card", "data-item-id": String(hit.item_id)},
     picture,
     el("div", {class: "body"},
-      el("div", {class: "top"}, el("span", {text: `#${hit.rank} · ${hit.modality || hit.target}`}),
+      el("div", {class: "top"}, el("span", {text: [`#${hit.rank}`, modalityName(hit.modality)].filter(Boolean).join(" · ")}),
          el("span", {class: "score", text: hit.score.toFixed(3)})),
       snippetNode(hit),
+      whyNode(hit),
       labelsNode(hit),
       el("p", {class: "licence", text: "Licence: " + (hit.licence || "unknown")}),
       el("div", {class: "row"},
@@ -453,6 +484,7 @@ document.addEventListener("DOMContentLoaded", () => {
   zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
   zone.addEventListener("dragleave", () => zone.classList.remove("over"));
   zone.addEventListener("drop", (e) => { e.preventDefault(); zone.classList.remove("over"); searchFile(e.dataTransfer.files[0]); });
+  $("choose-file").addEventListener("click", () => $("file-input").click());
   $("file-input").addEventListener("change", (e) => { searchFile(e.target.files[0]); e.target.value = ""; });
   $("detail-similar").addEventListener("click", () => { $("detail").close(); run({kind: "similar", itemId: currentDetail.item_id}); });
   $("detail-add").addEventListener("click", async () => { await addToCollection(currentDetail.item_id); $("detail-add").textContent = "In collection"; });
