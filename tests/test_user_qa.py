@@ -39,3 +39,34 @@ def test_a_second_index_directory_over_a_database_holding_another_archive_is_ref
     assert keys == {"c0", "c1", "c2"}
     # one directory holding two archives stays possible
     assert build_index(second_archive, tmp_path / "idx1", FakeEncoder(), options).indexed == 2
+
+
+def test_broken_and_unmatched_rows_of_a_dicom_report_table_are_recorded_with_their_lines(tmp_path):
+    # A report table's broken rows (wrong field count, an unterminated quote) were read as reports (or vanished)
+    # without a word; a report whose key no DICOM file has was dropped silently; and a report spanning two lines
+    # put every later row's line number off by one.
+    from dicom_factory import write_dicom
+
+    for name, accession in (("a.dcm", "ACC1"), ("b.dcm", "ACC2")):
+        write_dicom(tmp_path / "dicom" / name, StudyInstanceUID="1.2.826.0.1.99", Modality="CR", AccessionNumber=accession)
+    (tmp_path / "reports.csv").write_text(
+        "accession,report,split\n"
+        'ACC1,"Clear lungs.\nNo effusion.",train\n'   # lines 2-3
+        "ACC9,A report for a study not in the folder.,train\n"   # line 4
+        "ACC3,too few fields\n"   # line 5
+        'ACC2,Small nodule.,test\n'   # line 6
+        'ACC4,"never closed,train\n'   # line 7
+    )
+    (tmp_path / "mine.toml").write_text(
+        'name = "ward"\nreader = "dicom-folder"\n[source]\nimages = "dicom"\nreports = "reports.csv"\n'
+        'report_key = "AccessionNumber"\nreport_key_column = "accession"\n[fields]\ntext = "report"\nsplit = "split"\n')
+    archive = open_archive(tmp_path / "mine.toml", tmp_path)
+    texts = sorted(item.text for item in archive.items())
+    assert texts == ["Clear lungs.\nNo effusion.", "Small nodule."]
+    reasons = {s.where: s.reason for s in archive.skipped}
+    assert reasons == {
+        "reports.csv:4": "report matches no DICOM file (no file has its AccessionNumber)",
+        "reports.csv:5": "unparsable row: 2 fields, header has 3",
+        "reports.csv:7": "unparsable row: unexpected end of data",
+    }
+    assert "ACC9" not in str(archive.skipped)  # an accession number is PHI: never in a skip report

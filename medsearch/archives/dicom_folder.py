@@ -33,7 +33,7 @@ from medsearch.archives.fields import get_field, get_labels, required_columns
 from medsearch.archives.item import Item
 from medsearch.archives.paths import OUTSIDE_ROOT, inside_root
 from medsearch.archives.reader import Reader, SkipFn
-from medsearch.archives.table import open_text
+from medsearch.archives.table import csv_rows, open_text
 from medsearch.errors import BadArchive, ImageLoadError
 
 DEFAULT_REPORT_KEY = "StudyInstanceUID"
@@ -86,23 +86,22 @@ class DicomFolderReader(Reader):
                 hint=f"its columns are: {', '.join(header)}; fix [source] report_key_column or [fields]",
             )
 
-    def load_reports(self, skip: SkipFn) -> dict[str, dict]:
-        """Report rows by join key; a row with an empty or repeated key is skipped."""
+    def load_reports(self, skip: SkipFn) -> dict[str, tuple[str, dict]]:
+        """(where, row) of each report by join key; a row that cannot be parsed, or has an empty or repeated key,
+        is skipped with its line and reason."""
         path = self.reports_path()
         if path is None:
             return {}
-        reports: dict[str, dict] = {}
+        reports: dict[str, tuple[str, dict]] = {}
         column = self.report_key_column()
-        with open_text(path) as f:
-            for line, row in enumerate(csv.DictReader(f), start=2):
-                key = (row.get(column) or "").strip()
-                where = f"{path.name}:{line}"
-                if not key:
-                    skip(where, f"empty {column}")
-                elif key in reports:
-                    skip(where, f"repeated {column} (first row kept)")
-                else:
-                    reports[key] = row
+        for where, row in csv_rows(path, ",", skip):
+            key = (row.get(column) or "").strip()
+            if not key:
+                skip(where, f"empty {column}")
+            elif key in reports:
+                skip(where, f"repeated {column} (first row kept)")
+            else:
+                reports[key] = (where, row)
         return reports
 
     # -- DICOM files -----------------------------------------------------------------------------------------
@@ -123,6 +122,7 @@ class DicomFolderReader(Reader):
         from medsearch.privacy import patient_key, pseudonym
 
         reports = self.load_reports(skip)
+        joined: set[str | None] = set()
         for path in self.dicom_files():
             relpath = path.relative_to(self.root).as_posix()
             # One item per file, as before (two files may share a SOPInstanceUID): a keyed hash of the path.
@@ -139,7 +139,9 @@ class DicomFolderReader(Reader):
                 skip(where, exc.reason)
                 continue
             join_value = header.get(self.report_key())
-            report = reports.get(str(join_value).strip()) if join_value is not None else None
+            join_key = str(join_value).strip() if join_value is not None else None
+            report = reports[join_key][1] if join_key in reports else None
+            joined.add(join_key)
             extra = {k: v for k, v in dicom_metadata(header).items() if k != "patient_key" and v is not None}
             # The key is a pseudonym: folder names often carry a patient's name and ID ("DOE^JOHN_105534/"), so
             # neither the key nor extra holds the path (the store keeps the absolute path for thumbnails only),
@@ -159,3 +161,7 @@ class DicomFolderReader(Reader):
                 extra=extra,
                 case=extra.get("study_key"),  # the hashed StudyInstanceUID: a study's series form one case
             )
+        # every file read: a report no file joined is not indexed; said by its line (its key may be PHI)
+        for key, (where, _) in reports.items():
+            if key not in joined:
+                skip(where, f"report matches no DICOM file (no file has its {self.report_key()})")

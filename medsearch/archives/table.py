@@ -104,25 +104,32 @@ class CsvReader(TableReader):
                 raise BadArchive(f"{self.table_path.name}: cannot read the header: {exc}", hint="is it a CSV file?") from exc
 
     def rows(self, skip: SkipFn) -> Iterator[tuple[str, dict]]:
-        name = self.table_path.name
-        with open_text(self.table_path) as f:
-            records = csv.reader(f, delimiter=self._delimiter(), strict=True)  # bad quoting is an error
-            header = next(records)
-            while True:
-                line = records.line_num + 1  # where the next record starts
-                try:
-                    values = next(records)
-                except StopIteration:
-                    return
-                except csv.Error as exc:
-                    skip(f"{name}:{line}", f"unparsable row: {exc}")
-                    continue
-                if not any(v.strip() for v in values):
-                    continue  # blank line
-                if len(values) != len(header):
-                    skip(f"{name}:{line}", f"unparsable row: {len(values)} fields, header has {len(header)}")
-                    continue
-                yield f"{name}:{line}", dict(zip(header, values))
+        yield from csv_rows(self.table_path, self._delimiter(), skip)
+
+
+def csv_rows(path: Path, delimiter: str, skip: SkipFn) -> Iterator[tuple[str, dict]]:
+    """(``"NAME:LINE"``, row by header) for every record of a CSV table, LINE being the line the record starts
+    on (a quoted field may span lines); a record that cannot be parsed (bad quoting, another field count than
+    the header's) goes to ``skip()`` with its line and the reason; blank lines are passed over."""
+    name = path.name
+    with open_text(path) as f:
+        records = csv.reader(f, delimiter=delimiter, strict=True)  # bad quoting is an error
+        header = next(records, [])
+        while True:
+            line = records.line_num + 1  # where the next record starts
+            try:
+                values = next(records)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                skip(f"{name}:{line}", f"unparsable row: {exc}")
+                continue
+            if not any(v.strip() for v in values):
+                continue  # blank line
+            if len(values) != len(header):
+                skip(f"{name}:{line}", f"unparsable row: {len(values)} fields, header has {len(header)}")
+                continue
+            yield f"{name}:{line}", dict(zip(header, values))
 
 
 class JsonlReader(TableReader):
