@@ -70,3 +70,30 @@ def test_broken_and_unmatched_rows_of_a_dicom_report_table_are_recorded_with_the
         "reports.csv:7": "unparsable row: unexpected end of data",
     }
     assert "ACC9" not in str(archive.skipped)  # an accession number is PHI: never in a skip report
+
+
+def test_a_model_given_as_a_folder_without_its_prefix_says_to_write_local_dir(tmp_path, capsys):
+    from conftest import run_main
+
+    (tmp_path / "biomedclip").mkdir()
+    code, _, err = run_main(capsys, "classify", str(tmp_path / "x.png"), "--label", "a", "--label", "b",
+                            "--model", str(tmp_path / "biomedclip"))
+    assert code == 2
+    assert f"--model local-dir:{tmp_path / 'biomedclip'}" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_training_run_of_the_default_model_loads_as_local_dir(tmp_path):
+    # `medsearch train --manifest ... --out RUN` (the default model) wrote RUN/medsearch-default.safetensors, and
+    # then nothing took it: --model local-dir:RUN said "open_clip config missing", and train's last line named
+    # no way to use the weights.
+    import shutil
+
+    from medsearch.models.default import RUN_WEIGHTS, WEIGHTS, fingerprint
+    from medsearch.models.registry import resolve
+
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(WEIGHTS, run / RUN_WEIGHTS)
+    encoder = resolve(f"local-dir:{run}").load(device="cpu")
+    assert encoder.model_id == f"medsearch-default@{fingerprint(WEIGHTS)}"  # its weights' fingerprint
+    assert encoder.weights == run / RUN_WEIGHTS and encoder.identity.name == f"local-dir:{run}"

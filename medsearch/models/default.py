@@ -25,6 +25,7 @@ NAME = "medsearch-default"
 CC_NAME = "medsearch-default-cc"
 WEIGHTS = Path(__file__).parent / "weights" / f"{NAME}.safetensors"
 CC_WEIGHTS = Path(__file__).parent / "weights" / f"{CC_NAME}.safetensors"  # trained only on CC BY / CC0 rows
+RUN_WEIGHTS = f"{NAME}.safetensors"  # the weights `medsearch train` exports into its run directory
 
 
 def fingerprint(path: Path) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from medsearch.errors import UnknownModel
 
@@ -96,14 +97,32 @@ MODELS: dict[str, ModelSpec] = {
 
 def resolve(name: str | None) -> ModelSpec:
     """Name (or None for the default) -> spec. Names with a model-source prefix become open_clip specs."""
-    from medsearch.models.openclip_files import SOURCES, source_of
+    from medsearch.models.openclip_files import LOCAL_DIR, SOURCES, source_of
 
     name = name or DEFAULT_MODEL
     if name in MODELS:
         return MODELS[name]
-    if source_of(name) is not None:
+    source = source_of(name)
+    if source is LOCAL_DIR and (trained := default_run_weights(Path(source.rest(name)))) is not None:
+        return ModelSpec(name, f"medsearch-default trained by `medsearch train` ({trained})",
+                         "medsearch.models.default:load", MODELS[DEFAULT_MODEL].dim, MODELS[DEFAULT_MODEL].preprocess,
+                         MODELS[DEFAULT_MODEL].tokenizer, options={"weights": str(trained)})
+    if source is not None:
         return open_clip_spec(name, f"open_clip model {name}", name)
-    raise UnknownModel(name, list(MODELS) + [f"{source.prefix}..." for source in SOURCES])
+    unknown = UnknownModel(name, list(MODELS) + [f"{source.prefix}..." for source in SOURCES])
+    if Path(name).is_dir():  # a model's folder given without its prefix
+        unknown.hint = f"{name} is a folder: to load the model saved there, pass --model {LOCAL_DIR.prefix}{name}"
+    raise unknown
+
+
+def default_run_weights(directory: Path) -> Path | None:
+    """The weights a `medsearch train` run of the default model exported into ``directory`` (its --out), when
+    that folder is such a run and not an open_clip model's (which holds open_clip_config.json)."""
+    from medsearch.models.default import RUN_WEIGHTS
+    from medsearch.models.openclip_files import CONFIG
+
+    weights = directory / RUN_WEIGHTS
+    return weights if weights.is_file() and not (directory / CONFIG).is_file() else None
 
 
 def load_encoder(name: str | None = None, device: str = "auto", **options):

@@ -155,7 +155,11 @@ def run(req: TrainRequest) -> dict:
     if req.model in TRAINABLES:
         from medsearch.train.export import export_default
 
-        export_default(req.out / checkpoint.BEST_FILE, req.out / "medsearch-default.safetensors", metrics)
+        from medsearch.models.default import RUN_WEIGHTS
+
+        export_default(req.out / checkpoint.BEST_FILE, req.out / RUN_WEIGHTS, metrics)
+        metrics["model_dir"] = str(req.out)
+        (req.out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     else:
         from medsearch.train.openclip_export import export_local_dir
 
