@@ -164,7 +164,7 @@ class ModelSource:
 # The one table of model-source prefixes: the registry, the loader (``openclip``) and `medsearch models` read it.
 HF_HUB = ModelSource("hf-hub:", "hf-hub:ORG/NAME", "open_clip model already in the Hugging Face cache", _hub)
 LOCAL_DIR = ModelSource("local-dir:", "local-dir:PATH",
-                        "open_clip model saved in a local directory (also what `medsearch train` writes)",
+                        "open_clip model saved in a local directory, or a `medsearch train` run folder",
                         lambda name, rest: _local_dir(name, Path(rest)))
 OPEN_CLIP = ModelSource("open_clip:", "open_clip:ARCH@CKPT", "open_clip architecture with a checkpoint file", _arch)
 SOURCES = (HF_HUB, LOCAL_DIR, OPEN_CLIP)
