@@ -97,3 +97,25 @@ def test_a_training_run_of_the_default_model_loads_as_local_dir(tmp_path):
     encoder = resolve(f"local-dir:{run}").load(device="cpu")
     assert encoder.model_id == f"medsearch-default@{fingerprint(WEIGHTS)}"  # its weights' fingerprint
     assert encoder.weights == run / RUN_WEIGHTS and encoder.identity.name == f"local-dir:{run}"
+
+
+def test_help_text_keeps_its_square_brackets():
+    # rich read "(extra [ray])" in `index --help` as a style tag and printed "(extra )".
+    import re
+
+    from typer.testing import CliRunner
+
+    from medsearch.cli import app
+    from test_cli_options import all_commands
+    from typer.main import get_command
+
+    root = get_command(app)
+    for command in all_commands():
+        click_command = root
+        for name in command:
+            click_command = click_command.commands[name]
+        texts = [click_command.help or ""] + [getattr(p, "help", None) or "" for p in click_command.params]
+        shown = " ".join(CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "4000"}).output.split())
+        for text in texts:
+            for bracketed in re.findall(r"\[[^\]\s]*\]", text):
+                assert bracketed in shown, (command, bracketed)

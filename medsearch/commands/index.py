@@ -39,7 +39,7 @@ def index_command(
     show_paths: Annotated[bool, typer.Option("--show-paths", help="store and show file paths that may name a patient (DICOM folders; off by default)")] = False,
     rebuild: Annotated[bool, typer.Option(help="build a fresh index beside the existing one, then swap it in atomically (the old folder is deleted: refused when it holds files that are not the index's)")] = False,
     prune: Annotated[bool, typer.Option(help="on a full read (no --limit), remove items the archive no longer has")] = True,
-    engine: Annotated[str, typer.Option(help="where decode and encode run: local, or ray (extra [ray])")] = "local",
+    engine: Annotated[str, typer.Option(help="where decode and encode run: local, or ray (pip install 'medsearch\\[ray]')")] = "local",
     address: Annotated[Optional[str], typer.Option(help="--engine ray: cluster address (auto, ray://HOST:10001); default: a local Ray")] = None,
     actors: Annotated[Optional[int], typer.Option(min=LEAST["actors"], help="--engine ray: encoder actors (default: one per GPU, else 1)")] = None,
     retrain: Annotated[bool, typer.Option(help="retrain IVF indexes whose lists drifted out of balance (see indexer/ann.py)")] = False,
