@@ -119,3 +119,23 @@ def test_help_text_keeps_its_square_brackets():
         for text in texts:
             for bracketed in re.findall(r"\[[^\]\s]*\]", text):
                 assert bracketed in shown, (command, bracketed)
+
+
+def test_the_python_api_says_what_it_is(tmp_path):
+    # print(open_index(...)) showed "<medsearch.search.index.Index object at 0x7f...>", and help() on
+    # load_encoder, list_models, Index.item, Index.embed_image, Index.close, Index.store, Index.encoder said nothing.
+    import inspect
+
+    import medsearch
+    from conftest import build_tiny_index
+    from medsearch.search import Index
+
+    build_tiny_index(tmp_path / "idx", n=4)
+    with medsearch.open_index(tmp_path / "idx") as index:
+        shown = repr(index)
+    assert str(tmp_path / "idx") in shown and "fake-32" in shown and "4 items" in shown
+    undocumented = [name for name in medsearch.__all__ if callable(getattr(medsearch, name))
+                    and not inspect.getdoc(getattr(medsearch, name))]
+    undocumented += [f"Index.{name}" for name, member in vars(Index).items() if not name.startswith("_")
+                     and (callable(member) or isinstance(member, property)) and not inspect.getdoc(member)]
+    assert undocumented == []

@@ -126,8 +126,12 @@ def default_run_weights(directory: Path) -> Path | None:
 
 
 def load_encoder(name: str | None = None, device: str = "auto", **options):
+    """The encoder a model name names (``medsearch models``; None: the default), loaded on ``device`` (auto, cpu,
+    cuda[:N], ...). Raises UnknownModel for a name the registry lacks, ModelUnavailable when its files are missing."""
     return resolve(name).load(device=device, **options)
 
 
 def list_models() -> list[ModelSpec]:
+    """The registry's models (``ModelSpec``: name, summary, dim, preprocess, tokenizer): what ``--model`` takes,
+    besides the hf-hub:, local-dir: and open_clip: sources."""
     return list(MODELS.values())

@@ -59,8 +59,16 @@ class Index:
 
     # --- lazily loaded parts ---------------------------------------------------------------------
 
+    def __repr__(self) -> str:
+        items = self.manifest.items  # an index written before the manifest counted items: its most live vectors
+        if items is None:
+            items = max((e.count if e.live is None else e.live for e in self.manifest.modalities.values()), default=0)
+        return f"<Index {self.path}: {self.manifest.model_id}, {items} items>"
+
     @property
     def encoder(self):
+        """The query encoder: the index's own model (loaded on first use, checked against the manifest), or the
+        one given to ``open_index``."""
         with self._encoder_lock:
             if self._encoder is None:
                 from medsearch.models import load_encoder
@@ -72,6 +80,7 @@ class Index:
 
     @property
     def store(self):
+        """The metadata store (``medsearch.store.Store``), opened on first use and checked against the manifest."""
         with self._store_lock:
             if self._store is None:
                 from medsearch.integrity import check_store
@@ -245,6 +254,7 @@ class Index:
         return self.embed_query(query, target=target, ensemble=ensemble, expand=expand).vector
 
     def embed_image(self, image) -> np.ndarray:
+        """The (dim,) unit vector an image query searches with; ``image``: a path (PNG, JPEG, DICOM) or a PIL image."""
         return self.encoder.encode_images([to_pil(image)])[0]
 
     def search(
@@ -336,6 +346,7 @@ class Index:
         return np.array(loaded.vectors[row], dtype=np.float32)
 
     def item(self, item_id: int):
+        """The stored record (``ItemRecord``) of one item, by the ``item_id`` a hit carries."""
         return self.store.item(item_id)
 
     @property
@@ -365,6 +376,7 @@ class Index:
         }
 
     def close(self) -> None:
+        """Release the store connection, loaded FAISS indexes and vectors (also on leaving a ``with`` block)."""
         with self._pool_lock:
             if self._pool is not None:
                 self._pool.shutdown(wait=False)
