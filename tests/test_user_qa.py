@@ -139,3 +139,18 @@ def test_the_python_api_says_what_it_is(tmp_path):
     undocumented += [f"Index.{name}" for name, member in vars(Index).items() if not name.startswith("_")
                      and (callable(member) or isinstance(member, property)) and not inspect.getdoc(member)]
     assert undocumented == []
+
+
+def test_a_delete_that_finds_nothing_to_delete_says_so_and_fails(tmp_path, capsys):
+    # `delete --key typo` (or a filter no item matches) printed "deleted 0 items" and exited 0: a script could not
+    # tell a mistyped key from a done delete.
+    from conftest import build_tiny_index, run_main
+
+    items = build_tiny_index(tmp_path / "idx", n=4)
+    index = str(tmp_path / "idx")
+    code, _, err = run_main(capsys, "delete", "--index", index, "--key", "nope", "--key", "nope2")
+    assert code == 8 and "none of the 2 keys is in the index" in err and "medsearch ls" in err
+    code, _, err = run_main(capsys, "delete", "--index", index, "--split", "nosuchsplit")
+    assert code == 8 and "no item matches" in err and len(err.strip().splitlines()) == 1
+    code, out, err = run_main(capsys, "delete", "--index", index, "--key", items[0]["key"], "--key", "nope")
+    assert code == 0 and "deleted 1 items" in out and "1 keys not in the index: nope" in err

@@ -9,7 +9,7 @@ import typer
 
 from medsearch.commands.options import (ArchiveOpt, DbOpt, IndexOpt, LabelOpt, LicenceOpt, ModalityOpt, SplitOpt,
                                         item_filters)
-from medsearch.errors import BadQuery
+from medsearch.errors import BadQuery, ItemNotFound
 
 
 def delete_command(
@@ -23,7 +23,8 @@ def delete_command(
     archive: ArchiveOpt = None,
     db: DbOpt = None,
 ) -> None:
-    """Delete items (by --key, or every item matching the filters); `compact` later reclaims their space."""
+    """Delete items (by --key, or every item matching the filters); `compact` later reclaims their space. Exit 8
+    when nothing was deleted (no key given is in the index, or no item matches the filters)."""
     from indexer.maintain import delete_items
 
     keys = list(key or [])
@@ -34,6 +35,12 @@ def delete_command(
     # matching the filters".
     result = delete_items(index, keys=keys if key or keys_file is not None else None, filters=filters,
                           archive=archive, db_url=db)
+    if not result.deleted:  # a mistyped key or filter must not look like a done delete
+        if result.not_found:
+            raise ItemNotFound(f"none of the {len(result.not_found)} keys is in the index: nothing deleted",
+                               hint=f"list its keys with `medsearch ls --index {index}`")
+        raise ItemNotFound("no item matches the filters: nothing deleted",
+                           hint=f"see the values the index has with `medsearch info --index {index}`")
     typer.echo(f"deleted {result.deleted} items from {index}")
     if result.not_found:
         shown = ", ".join(result.not_found[:10]) + (" ..." if len(result.not_found) > 10 else "")
