@@ -154,3 +154,22 @@ def test_a_delete_that_finds_nothing_to_delete_says_so_and_fails(tmp_path, capsy
     assert code == 8 and "no item matches" in err and len(err.strip().splitlines()) == 1
     code, out, err = run_main(capsys, "delete", "--index", index, "--key", items[0]["key"], "--key", "nope")
     assert code == 0 and "deleted 1 items" in out and "1 keys not in the index: nope" in err
+
+
+def test_skipped_dicom_files_named_by_key_say_how_to_see_their_paths(tmp_path, capsys):
+    # The summary listed skipped DICOM files as "dcm-4afb57f5..." only: a key of a file that is not in the index,
+    # which no command could turn back into a file. It now says --show-paths names them.
+    from conftest import run_main
+    from dicom_factory import write_dicom
+
+    import numpy as np
+
+    pixels = (np.arange(32 * 32).reshape(32, 32) % 256).astype(np.uint8)
+    write_dicom(tmp_path / "archive" / "a.dcm", pixels, StudyInstanceUID="1.2.826.0.1.7", Modality="CT")
+    (tmp_path / "archive" / "notes.txt").write_text("not an image")
+    args = ["index", "--manifest", "dicom-folder", "--root", str(tmp_path / "archive"), "--model", "fake"]
+    code, out, err = run_main(capsys, *args, "--index", str(tmp_path / "idx"))
+    assert code == 0 and "notes.txt" not in out + err
+    assert "rerun with --show-paths" in err
+    code, out, err = run_main(capsys, *args, "--index", str(tmp_path / "idx2"), "--show-paths")
+    assert code == 0 and "notes.txt" in out and "--show-paths" not in err

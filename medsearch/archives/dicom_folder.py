@@ -42,6 +42,7 @@ DEFAULT_TEXT_COLUMN = "report"
 
 class DicomFolderReader(Reader):
     main_source = "reports"  # a root given as a file is the report table; its folder holds the DICOM files
+    hides_paths = True  # a skipped file is named by its key, never its path, unless show_paths
 
     def check(self) -> None:
         super().check()

@@ -33,6 +33,7 @@ SkipFn = Callable[[str, str], None]  # skip(where, reason)
 class Reader(ABC):
     main_source = "table"  # the [source] key a root given as a file stands for
     show_paths = False  # set by open_archive(show_paths=True): paths that may name a patient are shown anyway
+    hides_paths = False  # True when skip reports name files by a pseudonym unless show_paths (paths may name a patient)
 
     def __init__(self, manifest: Manifest, root: Path):
         self.manifest = manifest
