@@ -208,6 +208,13 @@ def test_every_route_that_takes_k_holds_the_servers_limit(index, path, params):
 
 # --- items and thumbnails -------------------------------------------------------------------------------
 
+def test_item_detail_names_its_case_so_the_page_asks_for_a_case_only_when_there_is_one(client, tmp_path, records):
+    assert client.get("/api/items/1").json()["case"] is None
+    with make_client(open_served_index(tmp_path / "cased", [{**records[0], "case": "PMC123"}], tmp_path)) as cased:
+        assert cased.get("/api/items/1").json()["case"] == "PMC123"
+        assert cased.get("/api/items/1/case").json()["case"] == "PMC123"
+
+
 def test_item_detail_has_text_labels_licence_and_attribution(client):
     body = client.get("/api/items/1").json()
     assert body["text"] == "CT of the chest shows a <b>pneumothorax</b> on the right."

@@ -109,7 +109,7 @@ def test_a_case_files_header_takes_a_cases_licence_from_its_items_when_the_case_
     from medsearch.serve.export_cases import render_case_file
 
     figure = SimpleNamespace(key="ROCO_1", text="Right pleural effusion.", licence="CC BY", item_id=1, labels=[],
-                             archive="demo", extra={}, image_path=None, modality=None, split=None)
+                             archive="demo", extra={}, image_path=None, modality=None, split=None, case="PMC1")
     view = {"archive": "demo", "case": "PMC1", "licence": None, "sections": {}, "labels": []}
     html = render_case_file("Effusions", [(view, [(figure, None)], None)], [(figure, None, None)])
     header = html[html.index('<p class="meta">'):]

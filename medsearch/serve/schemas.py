@@ -60,6 +60,8 @@ class SearchResponse(BaseModel):
 
 class ItemDetail(ItemSummary):
     archive: str | None
+    case: str | None = Field(None, description="the case the item belongs to (its view: /api/items/{id}/case); "
+                                               "null: none")
     text: str
     metadata: dict
     attribution: dict

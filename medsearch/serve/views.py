@@ -118,6 +118,7 @@ def item_view(record) -> dict:
     return {
         **_item_summary(record),
         "archive": record.archive,
+        "case": record.case,
         "text": record.text or "",
         "metadata": safe_metadata(record.extra),
         "attribution": attribution(record),

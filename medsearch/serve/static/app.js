@@ -365,6 +365,7 @@ async function openDetail(itemId) {
     $("detail-add").textContent = inCollection(item.item_id) ? "In collection" : "Add to collection";
     $("detail-case").hidden = $("detail-case-info").hidden = true;
     $("detail").showModal();
+    if (!item.case) return;  // it belongs to no case: nothing to ask for
     try {
       const view = await (await api(`/api/items/${itemId}/case`)).json();
       $("detail-case-info").textContent = `Case ${view.case}${view.diagnosis ? " · " + view.diagnosis : ""} · ${view.items.length} item(s)`;
