@@ -271,7 +271,8 @@ def findings_live_url(tmp_path):
         path = tmp_path / f"fig{i}.png"
         path.write_bytes(png_bytes((96, 80), seed=i))
         items.append(dict(archive="roco", key=f"ROCO_{i}", image_path=str(path), text=text, labels=[],
-                          split="test", licence="CC BY", modality=modality))
+                          split="test", licence="CC BY", modality=modality,
+                          extra={"keywords": ";".join(["fracture", "femoral", "neck"] * 40)}))  # no space
     items.append(dict(archive="iu", key="CXR1", image_path=None, text="Small left pleural effusion.", labels=[],
                       split="test", licence="CC BY", modality="CR"))
     index = open_served_index(tmp_path / "index", items, tmp_path)
@@ -320,4 +321,34 @@ def test_each_hit_says_why_it_matched_and_the_page_works_from_the_keyboard(brows
         page.keyboard.press("Enter")
     chooser.value.set_files(str(query_png))
     expect(page.locator("#status")).to_contain_text("for the image query.png")
+    assert problems == []
+
+
+def test_long_unbroken_metadata_and_a_narrow_window_keep_the_page_inside_its_boxes(browser_page, findings_live_url,
+                                                                                 tmp_path):
+    """A caption's keywords (one long word: "a;b;c;...") pushed the item dialog's text past its right edge, cut
+    off; in a narrow window the search button lay under the "by case" toggle."""
+    from playwright.sync_api import expect
+
+    page, problems = browser_page
+    page.goto(findings_live_url + "/?q=fracture")
+    page.wait_for_selector(".card button.details")
+    page.locator('.card:has-text("femoral neck") button.details').click()
+    page.wait_for_selector("#detail[open]")
+    expect(page.locator("#detail-meta")).to_contain_text("fracture;femoral;neck")
+    page.screenshot(path=str(tmp_path / "detail.png"))
+    overflow = page.locator("#detail").evaluate("d => d.scrollWidth - d.clientWidth")
+    assert overflow <= 0, f"the dialog's content is {overflow}px wider than the dialog"
+    page.keyboard.press("Escape")
+
+    def box(selector):
+        b = page.locator(selector).bounding_box()
+        return b["x"], b["y"], b["x"] + b["width"], b["y"] + b["height"]
+
+    for width in (700, 420):
+        page.set_viewport_size({"width": width, "height": 900})
+        button, toggle = box("#search-form button[type=submit]"), box("label.toggle >> nth=0")
+        apart = button[2] <= toggle[0] or toggle[2] <= button[0] or button[3] <= toggle[1] or toggle[3] <= button[1]
+        assert apart, f"at {width}px the search button {button} overlaps the 'by case' toggle {toggle}"
+        assert box("#search-form button[type=submit]")[2] <= width  # and stays on the screen
     assert problems == []
