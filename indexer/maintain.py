@@ -40,7 +40,7 @@ from medsearch.index_dir import (
     vectors_file_name,
     write_manifest,
 )
-from medsearch.integrity import VerifyReport, rows_checksum, verify_index
+from medsearch.integrity import VerifyReport, rows_checksum, store_url, verify_index
 from medsearch.snapshot import current_manifest, settle
 from medsearch.store.filters import Filters
 
@@ -72,7 +72,7 @@ def _open_store(index_dir: Path, db_url: str | None, manifest: IndexManifest | N
     ``manifest``: the directory's, when the caller has read it (else its store URL is read from the directory)."""
     from medsearch.store import Store
 
-    return Store.open(IndexDir(index_dir).db_url(db_url, manifest), create=False)
+    return Store.open(store_url(index_dir, db_url, manifest), create=False)
 
 
 def delete_items(index_dir, keys=None, filters: Filters | dict | None = None, archive: str | None = None,

@@ -121,6 +121,17 @@ def writer_active(index_dir: Path) -> bool:
         return False
 
 
+def store_url(index_dir: Path, db_url: str | None, manifest: IndexManifest | None = None) -> str:
+    """The URL of an existing index's store (``db_url`` when given, else the manifest's, else the directory's own
+    meta.sqlite); IndexCorrupt when that is the directory's own file and it is gone: opening it would create an
+    empty store, which every command would then call "empty, not a medsearch store"."""
+    files = IndexDir(index_dir)
+    url = files.db_url(db_url, manifest)
+    if url == files.default_db_url and not files.store_file.is_file():
+        raise IndexCorrupt(f"{files.store_file} is missing from the index directory")
+    return url
+
+
 def check_store(index_dir: Path, manifest: IndexManifest, store) -> None:
     """The store belongs to this manifest: not empty when the manifest lists items, and every vector id it
     holds inside this generation's vector files (min and max of an indexed column: cheap at any size)."""

@@ -173,3 +173,22 @@ def test_skipped_dicom_files_named_by_key_say_how_to_see_their_paths(tmp_path, c
     assert "rerun with --show-paths" in err
     code, out, err = run_main(capsys, *args, "--index", str(tmp_path / "idx2"), "--show-paths")
     assert code == 0 and "notes.txt" in out and "--show-paths" not in err
+
+
+def test_an_index_whose_store_file_is_gone_says_missing_and_creates_nothing(tmp_path, capsys):
+    # `ls`, `info`, `verify`, `compact` and `delete` on an index without its meta.sqlite created an empty one and
+    # said "is empty, not a medsearch metadata store" (after which `query` said so too); `query` said "missing".
+    from conftest import build_tiny_index, run_main
+    from medsearch.errors import StoreError
+    from medsearch.store import Store
+
+    build_tiny_index(tmp_path / "idx", n=4)
+    store_file = tmp_path / "idx" / "meta.sqlite"
+    store_file.unlink()
+    for command in (["ls"], ["info"], ["verify"], ["compact"], ["delete", "--key", "x"], ["query", "lung"]):
+        code, _, err = run_main(capsys, *command, "--index", str(tmp_path / "idx"))
+        assert code == 7 and "meta.sqlite is missing from the index directory" in err, (command, err)
+        assert not store_file.exists(), command
+    with pytest.raises(StoreError, match="no database file"):
+        Store.open(f"sqlite:///{tmp_path / 'typo.sqlite'}", create=False)
+    assert not (tmp_path / "typo.sqlite").exists()

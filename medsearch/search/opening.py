@@ -6,6 +6,7 @@ from pathlib import Path
 
 from medsearch.errors import IndexCorrupt, IndexMismatch
 from medsearch.index_dir import IndexDir, IndexManifest, read_manifest, verify_checksums
+from medsearch.integrity import store_url
 from medsearch.search.index import Index
 from medsearch.snapshot import current_manifest
 
@@ -28,10 +29,7 @@ def open_index(path, model=None, device: str = "auto", db_url: str | None = None
         verify_checksums(path, manifest)
     except FileNotFoundError as exc:
         raise IndexCorrupt(f"{exc.filename} is missing from the index directory") from exc
-    url = files.db_url(db_url, manifest)
-    if url == files.default_db_url and not files.store_file.is_file():
-        # opening it would silently create an empty store, and every vector would look stale
-        raise IndexCorrupt(f"{files.store_file} is missing from the index directory")
+    url = store_url(path, db_url, manifest)
     encoder = None
     if model is not None:
         encoder = load_named(model, manifest, device) if isinstance(model, str) else model

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -43,6 +44,12 @@ class Store:
         error, never silently given a fresh empty schema."""
         url = str(url)
         engine = make_engine(url)
+        database = engine.url.database
+        if not create and engine.dialect.name == "sqlite" and database not in (None, "", ":memory:") \
+                and not Path(database).is_file():  # connecting would create an empty file
+            engine.dispose()
+            raise StoreError(f"cannot open store {safe_url(url)}: no database file at {database}",
+                             hint="point --db at an existing store, or leave --db out for the index's own")
         try:
             connection = engine.connect()
         except DBAPIError as exc:
