@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from medsearch.lexical.abbreviations import expansions
 from medsearch.lexical.tokens import STOPWORDS, Token, tokenize
 
 RULES_PATH = Path(__file__).resolve().parent.parent / "data" / "assertion_rules.json"
@@ -188,8 +189,12 @@ def _joins_findings(tokens: list[Token], j: int, events: list[tuple[int, int, _P
 
 def analyse(text: str, rules: Rules | None = None, keep=None) -> list[Sentence]:
     """The text's sentences, each with its clinical terms and their assertion status (``keep``: a test on a
-    sentence's lower-case text; sentences failing it are skipped)."""
+    sentence's lower-case text; sentences failing it are skipped). A short form the text defines for itself is
+    read as its long form (medsearch.lexical.abbreviations)."""
     text = text or ""
+    defined = expansions(text)
+    if keep is not None and defined:  # a sentence may say the long form through its short form
+        keep = _or_through(keep, defined)
     out = []
     for start, end in sentence_spans(text):
         if keep is not None and not keep(text[start:end].lower()):
@@ -199,9 +204,32 @@ def analyse(text: str, rules: Rules | None = None, keep=None) -> list[Sentence]:
         else:
             terms = tuple(_assert_sentence(tokenize(text[start:end], keep_stopwords=True), rules))
             terms = tuple(Term(t.term, t.start + start, t.end + start, t.status) for t in terms)
+        if defined:
+            terms = _read_short_forms(terms, defined)
         if terms:
             out.append(Sentence(start, end, terms))
     return out
+
+
+def _read_short_forms(terms: tuple[Term, ...], defined: dict) -> tuple[Term, ...]:
+    """Each use of a defined short form becomes its long form's terms (same span, same status); the short form
+    where the text defines it is dropped (its long form is right there)."""
+    out: list[Term] = []
+    for term in terms:
+        expansion = defined.get(term.term)
+        if expansion is None:
+            out.append(term)
+        elif not any(a <= term.start and term.end <= b for a, b in expansion.defined_at):
+            out += [Term(t, term.start, term.end, term.status) for t in expansion.terms]
+    return tuple(out)
+
+
+def _or_through(keep, defined: dict):
+    """``keep``, or a sentence holding a short form whose long form ``keep`` takes."""
+    taken = [re.compile(rf"\b{re.escape(short)}\b") for short, e in defined.items() if keep(" ".join(e.terms))]
+    if not taken:
+        return keep
+    return lambda sentence: keep(sentence) or any(p.search(sentence) for p in taken)
 
 
 @lru_cache(maxsize=SENTENCE_CACHE)

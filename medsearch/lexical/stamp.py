@@ -4,10 +4,11 @@ manifest's ``analysis``), and what an index whose stamp differs says.
 At index time every text is analysed sentence by sentence (``store.lexical.rows_for`` and the case terms of
 ``teaching.case_lexical``: ``assertion.analyse`` under the default rules); what that makes of a text depends on
 the rules data, ``medsearch/data/assertion_rules.json`` (fingerprinted here by content: its parsed JSON, keys
-sorted, top-level ``_`` notes left out), and on the code of ``lexical/assertion.py`` and ``lexical/tokens.py``
-(``ANALYSER_VERSION``: bump it when a change there changes what ``analyse`` makes of a text;
-tests/test_analysis_stamp.py pins a sample's analysis to it). The query-time lexicon is not part of it: queries
-are analysed by the running code.
+sorted, top-level ``_`` notes left out), on the lexicon's abbreviations (a short form a text defines otherwise is
+read as the text means it: ``lexical/abbreviations.py``), and on the code of ``lexical/assertion.py``,
+``lexical/tokens.py`` and ``lexical/abbreviations.py`` (``ANALYSER_VERSION``: bump it when a change there changes
+what ``analyse`` makes of a text; tests/test_analysis_stamp.py pins a sample's analysis to it). The rest of the
+lexicon is not part of it: queries are analysed by the running code.
 
 The indexer stamps the manifest when every text in the store was analysed by the run (a new index, a
 ``--rebuild``, ``--reanalyse``); a run that adds texts beside older ones keeps the older stamp. An index with
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-ANALYSER_VERSION = 1
+ANALYSER_VERSION = 2  # 2: a short form the text defines is read as its long form (lexical/abbreviations.py)
 
 
 @lru_cache(maxsize=1)
@@ -31,8 +32,11 @@ def current_analysis() -> str:
     """The running code's stamp: ``"<ANALYSER_VERSION>.<12 hex digits of the rules' content>"``."""
     from medsearch.lexical import assertion
 
+    from medsearch.prompts import lexicon_data
+
     data = json.loads(assertion.RULES_PATH.read_text("utf-8"))
     rules = {key: value for key, value in data.items() if not key.startswith("_")}
+    rules["lexicon abbreviations"] = lexicon_data().get("abbreviations", {})  # see lexical/abbreviations.py
     canonical = json.dumps(rules, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return f"{ANALYSER_VERSION}.{hashlib.sha256(canonical.encode('utf-8')).hexdigest()[:12]}"
 
