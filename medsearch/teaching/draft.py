@@ -4,16 +4,26 @@ of a draft is a sentence of a source case, with its assertion mark from ``medsea
 stays negated and is marked "negated", with its negated terms). Below the similarity threshold (``medsearch.teaching.calibrate``) the draft is refused with
 "no similar case close enough".
 
-Sentence choice: the findings sentences of the top ``CASES`` cases (a case without case text contributes its
-items' texts) are scored by the similarity of their case times (1 + the number of other cited cases that hold a
-similar sentence with the same assertion). The nearest case's sentences are eligible; another case's only when
-at least one other cited case supports it, so that a draft does not splice unrelated cases' findings together.
-Near-duplicates are dropped; the best ``MAX_SENTENCES`` are kept. The impression lists the distinct diagnoses of
-the cited cases, nearest first (a differential, each cited).
+Sentence choice, consensus over the cited cases (the top ``CASES`` that pass the threshold; a case without case
+text contributes its items' texts): every findings sentence of every case is read for the findings it states and
+their assertion (``medsearch.teaching.findings``: present, absent, uncertain). A finding is drafted present (or
+uncertain) when at least ``FINDING_SHARE`` of the cases state it so, absent when at least ``STATEMENT_SHARE`` deny
+it, and in either case only when more cases give it that polarity than any other (cases that disagree draft
+neither side). A sentence is quoted only when every finding it states is agreed; a sentence that names no finding
+("Lungs are clear.", a normal statement) when at least ``STATEMENT_SHARE`` of the cases hold a similar one (same
+assertion mark). The nearest case's word carries no more weight than another's: one case alone, even the nearest,
+is no consensus. Sentences are picked present findings first, then by how many agreed findings they add and how
+many cases say the same, then the most common wording (ties: the nearest case's); near-duplicates are dropped; at most
+``MAX_SENTENCES``, in the order the cases' reports give (mean place in the reports that say the same). Each
+sentence cites its own case and the other cases that say the same (``supported_by``; ``score``: the share of the
+cases that say it). Shares and ``CASES`` were chosen on IU X-ray val drafts (benchmarks/README.md). The impression
+lists the distinct diagnoses of the cited cases, nearest first (a differential, each cited).
 """
 
 from __future__ import annotations
 
+import math
+from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -21,11 +31,15 @@ import numpy as np
 from medsearch.teaching.calibrate import similarity_threshold
 from medsearch.teaching.cases import CaseHit, search_cases
 from medsearch.teaching.diagnosis import same_diagnosis
-from medsearch.teaching.sentences import assertion_and_negated, jaccard, split_sentences, words
+from medsearch.teaching.findings import POLARITY, Statement, sentence_statements
+from medsearch.teaching.sentences import MIN_WORDS, assertion_and_negated, jaccard, split_sentences, words
 
 CASES = 5
 MAX_SENTENCES = 6
-SUPPORT_JACCARD = 0.35  # a sentence of another case "supports" one at least this similar (same assertion)
+FINDING_SHARE = 0.4  # a finding is drafted present (or uncertain) when at least this share of the cases say so
+STATEMENT_SHARE = 0.4  # a finding drafted absent, a normal statement: at least this share of the cases
+POLARITIES = tuple(dict.fromkeys(POLARITY.values()))
+SUPPORT_JACCARD = 0.35  # a sentence of another case with no finding says the same at least this similar (same mark)
 DUPLICATE_JACCARD = 0.6
 FINDINGS_SECTIONS = ("findings",)
 IMPRESSION_SECTIONS = ("impression", "diagnosis")
@@ -87,40 +101,120 @@ class Draft:
         return "\n".join(lines)
 
 
-def _sources(index, hit: CaseHit, sections: tuple[str, ...]) -> list[str]:
+def _sources(index, hit: CaseHit, sections: tuple[str, ...], min_words: int = MIN_WORDS) -> list[str]:
     texts = [hit.sections[name] for name in sections if hit.sections.get(name)]
     if not texts and not hit.sections and sections == FINDINGS_SECTIONS:
         texts = [item.text for item in hit.items if item.text]  # a case without case text: its items' texts
-    return [s for text in texts for s in split_sentences(text)]
+    return [s for text in texts for s in split_sentences(text, min_words)]
 
 
-def compose(hits: list[CaseHit], max_sentences: int = MAX_SENTENCES) -> tuple[list[DraftSentence], list[DraftSentence], list[Citation]]:
-    """Findings, impression and citations from ranked case hits (scores = similarity to the query)."""
+@dataclass(eq=False)
+class _Candidate:
+    citation: Citation
+    text: str
+    mark: str
+    negated: list[str]
+    bag: frozenset
+    statements: frozenset  # the findings it states (medsearch.teaching.findings), empty for a normal statement
+    position: int
+    place: float  # where in its report it stands, 0 (first) .. 1 (last)
+    support: frozenset = frozenset()  # the cases (citation numbers) that say the same, its own included
+    kin: tuple = ()  # the candidates that say the same, for the order of the draft
+
+
+def _candidates(citations: list[Citation], hits: list[CaseHit]) -> list[_Candidate]:
+    out = []
+    for citation, hit in zip(citations, hits):
+        # a one-word sentence only when it names a finding ("Cardiomegaly."), not "None." or "XXXX."
+        sentences = [s for s in _sources(None, hit, FINDINGS_SECTIONS, min_words=1)
+                     if len(words(s)) >= MIN_WORDS or sentence_statements(s)]
+        for position, sentence in enumerate(sentences):
+            mark, negated = assertion_and_negated(sentence)
+            out.append(_Candidate(citation, sentence, mark, negated, words(sentence), sentence_statements(sentence),
+                                  position, position / max(1, len(sentences) - 1)))
+    return out
+
+
+def _needed(share: float, cases: int) -> int:
+    return max(1, math.ceil(share * cases - 1e-9))
+
+
+def _votes(candidates: list[_Candidate]) -> dict[Statement, set[int]]:
+    """Each statement -> the cases (citation numbers) that make it."""
+    votes: dict[Statement, set[int]] = defaultdict(set)
+    for c in candidates:
+        for statement in c.statements:
+            votes[statement].add(c.citation.number)
+    return votes
+
+
+def _agreed(votes: dict[Statement, set[int]], cases: int, finding_share: float, statement_share: float) -> set:
+    """The statements enough cases make: a finding present (or uncertain) in at least ``finding_share`` of the
+    cases, absent in at least ``statement_share``, and in each case more cases than give it any other polarity."""
+    agreed = set()
+    for statement, who in votes.items():
+        rivals = [len(votes.get(Statement(statement.finding, p), ())) for p in POLARITIES if p != statement.polarity]
+        share = statement_share if statement.polarity == "absent" else finding_share
+        if len(who) >= _needed(share, cases) and len(who) > max(rivals):
+            agreed.add(statement)
+    return agreed
+
+
+def _link(candidates: list[_Candidate], votes: dict[Statement, set[int]]) -> None:
+    """Who says the same as each candidate: the cases that make every statement of a finding sentence, the similar
+    sentences (same mark) of a sentence that names no finding."""
+    for c in candidates:
+        if c.statements:
+            c.support = frozenset.intersection(*(frozenset(votes[st]) for st in c.statements))
+            c.kin = tuple(o for o in candidates if o.statements & c.statements)
+        else:
+            c.kin = tuple(o for o in candidates if not o.statements and o.mark == c.mark
+                          and jaccard(c.bag, o.bag) >= SUPPORT_JACCARD)
+            c.support = frozenset({c.citation.number} | {o.citation.number for o in c.kin})
+
+
+def _typical(c: _Candidate) -> float:
+    """How like the other cases' sentences that say the same this wording is (mean word overlap): the common
+    wording of a statement before an odd one."""
+    others = [k for k in c.kin if k is not c]
+    return round(sum(jaccard(c.bag, k.bag) for k in others) / len(others), 3) if others else 0.0
+
+
+def _eligible(c: _Candidate, agreed: set, cases: int, statement_share: float) -> bool:
+    if c.statements:
+        return c.statements <= agreed
+    return len(c.support) >= _needed(statement_share, cases)
+
+
+def compose(hits: list[CaseHit], max_sentences: int = MAX_SENTENCES, finding_share: float = FINDING_SHARE,
+            statement_share: float = STATEMENT_SHARE) -> tuple[list[DraftSentence], list[DraftSentence], list[Citation]]:
+    """Findings, impression and citations from ranked case hits (scores = similarity to the query): see the module
+    doc for how the findings sentences are chosen."""
     citations = [Citation(i + 1, h.archive, h.case, h.case_id, float(h.item_score if h.item_score is not None else h.score),
                           h.licence, h.diagnosis, h.title) for i, h in enumerate(hits)]
-    candidates = []  # (citation number, sentence, assertion, words, position)
-    for citation, hit in zip(citations, hits):
-        for position, sentence in enumerate(_sources(None, hit, FINDINGS_SECTIONS)):
-            mark, negated = assertion_and_negated(sentence)
-            candidates.append((citation, sentence, (mark, tuple(negated)), words(sentence), position))
-    scored = []
-    for citation, sentence, mark, bag, position in candidates:
-        support = sorted({other.number for other, s2, m2, b2, _ in candidates
-                          if other.number != citation.number and m2[0] == mark[0] and jaccard(bag, b2) >= SUPPORT_JACCARD})
-        if citation.number != 1 and not support:
-            continue
-        scored.append((citation.score * (1 + len(support)), -citation.number, -position, citation, sentence, mark,
-                       bag, support))
-    scored.sort(key=lambda row: row[:3], reverse=True)
-    findings, bags = [], []
-    for score, _, _, citation, sentence, mark, bag, support in scored:
-        if len(findings) == max_sentences:
-            break
-        if any(jaccard(bag, other) >= DUPLICATE_JACCARD for other in bags) or sentence in {f.text for f in findings}:
-            continue
-        bags.append(bag)
-        findings.append(DraftSentence(sentence, "findings", mark[0], citation.number, support, float(score),
-                                      list(mark[1])))
+    candidates = _candidates(citations, hits)
+    votes = _votes(candidates)
+    agreed = _agreed(votes, len(hits), finding_share, statement_share)
+    _link(candidates, votes)
+    pool = [c for c in candidates if _eligible(c, agreed, len(hits), statement_share)]
+    chosen: list[_Candidate] = []
+    covered: set = set()
+    while pool and len(chosen) < max_sentences:
+        def rank(c: _Candidate):
+            new = len(c.statements - covered)
+            finding = any(st.polarity != "absent" for st in c.statements - covered)
+            return (finding, new, len(c.support), _typical(c), -c.citation.number, -c.position)
+
+        best = max(pool, key=rank)
+        chosen.append(best)
+        covered |= best.statements
+        pool = [c for c in pool if c is not best and c.text != best.text
+                and jaccard(c.bag, best.bag) < DUPLICATE_JACCARD
+                and (c.statements - covered if c.statements else best.statements or all(c is not k for k in best.kin))]
+    chosen.sort(key=lambda c: (sum(k.place for k in c.kin) / len(c.kin) if c.kin else c.place, c.citation.number))
+    findings = [DraftSentence(c.text, "findings", c.mark, c.citation.number,
+                              sorted(c.support - {c.citation.number}), round(len(c.support) / len(hits), 3),
+                              list(c.negated)) for c in chosen]
     impression: list[DraftSentence] = []
     for citation, hit in zip(citations, hits):
         sentences = _sources(None, hit, IMPRESSION_SECTIONS) or ([hit.diagnosis] if hit.diagnosis else [])

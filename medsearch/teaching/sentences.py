@@ -16,13 +16,13 @@ MIN_WORDS = 2
 STOP_WORDS = frozenset("a an and are as at be by for from in is it of on or the this to was were with".split())
 
 
-def split_sentences(text: str | None) -> list[str]:
-    """Verbatim sentences (each a substring of ``text``; a leading bullet is dropped), with at least MIN_WORDS
+def split_sentences(text: str | None, min_words: int = MIN_WORDS) -> list[str]:
+    """Verbatim sentences (each a substring of ``text``; a leading bullet is dropped), with at least ``min_words``
     words."""
     if not text:
         return []
     pieces = [piece.strip().lstrip("•·*-– \t").strip() for piece in _BOUNDARY.split(text)]
-    return [p for p in pieces if len(_WORD.findall(p.lower())) >= MIN_WORDS]
+    return [p for p in pieces if len(_WORD.findall(p.lower())) >= min_words]
 
 
 def words(sentence: str) -> frozenset[str]:
