@@ -92,3 +92,14 @@ def test_one_close_case_is_drafted_whole():
 def test_a_present_finding_outranks_normal_statements_when_sentences_are_capped(limit):
     findings, _, _ = compose(_hits(REPORTS), max_sentences=limit)
     assert len(findings) == limit and findings[0].text == "The heart is enlarged."
+
+
+def test_cases_that_agree_on_nothing_say_so_not_that_they_hold_no_text():
+    from medsearch.teaching.draft import NO_AGREEMENT, NO_TEXT, draft_from_hits
+
+    apart = draft_from_hits(_hits(["Small right pleural effusion.", "No pleural effusion.", "Dilated appendix.",
+                                   "Right pleural effusion.", "No pleural effusion."]), threshold=0.5)
+    assert apart.status == "ok" and not apart.findings and apart.text().startswith(NO_AGREEMENT)
+    assert NO_AGREEMENT in apart.message and apart.best_score == pytest.approx(0.95)
+    empty = draft_from_hits([CaseHit(rank=1, score=0.9, archive="a", case="C1", item_score=0.9)], threshold=0.5)
+    assert empty.text().startswith(NO_TEXT) and NO_TEXT in empty.message

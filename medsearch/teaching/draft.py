@@ -45,6 +45,7 @@ FINDINGS_SECTIONS = ("findings",)
 IMPRESSION_SECTIONS = ("impression", "diagnosis")
 NO_CLOSE_CASE = "no similar case close enough"
 NO_TEXT = "no sentence to quote: the similar cases hold no findings, impression or diagnosis text (sources below)"
+NO_AGREEMENT = "no sentence to quote: the similar cases agree on no finding or statement (sources below)"
 
 
 @dataclass
@@ -79,6 +80,7 @@ class Draft:
     findings: list[DraftSentence] = field(default_factory=list)
     impression: list[DraftSentence] = field(default_factory=list)
     citations: list[Citation] = field(default_factory=list)
+    empty: str = NO_TEXT  # what an ok draft with no sentence says instead
 
     def to_dict(self) -> dict:
         return {**asdict(self), "text": self.text()}
@@ -87,7 +89,7 @@ class Draft:
         """The draft as plain text: sections, sentences with [n] citations and marks, then the sources."""
         if self.status != "ok":
             return self.message
-        lines = [] if self.findings or self.impression else [NO_TEXT]
+        lines = [] if self.findings or self.impression else [self.empty]
         for title, sentences in (("FINDINGS", self.findings), ("IMPRESSION", self.impression)):
             if sentences:
                 lines.append(f"{title}:")
@@ -239,9 +241,19 @@ def draft_from_vector(index, vector, target: str = "image", filters=None, cases:
         detail = "no cases in the index" if best is None else f"best similarity {best:.3f} < threshold {threshold:.3f}"
         return Draft("no_close_case", f"{NO_CLOSE_CASE} ({detail})", best, threshold)
     close = [h for h in hits if threshold is None or (h.item_score is not None and h.item_score >= threshold)]
-    findings, impression, citations = compose(close, max_sentences)
-    message = f"draft from {len(citations)} similar case(s)" + ("" if findings or impression else f"; {NO_TEXT}")
-    return Draft("ok", message, best, threshold, findings, impression, citations)
+    return draft_from_hits(close, threshold, max_sentences)
+
+
+def draft_from_hits(close: list[CaseHit], threshold: float | None, max_sentences: int = MAX_SENTENCES,
+                    finding_share: float = FINDING_SHARE, statement_share: float = STATEMENT_SHARE) -> Draft:
+    """The draft of the close case hits (each at or above ``threshold``, best first)."""
+    best = max((h.item_score for h in close if h.item_score is not None), default=None)
+    findings, impression, citations = compose(close, max_sentences, finding_share, statement_share)
+    quotable = any(_sources(None, h, FINDINGS_SECTIONS) or _sources(None, h, IMPRESSION_SECTIONS) or h.diagnosis
+                   for h in close)
+    empty = NO_AGREEMENT if quotable else NO_TEXT
+    message = f"draft from {len(citations)} similar case(s)" + ("" if findings or impression else f"; {empty}")
+    return Draft("ok", message, best, threshold, findings, impression, citations, empty)
 
 
 def draft_report(index, image, filters=None, **options) -> Draft:
