@@ -16,7 +16,7 @@ CASES = [
     ("MPX0003", "MR", "Meningioma", "Extra-axial dural-based enhancing mass. No midline shift.", "train"),
     ("MPX0004", "MR", "Glioblastoma", "Ring-enhancing mass crossing the corpus callosum. Surrounding edema.", "train"),
     ("MPX0005", "CT", "Appendicitis", "Dilated appendix with periappendiceal fat stranding. No free air.", "train"),
-    ("MPX0006", "MR", "Meningioma", "Dural tail sign. The mass enhances homogeneously. No hydrocephalus.", "dev"),
+    ("MPX0006", "MR", "Meningioma", "Dural tail sign. The mass enhances homogeneously. No midline shift. No hydrocephalus.", "dev"),
     ("MPX0007", "CT", "Appendicitis", "Appendicolith. No abscess.", "dev"),
 ]
 SHADES = {"Pulmonary Embolism": 40, "Meningioma": 120, "Glioblastoma": 150, "Appendicitis": 220}

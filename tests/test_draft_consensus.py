@@ -81,11 +81,16 @@ def test_the_draft_follows_the_order_of_a_report():
     assert [f.text for f in findings] == ["The heart is enlarged.", "No pneumothorax."]
 
 
-def test_one_close_case_is_drafted_whole():
-    findings, impression, _ = compose(_hits(REPORTS[:1], {1: "Effusion"}))
-    assert [f.text for f in findings] == ["Lungs are clear.", "Small left pleural effusion.", "No pneumothorax.",
-                                          "Calcified granuloma in the right upper lobe."]
-    assert [i.text for i in impression] == ["Effusion"]
+def test_one_close_case_is_no_consensus_and_the_draft_says_so():
+    from medsearch.teaching.draft import ONE_CASE, draft_from_hits
+
+    findings, impression, citations = compose(_hits(REPORTS[:1], {1: "Effusion"}))
+    assert findings == [] and [i.text for i in impression] == ["Effusion"] and len(citations) == 1
+    draft = draft_from_hits(_hits(REPORTS[:1]), threshold=0.5)
+    assert draft.status == "ok" and draft.text().startswith(ONE_CASE) and draft.citations[0].case == "R1"
+    # two cases are enough when both say it
+    findings, _, _ = compose(_hits(["Cardiomegaly. No pneumothorax.", "The heart is enlarged. Small effusion."]))
+    assert [f.text for f in findings] == ["Cardiomegaly."]
 
 
 @pytest.mark.parametrize("limit", [1, 2])
@@ -103,3 +108,15 @@ def test_cases_that_agree_on_nothing_say_so_not_that_they_hold_no_text():
     assert NO_AGREEMENT in apart.message and apart.best_score == pytest.approx(0.95)
     empty = draft_from_hits([CaseHit(rank=1, score=0.9, archive="a", case="C1", item_score=0.9)], threshold=0.5)
     assert empty.text().startswith(NO_TEXT) and NO_TEXT in empty.message
+
+
+def test_the_cli_and_the_api_draft_from_the_chosen_number_of_cases():
+    import inspect
+
+    from medsearch.commands.draft import draft_command
+    from medsearch.serve.routes.teaching import draft
+    from medsearch.teaching.draft import CASES, MAX_SENTENCES
+
+    command = inspect.signature(draft_command).parameters
+    assert command["cases"].default == CASES and command["sentences"].default == MAX_SENTENCES
+    assert inspect.signature(draft).parameters["cases"].default.default == CASES

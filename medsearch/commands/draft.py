@@ -14,7 +14,7 @@ from medsearch.commands.options import (DbOpt, DeviceOpt, IndexOpt, JsonOpt, Lic
 def draft_command(
     image: Annotated[Path, typer.Argument(help="The image to draft a report for (PNG, JPEG or DICOM).")],
     index: IndexOpt = Path("index"),
-    cases: Annotated[int, typer.Option("--cases", min=1, help="Similar cases to draft from.")] = 5,
+    cases: Annotated[int, typer.Option("--cases", min=1, help="Similar cases to draft from.")] = 7,
     sentences: Annotated[int, typer.Option("--sentences", min=1, help="Most findings sentences in the draft.")] = 6,
     min_score: Annotated[Optional[float], typer.Option("--min-score", help="Refuse below this similarity (default: chosen from the index, see docs).")] = None,
     modality: ModalityOpt = None,

@@ -11,8 +11,9 @@ uncertain) when at least ``FINDING_SHARE`` of the cases state it so, absent when
 it, and in either case only when more cases give it that polarity than any other (cases that disagree draft
 neither side). A sentence is quoted only when every finding it states is agreed; a sentence that names no finding
 ("Lungs are clear.", a normal statement) when at least ``STATEMENT_SHARE`` of the cases hold a similar one (same
-assertion mark). The nearest case's word carries no more weight than another's: one case alone, even the nearest,
-is no consensus. Sentences are picked present findings first, then by how many agreed findings they add and how
+assertion mark); never fewer than ``MIN_CASES`` cases. The nearest case's word carries no more weight than
+another's: one case alone, even the nearest, is no consensus (a draft from one close case quotes nothing, and says
+so). Sentences are picked present findings first, then by how many agreed findings they add and how
 many cases say the same, then the most common wording (ties: the nearest case's); near-duplicates are dropped; at most
 ``MAX_SENTENCES``, in the order the cases' reports give (mean place in the reports that say the same). Each
 sentence cites its own case and the other cases that say the same (``supported_by``; ``score``: the share of the
@@ -34,10 +35,11 @@ from medsearch.teaching.diagnosis import same_diagnosis
 from medsearch.teaching.findings import POLARITY, Statement, sentence_statements
 from medsearch.teaching.sentences import MIN_WORDS, assertion_and_negated, jaccard, split_sentences, words
 
-CASES = 5
+CASES = 7
 MAX_SENTENCES = 6
-FINDING_SHARE = 0.4  # a finding is drafted present (or uncertain) when at least this share of the cases say so
+FINDING_SHARE = 0.6  # a finding is drafted present (or uncertain) when at least this share of the cases say so
 STATEMENT_SHARE = 0.4  # a finding drafted absent, a normal statement: at least this share of the cases
+MIN_CASES = 2  # and never fewer cases than this: one case alone is no consensus
 POLARITIES = tuple(dict.fromkeys(POLARITY.values()))
 SUPPORT_JACCARD = 0.35  # a sentence of another case with no finding says the same at least this similar (same mark)
 DUPLICATE_JACCARD = 0.6
@@ -46,6 +48,7 @@ IMPRESSION_SECTIONS = ("impression", "diagnosis")
 NO_CLOSE_CASE = "no similar case close enough"
 NO_TEXT = "no sentence to quote: the similar cases hold no findings, impression or diagnosis text (sources below)"
 NO_AGREEMENT = "no sentence to quote: the similar cases agree on no finding or statement (sources below)"
+ONE_CASE = "no sentence to quote: only one similar case is close enough, and one case is no consensus (source below)"
 
 
 @dataclass
@@ -138,7 +141,7 @@ def _candidates(citations: list[Citation], hits: list[CaseHit]) -> list[_Candida
 
 
 def _needed(share: float, cases: int) -> int:
-    return max(1, math.ceil(share * cases - 1e-9))
+    return max(MIN_CASES, math.ceil(share * cases - 1e-9))
 
 
 def _votes(candidates: list[_Candidate]) -> dict[Statement, set[int]]:
@@ -251,7 +254,7 @@ def draft_from_hits(close: list[CaseHit], threshold: float | None, max_sentences
     findings, impression, citations = compose(close, max_sentences, finding_share, statement_share)
     quotable = any(_sources(None, h, FINDINGS_SECTIONS) or _sources(None, h, IMPRESSION_SECTIONS) or h.diagnosis
                    for h in close)
-    empty = NO_AGREEMENT if quotable else NO_TEXT
+    empty = NO_TEXT if not quotable else ONE_CASE if len(close) < MIN_CASES else NO_AGREEMENT
     message = f"draft from {len(citations)} similar case(s)" + ("" if findings or impression else f"; {empty}")
     return Draft("ok", message, best, threshold, findings, impression, citations, empty)
 

@@ -133,7 +133,7 @@ def different_diagnosis_item(item_id: ItemId, k: int = Query(10, description="nu
 # -- drafts --------------------------------------------------------------------------------------------------
 
 @router.post("/api/draft", responses=ERRORS, openapi_extra=UPLOAD_BODY)
-async def draft(request: Request, cases: int = Query(5, ge=1, le=20, description="similar cases to draft from"),
+async def draft(request: Request, cases: int = Query(7, ge=1, le=20, description="similar cases to draft from"),
                 min_score: float | None = Query(None, description="refuse below this similarity (default: from the index)"),
                 filters: FilterParams = Depends(filter_params), services: Services = Depends(get_services)):
     """A report draft for the uploaded image: findings sentences taken verbatim from the most similar cases, each
