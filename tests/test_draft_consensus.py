@@ -120,3 +120,13 @@ def test_the_cli_and_the_api_draft_from_the_chosen_number_of_cases():
     command = inspect.signature(draft_command).parameters
     assert command["cases"].default == CASES and command["sentences"].default == MAX_SENTENCES
     assert inspect.signature(draft).parameters["cases"].default.default == CASES
+
+
+def test_a_differential_without_agreed_findings_says_the_findings_are_not_agreed():
+    from medsearch.teaching.draft import draft_from_hits
+
+    draft = draft_from_hits(_hits(["Subdural hematoma.", "Ring-enhancing mass.", "Dural sinus thrombosis."],
+                                  {1: "Subdural hematoma", 2: "Abscess", 3: "Venous thrombosis"}), threshold=0.5)
+    assert not draft.findings and [i.text for i in draft.impression] == ["Subdural hematoma", "Abscess",
+                                                                         "Venous thrombosis"]
+    assert draft.text().startswith("FINDINGS: none that the similar cases agree on\nIMPRESSION:\n")

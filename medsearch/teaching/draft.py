@@ -48,6 +48,7 @@ IMPRESSION_SECTIONS = ("impression", "diagnosis")
 NO_CLOSE_CASE = "no similar case close enough"
 NO_TEXT = "no sentence to quote: the similar cases hold no findings, impression or diagnosis text (sources below)"
 NO_AGREEMENT = "no sentence to quote: the similar cases agree on no finding or statement (sources below)"
+NOT_AGREED = "none that the similar cases agree on"
 ONE_CASE = "no sentence to quote: only one similar case is close enough, and one case is no consensus (source below)"
 
 
@@ -83,7 +84,7 @@ class Draft:
     findings: list[DraftSentence] = field(default_factory=list)
     impression: list[DraftSentence] = field(default_factory=list)
     citations: list[Citation] = field(default_factory=list)
-    empty: str = NO_TEXT  # what an ok draft with no sentence says instead
+    empty: str = NO_TEXT  # why an ok draft has no findings sentence (what it says when it has no sentence at all)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "text": self.text()}
@@ -93,6 +94,8 @@ class Draft:
         if self.status != "ok":
             return self.message
         lines = [] if self.findings or self.impression else [self.empty]
+        if self.impression and not self.findings and self.empty != NO_TEXT:
+            lines.append(f"FINDINGS: {NOT_AGREED}")
         for title, sentences in (("FINDINGS", self.findings), ("IMPRESSION", self.impression)):
             if sentences:
                 lines.append(f"{title}:")
@@ -252,8 +255,7 @@ def draft_from_hits(close: list[CaseHit], threshold: float | None, max_sentences
     """The draft of the close case hits (each at or above ``threshold``, best first)."""
     best = max((h.item_score for h in close if h.item_score is not None), default=None)
     findings, impression, citations = compose(close, max_sentences, finding_share, statement_share)
-    quotable = any(_sources(None, h, FINDINGS_SECTIONS) or _sources(None, h, IMPRESSION_SECTIONS) or h.diagnosis
-                   for h in close)
+    quotable = any(_sources(None, h, FINDINGS_SECTIONS) for h in close)  # findings text to agree on
     empty = NO_TEXT if not quotable else ONE_CASE if len(close) < MIN_CASES else NO_AGREEMENT
     message = f"draft from {len(citations)} similar case(s)" + ("" if findings or impression else f"; {empty}")
     return Draft("ok", message, best, threshold, findings, impression, citations, empty)
