@@ -11,11 +11,16 @@ same for the organ system (first number of the ACR code); the refusal threshold 
 the train images, as `calibrate.py` does on an index) with refusal rates on dev and on out-of-domain images (NIH
 chest X-rays, ROCO X-ray/ultrasound figures); distinct cases in the top 10, plain vs diverse.
 
-iu: IDX_IU holds IU X-ray reports as text-only items (no images here) with their R2Gen split; each R2Gen test
-report's indication (its "other text") is the query, text->text, against train reports; the draft cites the
-retrieved reports; MeSH/Problems label overlap between the cited reports and the held-out report (micro P/R/F1)
-against random train reports and the all-"normal" answer. Text->text from the indication is an honest stand-in
-for image->text: the images are not available here.
+iu: IDX_IU holds IU X-ray reports as text-only items (no images here) with their R2Gen split (train / val / test,
+`iu-archive` writes it); each val and test report's indication + comparison is the query, text->text, against
+the train reports (an honest stand-in for image->text: the images are not available here). A draft's labels are
+the findings its sentences state present (medsearch.teaching.findings, assertion from medsearch.lexical: a
+negated or uncertain finding is no label; "no finding" when none), against the held-out report's text read the
+same way and, separately, against its MeSH terms read the same way (micro P/R/F1; also without "no finding").
+The draft's settings (cases, finding share, statement share) are chosen on val and reported on test, beside the
+draft before consensus voting (c888ffd), the nearest report whole, a random train report whole, always "no
+finding", and a label vote of the same cases; the first metric (MeSH terms of every cited report the draft
+uses) is kept for comparison.
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ from medsearch.teaching.calibrate import nearest_other_case, stored_matrix  # no
 from medsearch.teaching.cases import search_cases  # noqa: E402
 from medsearch.teaching.diagnosis import same_diagnosis  # noqa: E402
 from medsearch.teaching.diverse import diverse, diverse_text  # noqa: E402
-from medsearch.teaching.draft import compose  # noqa: E402
+from medsearch.teaching.draft import CASES, FINDING_SHARE, STATEMENT_SHARE, compose  # noqa: E402
+from medsearch.teaching.findings import NO_FINDING, present_findings  # noqa: E402
 from medsearch.teaching.groups import case_key, group_key  # noqa: E402
 from medsearch.teaching.sentences import split_sentences  # noqa: E402
 
@@ -232,7 +238,13 @@ def cases_of(hits, cases):
 
 # -- IU X-ray ----------------------------------------------------------------------------------------------------
 
+KS = (3, 5, 7, 10, 15)  # cases per draft tried on val
+SHARES = (0.2, 0.3, 0.4, 0.5, 0.6)  # finding_share tried on val; statement_share: every other one
+TIE_F1 = 0.005
+
+
 def iu(args) -> dict:
+    """IU X-ray drafts, text -> text from the held-out report's indication (see the module doc and README)."""
     import csv
 
     idx = open_index(args.index)
@@ -240,66 +252,198 @@ def iu(args) -> dict:
     by_key = {r.key: r for r in records.values()}
     reports = {row["uid"]: row for row in csv.DictReader(open(SHARED / "iu-xray-reports" / "indiana_reports.csv", encoding="utf-8"))}
     train = Filters(split="train")
-    test_keys = sorted(k for k, r in by_key.items() if r.split == "test")
-    train_records = [r for r in by_key.values() if r.split == "train"]
+    train_records = sorted((r for r in by_key.values() if r.split == "train"), key=lambda r: r.key)
     train_texts = {" ".join((r.text or "").split()) for r in train_records}
     rng = random.Random(0)
+    keys = {split: sorted(k for k, r in by_key.items() if r.split == split) for split in ("val", "test")}
     if args.limit:
-        test_keys = rng.sample(test_keys, min(args.limit, len(test_keys)))
-    totals = {name: [0, 0, 0] for name in ("draft", "nearest_cited_report", "random", "normal")}  # tp, predicted, true
-    per_query, refused, duplicates = [], 0, 0
+        keys = {split: sorted(rng.sample(ks, min(args.limit, len(ks)))) for split, ks in keys.items()}
+    started = time.perf_counter()
+    queries = {split: [iu_query(idx, by_key[key], reports.get(key, {}), train, train_texts) for key in ks]
+               for split, ks in keys.items()}
     # the refusal threshold for this kind of query (an indication, not a report) is chosen on the val split:
     # the 5th percentile of the best train-report similarity of val indications
-    val_best = []
-    for key in sorted(k for k, r in by_key.items() if r.split == "val"):
-        hits = idx.search_vector(idx.embed_text(query_of(reports.get(key, {})), target="text"), k=1, target="text",
-                                 filters=train)
-        val_best.append(hits[0].score if hits else -1.0)
-    threshold = float(np.quantile(val_best, 0.05))
-    for key in test_keys:
-        record = by_key[key]
-        row = reports.get(key, {})
-        query = query_of(row)
-        truth = labels_of(record.labels)
-        duplicate = " ".join((record.text or "").split()) in train_texts
-        duplicates += duplicate
-        vector = idx.embed_text(query, target="text")
-        hits = search_cases(idx, vector, target="text", k=TOP, filters=train, images_per_case=1)
-        close = [h for h in hits if h.item_score is not None and h.item_score >= threshold]
-        if not close:
-            refused += 1
-        findings, impression, citations = compose(close)
-        used = {s.citation for s in findings + impression}
-        predicted = set().union(*(labels_of(close[n - 1].items[0].labels if close[n - 1].items else []) for n in used)) if used else set()
-        random_pick = rng.sample(train_records, len(used) or 1)
-        random_pred = set().union(*(labels_of(r.labels) for r in random_pick))
-        nearest_pred = labels_of(close[0].items[0].labels) if close and close[0].items else set()
-        for name, pred in (("draft", predicted), ("nearest_cited_report", nearest_pred), ("random", random_pred),
-                           ("normal", {"normal"})):
-            totals[name][0] += len(pred & truth)
-            totals[name][1] += len(pred)
-            totals[name][2] += len(truth)
-        per_query.append({"uid": key, "query": query, "truth": sorted(truth), "draft_labels": sorted(predicted),
-                          "duplicate_of_a_train_report": duplicate, "sentences": len(findings)})
-    scores = {}
+    threshold = float(np.quantile([q["best"] for q in queries["val"]], 0.05))
+    for split_queries in queries.values():
+        for q in split_queries:
+            q["close"] = [h for h in q["hits"] if h.item_score is not None and h.item_score >= threshold]
+    grid = []
+    for k in KS:
+        for finding_share in SHARES:
+            for statement_share in SHARES[::2]:
+                setting = {"cases": k, "finding_share": finding_share, "statement_share": statement_share}
+                grid.append({**setting, **score_drafts(queries["val"], **setting)})
+    # the fewest cases within TIE_F1 of the best val F1 (fewer sources to read); on a tie the larger statement share
+    # (normal statements carry no label, so the F1 cannot choose between shares that only add or drop them)
+    best = max(row["f1"] for row in grid)
+    chosen = max((row for row in grid if row["f1"] >= best - TIE_F1),
+                 key=lambda row: (-row["cases"], row["f1"], row["statement_share"]))
+    setting = {name: chosen[name] for name in ("cases", "finding_share", "statement_share")}
+    defaults = {"cases": CASES, "finding_share": FINDING_SHARE, "statement_share": STATEMENT_SHARE}
+    result = {"archive": "iu-xray (text only)", "model": idx.manifest.model_id,
+              "query_text": "indication + comparison of the held-out report", "retrieved": "train reports (R2Gen split)",
+              "threshold": round(threshold, 4), "threshold_chosen_on": "val indications (5th percentile of best similarity)",
+              "labels": "findings stated present (medsearch.teaching.findings: the lexicon's findings, assertion from "
+                        "medsearch.lexical; negated and uncertain findings are no label), 'no finding' when none; "
+                        "truth: the held-out report's text, and separately its MeSH terms read the same way",
+              "chosen_on_val": chosen, "defaults": defaults, "val_grid": grid}
+    for split, split_queries in queries.items():
+        refused = sum(not q["close"] for q in split_queries)
+        systems = {"draft (chosen on val)": score_drafts(split_queries, **setting, keep=split == "test"),
+                   "draft (shipped defaults)": score_drafts(split_queries, **defaults),
+                   "draft before (c888ffd: the nearest case's sentences + supported others)": score_drafts(
+                       split_queries, cases=TOP, compose_with=first_compose)}
+        systems.update(baselines(split_queries, train_records, setting, random.Random(1)))
+        fresh = [q for q in split_queries if not q["duplicate"]]
+        systems["draft (chosen on val), reports not copied from train"] = score_drafts(fresh, **setting)
+        systems["draft before, reports not copied from train"] = score_drafts(fresh, cases=TOP, compose_with=first_compose)
+        result[split] = {"queries": len(split_queries), "refused": refused,
+                         "held_out_reports_identical_to_a_train_report": sum(q["duplicate"] for q in split_queries),
+                         "systems": systems, "old_metric_mesh_of_cited_reports": old_metric(split_queries, train_records, setting)}
+    result["per_query"] = [{k: v for k, v in q.items() if k not in ("hits", "close")} for q in queries["test"]]
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    return result
+
+
+def iu_query(idx, record, row: dict, train, train_texts) -> dict:
+    from medsearch.teaching.sentences import split_sentences
+
+    query = query_of(row)
+    hits = search_cases(idx, idx.embed_text(query, target="text"), target="text", k=max(KS), filters=train,
+                        images_per_case=1)
+    return {"uid": record.key, "query": query, "hits": hits,
+            "best": max((h.item_score for h in hits if h.item_score is not None), default=-1.0),
+            "truth_text": sorted(present_findings(split_sentences(record.text, min_words=1))),
+            "truth_mesh": sorted(mesh_findings(row.get("MeSH", ""))),
+            "mesh": sorted(labels_of(record.labels)),
+            "duplicate": " ".join((record.text or "").split()) in train_texts}
+
+
+def mesh_findings(mesh: str) -> set[str]:
+    """A report's MeSH terms read as findings ("Cardiomegaly/borderline" -> cardiomegaly); "normal" -> no finding;
+    terms that name no finding of the vocabulary ("Lung/hypoinflation") are left out."""
+    terms = [term.replace("/", " ") for term in (mesh or "").split(";") if term.strip()]
+    if [t.strip().lower() for t in terms] == ["normal"]:
+        return {NO_FINDING}
+    return present_findings(terms) - {NO_FINDING}
+
+
+def score_drafts(split_queries, cases: int, finding_share: float = 0.0, statement_share: float = 0.0,
+                 compose_with=None, keep: bool = False) -> dict:
+    predictions, sentence_counts = [], []
+    for q in split_queries:
+        close = q["close"][:cases]
+        if compose_with is not None:
+            findings, impression, _ = compose_with(close)
+        else:
+            findings, impression, _ = compose(close, finding_share=finding_share, statement_share=statement_share)
+        sentences = [s.text for s in findings + impression]
+        predictions.append(present_findings(sentences) if sentences else set())
+        sentence_counts.append(len(findings))
+        if keep:
+            q["draft"] = [f"{s.text} [{', '.join(str(n) for n in [s.citation, *s.supported_by])}]" for s in findings]
+            q["draft_labels"] = sorted(predictions[-1])
+    return {**label_scores(split_queries, predictions),
+            "mean_sentences": round(float(np.mean(sentence_counts)), 2) if sentence_counts else 0.0}
+
+
+def label_scores(split_queries, predictions) -> dict:
+    """Micro P/R/F1 of predicted finding labels against the report-text truth (with and without 'no finding') and
+    against the MeSH truth."""
+    out = {}
+    for name, truth_key, drop in (("", "truth_text", set()), ("abnormal_", "truth_text", {NO_FINDING}),
+                                  ("mesh_", "truth_mesh", set())):
+        tp = pred = true = 0
+        for q, p in zip(split_queries, predictions):
+            truth, p = set(q[truth_key]) - drop, set(p) - drop
+            tp, pred, true = tp + len(truth & p), pred + len(p), true + len(truth)
+        precision, recall = (tp / pred if pred else 0.0), (tp / true if true else 0.0)
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        out.update({f"{name}precision": round(precision, 4), f"{name}recall": round(recall, 4), f"{name}f1": round(f1, 4)})
+    return out
+
+
+def baselines(split_queries, train_records, setting, rng) -> dict:
+    from medsearch.teaching.sentences import split_sentences
+
+    def whole(text):
+        return present_findings(split_sentences(text, min_words=1))
+
+    def report_text(hit):
+        return hit.items[0].text if hit.items else ""
+
+    nearest = [whole(report_text(q["close"][0])) if q["close"] else set() for q in split_queries]
+    randoms = [whole(rng.choice(train_records).text) for _ in split_queries]
+    normal = [{NO_FINDING} for _ in split_queries]
+    vote = []  # the labels enough of the cases state present: what a consensus of labels (no sentences) says
+    for q in split_queries:
+        close = q["close"][:setting["cases"]]
+        counts: dict[str, int] = {}
+        for hit in close:
+            for label in whole(report_text(hit)):
+                counts[label] = counts.get(label, 0) + 1
+        needed = max(1, math.ceil(setting["finding_share"] * len(close) - 1e-9))
+        labels = {label for label, n in counts.items() if n >= needed and label != NO_FINDING}
+        vote.append(labels or ({NO_FINDING} if close else set()))
+    return {"nearest report, whole": label_scores(split_queries, nearest),
+            "random train report, whole": label_scores(split_queries, randoms),
+            "always 'no finding'": label_scores(split_queries, normal),
+            "label vote of the same cases (no sentences)": label_scores(split_queries, vote)}
+
+
+def old_metric(split_queries, train_records, setting) -> dict:
+    """The first metric (kept for comparison): MeSH/Problems terms of the cited reports whose sentences a draft
+    uses, against the held-out report's; random = as many random train reports."""
+    rng = random.Random(0)
+    totals = {name: [0, 0, 0] for name in ("draft (chosen on val)", "draft before", "random", "normal")}
+    for q in split_queries:
+        truth = set(q["mesh"])
+        for name, close, composer in (("draft (chosen on val)", q["close"][:setting["cases"]],
+                                       lambda c: compose(c, finding_share=setting["finding_share"],
+                                                         statement_share=setting["statement_share"])),
+                                      ("draft before", q["close"][:TOP], first_compose)):
+            findings, impression, _ = composer(close)
+            used = {s.citation for s in findings + impression}
+            predicted = set().union(*(labels_of(close[n - 1].items[0].labels) for n in used if close[n - 1].items))
+            totals[name] = [a + b for a, b in zip(totals[name], (len(predicted & truth), len(predicted), len(truth)))]
+            if name == "draft before":
+                pick = set().union(*(labels_of(r.labels) for r in rng.sample(train_records, len(used) or 1)))
+                totals["random"] = [a + b for a, b in zip(totals["random"], (len(pick & truth), len(pick), len(truth)))]
+        totals["normal"] = [a + b for a, b in zip(totals["normal"], (len({"normal"} & truth), 1, len(truth)))]
+    out = {}
     for name, (tp, pred, true) in totals.items():
-        p = tp / pred if pred else 0.0
-        r = tp / true if true else 0.0
-        scores[name] = {"precision": round(p, 3), "recall": round(r, 3), "f1": round(2 * p * r / (p + r) if p + r else 0.0, 3)}
-    dup_rows = [q for q in per_query if q["duplicate_of_a_train_report"]]
-    fresh = [q for q in per_query if not q["duplicate_of_a_train_report"]]
-    tp = sum(len(set(q["truth"]) & set(q["draft_labels"])) for q in fresh)
-    pred, true = sum(len(q["draft_labels"]) for q in fresh), sum(len(q["truth"]) for q in fresh)
-    p, r = (tp / pred if pred else 0.0), (tp / true if true else 0.0)
-    scores["draft_on_reports_not_copied_from_train"] = {"precision": round(p, 3), "recall": round(r, 3),
-                                                        "f1": round(2 * p * r / (p + r) if p + r else 0.0, 3),
-                                                        "queries": len(fresh)}
-    return {"archive": "iu-xray (text only)", "model": idx.manifest.model_id, "queries": len(per_query),
-            "query_text": "indication + comparison of the held-out report", "retrieved": "train reports (R2Gen split)",
-            "threshold": round(threshold, 4), "threshold_chosen_on": "val indications (5th percentile of best similarity)",
-            "refused": refused,
-            "held_out_reports_identical_to_a_train_report": len(dup_rows), "micro_label_overlap": scores,
-            "per_query": per_query}
+        p, r = (tp / pred if pred else 0.0), (tp / true if true else 0.0)
+        out[name] = {"precision": round(p, 3), "recall": round(r, 3), "f1": round(2 * p * r / (p + r) if p + r else 0.0, 3)}
+    return out
+
+
+def first_compose(hits, max_sentences: int = 6):
+    """The draft before consensus voting (c888ffd), kept as a baseline: the nearest case's sentences are all eligible,
+    another case's when one other case holds a similar sentence (same mark); scored by similarity x (1 + support)."""
+    from medsearch.teaching.draft import DraftSentence, _sources
+    from medsearch.teaching.sentences import assertion_and_negated, jaccard, words
+
+    candidates = []
+    for number, hit in enumerate(hits, start=1):
+        score = float(hit.item_score if hit.item_score is not None else hit.score)
+        for position, sentence in enumerate(_sources(None, hit, ("findings",))):
+            candidates.append((number, score, sentence, assertion_and_negated(sentence)[0], words(sentence), position))
+    scored = []
+    for number, score, sentence, mark, bag, position in candidates:
+        support = sorted({n2 for n2, _, _, m2, b2, _ in candidates if n2 != number and m2 == mark and jaccard(bag, b2) >= 0.35})
+        if number != 1 and not support:
+            continue
+        scored.append((score * (1 + len(support)), -number, -position, number, sentence, mark, bag, support))
+    scored.sort(key=lambda row: row[:3], reverse=True)
+    findings, bags = [], []
+    for score, _, _, number, sentence, mark, bag, support in scored:
+        if len(findings) == max_sentences:
+            break
+        if any(jaccard(bag, other) >= 0.6 for other in bags) or sentence in {f.text for f in findings}:
+            continue
+        bags.append(bag)
+        findings.append(DraftSentence(sentence, "findings", mark, number, support, score))
+    return findings, [], []
 
 
 def query_of(row: dict) -> str:
