@@ -10,6 +10,9 @@ index (IU X-ray MeSH findings with their abbreviation, lay and negated forms: wh
 for, and heavier full-text work: common findings are denied in thousands of sentences).
 
     python benchmarks/query_latency.py --index idx-demo --out benchmarks/results/query_latency.json
+    python benchmarks/query_latency.py --index idx-iu --target text --queries judged --decompose --out ...
+
+``--decompose`` also times the parts of a hybrid query (``decomposition``): where its time goes beyond the encode.
 """
 
 from __future__ import annotations
@@ -116,6 +119,52 @@ def judged_queries(index_path: Path, model: str | None) -> list[str]:
 QUERY_SETS = {"phrasing": phrasing_queries, "judged": judged_queries}
 
 
+def decomposition(index_path: Path, queries: list[str], model: str | None, target: str) -> dict:
+    """Where a hybrid query's time goes beyond the encode, each part timed per query, interleaved: the encode
+    alone; the full-text work alone (what the hybrid search's thread runs: the lexical ranking, the assertion sets,
+    the lexical top k's records and explanations); the full-text work then the encode, in one thread; the encode
+    with the full-text work beside it in the index's thread pool (as a hybrid search runs them); a text search in
+    dense mode with no assertion check (no full-text work at all: the encode, the ANN search, the records and
+    explanations of the hits); and the hybrid search itself. p50s in ms."""
+    from medsearch.lexical.query import parse
+    from medsearch.query.fusion import DEFAULT_FUSION, assertion_sets, lexical_ranking
+    from medsearch.search import open_index
+    from medsearch.search.hybrid import PREPARED_HITS, prepared_hits
+
+    index = open_index(index_path, model=model)
+    index.search("warm up the encoder", k=10, target=target)
+    store, pool = index.store, index._lexical_pool()
+    depth = max(10, DEFAULT_FUSION.depth)
+
+    def full_text(q):
+        clauses = parse(q).clauses
+        found = lexical_ranking(store, target, clauses, None, depth, 10)
+        if clauses:
+            assertion_sets(store, target, clauses)
+        prepared_hits(store, target, found, clauses, PREPARED_HITS * 10)
+
+    def encode(q):
+        index.embed_text(q, target=target)
+
+    def beside(q):
+        job = pool.submit(full_text, q)
+        encode(q)
+        job.result()
+
+    parts = {"encode": encode, "full_text": full_text, "full_text_then_encode": lambda q: (full_text(q), encode(q)),
+             "encode_with_full_text_beside": beside,
+             "dense_mode_search": lambda q: index.search(q, k=10, target=target, mode="dense", negation=False),
+             "hybrid_search": lambda q: index.search(q, k=10, target=target)}
+    times: dict[str, list[float]] = {name: [] for name in parts}
+    for q in queries:
+        for name, run in parts.items():
+            t = time.perf_counter()
+            run(q)
+            times[name].append(time.perf_counter() - t)
+    index.close()
+    return {name: percentiles(v) for name, v in times.items()}
+
+
 def main() -> None:
     from medsearch.index_dir import IndexDir
 
@@ -125,6 +174,8 @@ def main() -> None:
     p.add_argument("--target", default="image")
     p.add_argument("--cold-runs", type=int, default=5)
     p.add_argument("--queries", choices=QUERY_SETS, default="phrasing")
+    p.add_argument("--decompose", action="store_true",
+                   help="also time the parts of a hybrid query (see decomposition), on the same queries")
     p.add_argument("--candidates", type=int, default=None,
                    help="k of the raw FAISS search (default: the search path's own candidate count for k=10)")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/query_latency.json"))
@@ -143,6 +194,9 @@ def main() -> None:
           f"(dense search of the vector p50 {warm['dense_search_of_vector']['p50_ms']:.2f} ms); ratio p50 "
           f"{warm['ratio_p50']:.2f} to encode + raw FAISS, {warm['ratio_p50_to_encode_plus_dense_search']:.2f} to "
           f"encode + dense search (target <= 1.2)")
+    parts = decomposition(args.index, queries, args.model, args.target) if args.decompose else None
+    if parts:
+        print("parts, p50 ms: " + ", ".join(f"{name} {v['p50_ms']:.2f}" for name, v in parts.items()))
     manifest = json.loads(IndexDir(args.index).manifest.read_text())
     import faiss
     import torch
@@ -151,7 +205,7 @@ def main() -> None:
         "benchmark": "query_latency", "index": str(args.index), "model_id": manifest.get("model_id"),
         "index_counts": {k: v.get("count") for k, v in (manifest.get("modalities") or {}).items()}
         if isinstance(manifest.get("modalities"), dict) else None,
-        "query_set": args.queries, "cold_cli": cold, "warm": warm, "targets": {"cold_cli_s": 1.5, "warm_ratio": 1.2},
+        "query_set": args.queries, "cold_cli": cold, "warm": warm, "decomposition": parts, "targets": {"cold_cli_s": 1.5, "warm_ratio": 1.2},
         "machine": {"cpu_count": os.cpu_count(), "load_average_before": load_before,
                     "load_average_after": os.getloadavg(), "torch_threads": torch.get_num_threads(),
                     "faiss_threads": faiss.omp_get_max_threads(), "platform": platform.platform()},
