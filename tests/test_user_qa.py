@@ -192,3 +192,21 @@ def test_an_index_whose_store_file_is_gone_says_missing_and_creates_nothing(tmp_
     with pytest.raises(StoreError, match="no database file"):
         Store.open(f"sqlite:///{tmp_path / 'typo.sqlite'}", create=False)
     assert not (tmp_path / "typo.sqlite").exists()
+
+
+def test_classify_names_only_the_review_thresholds_in_force(tmp_path, capsys):
+    # The table's footer read "review below probability 0 or margin 0.75" (the shipped probability threshold is
+    # 0: never).
+    import numpy as np
+    from PIL import Image
+
+    from conftest import run_main
+
+    Image.fromarray((np.arange(32 * 32).reshape(32, 32) % 256).astype(np.uint8)).save(tmp_path / "film.png")
+    args = ["classify", str(tmp_path / "film.png"), "--label", "a", "--label", "b", "--model", "fake",
+            "--min-margin", "0.5"]
+    code, out, _ = run_main(capsys, *args, "--min-probability", "0")
+    assert code == 0 and "review below margin 0.5" in " ".join(out.split()) and "probability 0 " not in out
+    code, out, _ = run_main(capsys, *args, "--min-probability", "0.6")
+    assert "review below probability 0.6 or margin 0.5" in " ".join(out.split())
+

@@ -69,8 +69,10 @@ def _print_table(results, clf) -> None:
                       "[yellow]needs review[/yellow]" if r.needs_review else "ok",
                       f"{escape(runner_up[0])} {runner_up[1]:.3f}" if runner_up else "-")
     console.print(table)
-    console.print(f"model {clf.encoder.model_id}, temperature {clf.temperature:g} ({clf.temperature_source}), "
-                  f"review below probability {clf.min_probability:g} or margin {clf.min_margin:g}")
+    thresholds = [f"{name} {value:g}" for name, value in (("probability", clf.min_probability),
+                                                          ("margin", clf.min_margin)) if value > 0]
+    review = f"review below {' or '.join(thresholds)}" if thresholds else "review never flagged (both thresholds 0)"
+    console.print(f"model {clf.encoder.model_id}, temperature {clf.temperature:g} ({clf.temperature_source}), {review}")
     for r in results:  # one whole line per bad file, on stderr, like every other error
         if r.error:
             typer.echo(f"error: {r.source}: {r.error}", err=True)
