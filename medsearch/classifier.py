@@ -47,6 +47,9 @@ DEFAULT_TEMPLATE_SET = "clinical"
 BATCH_SIZE = 32
 
 
+NOT_READ = "not classified: the file could not be read"  # the review reason of a result with an error
+
+
 @dataclass
 class Classification:
     """One image's result. ``error`` is set (and ``label`` None) when the file could not be classified."""
@@ -174,6 +177,7 @@ class Classifier:
                 arrays.append(transform(_load(image)))
             except BadItem as exc:
                 results[i].error = getattr(exc, "reason", None) or str(exc)
+                results[i].review_reasons = [NOT_READ]
                 continue
             pending.append(i)
             if len(pending) == BATCH_SIZE:

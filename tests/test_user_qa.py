@@ -210,3 +210,11 @@ def test_classify_names_only_the_review_thresholds_in_force(tmp_path, capsys):
     code, out, _ = run_main(capsys, *args, "--min-probability", "0.6")
     assert "review below probability 0.6 or margin 0.5" in " ".join(out.split())
 
+
+def test_a_file_classify_could_not_read_says_why_it_needs_review(tmp_path):
+    # A file that could not be read came back needs_review=True with no review_reasons.
+    from medsearch import classify
+
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    bad = classify([tmp_path / "broken.png"], labels=["a", "b"], encoder=FakeEncoder())[0]
+    assert bad.error and bad.needs_review and bad.review_reasons == ["not classified: the file could not be read"]
