@@ -218,3 +218,20 @@ def test_a_file_classify_could_not_read_says_why_it_needs_review(tmp_path):
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     bad = classify([tmp_path / "broken.png"], labels=["a", "b"], encoder=FakeEncoder())[0]
     assert bad.error and bad.needs_review and bad.review_reasons == ["not classified: the file could not be read"]
+
+
+def test_too_few_training_pairs_names_the_real_cause(tmp_path):
+    # `train` on an archive with one train row said "only 1 training pairs after the licence filter" when no
+    # licence filter was given.
+    from medsearch.errors import BadArchive
+    from medsearch.train.run import check_training_rows, split_rows
+
+    rows = split_rows(["train", "test", "val"], ["CC BY", "CC BY", "CC BY"], None)
+    with pytest.raises(BadArchive) as caught:
+        check_training_rows("mine", rows, None)
+    assert "licence" not in caught.value.one_line() and "at least 2" in str(caught.value)
+    assert "split" in caught.value.hint
+    rows = split_rows(["train"] * 4 + ["val"], ["CC BY-NC"] * 5, ("CC BY", "CC0"))
+    with pytest.raises(BadArchive, match="licence CC BY, CC0") as caught:
+        check_training_rows("mine", rows, ("CC BY", "CC0"))
+    assert "--redistributable" in caught.value.hint

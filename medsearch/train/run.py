@@ -65,6 +65,21 @@ def split_rows(splits: list, licences: list, allowed: tuple[str, ...] | None, se
     return Splits(train, val, np.flatnonzero(splits_arr == "test"))
 
 
+def check_training_rows(archive_name: str, rows: Splits, licences: tuple[str, ...] | None) -> None:
+    """BadArchive naming the real cause when fewer than two image+text pairs are left to train on: the split
+    column, or the licence filter when one was given."""
+    if len(rows.train) >= 2:
+        return
+    if licences:
+        raise BadArchive(f"{archive_name}: only {len(rows.train)} training pair(s) with licence {', '.join(licences)}; "
+                         "training needs at least 2",
+                         hint="widen --licence (or leave out --redistributable), or add rows under those licences")
+    raise BadArchive(f"{archive_name}: only {len(rows.train)} training pair(s) (image + text, split 'train'); "
+                     "training needs at least 2",
+                     hint="mark more image+text rows split 'train' (a row with no split counts as train; without a "
+                          "'val' split a tenth of train is held out)")
+
+
 def read_pairs(manifest: str, root: str) -> tuple[str, list[Item], list[Skipped]]:
     from medsearch.archives import open_archive
 
@@ -133,8 +148,7 @@ def run(req: TrainRequest) -> dict:
     build = TRAINABLES.get(req.model, _openclip_trainable)
     model, data, splits, licences = build(req, archive_name, items, skipped)
     rows = split_rows(splits, licences, req.licences, req.config.seed)
-    if len(rows.train) < 2:
-        raise BadArchive(f"{archive_name}: only {len(rows.train)} training pairs after the licence filter")
+    check_training_rows(archive_name, rows, req.licences)
     result: TrainResult = train(model, data, rows.train, rows.val, req.config, req.out, req.resume, req.progress)
     checkpoint.load_weights(req.out / checkpoint.BEST_FILE, model)
     test = evaluate(model, data, rows.test, req.config.eval_batch) if len(rows.test) else {}
