@@ -170,7 +170,8 @@ function describe(search) {
 
 // "No images found for ..." with the server's reasons (a filter value no item has), when nothing was found
 function emptyStatus(what, search, data) {
-  return [`No ${what} found for ${describe(search)}.`, ...(data.notices || [])].join(" ");
+  const notices = data.notices || [];
+  return `No ${what} found for ${describe(search)}` + (notices.length ? ": " + notices.join("; ") : "") + ".";
 }
 
 function showResults(search, data) {
