@@ -235,3 +235,23 @@ def test_too_few_training_pairs_names_the_real_cause(tmp_path):
     with pytest.raises(BadArchive, match="licence CC BY, CC0") as caught:
         check_training_rows("mine", rows, ("CC BY", "CC0"))
     assert "--redistributable" in caught.value.hint
+
+
+def test_the_builtin_dicom_folder_manifest_joins_a_reports_csv_in_the_root(tmp_path):
+    # README: `medsearch index --manifest dicom-folder --root /archive/dicom  # DICOM files (+ reports CSV)`. The
+    # built-in manifest joined nothing: ROOT/reports.csv was skipped as "not a DICOM file" and every item had no text.
+    import numpy as np
+
+    from dicom_factory import write_dicom
+
+    pixels = (np.arange(16 * 16).reshape(16, 16) % 256).astype(np.uint8)
+    write_dicom(tmp_path / "p1" / "IM1", pixels, StudyInstanceUID="1.2.826.0.1.1", Modality="CR")
+    write_dicom(tmp_path / "p2" / "IM1", pixels, StudyInstanceUID="1.2.826.0.1.2", Modality="CT")
+    (tmp_path / "reports.csv").write_text("StudyInstanceUID,report\n1.2.826.0.1.1,No pneumothorax.\n"
+                                         "1.2.826.0.1.2,Small left pleural effusion.\n")
+    archive = open_archive("dicom-folder", tmp_path)
+    texts = sorted(item.text for item in archive.items())
+    assert texts == ["No pneumothorax.", "Small left pleural effusion."] and archive.skipped == []
+    (tmp_path / "reports.csv").unlink()  # none there: image-only items, as before
+    archive = open_archive("dicom-folder", tmp_path)
+    assert [item.text for item in archive.items()] == [None, None] and archive.skipped == []

@@ -7,7 +7,7 @@ Manifest options ([source] and [fields]; all optional):
 
     [source]
     images = "."                           folder to walk, relative to the root
-    reports = "reports.csv"                the report table (absent: image-only items)
+    reports = "reports.csv"                the report table (default: ROOT/reports.csv when there; else image-only items)
     report_key = "StudyInstanceUID"        DICOM keyword joined on (AccessionNumber works too)
     report_key_column = "StudyInstanceUID" CSV column holding that value (default: same as report_key)
     [fields]
@@ -36,6 +36,7 @@ from medsearch.archives.reader import Reader, SkipFn
 from medsearch.archives.table import csv_rows, open_text
 from medsearch.errors import BadArchive, ImageLoadError
 
+DEFAULT_REPORTS = "reports.csv"  # joined when the manifest names no report table and the root holds one
 DEFAULT_REPORT_KEY = "StudyInstanceUID"
 DEFAULT_TEXT_COLUMN = "report"
 
@@ -57,8 +58,10 @@ class DicomFolderReader(Reader):
     # -- reports ---------------------------------------------------------------------------------------------
 
     def reports_path(self) -> Path | None:
+        """The report table: [source] reports, the root when given as a file, else ROOT/reports.csv if there."""
         if self.root_file is None and not self.manifest.source.get("reports"):
-            return None
+            default = self.root / DEFAULT_REPORTS
+            return default if default.is_file() else None
         return self.source_file("reports")
 
     def size_hint(self) -> int | None:
