@@ -307,6 +307,12 @@ def test_each_hit_says_why_it_matched_and_the_page_works_from_the_keyboard(brows
     expect(unrelated.locator(".top")).not_to_contain_text("image")  # no modality: nothing in its place
     page.screenshot(path=str(tmp_path / "why.png"))
 
+    # a case that states no licence of its own (a PMC article) is collected with its figures' licence, and its
+    # entry has no empty parts (it read "PMC1 ·  · licence unknown")
+    page.evaluate("""() => addCase({archive: 'roco', case: 'PMC1', title: null, diagnosis: null, licence: null,
+                                    items: [{licence: 'CC BY'}, {licence: 'CC BY'}]})""")
+    expect(page.locator('#collection-list li[data-case="PMC1"] > span')).to_have_text("PMC1 · CC BY")
+
     # a filter value no item has: the status says so, not just "0 images"
     page.goto(findings_live_url + "/?q=effusion")
     page.wait_for_selector(".card")

@@ -206,7 +206,7 @@ function caseCard(hit) {
       hit.diagnosis && hit.diagnosis !== title ? el("p", {class: "muted small", text: "Diagnosis: " + hit.diagnosis}) : "",
       el("p", {class: "snippet", text: findings}),
       labelsNode(hit),
-      el("p", {class: "licence", text: "Licence: " + (hit.licence || "unknown")}),
+      el("p", {class: "licence", text: "Licence: " + (caseLicence(hit) || "unknown")}),
       el("div", {class: "row"},
         el("button", {type: "button", class: "open-case", text: "Open case", onclick: () => openCase(hit.archive, hit.case)}),
         el("button", {type: "button", class: "add-case", text: caseInCollection(hit.archive, hit.case) ? "In collection" : "Add case",
@@ -229,7 +229,7 @@ async function openCase(archive, caseKey) {
       el("figcaption", {text: [item.metadata.plane, item.modality, item.snippet].filter(Boolean).join(" · ")}))));
     $("case-sections").replaceChildren(...Object.entries(view.sections).flatMap(([name, text]) =>
       [el("dt", {text: SECTION_TITLES[name] || name}), el("dd", {text})]));
-    $("case-licence").textContent = "Licence: " + (view.licence || [...new Set(view.items.map((i) => i.licence))].join("; ") || "unknown");
+    $("case-licence").textContent = "Licence: " + (caseLicence(view) || "unknown");
     $("case-add").textContent = caseInCollection(view.archive, view.case) ? "In collection" : "Add case to collection";
     $("case-differential").disabled = !view.items.some((i) => i.has_image);
     if ($("detail").open) $("detail").close();
@@ -398,10 +398,15 @@ function caseCollection() {
 }
 function saveCases(cases) { localStorage.setItem(CASES_KEY, JSON.stringify(cases)); renderCollection(); }
 function caseInCollection(archive, caseKey) { return caseCollection().some((e) => e.archive === archive && e.case === caseKey); }
+// A case's licence: its own, else its items' (a PMC article states none; its figures do)
+function caseLicence(c) {
+  return c.licence || [...new Set((c.items || []).map((i) => i.licence).filter(Boolean))].join("; ") || null;
+}
+
 function addCase(c) {
   if (caseInCollection(c.archive, c.case)) return;
   saveCases([...caseCollection(), {archive: c.archive, case: c.case, title: c.title, diagnosis: c.diagnosis,
-                                   licence: c.licence, note: ""}]);
+                                   licence: caseLicence(c), note: ""}]);
 }
 
 function caseEntries() {
@@ -411,7 +416,8 @@ function caseEntries() {
     const remove = el("button", {type: "button", class: "remove", text: "×", "aria-label": "remove"});
     remove.addEventListener("click", () => saveCases(caseCollection().filter((_, j) => j !== i)));
     return el("li", {class: "case-entry", "data-case": entry.case},
-      el("span", {text: `${entry.case} · ${entry.title || entry.diagnosis || ""} · ${entry.licence || "licence unknown"}`}), remove, note);
+      el("span", {text: [entry.case, entry.title || entry.diagnosis, entry.licence || "licence unknown"].filter(Boolean).join(" · ")}),
+      remove, note);
   });
 }
 
