@@ -359,7 +359,10 @@ def test_export_html_embeds_images_captions_licences_and_no_phi(client, tmp_path
     assert "&lt;b&gt;pneumothorax&lt;/b&gt;" in html  # captions are escaped, not markup
     assert "Look at the apex." in html
     assert '<a href="https://www.ncbi.nlm.nih.gov/pmc/articles/PMC123/">PMC123</a>' in html
-    assert "<span>Disease or Syndrome</span>" in html and "C0032326" not in html  # codes are not printed
+    # the chips the page shows: finding names; not codes, nor UMLS semantic types ("Body Part, Organ, or Organ
+    # Component" on a demo figure, where the page said "fracture", "hip")
+    assert html.count("<span>pneumothorax</span>") == 1 and "C0032326" not in html
+    assert "Disease or Syndrome" not in html and "<span>fracture</span>" in html
     assert "Licence: CC BY-NC" in html and "Licence: CC BY" in html
     assert html.index("item-2") < html.index("item-1") < html.index("item-3")  # author's order
     for value in [*PHI.values(), "Smith^Op", "3fa9c0d1e2b4a5f6", str(tmp_path), "src=\"http"]:

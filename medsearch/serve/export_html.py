@@ -7,6 +7,7 @@ import re
 from datetime import datetime, timezone
 from html import escape
 
+from medsearch.concepts import named_labels
 from medsearch.serve.views import item_view
 
 STYLE = """
@@ -26,11 +27,17 @@ def data_uri(png: bytes) -> str:
 
 PMC_URL = "https://www.ncbi.nlm.nih.gov/pmc/articles/{}/"
 CONCEPT_CODE = re.compile(r"^C\d{7}$")  # UMLS CUIs: kept in the data, not printed as chips
-SEMANTIC_TYPE = re.compile(r"^T\d{3}:")  # "T047:Disease or Syndrome" -> "Disease or Syndrome"
+SEMANTIC_TYPE = re.compile(r"^T\d{3}:")  # UMLS semantic-type buckets ("T047:Disease or Syndrome"): not printed
 
 
 def readable_labels(labels: list[str]) -> list[str]:
-    return [SEMANTIC_TYPE.sub("", label) for label in labels if not CONCEPT_CODE.match(label)]
+    """The chips the page shows (app.js ``chips``): the names of the findings and body regions among the labels
+    (a code such as C0032326 by its name), then the other plain labels; codes and semantic types left out."""
+    names = named_labels(labels)
+    seen = {name.lower() for name in names}
+    plain = [label for label in labels if not CONCEPT_CODE.match(label) and not SEMANTIC_TYPE.match(label)
+             and label.lower() not in seen]
+    return names + list(dict.fromkeys(plain))
 
 
 def _attribution_line(attr: dict) -> str:
