@@ -255,3 +255,25 @@ def test_the_builtin_dicom_folder_manifest_joins_a_reports_csv_in_the_root(tmp_p
     (tmp_path / "reports.csv").unlink()  # none there: image-only items, as before
     archive = open_archive("dicom-folder", tmp_path)
     assert [item.text for item in archive.items()] == [None, None] and archive.skipped == []
+
+
+def test_info_never_shows_the_database_password(tmp_path, capsys):
+    # `info` (table and --json) and Index.info() printed --db postgresql+psycopg://user:PASSWORD@host/db verbatim.
+    from conftest import build_tiny_index, run_main
+    from medsearch.index_dir import read_manifest, write_manifest
+    from medsearch.search import open_index
+
+    build_tiny_index(tmp_path / "idx", n=3)
+    manifest = read_manifest(tmp_path / "idx")  # an index whose manifest names a database URL with a password
+    manifest.db_url = "postgresql+psycopg://ward:s3cret@db.example/medsearch"
+    write_manifest(tmp_path / "idx", manifest)
+    sqlite_url = f"sqlite:///{tmp_path / 'idx' / 'meta.sqlite'}"
+    with open_index(tmp_path / "idx", db_url=sqlite_url) as index:
+        _ = index.store  # opened on the SQLite file; then named as if it were the PostgreSQL one
+        index.db_url = "postgresql+psycopg://ward:s3cret@db.example/medsearch"
+        shown = str(index.info())
+    assert "s3cret" not in shown and "ward:***@db.example" in shown
+    for extra in ([], ["--json"]):
+        code, out, err = run_main(capsys, "info", "--index", str(tmp_path / "idx"), "--db", sqlite_url, *extra)
+        assert code == 0 and "s3cret" not in out + err
+    assert "ward:***@db.example" in out  # --json: the manifest's URL, password hidden

@@ -360,15 +360,21 @@ class Index:
         return analysis_state(self.manifest.analysis)
 
     def info(self) -> dict:
-        """Manifest, full-text analysis, store counts and facets, and the size of each file in the index directory."""
+        """Manifest, full-text analysis, store counts and facets, and the size of each file in the index directory;
+        database URLs with any password hidden."""
         self._refresh()
         files = {p.name: p.stat().st_size for p in sorted(self.path.iterdir()) if p.is_file()}
         counts = self.store.counts()
-        return {
+        from medsearch.store.engine import safe_url
+
+        manifest = asdict(self.manifest)
+        if manifest.get("db_url"):
+            manifest["db_url"] = safe_url(manifest["db_url"])
+        return {  # database URLs with any password hidden: this is shown (info, --json, the server)
             "path": str(self.path),
-            "manifest": asdict(self.manifest),
+            "manifest": manifest,
             "analysis": self.analysis.to_dict(),
-            "db_url": self.db_url,
+            "db_url": safe_url(self.db_url),
             "vectors": vector_health(self.manifest, counts),
             "counts": counts,
             "facets": self.store.facets(),
