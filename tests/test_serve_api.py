@@ -215,6 +215,18 @@ def test_item_detail_names_its_case_so_the_page_asks_for_a_case_only_when_there_
         assert cased.get("/api/items/1/case").json()["case"] == "PMC123"
 
 
+def test_a_different_diagnosis_without_a_reference_names_the_http_parameter_not_the_cli_option(tmp_path, records):
+    plain = {**records[0], "labels": [], "case": "PMC123"}
+    with make_client(open_served_index(tmp_path / "cased", [plain], tmp_path)) as client:
+        response = client.get("/api/items/1/different-diagnosis")
+        assert response.status_code == 400
+        message = error_of(response)["message"]
+        assert "has no diagnosis or labels to differ from" in message
+        assert "--diagnosis" not in message and "diagnosis=TEXT" in message  # said "name one with --diagnosis TEXT"
+        named = client.get("/api/items/1/different-diagnosis", params={"diagnosis": "meningioma"})
+        assert named.status_code == 200 and named.json()["reference_diagnosis"] == "meningioma"
+
+
 def test_item_detail_has_text_labels_licence_and_attribution(client):
     body = client.get("/api/items/1").json()
     assert body["text"] == "CT of the chest shows a <b>pneumothorax</b> on the right."

@@ -271,7 +271,7 @@ def findings_live_url(tmp_path):
         path = tmp_path / f"fig{i}.png"
         path.write_bytes(png_bytes((96, 80), seed=i))
         items.append(dict(archive="roco", key=f"ROCO_{i}", image_path=str(path), text=text, labels=[],
-                          split="test", licence="CC BY", modality=modality,
+                          split="test", licence="CC BY", modality=modality, case=f"PMC{i}",
                           extra={"keywords": ";".join(["fracture", "femoral", "neck"] * 40)}))  # no space
     items.append(dict(archive="iu", key="CXR1", image_path=None, text="Small left pleural effusion.", labels=[],
                       split="test", licence="CC BY", modality="CR"))
@@ -331,6 +331,20 @@ def test_each_hit_says_why_it_matched_and_the_page_works_from_the_keyboard(brows
     assert page.evaluate("window.chooserOpened") is True
     page.set_input_files("#file-input", str(query_png))
     expect(page.locator("#status")).to_contain_text("for the image query.png")
+
+    # different diagnosis when the nearest case names none: the page says where to type one (the API's message
+    # named the CLI's --diagnosis), and the box's diagnosis is sent
+    page.click("#clear-filters")
+    expect(page.locator("#status")).to_contain_text("images for the image query.png")
+    page.click("#differential-button")
+    expect(page.locator("#status")).to_contain_text("has no diagnosis or labels to differ from: type the diagnosis")
+    assert "--diagnosis" not in page.inner_text("#status")
+    page.fill("#diagnosis", "pneumothorax")
+    with page.expect_request(lambda r: "/api/different-diagnosis" in r.url) as sent:
+        page.click("#differential-button")
+    assert "diagnosis=pneumothorax" in sent.value.url
+    expect(page.locator("#status")).to_contain_text("with a diagnosis other than “pneumothorax”")
+    problems[:] = [p for p in problems if "400 (Bad Request)" not in p]  # the refused differential, expected
     assert problems == []
 
 

@@ -30,6 +30,16 @@ DOMAIN_STATUS: dict[type, tuple[int, str]] = {
     domain.MedsearchError: (500, "server_error"),
 }
 
+# A domain error's hint names the CLI's option; over HTTP the same choice is a query parameter.
+CLI_TO_HTTP = {"--diagnosis TEXT": "the diagnosis parameter (diagnosis=TEXT)"}
+
+
+def http_wording(text: str) -> str:
+    for option, parameter in CLI_TO_HTTP.items():
+        text = text.replace(option, parameter)
+    return text
+
+
 HTTP_CODES = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "upload_too_large",
               415: "unsupported_media_type"}
 
@@ -54,7 +64,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(domain.MedsearchError)
     async def _domain(_: Request, exc: domain.MedsearchError):
         status, code = _domain_status(exc)
-        return error_response(status, code, exc.one_line())
+        return error_response(status, code, http_wording(exc.one_line()))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException):

@@ -126,6 +126,8 @@ async function run(search) {
       $("draft-button").disabled = $("differential-button").disabled = false;
       response = await upload((grouped ? "/api/cases/image?" : diverse ? "/api/diverse/image?" : "/api/search/image?") + params, search.file);
     } else if (search.kind === "differential") {
+      const diagnosis = $("diagnosis").value.trim();  // differ from this one (default: the nearest case's)
+      if (diagnosis) params.set("diagnosis", diagnosis);
       response = search.file ? await upload("/api/different-diagnosis?" + params, search.file)
         : await api(`/api/items/${search.itemId}/different-diagnosis?` + params);
     } else {
@@ -137,7 +139,11 @@ async function run(search) {
     else showResults(search, data);
   } catch (err) {
     if (seq !== searchSeq) return;
-    $("status").textContent = "Error: " + err.message;
+    // a reference case with no diagnosis: the page's way to name one is the box under "Different diagnosis"
+    const named = search.kind === "differential" && /no diagnosis or labels to differ from/.test(err.message);
+    $("status").textContent = named
+      ? err.message.replace(/ — .*$/, "") + ": type the diagnosis to differ from in the box under “Different diagnosis”."
+      : "Error: " + err.message;
     $("results").replaceChildren();
   }
 }
