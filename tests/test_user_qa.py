@@ -277,3 +277,21 @@ def test_info_never_shows_the_database_password(tmp_path, capsys):
         code, out, err = run_main(capsys, "info", "--index", str(tmp_path / "idx"), "--db", sqlite_url, *extra)
         assert code == 0 and "s3cret" not in out + err
     assert "ward:***@db.example" in out  # --json: the manifest's URL, password hidden
+
+
+def test_a_hit_without_text_shows_what_it_is_in_the_table(tmp_path, capsys):
+    # A DICOM folder without reports: every row of `query` was a key and two empty columns ("dcm-39d1...  |  |"),
+    # so an educator could not tell a chest film from a knee MR without --json.
+    import numpy as np
+
+    from conftest import run_main
+    from dicom_factory import write_dicom
+
+    pixels = (np.arange(16 * 16).reshape(16, 16) % 256).astype(np.uint8)
+    write_dicom(tmp_path / "archive" / "a.dcm", pixels, StudyInstanceUID="1.2.826.0.1.1", Modality="CT",
+                BodyPartExamined="CHEST", StudyDescription="CT THORAX", PatientName="Doe^Jane")
+    code, _, _ = run_main(capsys, "index", "--manifest", "dicom-folder", "--root", str(tmp_path / "archive"),
+                          "--index", str(tmp_path / "idx"), "--model", "fake")
+    assert code == 0
+    code, out, _ = run_main(capsys, "query", "chest", "--index", str(tmp_path / "idx"))
+    assert code == 0 and "CT · CHEST · CT THORAX" in out and "Doe" not in out

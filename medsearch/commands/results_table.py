@@ -10,6 +10,16 @@ def first_line(text: str | None, width: int = 90) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
+# safe header tags (medsearch.imaging.metadata.SAFE_KEYWORDS) that say what an item without text shows
+DESCRIBED_BY = ("BodyPartExamined", "StudyDescription", "SeriesDescription", "ViewPosition")
+
+
+def described(result) -> str:
+    """What an item without text is, from its modality and safe header tags: "CT · CHEST · CT THORAX"."""
+    parts = [result.modality, *(str(result.extra.get(tag)) for tag in DESCRIBED_BY if result.extra.get(tag))]
+    return " · ".join(dict.fromkeys(part for part in parts if part))
+
+
 def shown_image_path(result, show_paths: bool = False) -> str | None:
     """The image path, when the archive vouched for it (a path relative to its root in extra["image_relpath"],
     e.g. ROCO's images/NAME.jpg) or --show-paths asks; None otherwise (a DICOM folder path may name the patient)."""
@@ -43,7 +53,8 @@ def print_results(results, searched_for: str | None = None, show_paths: bool = F
     path_width = min(max(4, *map(len, paths)), max(12, int(room * 0.35)))
     paths = [p if len(p) <= path_width else "…" + p[-(path_width - 1):] for p in paths]  # the file name matters most
     text_room = max(room - path_width, 12)
-    text_width = min(text_room, max(4, *(len(r.snippet or first_line(r.text, 2 * text_room)) for r in results)))
+    text_width = min(text_room, max(4, *(len(r.snippet or first_line(r.text, 2 * text_room) or described(r))
+                                         for r in results)))
     table = Table()
     for header, width in zip(headers, widths):
         table.add_column(header, width=width, no_wrap=True, overflow="ellipsis")
@@ -65,10 +76,13 @@ def _decision(result) -> str:
 
 
 def _snippet_markup(result, width: int) -> str:
-    """The hit's snippet with the matched terms in bold (or the first line of its text)."""
+    """The hit's snippet with the matched terms in bold (or the first line of its text; for an item without
+    text, its modality and header description, dimmed)."""
     from rich.markup import escape
 
     if not result.snippet:
+        if not (result.text or "").strip() and described(result):  # an image without text: what it shows
+            return f"[dim]{escape(described(result))}[/dim]"
         return escape(first_line(result.text, width))
     out, last = [], 0
     for a, b in sorted(result.highlights):
