@@ -266,7 +266,8 @@ def _build(archive, index_dir: Path, encoder, options: IndexOptions, reembed: bo
 
 def reanalyse(store, bar) -> int:
     """Re-read every stored text into the full-text index, and every case's terms, with the running code's
-    analysis (one transaction each); returns the number of texts. Progress: a "re-analysing" task on ``bar``."""
+    analysis (the texts a chunk of items per transaction, so searches go on beside it: ``Store.rebuild_lexical``;
+    the case terms in one); returns the number of texts. Progress: a "re-analysing" task on ``bar``."""
     from indexer.cases import reanalyse_cases
 
     task = bar.add_task("re-analysing", total=store.analysable_texts())

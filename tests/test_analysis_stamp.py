@@ -290,3 +290,38 @@ def test_an_open_index_searches_the_case_terms_a_reanalysis_wrote(tmp_path):
         build(reanalyse=True)
         idx.search_text("appendicolith", k=1)  # a query sees the new manifest
         assert [key for key, _ in lexical_case_scores(idx, "appendicolith", 5)] == [("medpix", "MPX0007")]
+
+
+def test_a_reanalysis_holds_an_sqlite_store_one_chunk_of_items_at_a_time(tmp_path, monkeypatch):
+    # It ran as one transaction: on 45,912 texts (11 s) a search beside it waited out SQLite's 5 s busy timeout and
+    # failed with 'database is locked'. Between chunks another connection can take the write lock, and every item
+    # has its full-text rows (old or new, never none).
+    import sqlite3
+
+    from medsearch.store import Store, lexical
+
+    write_archive(tmp_path / "archive")
+    index(tmp_path)
+    files = IndexDir(tmp_path / "idx")
+    with Store.open(files.default_db_url) as store:
+        before = sorted(store.engine.connect().exec_driver_sql(
+            "SELECT item_id, asserted, negated, uncertain, historical FROM lexical").fetchall())
+    monkeypatch.setattr(lexical, "REANALYSE_ITEMS", 2)
+    items_with_rows, texts = [], []
+
+    def between_chunks(n):
+        texts.append(n)
+        other = sqlite3.connect(files.store_file, timeout=0)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # 'database is locked' while the re-analysis holds the store
+            items_with_rows.append(other.execute("SELECT count(DISTINCT item_id) FROM lexical").fetchone()[0])
+            other.rollback()
+        finally:
+            other.close()
+
+    with Store.open(files.default_db_url) as store:
+        assert store.rebuild_lexical(between_chunks) == len(before)
+        after = sorted(store.engine.connect().exec_driver_sql(
+            "SELECT item_id, asserted, negated, uncertain, historical FROM lexical").fetchall())
+    assert texts == [2, 2, 2] and items_with_rows == [len(REPORTS)] * 3
+    assert after == before

@@ -25,6 +25,7 @@ STATUS_COLUMNS = {"asserted": ("asserted", "historical"), "negated": ("negated",
                   "asserted only": ("asserted",)}  # for the assertion check of candidates
 COLUMN_WEIGHTS = {"asserted": 1.0, "negated": 1.0, "uncertain": 1.0, "historical": 0.5}
 BACKFILL_CHUNK = 500
+REANALYSE_ITEMS = 500  # items re-analysed per transaction (Store.rebuild_lexical): the store is held this long
 MAX_SENTENCES = 200_000  # matching sentences considered per clause
 
 
@@ -253,6 +254,16 @@ def backfill(connection, item_ids=None, advance: Callable[[int], None] | None = 
     if advance is not None and texts:
         advance(texts)
     return written + len(batch)
+
+
+def item_ids_after(connection: Connection, after: int | None, limit: int) -> list[int]:
+    """The ids of the next ``limit`` items past ``after`` (from the first when None), in order."""
+    from medsearch.store.models import ItemRow
+
+    stmt = select(ItemRow.id).order_by(ItemRow.id).limit(limit)
+    if after is not None:
+        stmt = stmt.where(ItemRow.id > after)
+    return list(connection.execute(stmt).scalars())
 
 
 def analysable_texts(connection: Connection) -> int:

@@ -305,14 +305,28 @@ class Store:
             return lexical.items_matching(connection, clauses)
 
     def rebuild_lexical(self, advance=None) -> int:
-        """Re-analyse every text into the full-text index (after the assertion rules change), in one
-        transaction; returns the number of sentences indexed. ``advance(n)``: told of every ``n`` texts done."""
+        """Re-analyse every text into the full-text index (after the assertion rules change); returns the number
+        of sentences indexed. One transaction per ``lexical.REANALYSE_ITEMS`` items, in id order: each item's rows
+        are replaced at once (a search finds it by its old analysis or its new one, never by none), and the store
+        is held one chunk at a time, so searches go on beside a long re-analysis (one transaction over every text
+        held an SQLite store for the whole run). A kill keeps the chunks done. ``advance(n)``: told after each
+        chunk of the ``n`` texts it analysed."""
         from medsearch.store import lexical
         from medsearch.store.models import LexicalSentence
 
-        with self._session(write_=True) as session:
-            session.execute(delete(LexicalSentence))
-            return lexical.backfill(session.connection(), advance=advance)
+        sentences, after = 0, None
+        while True:
+            texts = []
+            with self._session(write_=True) as session:
+                connection = session.connection()
+                ids = lexical.item_ids_after(connection, after, lexical.REANALYSE_ITEMS)
+                if not ids:
+                    return sentences
+                session.execute(delete(LexicalSentence).where(LexicalSentence.item_id.between(ids[0], ids[-1])))
+                sentences += lexical.backfill(connection, ids, advance=texts.append)
+            after = ids[-1]
+            if advance is not None and sum(texts):
+                advance(sum(texts))
 
     def analysable_texts(self) -> int:
         """The number of texts ``rebuild_lexical`` analyses."""
