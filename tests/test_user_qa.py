@@ -295,3 +295,17 @@ def test_a_hit_without_text_shows_what_it_is_in_the_table(tmp_path, capsys):
     assert code == 0
     code, out, _ = run_main(capsys, "query", "chest", "--index", str(tmp_path / "idx"))
     assert code == 0 and "CT · CHEST · CT THORAX" in out and "Doe" not in out
+
+
+def test_a_misspelt_filter_name_lists_the_filters_there_are(tmp_path):
+    # filters={"modalty": "CT"} said "Filters.__init__() got an unexpected keyword argument 'modalty'".
+    from conftest import build_tiny_index
+    from medsearch.errors import BadQuery
+    from medsearch.search import open_index
+
+    build_tiny_index(tmp_path / "idx", n=3)
+    with open_index(tmp_path / "idx") as index:
+        with pytest.raises(BadQuery) as caught:
+            index.search_text("lung", k=2, filters={"modalty": "CT"})
+    assert "'modalty'" in str(caught.value) and "__init__" not in str(caught.value)
+    assert caught.value.hint == "filters take: modality, labels, split, licence"

@@ -3,6 +3,8 @@ any part of the index is touched (the query model is checked by ``IndexManifest.
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 from medsearch.errors import BadQuery
 from medsearch.store.filters import Filters
 from medsearch.targets import canonical_target
@@ -44,8 +46,10 @@ def as_filters(filters) -> Filters | None:
     if filters is None:
         return None
     if isinstance(filters, dict):
-        try:
-            filters = Filters(**filters)
-        except TypeError as exc:
-            raise BadQuery(f"bad filters {filters!r}: {exc}") from exc
+        names = [f.name for f in fields(Filters)]
+        unknown = [name for name in filters if name not in names]
+        if unknown:
+            raise BadQuery(f"unknown filter {', '.join(map(repr, unknown))} in {filters!r}",
+                           hint=f"filters take: {', '.join(names)}")
+        filters = Filters(**filters)
     return None if filters.is_empty() else filters
