@@ -24,13 +24,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
 from medsearch.errors import IndexCorrupt, IndexMismatch, IndexNotFound
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # raise it for a change an older medsearch must not misread (it then refuses the index)
 MODALITIES = ("image", "text")
 MANIFEST = "manifest.json"
 NEXT_MANIFEST = "manifest.next.json"
@@ -125,8 +125,12 @@ class IndexManifest:
 
     @classmethod
     def from_dict(cls, data: dict) -> "IndexManifest":
-        mods = {k: ModalityEntry(**v) for k, v in data.get("modalities", {}).items()}
-        return cls(**{**data, "modalities": mods})
+        """A manifest any medsearch of this ``format`` wrote: a field it lacks takes its default (written before
+        the field existed), a field this medsearch does not know is left out (a newer one's optional field; a
+        write by this one drops it, so a newer field must mean nothing wrong when absent). A change an older
+        medsearch must not misread raises ``FORMAT_VERSION`` instead, which ``read_manifest`` refuses."""
+        mods = {k: ModalityEntry(**_known_fields(ModalityEntry, v)) for k, v in data.get("modalities", {}).items()}
+        return cls(**{**_known_fields(cls, data), "modalities": mods})
 
     def files(self) -> set[str]:
         """The index and vector files this manifest points at, and the vector files its generation appends to
@@ -160,6 +164,11 @@ class IndexManifest:
                 "(`medsearch index ... --rebuild`)")
 
 
+def _known_fields(cls, data: dict) -> dict:
+    names = {f.name for f in fields(cls)}
+    return {key: value for key, value in data.items() if key in names}
+
+
 def vectors_file_name(modality: str, generation: int = 0) -> str:
     """One vector file per generation (``compact`` starts a new one)."""
     return f"{modality}_vectors.npy" if generation == 0 else f"{modality}_vectors.g{generation}.npy"
@@ -188,8 +197,16 @@ def read_manifest(index_dir: Path, name: str = MANIFEST) -> IndexManifest:
     if not path.exists():
         raise index_not_found(index_dir)
     try:
-        return IndexManifest.from_dict(json.loads(path.read_text()))
-    except (json.JSONDecodeError, TypeError, KeyError) as exc:
+        data = json.loads(path.read_text())
+        written = data.get("format", FORMAT_VERSION)
+        if not isinstance(written, int):
+            raise TypeError(f"format {written!r} is not a number")
+        if written > FORMAT_VERSION:
+            raise IndexMismatch(f"{path} was written by a newer medsearch (index format {written}; this one reads "
+                                f"format {FORMAT_VERSION} and older)",
+                                hint="upgrade medsearch (`pip install -U medsearch`) to open this index")
+        return IndexManifest.from_dict(data)
+    except (json.JSONDecodeError, TypeError, KeyError, AttributeError) as exc:  # AttributeError: not an object
         raise IndexCorrupt(f"{path} is not a valid index manifest: {exc}") from exc
 
 

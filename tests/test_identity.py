@@ -63,3 +63,41 @@ def test_build_index_is_public():
     from indexer.pipeline import IndexOptions, build_index
 
     assert medsearch.build_index is build_index and medsearch.IndexOptions is IndexOptions
+
+
+def test_a_manifest_of_another_medsearch_version(tmp_path, capsys):
+    """Older manifests lack fields (defaults), a newer medsearch's optional fields are left out on reading (they
+    said 'not a valid index manifest ... rebuild the index'), a newer format is refused with the fix (upgrade), and
+    JSON that is no manifest object is IndexCorrupt (a list was a traceback)."""
+    import json
+
+    from conftest import run_main
+
+    from medsearch.errors import IndexCorrupt
+    from medsearch.index_dir import FORMAT_VERSION, ModalityEntry, read_manifest, write_manifest
+
+    entry = ModalityEntry(factory="Flat", count=1, index_file="text.faiss", vectors_file="text_vectors.npy",
+                          checksum="0")
+    write_manifest(tmp_path, IndexManifest(model_id="fake-32", model_name="fake", dim=32, modalities={"text": entry}))
+    data = json.loads(IndexDir(tmp_path).manifest.read_text())
+    path = IndexDir(tmp_path).manifest
+
+    older = {k: v for k, v in data.items() if k not in ("analysis", "items", "version")}
+    path.write_text(json.dumps(older))
+    assert (read_manifest(tmp_path).analysis, read_manifest(tmp_path).items) == (None, None)
+
+    newer = {**data, "shards": [1, 2], "modalities": {"text": {**data["modalities"]["text"], "quantiser": "x"}}}
+    path.write_text(json.dumps(newer))
+    assert read_manifest(tmp_path).modalities["text"] == entry
+
+    path.write_text(json.dumps({**data, "format": FORMAT_VERSION + 1}))
+    with pytest.raises(IndexMismatch, match=f"newer medsearch .*format {FORMAT_VERSION + 1}") as raised:
+        read_manifest(tmp_path)
+    assert "upgrade medsearch" in raised.value.hint
+    code, out, err = run_main(capsys, "info", "--index", str(tmp_path))
+    assert code == IndexMismatch.exit_code and "upgrade medsearch" in err and "--rebuild" not in err
+
+    for not_a_manifest in ([], None, "x", {**data, "modalities": []}, {**data, "format": "one"}):
+        path.write_text(json.dumps(not_a_manifest))
+        with pytest.raises(IndexCorrupt, match="not a valid index manifest"):
+            read_manifest(tmp_path)
