@@ -325,3 +325,24 @@ def test_a_reanalysis_holds_an_sqlite_store_one_chunk_of_items_at_a_time(tmp_pat
             "SELECT item_id, asserted, negated, uncertain, historical FROM lexical").fetchall())
     assert texts == [2, 2, 2] and items_with_rows == [len(REPORTS)] * 3
     assert after == before
+
+
+def test_the_teaching_caches_of_an_open_index_follow_a_new_manifest_before_any_search(tmp_path):
+    # Index.derived was emptied only by a search's reopen: a draft's similarity threshold (read before its
+    # search) or a case query right after a re-index was answered from the old snapshot's cache.
+    from medpix_factory import make_medpix
+
+    from medsearch.store import Store
+    from medsearch.teaching.case_lexical import TERMS_KEY, lexical_case_scores
+
+    root = make_medpix(tmp_path / "medpix")
+    build = lambda **options: build_index(open_archive("medpix", root), tmp_path / "idx", load_encoder("fake"),
+                                          IndexOptions(workers=0, progress=False, **options))
+    build()
+    with Store.open(IndexDir(tmp_path / "idx").default_db_url) as store:
+        store.set_case_extras({key: {**extra, TERMS_KEY: {"older": 1}}
+                               for key, (_, extra) in store.case_texts().items()})
+    with open_index(tmp_path / "idx") as idx:
+        assert lexical_case_scores(idx, "appendicolith", 5) == []
+        build(reanalyse=True)
+        assert [key for key, _ in lexical_case_scores(idx, "appendicolith", 5)] == [("medpix", "MPX0007")]

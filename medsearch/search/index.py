@@ -129,7 +129,9 @@ class Index:
     def derived(self, name: str) -> dict:
         """A cache named ``name`` for what callers derive from this snapshot's store and files (the teaching
         tools' case vectors, case terms, thresholds): emptied when the index reopens on a new manifest, so a
-        re-index or ``--reanalyse`` is seen by an open index (a server) as its searches are."""
+        re-index or ``--reanalyse`` is seen by an open index (a server) as its searches are, including by a
+        caller that reads the cache before it searches (a draft's threshold)."""
+        self._refresh()
         return self._derived.setdefault(name, {})
 
     def _entry(self, modality: str):
