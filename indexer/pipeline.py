@@ -105,6 +105,7 @@ class RunSummary:
     unchanged: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     pruned: int = 0  # items removed because the archive no longer has them
+    kept: int = 0  # items not pruned because this run read no usable item (it cannot tell what left the archive)
     reclaimed: int = 0  # orphan vectors of a killed run dropped before appending
     stage_seconds: dict[str, float] = field(default_factory=dict)
     total_seconds: float = 0.0
@@ -242,7 +243,10 @@ def _build(archive, index_dir: Path, encoder, options: IndexOptions, reembed: bo
                             lambda n: bar.advance(embedding, n))
                 if options.prune and full_read:
                     gone = [key for key in known if key not in result.keys]
-                    summary.pruned = store.remove_items(archive_id, gone)
+                    if writer.written + result.unchanged:
+                        summary.pruned = store.remove_items(archive_id, gone)
+                    else:  # nothing read: an empty or unmounted root, a table cut to its header, every row skipped
+                        summary.kept = len(known)
                 if options.reanalyse:
                     with timer.stage("reanalyse"):
                         summary.reanalysed = reanalyse(store, bar)

@@ -309,3 +309,25 @@ def test_a_misspelt_filter_name_lists_the_filters_there_are(tmp_path):
             index.search_text("lung", k=2, filters={"modalty": "CT"})
     assert "'modalty'" in str(caught.value) and "__init__" not in str(caught.value)
     assert caught.value.hint == "filters take: modality, labels, split, licence"
+
+
+def test_a_run_that_reads_nothing_prunes_nothing(tmp_path, capsys):
+    # Re-indexing against an empty (say, unmounted) --root, or a table cut to its header, pruned every item of
+    # the index ("pruned (gone from the archive) 23"), then said "nothing indexed ... check --root": the index was
+    # emptied by the run that could not read the archive.
+    from conftest import run_main
+    from indexer.maintain import list_items
+
+    root = make_csv_archive(tmp_path / "archive", good_rows(3))
+    args = ["index", "--manifest", "csv", "--root", str(root), "--index", str(tmp_path / "idx"), "--model", "fake"]
+    assert run_main(capsys, *args)[0] == 0
+    (root / "items.csv").write_text("id,image,text,labels,split,licence,modality\n")  # the export failed
+    code, _, err = run_main(capsys, *args)
+    assert code == 10 and "the index keeps its 3 items" in err
+    assert len(list_items(tmp_path / "idx")) == 3
+    make_csv_archive(root, [[f"c{i}", f"images/gone{i}.png", "x", "", "", "", ""] for i in range(3)])
+    code, _, err = run_main(capsys, *args)  # every row skipped (images folder not there)
+    assert code == 10 and "the index keeps its 3 items" in err
+    assert len(list_items(tmp_path / "idx")) == 3
+    make_csv_archive(root, good_rows(2))  # a row that left a readable archive is still pruned
+    assert run_main(capsys, *args)[0] == 0 and len(list_items(tmp_path / "idx")) == 2

@@ -79,12 +79,13 @@ def check_outcome(summary) -> None:
 
     usable, skipped = summary.indexed + summary.unchanged, len(summary.skipped)
     listing = IndexDir(summary.index_dir).skipped
+    kept = f"; the index keeps its {summary.kept} items (nothing pruned)" if summary.kept else ""
     if usable == 0 and skipped == 0:
-        raise NothingIndexed(f"nothing indexed: archive {summary.archive} yielded no rows",
+        raise NothingIndexed(f"nothing indexed: archive {summary.archive} yielded no rows{kept}",
                              hint="check --root and the manifest's [source] table")
     if usable == 0:
         reason, count = Counter(s.reason.split(":")[0] for s in summary.skipped).most_common(1)[0]
-        raise NothingIndexed(f"nothing indexed: all {skipped} rows were skipped ({count} as {reason!r})",
+        raise NothingIndexed(f"nothing indexed: all {skipped} rows were skipped ({count} as {reason!r}){kept}",
                              hint=f"fix the cause and rerun; every row and reason is in {listing}")
     if skipped:
         typer.echo(f"skipped {skipped} row(s), indexed or kept {usable}; reasons in {listing}", err=True)
