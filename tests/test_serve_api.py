@@ -85,6 +85,18 @@ def test_page_and_assets_are_served_with_a_strict_csp(client):
     assert client.get("/static/style.css").status_code == 200
 
 
+def test_the_docs_page_reads_the_api_document_in_openapi_3_0_terms(client):
+    own = client.get("/openapi.json").json()
+    docs = client.get("/docs/openapi.json").json()
+    assert own["openapi"].startswith("3.1") and docs["openapi"] == "3.0.3"
+    assert set(docs["paths"]) == set(own["paths"])
+    assert '{"type": "null"}' in json.dumps(own) and '{"type": "null"}' not in json.dumps(docs)
+    assert "prefixItems" not in json.dumps(docs) and '"const"' not in json.dumps(docs)
+    hit = docs["components"]["schemas"]["Hit"]["properties"]
+    assert hit["dense_score"]["type"] == "number" and hit["dense_score"]["nullable"] is True
+    assert "url: '/docs/openapi.json'" in client.get("/docs").text
+
+
 def test_openapi_documents_the_endpoints(client):
     schema = client.get("/openapi.json").json()
     paths = schema["paths"]

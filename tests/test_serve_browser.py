@@ -383,3 +383,19 @@ def test_long_unbroken_metadata_and_a_narrow_window_keep_the_page_inside_its_box
         assert apart, f"at {width}px the search button {button} overlaps the 'by case' toggle {toggle}"
         assert box("#search-form button[type=submit]")[2] <= width  # and stays on the screen
     assert problems == []
+
+
+def test_the_api_docs_page_renders_every_endpoint(browser_page, findings_live_url):
+    """/docs showed "Unable to render this definition": the bundled Swagger UI reads OpenAPI 3.0, FastAPI writes
+    3.1."""
+    from playwright.sync_api import expect
+
+    page, problems = browser_page
+    page.goto(findings_live_url + "/docs")
+    expect(page.locator(".opblock").first).to_be_visible()
+    assert "Unable to render" not in page.inner_text("body")
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert "/api/search" in paths and "/api/search/image" in paths and "/api/export/html" in paths
+    page.locator(".opblock-summary-path", has_text="/api/search").first.click()  # open it: parameters and schema
+    expect(page.locator(".parameters").first).to_contain_text("k")
+    assert problems == []

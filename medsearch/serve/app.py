@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from medsearch import __version__
+from medsearch.serve.docs import DOCS_OPENAPI_URL, swagger_document
 from medsearch.serve.errors import install_error_handlers
 from medsearch.serve.routes import export, items, meta, search, teaching
 from medsearch.serve.security import require_token, security_headers
@@ -48,7 +49,8 @@ def create_app(index: IndexLike | Callable[[], IndexLike], settings: ServeSettin
             opened.close()
 
     app = FastAPI(title="medsearch", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
-                  description="Cross-modal medical image/report search over one index.")
+                  description="Cross-modal medical image/report search over one index. The OpenAPI 3.1 "
+                              "document for clients: /openapi.json.")
     install_error_handlers(app)
     if settings.allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))
@@ -62,10 +64,14 @@ def create_app(index: IndexLike | Callable[[], IndexLike], settings: ServeSettin
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.mount(DOCS_ASSETS, StaticFiles(directory=_swagger_ui_dir()), name="docs-assets")
 
+    @app.get(DOCS_OPENAPI_URL, include_in_schema=False)
+    def docs_document():
+        return swagger_document(app.openapi())
+
     @app.get("/docs", include_in_schema=False)
     def docs():
         return get_swagger_ui_html(
-            openapi_url=app.openapi_url, title="medsearch API",
+            openapi_url=DOCS_OPENAPI_URL, title="medsearch API",
             swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js", swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
             swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
             swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from validator.swagger.io
