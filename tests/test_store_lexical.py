@@ -198,3 +198,76 @@ def test_a_denied_querys_search_reads_a_broader_wording_only_as_itself(store):
                               for i, t in enumerate(texts)])
     assert _ids(store, "no brain tumor") == {1}
     assert _ids(store, "no pleural effusion") == {3}
+
+
+# Generated reports for the agreement test below: one to three sentences, each a cue (denial, hedge, history) or
+# none, one to three findings with or without a side, joined by "and", "or", a comma or "with", and a tail that may
+# carry a cue of its own. The findings mix each wording's own form, its broader forms, the lexicon's wordings that
+# contain a broader one ("pericardial effusion", "mass effect"), short forms (also one the text defines otherwise)
+# and the tokenizer's odd inputs (hyphens, decimals, joined numbers and units, apostrophes, non-ASCII letters).
+_FINDINGS = ["pleural effusion", "effusion", "effusions", "pericardial effusion", "knee joint effusion", "pleural fluid",
+             "mass", "mass effect", "intracranial mass", "brain tumor", "lung mass", "fracture", "rib fracture",
+             "acute fracture", "vertebral compression fracture", "fractures of the ribs", "pneumothorax", "PTX",
+             "nodule", "lung nodule", "pulmonary nodules", "calcified granuloma", "granuloma", "cardiomegaly",
+             "enlarged heart", "interstitial disease", "interstitial lung disease", "interstitial edema", "edema",
+             "pulmonary edema", "opacity", "nodular opacity", "embolus", "pulmonary embolism", "PE", "atelectasis",
+             "subsegmental atelectasis", "consolidation", "air space disease", "pneumonia", "hiatal hernia",
+             "pericardial effusion (PE)", "2.5 cm nodule", "C5-C6 disc herniation", "non-hodgkin lymphoma",
+             "Crohn's disease", "café-au-lait spot", "pleural-based mass", "L1 compression fracture", "scar",
+             "acute disease", "space", "compression"]
+_CUES = ["", "", "No", "No", "Without", "Possible", "Probable", "History of", "Small", "Resolved", "There is no",
+         "No evidence of", "Questionable", "Prior"]
+_TAILS = ["", "", "", "is seen", "is not seen", "has resolved", "cannot be excluded", "is likely"]
+_SIDES = ["", "", "left", "right", "bilateral", "left-sided"]
+_JOINS = [" or ", " and ", ", ", " with "]
+_AGREEMENT_QUERIES = [
+    "pleural effusion", "no pleural effusion", "effusion", "no effusion", "left pleural effusion",
+    "no left pleural effusion", "possible pleural effusion", "history of pleural effusion", "mass", "no mass",
+    "brain tumor", "no brain tumor", "lung mass", "no lung mass", "rib fracture", "no rib fracture", "no fracture",
+    "no spine fracture", "pneumothorax", "no right pneumothorax", "lung nodule", "no nodule", "no calcified granuloma",
+    "no cardiomegaly", "interstitial lung disease", "no interstitial lung disease", "no pulmonary edema",
+    "pulmonary embolism", "no PE", "no airspace consolidation", "no hiatal hernia", "no small left pleural effusion",
+    "no opacity", "no non-hodgkin lymphoma", "no C5-C6 herniation", "no 2.5 cm nodule", "no pneumonia or effusion"]
+
+
+def _generated_reports(n: int, seed: int) -> list[str]:
+    import random
+
+    rng = random.Random(seed)
+
+    def sentence():
+        body = ""
+        for i in range(rng.choice([1, 1, 2, 3])):
+            body += (rng.choice(_JOINS) if i else "") + f"{rng.choice(_SIDES)} {rng.choice(_FINDINGS)}".strip()
+        words = " ".join(w for w in (rng.choice(_CUES), body, rng.choice(_TAILS)) if w)
+        return words[0].upper() + words[1:] + "."
+
+    return [" ".join(sentence() for _ in range(rng.choice([1, 2, 3]))) for _ in range(n)]
+
+
+def test_the_store_and_the_python_check_agree_on_generated_reports(store):
+    """Every status the Python check (match_clause: explanations, drafts) finds for each finding of a query is the
+    one the store's assertion sets (the ranking's tiers) find, and no other, text by text: generated reports, the
+    queries' own and broader wordings in every status, sides, odd tokens; SQLite and PostgreSQL."""
+    from medsearch.lexical.assertion import STATUSES, analyse
+    from medsearch.lexical.query import match_clause
+    from medsearch.query.fusion import assertion_sets
+
+    reports = _generated_reports(600, seed=11)
+    archive = store.archive_id("t", "/t")
+    store.add_items(archive, [NewItem(Item(key=f"k{i}", text=t), content_hash=f"k{i}", text_vector_id=i)
+                              for i, t in enumerate(reports)])
+    ids = {r.key: r.item_id for r in store.records("text", range(len(reports))).values()}
+    analysed = [analyse(t) for t in reports]
+    compared, found_somewhere, disagreements = 0, 0, []
+    for query in _AGREEMENT_QUERIES:
+        clauses = parse(query).clauses
+        for clause, sets in zip(clauses, assertion_sets(store, "text", clauses)):
+            for i, report in enumerate(reports):
+                in_python = match_clause(clause, analysed[i]).statuses
+                in_store = {status for status in STATUSES if ids[f"k{i}"] in sets[status]}
+                compared, found_somewhere = compared + 1, found_somewhere + bool(in_python)
+                if in_python != in_store:
+                    disagreements.append((query, clause.label, report, sorted(in_python), sorted(in_store)))
+    assert not disagreements, disagreements[:5]
+    assert compared > 10_000 and found_somewhere > compared // 10  # the corpus does name the queries' findings
