@@ -322,3 +322,32 @@ def test_an_explanation_gives_the_findings_own_status(query, text, status):
 
     clause = parse(query).clauses[0]
     assert explain(text, [clause]).assertion == {clause.label: status}
+
+
+@pytest.mark.parametrize("query, text, status", [
+    # the sentences an explanation reads are found by a cheap test first: it must keep every sentence the ranking
+    # reads, also one that names the finding only through a broader wording or in a spelling the tokenizer folds
+    ("no airspace consolidation", "Right basilar air space disease.", "asserted"),
+    ("no fibrotic scarring", "Apical scar.", "asserted"),
+    ("hemorrhage", "Haemorrhage in the left frontal lobe.", "asserted"),
+    ("brain tumor", "No tumours.", "negated"),
+    ("2.5", "A 2.5 nodule.", "asserted"),
+])
+def test_an_explanation_reads_every_sentence_the_ranking_reads(query, text, status):
+    from medsearch.lexical.assertion import analyse
+    from medsearch.lexical.explain import explain
+
+    [clause] = parse(query).clauses
+    assert decide(clause, match_clause(clause, analyse(text))) == status  # what the ranking reads
+    assert explain(text, [clause]).assertion == {clause.label: status}
+
+
+def test_every_word_that_folds_to_a_term_holds_one_of_its_stems():
+    from medsearch.lexical.tokens import _IRREGULAR, fold, normalise, stems
+    from medsearch.prompts import lexicon_data
+
+    words = {w for w in normalise(str(lexicon_data())).replace("'", " ").split() if w.isalpha()}
+    words |= {w + s for w in list(words) for s in ("s", "es")} | {w[:-1] + "ies" for w in words if w.endswith("y")}
+    words |= set(_IRREGULAR)
+    assert {"bodies", "tumours", "haemorrhage", "opacities"} <= words
+    assert not [w for w in words if not any(s in w for s in stems(fold(w)))]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from medsearch.lexical.assertion import Sentence, analyse
 from medsearch.lexical.query import BOTH_SIDES, Clause, decide, match_clause
+from medsearch.lexical.tokens import normalise, stems
 
 SNIPPET_CHARS = 160
 
@@ -22,9 +23,14 @@ class Explanation:
 def explain(text: str | None, clauses: list[Clause], sentences: list[Sentence] | None = None) -> Explanation:
     text = text or ""
     wanted = set().union(*(c.all_terms() for c in clauses)) if clauses else set()
-    if sentences is None:  # only the sentences that may hold a query term (a prefix test, then the real one)
-        prefixes = {t[:5] for t in wanted}
-        sentences = analyse(text, keep=lambda sentence: any(p in sentence for p in prefixes))
+    if sentences is None:  # only the sentences that may hold a term the clauses read (a stem test, then the real one)
+        held_by = {s for c in clauses for t in c.read_terms() for s in stems(t)}
+
+        def may_hold(sentence: str) -> bool:
+            normal = normalise(sentence)
+            return any(s in normal for s in held_by)
+
+        sentences = analyse(text, keep=may_hold)
     out = Explanation()
     spans: list[tuple[int, int]] = []
     for clause in clauses:

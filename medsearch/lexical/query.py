@@ -109,6 +109,11 @@ class Clause:
     def all_terms(self) -> set[str]:
         return {t for v in self.variants for t in v} | {t for s in self.slots + self.sides for t in s}
 
+    def read_terms(self) -> set[str]:
+        """Every term through which a text may give the finding a status: all_terms, and the words of its broader
+        readings in any status ("air space disease" of a denied "airspace consolidation")."""
+        return self.all_terms() | {t for found in self.readings_by_status.values() for r in found for t in r.wording}
+
     def constraints(self) -> tuple[tuple[str, ...], ...]:
         return self.slots + self.sides
 

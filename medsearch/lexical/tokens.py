@@ -57,7 +57,7 @@ def fold(word: str) -> str:
 _DECIMAL = re.compile(r"(?<=\d)\.(?=\d)")
 
 
-def _norm(text: str) -> str:
+def normalise(text: str) -> str:
     """NFKC, lower case, decimal points to "p" ("2.5" -> "2p5"); same length, so spans stay true."""
     text = unicodedata.normalize("NFKC", text)
     return _DECIMAL.sub("p", text.lower()) if len(text.lower()) == len(text) else _DECIMAL.sub("p", text).lower()
@@ -69,7 +69,7 @@ def _pieces(word: str) -> list[str]:
 
 def tokenize(text: str, keep_stopwords: bool = False) -> list[Token]:
     """Clinical tokens of ``text`` in order (extra joined tokens follow their parts, with the same span)."""
-    text = _norm(text or "")
+    text = normalise(text or "")
     out: list[Token] = []
     words = list(_WORD.finditer(text))
     for i, match in enumerate(words):
@@ -93,6 +93,20 @@ def tokenize(text: str, keep_stopwords: bool = False) -> list[Token]:
             if term and (keep_stopwords or term not in STOPWORDS):
                 out.append(Token(term, start, end))
     return out
+
+
+_WRITTEN_IRREGULARLY: dict[str, tuple[str, ...]] = {}
+for _word, _term in _IRREGULAR.items():
+    _WRITTEN_IRREGULARLY[_term] = _WRITTEN_IRREGULARLY.get(_term, ()) + (_word,)
+
+
+def stems(term: str) -> tuple[str, ...]:
+    """Strings one of which every word that folds to ``term`` holds (a normalised text that holds none of them
+    cannot hold the term; a cheap test before tokenising): the term's first five characters, without the final "y"
+    a plural writes "ies" ("body", "bodies"), and each irregular spelling's ("tumour" for "tumor"). Not a joined
+    token's: "c5c6" is written "C5-C6", a test for it looks for its parts too (a query's terms include them)."""
+    head = term[:5] if len(term) > 5 or not term.endswith("y") else term[:-1]
+    return tuple(dict.fromkeys([head or term, *(w[:5] for w in _WRITTEN_IRREGULARLY.get(term, ()))]))
 
 
 def terms(text: str) -> list[str]:
