@@ -15,12 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 
-from medsearch.lexical.assertion import Sentence, Term, analyse, query_rules
+from medsearch.lexical.assertion import STATUSES, Sentence, Term, analyse, query_rules
 from medsearch.lexical.tokens import terms as text_terms
 
-STATUS_ORDER = ("asserted", "negated", "uncertain", "historical")  # the statuses a text can give a finding
-STATUS_COLUMNS = {"asserted": ("asserted", "historical"), "negated": ("negated",), "uncertain": ("uncertain",),
-                  "historical": ("historical",)}
 # a side stated in the query is a constraint; a bilateral finding satisfies either side
 LATERALITY = {
     "left": ("left", "bilateral", "bilaterally", "both", "bibasilar", "bibasal"),
@@ -74,11 +71,6 @@ class Clause:
     through: tuple[Broader, ...] = ()  # the broader wordings a full-text search of this clause also matches (a
     #                                    denied query's: readings("negated"); the assertion sets' broader queries)
 
-    def searched_wordings(self) -> tuple[tuple[str, ...], ...]:
-        """The finding's own wordings a full-text search for it looks for (each: its terms anywhere in one sentence,
-        in the columns of the clause's status); the broader ones it also reads are ``through``."""
-        return self.variants
-
     def denied_by(self) -> tuple[tuple[str, ...], ...]:
         """The broader wordings whose denial denies the finding ("no effusion": no pleural effusion): those ending on
         the word one of its wordings ends on, its head ("effusion" of "pleural effusion", "fracture" of "rib
@@ -104,7 +96,7 @@ class Clause:
     @cached_property
     def readings_by_status(self) -> dict[str, tuple[Broader, ...]]:
         """readings() for each status a text can give the finding (computed once per clause)."""
-        return {status: self.readings(status) for status in STATUS_ORDER}
+        return {status: self.readings(status) for status in STATUSES}
 
     def all_terms(self) -> set[str]:
         return {t for v in self.variants for t in v} | {t for s in self.slots + self.sides for t in s}

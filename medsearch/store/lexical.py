@@ -53,7 +53,7 @@ def _quote(term: str) -> str:
 class Backend:
     ddl: tuple[str, ...]
     drop: tuple[str, ...]
-    render: Callable  # clause -> match expression (a clause without variants: its modifiers and sides alone)
+    render: Callable  # clause -> match expression (a clause without variants: its broader readings, modifiers, sides)
     either: str  # the operator joining match expressions into "any of them"
     matches: Callable  # (relaxed) -> (select of (sentence id, score)) as a subquery; the match expression is
     #                    the bound parameter ``expression``, given when the statement runs; relaxed, the sentences
@@ -68,7 +68,7 @@ class Backend:
 
 def _fts5_render(clause) -> str:
     cols = "{" + " ".join(STATUS_COLUMNS[clause.status]) + "}"
-    variants = ["(" + " AND ".join(_quote(t) for t in v) + ")" for v in clause.searched_wordings()]
+    variants = ["(" + " AND ".join(_quote(t) for t in v) + ")" for v in clause.variants]
     variants += [_fts5_broader(b) for b in clause.through]
     parts = [f"{cols} : ({' OR '.join(variants)})"] if variants else []
     parts += ["(" + " OR ".join(_quote(t) for t in slot) + ")" for slot in clause.constraints()]
@@ -144,7 +144,7 @@ TSVECTOR = " || ".join(f"setweight(to_tsvector('simple'::regconfig, {c}), '{PG_W
 
 def _pg_render(clause) -> str:
     letters = "".join(PG_WEIGHT_LETTERS[c] for c in STATUS_COLUMNS[clause.status])
-    variants = ["(" + " & ".join(f"{t}:{letters}" for t in v) + ")" for v in clause.searched_wordings()]
+    variants = ["(" + " & ".join(f"{t}:{letters}" for t in v) + ")" for v in clause.variants]
     variants += [_pg_broader(b, letters) for b in clause.through]
     parts = [f"({' | '.join(variants)})"] if variants else []
     parts += ["(" + " | ".join(slot) + ")" for slot in clause.constraints()]
