@@ -29,7 +29,8 @@ ANALYSER_VERSION = 2  # 2: a short form the text defines is read as its long for
 
 @lru_cache(maxsize=1)
 def current_analysis() -> str:
-    """The running code's stamp: ``"<ANALYSER_VERSION>.<12 hex digits of the rules' content>"``."""
+    """The running code's stamp: ``"<ANALYSER_VERSION>.<12 hex digits of the rules' content and the lexicon's
+    abbreviations>"``."""
     from medsearch.lexical import assertion
 
     from medsearch.prompts import lexicon_data
