@@ -138,7 +138,9 @@ def test_an_old_index_opens_and_says_it_needs_reanalysis(tmp_path, capsys):
         assert not idx.analysis.current_matches
         assert idx.info()["analysis"]["index"] is None and idx.info()["analysis"]["current_matches"] is False
         assert {h.key for h in idx.search_text("pneumothorax", k=3, target="text", mode="lexical")} == ASSERTS_PTX
-    fix = f"medsearch index --manifest NAME --index {tmp_path / 'idx'} --reanalyse"
+    # the index's own model named (it said no --model: the default model, which this index refuses)
+    fix = f"medsearch index --manifest NAME --index {tmp_path / 'idx'} --model fake --reanalyse"
+    assert "--model" not in stamp.reanalyse_command("idx", "medsearch-default")
 
     code, out, err = run_main(capsys, "info", "--index", str(tmp_path / "idx"))
     assert code == 0 and fix in " ".join(out.split())
@@ -224,7 +226,7 @@ def test_the_cli_reanalyses_an_old_index_and_the_warning_goes(tmp_path, capsys):
     run = ("index", "--manifest", "csv", "--root", str(tmp_path / "archive"), "--index", str(tmp_path / "idx"),
            "--model", "fake", "--workers", "0")
     code, out, err = run_main(capsys, *run)  # a run without it says the index still needs it
-    assert code == 0 and "texts re-analysed" not in out and f"--index {tmp_path / 'idx'} --reanalyse" in err
+    assert code == 0 and "texts re-analysed" not in out and f"--index {tmp_path / 'idx'} --model fake --reanalyse" in err
     code, out, err = run_main(capsys, *run, "--reanalyse")
     assert code == 0, err
     assert "reanalyse" in out and "texts re-analysed" in out

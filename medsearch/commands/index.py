@@ -63,7 +63,7 @@ def index_command(
     if summary.skipped and archive.reader.hides_paths and not show_paths:  # a skipped file's key finds no file
         typer.echo(f"skipped {archive.name} files are named by their key, not their path (a path may name a "
                    "patient): rerun with --show-paths to see which files they are", err=True)
-    warning = analysis_state(summary.analysis).warning(summary.index_dir)
+    warning = analysis_state(summary.analysis).warning(summary.index_dir, encoder.identity.name)
     if warning is not None:  # texts added beside older ones: the index still needs --reanalyse
         typer.echo(warning, err=True)
     check_outcome(summary)

@@ -66,7 +66,9 @@ def analysis_line(info: dict) -> str:
 
     analysis = info["analysis"]
     state = AnalysisState(analysis["index"], analysis["current"])
-    return f"full-text analysis {state.current} (current)" if state.current_matches else state.warning(info["path"])
+    if state.current_matches:
+        return f"full-text analysis {state.current} (current)"
+    return state.warning(info["path"], info["manifest"]["model_name"])
 
 
 def print_info(info: dict) -> None:

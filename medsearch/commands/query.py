@@ -90,7 +90,7 @@ def query_command(
 
 def warn_if_reanalysis_needed(idx) -> None:
     """One line on stderr when the index's texts were analysed by other negation rules than this medsearch's."""
-    warning = idx.analysis.warning(idx.path)
+    warning = idx.analysis.warning(idx.path, idx.manifest.model_name)
     if warning is not None:
         typer.echo(warning, err=True)
 

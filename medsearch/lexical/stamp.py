@@ -42,9 +42,14 @@ def current_analysis() -> str:
     return f"{ANALYSER_VERSION}.{hashlib.sha256(canonical.encode('utf-8')).hexdigest()[:12]}"
 
 
-def reanalyse_command(index_path: Path | str) -> str:
-    """The command that re-reads an index's texts with the running code (NAME: the archive it was built from)."""
-    return f"medsearch index --manifest NAME --index {index_path} --reanalyse"
+def reanalyse_command(index_path: Path | str, model_name: str | None = None) -> str:
+    """The command that re-reads an index's texts with the running code (NAME: the archive it was built from);
+    ``model_name``: the index's model (the manifest's), named unless it is the default (an indexing run with
+    another model is refused)."""
+    from medsearch.models.registry import DEFAULT_MODEL
+
+    model = f" --model {model_name}" if model_name and model_name != DEFAULT_MODEL else ""
+    return f"medsearch index --manifest NAME --index {index_path}{model} --reanalyse"
 
 
 @dataclass(frozen=True)
@@ -61,14 +66,15 @@ class AnalysisState:
     def to_dict(self) -> dict:
         return {"index": self.index, "current": self.current, "current_matches": self.current_matches}
 
-    def warning(self, index_path: Path | str) -> str | None:
-        """One line for a stale index (what differs, and the fix), None when the stamps match."""
+    def warning(self, index_path: Path | str, model_name: str | None = None) -> str | None:
+        """One line for a stale index (what differs, and the fix: ``reanalyse_command``), None when the stamps
+        match."""
         if self.current_matches:
             return None
         was = ("records no full-text analysis (built before the stamp)" if self.index is None
                else f"was analysed by full-text analysis {self.index}")
         return (f"warning: {index_path} {was}, this medsearch's is {self.current}: its negation and uncertainty "
-                f"matches may be out of date; run `{reanalyse_command(index_path)}`")
+                f"matches may be out of date; run `{reanalyse_command(index_path, model_name)}`")
 
 
 def analysis_state(stamp: str | None) -> AnalysisState:
