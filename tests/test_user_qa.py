@@ -331,3 +331,14 @@ def test_a_run_that_reads_nothing_prunes_nothing(tmp_path, capsys):
     assert len(list_items(tmp_path / "idx")) == 3
     make_csv_archive(root, good_rows(2))  # a row that left a readable archive is still pruned
     assert run_main(capsys, *args)[0] == 0 and len(list_items(tmp_path / "idx")) == 2
+
+
+def test_the_bench_summary_names_all_four_benches():
+    # `medsearch --help` said bench evaluates "retrieval recall, zero-shot classification, phrasing robustness":
+    # `bench search` (search quality per mode) was missing from the list.
+    from typer.testing import CliRunner
+
+    from medsearch.cli import app
+
+    shown = " ".join(CliRunner().invoke(app, ["--help"], env={"COLUMNS": "400"}).output.split())
+    assert "phrasing robustness, search quality per mode" in shown

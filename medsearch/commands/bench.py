@@ -12,7 +12,8 @@ import typer
 
 from medsearch.commands.options import BatchSizeOpt, DbOpt, DeviceOpt, IndexOpt, KOpt, ModelOpt
 
-bench_app = typer.Typer(help="Evaluate a model or an index: retrieval recall, zero-shot classification, phrasing robustness.",
+bench_app = typer.Typer(help=("Evaluate a model or an index: retrieval recall, zero-shot classification, phrasing "
+                              "robustness, search quality per mode."),
                         no_args_is_help=True)
 
 OutOpt = Annotated[Path, typer.Option("--out", help="folder for the JSON results and the PNG figure")]
