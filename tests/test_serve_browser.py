@@ -399,3 +399,36 @@ def test_the_api_docs_page_renders_every_endpoint(browser_page, findings_live_ur
     page.locator(".opblock-summary-path", has_text="/api/search").first.click()  # open it: parameters and schema
     expect(page.locator(".parameters").first).to_contain_text("k")
     assert problems == []
+
+
+def test_dismissing_the_token_dialog_says_a_token_is_needed_and_asks_again(browser_page, tmp_path):
+    """Escape on the token dialog left the page waiting for ever ("Searching…"), its handler still attached: the
+    next token sent twice. Now the refusal is said, and the next search asks again."""
+    from playwright.sync_api import expect
+    from test_serve_support import LiveServer, open_served_index, png_bytes
+
+    from medsearch.serve.app import create_app
+    from medsearch.serve.settings import ServeSettings
+
+    path = tmp_path / "fig.png"
+    path.write_bytes(png_bytes((64, 64)))
+    index = open_served_index(tmp_path / "index", [dict(archive="roco", key="ROCO_1", image_path=str(path),
+                                                        text="Right pleural effusion.", labels=[], licence="CC BY")],
+                              tmp_path)
+    page, problems = browser_page
+    with LiveServer(create_app(index, ServeSettings(token="s3cret"))) as url:
+        page.goto(url + "/?q=effusion")
+        expect(page.locator("#token-dialog")).to_be_visible()
+        page.keyboard.press("Escape")
+        expect(page.locator("#token-dialog")).to_be_hidden()
+        expect(page.locator("#status")).to_contain_text("access token")
+        sessions = []
+        page.on("request", lambda r: sessions.append(r) if r.url.endswith("/api/session") else None)
+        page.press("#q", "Enter")
+        expect(page.locator("#token-dialog")).to_be_visible()
+        page.fill("#token-input", "s3cret")
+        page.press("#token-input", "Enter")
+        expect(page.locator("#status")).to_contain_text("1 images for “effusion”")
+        assert len(sessions) == 1
+        expect(page.locator("#index-info")).to_contain_text("model fake")  # refused at first, loaded after the token
+    assert all("401" in p for p in problems)  # the refused calls before the token, nothing else

@@ -35,20 +35,37 @@ async function api(url, options = {}) {
   return response;
 }
 
+// One dialog at a time: callers that meet a 401 meanwhile share its answer. Dismissed (Escape), it answers no,
+// and is not shown again until the person searches again (the refusal is said in the status line).
+let tokenAsked = null;
+let tokenDismissed = false;
+
 function askToken() {
-  return new Promise((resolve) => {
+  if (tokenDismissed) return Promise.resolve(false);
+  if (tokenAsked) return tokenAsked;
+  tokenAsked = new Promise((resolve) => {
     const dialog = $("token-dialog");
     const form = $("token-form");
+    const finish = (ok) => {
+      form.removeEventListener("submit", onSubmit);
+      dialog.removeEventListener("cancel", onCancel);
+      tokenAsked = null;
+      tokenDismissed = !ok;
+      resolve(ok);
+    };
     const onSubmit = async (event) => {
       event.preventDefault();
       const r = await fetch("/api/session", {method: "POST", headers: {"Content-Type": "application/json"},
                                              body: JSON.stringify({token: $("token-input").value})});
-      if (r.ok) { form.removeEventListener("submit", onSubmit); dialog.close(); resolve(true); }
+      if (r.ok) { dialog.close(); finish(true); if (!infoLoaded) loadInfo(); }
       else $("token-error").textContent = "That token was not accepted.";
     };
+    const onCancel = () => finish(false);
     form.addEventListener("submit", onSubmit);
+    dialog.addEventListener("cancel", onCancel);
     dialog.showModal();
   });
+  return tokenAsked;
 }
 
 // ---- filters ----
@@ -68,9 +85,12 @@ function fillSelect(select, values) {
   }
 }
 
+let infoLoaded = false;     // /api/info answered (a dismissed token dialog leaves it to load after the token)
+
 async function loadInfo() {
   try {
     const info = await (await api("/api/info")).json();
+    infoLoaded = true;
     const c = info.counts;
     const counts = c.items != null ? `${c.items} items (${c.image ?? 0} images, ${c.text ?? 0} texts)`
       : Object.entries(c).map(([k, v]) => `${v} ${k}`).join(", ");
@@ -479,12 +499,13 @@ async function exportHtml() {
 }
 
 // ---- wiring ----
-function searchFile(file) { if (file) run({kind: "image", file}); }
+function searchFile(file) { tokenDismissed = false; if (file) run({kind: "image", file}); }
 
 document.addEventListener("DOMContentLoaded", () => {
   $("search-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const q = $("q").value.trim();
+    tokenDismissed = false;  // the person acts again: a needed token may be asked for again
     if (q) run({kind: "text", q});
   });
   $("target").addEventListener("change", rerun);
