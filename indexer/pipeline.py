@@ -41,7 +41,7 @@ from medsearch.errors import BadQuery, IndexMismatch, StoreError
 from medsearch.index_dir import MODALITIES, IndexDir, IndexManifest, read_manifest
 from medsearch.progress import progress_display
 
-from indexer.cases import index_cases
+from indexer.cases import index_cases, reanalyse_cases
 from indexer.embed import DEFAULT_BATCH_SIZE, EmbeddedBatch, TorchEmbedder
 from indexer.limits import check_counts
 from indexer.lock import index_lock
@@ -272,8 +272,6 @@ def reanalyse(store, bar) -> int:
     """Re-read every stored text into the full-text index, and every case's terms, with the running code's
     analysis (the texts a chunk of items per transaction, so searches go on beside it: ``Store.rebuild_lexical``;
     the case terms in one); returns the number of texts. Progress: a "re-analysing" task on ``bar``."""
-    from indexer.cases import reanalyse_cases
-
     task = bar.add_task("re-analysing", total=store.analysable_texts())
     texts = 0
 
@@ -290,10 +288,13 @@ def reanalyse(store, bar) -> int:
 def stamp_analysis(manifest: IndexManifest, store, written: int, reanalysed: bool) -> None:
     """Stamp the manifest with the running code's analysis when every text in the store was read by this run:
     re-analysed, or every stored item written now (a new index, a rebuild); otherwise the stamp it had stays (a
-    store that holds texts of an older analysis beside the new ones is not current)."""
+    store that holds texts of an older analysis beside the new ones is not current). Stamped because every item
+    was written, the case terms are read again too: a case whose content did not change kept an older analysis's."""
     from medsearch.lexical.stamp import current_analysis
 
     if reanalysed or written >= store.counts()["items"]:
+        if not reanalysed and manifest.analysis != current_analysis():
+            reanalyse_cases(store)
         manifest.analysis = current_analysis()
 
 

@@ -348,3 +348,28 @@ def test_the_teaching_caches_of_an_open_index_follow_a_new_manifest_before_any_s
         assert lexical_case_scores(idx, "appendicolith", 5) == []
         build(reanalyse=True)
         assert [key for key, _ in lexical_case_scores(idx, "appendicolith", 5)] == [("medpix", "MPX0007")]
+
+
+def test_a_run_that_writes_every_item_again_stamps_the_case_terms_current_too(tmp_path):
+    # Every item's content changed (here its caption; or a deleted archive indexed again): the run read every
+    # text, so it stamps the index current, but the cases (same content) kept the terms an older analysis made.
+    from medpix_factory import make_medpix
+
+    from medsearch.store import Store
+    from medsearch.teaching.case_lexical import TERMS_KEY, case_terms
+
+    root = make_medpix(tmp_path / "medpix")
+    build = lambda: build_index(open_archive("medpix", root), tmp_path / "idx", load_encoder("fake"),
+                                IndexOptions(workers=0, progress=False))
+    build()
+    url = IndexDir(tmp_path / "idx").default_db_url
+    with Store.open(url) as store:
+        store.set_case_extras({key: {**extra, TERMS_KEY: {"older": 1}} for key, (_, extra) in store.case_texts().items()})
+    set_stamp(tmp_path / "idx", "0.older")
+    descriptions = root / "Descriptions.json"
+    descriptions.write_text(descriptions.read_text().replace('"Caption": "', '"Caption": "Again: '))
+    assert build().unchanged == 0
+    assert read_manifest(tmp_path / "idx").analysis == stamp.current_analysis()
+    with Store.open(url) as store:
+        cases = store.case_texts()
+    assert cases and all(extra[TERMS_KEY] == dict(case_terms(text)) for text, extra in cases.values())
