@@ -432,3 +432,23 @@ def test_dismissing_the_token_dialog_says_a_token_is_needed_and_asks_again(brows
         assert len(sessions) == 1
         expect(page.locator("#index-info")).to_contain_text("model fake")  # refused at first, loaded after the token
     assert all("401" in p for p in problems)  # the refused calls before the token, nothing else
+
+
+def test_an_empty_index_says_so_and_keeps_a_target_to_search(browser_page, tmp_path):
+    """A server may start before its index holds anything: the page chose the first of no targets (the select went
+    blank, both choices disabled, until a reload) and said nothing."""
+    from playwright.sync_api import expect
+    from test_serve_support import LiveServer, open_served_index
+
+    from medsearch.serve.app import create_app
+
+    page, problems = browser_page
+    with LiveServer(create_app(open_served_index(tmp_path / "index", [], tmp_path))) as url:
+        page.goto(url + "/")
+        expect(page.locator("#status")).to_contain_text("This index is empty")
+        expect(page.locator("#target")).to_have_value("image")
+        assert page.locator("#target option:disabled").count() == 0
+        page.fill("#q", "effusion")
+        page.press("#q", "Enter")
+        expect(page.locator("#status")).to_contain_text("this index is empty")
+    assert all("400" in p for p in problems)  # the refused search

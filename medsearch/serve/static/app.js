@@ -95,8 +95,13 @@ async function loadInfo() {
     const counts = c.items != null ? `${c.items} items (${c.image ?? 0} images, ${c.text ?? 0} texts)`
       : Object.entries(c).map(([k, v]) => `${v} ${k}`).join(", ");
     $("index-info").textContent = `model ${info.model} · ${counts}`;
-    for (const option of $("target").options) option.disabled = !info.targets.includes(option.value);
-    if (!info.targets.includes($("target").value)) $("target").value = info.targets[0];
+    if (info.targets.length) {
+      for (const option of $("target").options) option.disabled = !info.targets.includes(option.value);
+      if (!info.targets.includes($("target").value)) $("target").value = info.targets[0];
+    } else {  // nothing indexed yet (a server may start before its first index run ends): say so, keep the choices
+      $("status").textContent = "This index is empty: nothing has been indexed into it yet. Searches find items " +
+        "as soon as an indexing run (medsearch index) has added them.";
+    }
     fillSelect($("f-modality"), info.facets.modality);
     modalityNames = Object.fromEntries(info.facets.modality.filter((f) => f.label).map((f) => [f.value, f.label]));
     fillSelect($("f-split"), info.facets.split);
