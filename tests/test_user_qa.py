@@ -342,3 +342,34 @@ def test_the_bench_summary_names_all_four_benches():
 
     shown = " ".join(CliRunner().invoke(app, ["--help"], env={"COLUMNS": "400"}).output.split())
     assert "phrasing robustness, search quality per mode" in shown
+
+
+def test_a_table_row_that_is_not_utf8_is_recorded_and_the_encoding_can_be_named(tmp_path):
+    # A CSV saved as Windows-1252 (an Excel export) was read with every accented letter turned into U+FFFD,
+    # silently: "Épanchement" was stored as "\ufffdpanchement", unsearchable, and the run said nothing.
+    root = make_csv_archive(tmp_path / "archive", [])
+    (root / "items.csv").write_bytes(
+        b"id,image,text\n"
+        b'c0,images/img0.png,"\xc9panchement pleural droit"\n'
+        b"c1,images/img1.png,Normal chest\n")
+    manifest = tmp_path / "mine.toml"
+    manifest.write_text('name = "mine"\nreader = "csv"\n[source]\ntable = "items.csv"\n'
+                        '[fields]\nid = "id"\nimage = "image"\ntext = "text"\n')
+    archive = open_archive(manifest, root)
+    assert [item.key for item in archive.items()] == ["c1"]
+    (skipped,) = archive.skipped
+    assert skipped.where == "items.csv:2" and "not UTF-8" in skipped.reason and 'encoding = "cp1252"' in skipped.reason
+    manifest.write_text(manifest.read_text().replace('table = "items.csv"\n', 'table = "items.csv"\nencoding = "cp1252"\n'))
+    archive = open_archive(manifest, root)
+    assert [item.text for item in archive.items()] == ["Épanchement pleural droit", "Normal chest"]
+    assert archive.skipped == []
+    jsonl = tmp_path / "j"
+    jsonl.mkdir()
+    (jsonl / "items.jsonl").write_bytes(b'{"id": "a", "text": "d\xe9fect"}\n{"id": "b", "text": "ok"}\n')
+    archive = open_archive("jsonl", jsonl)
+    assert [item.key for item in archive.items()] == ["b"] and archive.skipped[0].where == "items.jsonl:1"
+    manifest.write_text(manifest.read_text().replace('encoding = "cp1252"', 'encoding = "klingon"'))
+    from medsearch.errors import BadArchive
+
+    with pytest.raises(BadArchive, match="unknown encoding 'klingon'"):
+        list(open_archive(manifest, root).items())

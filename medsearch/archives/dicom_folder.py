@@ -33,7 +33,7 @@ from medsearch.archives.fields import get_field, get_labels, required_columns
 from medsearch.archives.item import Item
 from medsearch.archives.paths import OUTSIDE_ROOT, inside_root
 from medsearch.archives.reader import Reader, SkipFn
-from medsearch.archives.table import csv_rows, open_text
+from medsearch.archives.table import csv_rows, open_text, table_encoding
 from medsearch.errors import BadArchive, ImageLoadError
 
 DEFAULT_REPORTS = "reports.csv"  # joined when the manifest names no report table and the root holds one
@@ -78,7 +78,7 @@ class DicomFolderReader(Reader):
 
     def _report_header_check(self) -> None:
         path = self.reports_path()
-        with open_text(path) as f:
+        with open_text(path, table_encoding(self.manifest)) as f:
             header = next(csv.reader(f), [])
         needed = [self.report_key_column(), *required_columns(self.text_spec())]
         needed += required_columns(self.manifest.fields.get("split"))
@@ -98,7 +98,7 @@ class DicomFolderReader(Reader):
             return {}
         reports: dict[str, tuple[str, dict]] = {}
         column = self.report_key_column()
-        for where, row in csv_rows(path, ",", skip):
+        for where, row in csv_rows(path, ",", skip, table_encoding(self.manifest)):
             key = (row.get(column) or "").strip()
             if not key:
                 skip(where, f"empty {column}")

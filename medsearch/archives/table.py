@@ -6,6 +6,7 @@ when the root given is itself a file, that file is the table and its folder is t
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
@@ -37,12 +38,34 @@ def _raise_field_size_limit() -> None:
 _raise_field_size_limit()
 
 
-def open_text(path: Path) -> io.TextIOBase:
-    """A text stream over a plain or gzip-compressed file: utf-8 (BOM tolerated; a bad byte reads as U+FFFD so
-    one broken row cannot stop the run), newlines kept for the csv module."""
+DEFAULT_ENCODING = "utf-8-sig"  # UTF-8, a byte-order mark tolerated
+NOT_DECODED = "\ufffd"  # what a byte the encoding cannot decode reads as
+
+
+def open_text(path: Path, encoding: str = DEFAULT_ENCODING) -> io.TextIOBase:
+    """A text stream over a plain or gzip-compressed file: UTF-8 unless told (BOM tolerated; a bad byte reads as
+    U+FFFD so one broken row cannot stop the run: the row readers skip such rows), newlines kept for csv."""
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", errors="replace", newline="")
-    return open(path, encoding="utf-8-sig", errors="replace", newline="")
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding=encoding, errors="replace", newline="")
+    return open(path, encoding=encoding, errors="replace", newline="")
+
+
+def table_encoding(manifest) -> str:
+    """The manifest's ``[source] encoding`` (default UTF-8), checked; BadArchive for a name Python lacks."""
+    name = manifest.source.get("encoding", DEFAULT_ENCODING)
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        raise BadArchive(f"unknown encoding {name!r} under [source]",
+                         hint='name one Python knows, e.g. encoding = "cp1252" (Excel on Windows) or "latin-1"') from None
+    return name
+
+
+def undecoded_reason(encoding: str) -> str:
+    """Why a row holding bytes ``encoding`` cannot decode is skipped, and how to read it."""
+    shown = "UTF-8" if encoding == DEFAULT_ENCODING else encoding
+    return (f"unparsable row: not {shown} text (bytes that do not decode); save the table as UTF-8, or set "
+            f'encoding = "cp1252" (or the table\'s own) under [source]')
 
 
 class TableReader(Reader):
@@ -57,6 +80,11 @@ class TableReader(Reader):
         if not self.manifest.fields.get("id"):
             raise BadArchive(f"manifest {self.manifest.name!r} has no id field", hint='add id = "COLUMN" under [fields]')
         self.table_path = self.source_file("table", self.default_table)
+        table_encoding(self.manifest)  # an unknown name is refused before anything is read
+
+    @property
+    def encoding(self) -> str:
+        return table_encoding(self.manifest)
 
     @abstractmethod
     def rows(self, skip: SkipFn) -> Iterator[tuple[str, dict]]:
@@ -97,22 +125,23 @@ class CsvReader(TableReader):
         return self.manifest.source.get("delimiter", default)
 
     def _header(self) -> list[str]:
-        with open_text(self.table_path) as f:
+        with open_text(self.table_path, self.encoding) as f:
             try:
                 return next(csv.reader(f, delimiter=self._delimiter()), [])
             except (csv.Error, OSError) as exc:
                 raise BadArchive(f"{self.table_path.name}: cannot read the header: {exc}", hint="is it a CSV file?") from exc
 
     def rows(self, skip: SkipFn) -> Iterator[tuple[str, dict]]:
-        yield from csv_rows(self.table_path, self._delimiter(), skip)
+        yield from csv_rows(self.table_path, self._delimiter(), skip, self.encoding)
 
 
-def csv_rows(path: Path, delimiter: str, skip: SkipFn) -> Iterator[tuple[str, dict]]:
+def csv_rows(path: Path, delimiter: str, skip: SkipFn, encoding: str = DEFAULT_ENCODING) -> Iterator[tuple[str, dict]]:
     """(``"NAME:LINE"``, row by header) for every record of a CSV table, LINE being the line the record starts
     on (a quoted field may span lines); a record that cannot be parsed (bad quoting, another field count than
-    the header's) goes to ``skip()`` with its line and the reason; blank lines are passed over."""
+    the header's, bytes ``encoding`` cannot decode) goes to ``skip()`` with its line and the reason; blank lines
+    are passed over."""
     name = path.name
-    with open_text(path) as f:
+    with open_text(path, encoding) as f:
         records = csv.reader(f, delimiter=delimiter, strict=True)  # bad quoting is an error
         header = next(records, [])
         while True:
@@ -129,15 +158,21 @@ def csv_rows(path: Path, delimiter: str, skip: SkipFn) -> Iterator[tuple[str, di
             if len(values) != len(header):
                 skip(f"{name}:{line}", f"unparsable row: {len(values)} fields, header has {len(header)}")
                 continue
+            if any(NOT_DECODED in value for value in values):
+                skip(f"{name}:{line}", undecoded_reason(encoding))
+                continue
             yield f"{name}:{line}", dict(zip(header, values))
 
 
 class JsonlReader(TableReader):
     def rows(self, skip: SkipFn) -> Iterator[tuple[str, dict]]:
         name = self.table_path.name
-        with open_text(self.table_path) as f:
+        with open_text(self.table_path, self.encoding) as f:
             for number, line in enumerate(f, start=1):
                 if not line.strip():
+                    continue
+                if NOT_DECODED in line:
+                    skip(f"{name}:{number}", undecoded_reason(self.encoding))
                     continue
                 try:
                     row: Any = json.loads(line)
