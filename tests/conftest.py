@@ -206,6 +206,14 @@ def write_test_index(index_dir: Path, items: list[dict], archive_root: Path, sta
     ))
 
 
+def write_text_index(index_dir: Path, texts: list[str], key: str = "c{:02d}", **fields) -> Path:
+    """``index_dir``: a fake-encoder index of ``texts`` alone (archive "captions"; item i's key ``key.format(i)``,
+    store item id i + 1; ``fields``: the same other ItemFields for every item)."""
+    write_test_index(index_dir, [dict(archive="captions", key=key.format(i), text=t, **fields)
+                                 for i, t in enumerate(texts)], Path("/captions"))
+    return index_dir
+
+
 @pytest.fixture(scope="session")
 def tiny_index(tmp_path_factory) -> tuple[Path, list[dict]]:
     """(index dir, items) of a 120-item fake-encoder index; items 7 and 50 are stale (vectors, no store row)."""

@@ -4,10 +4,8 @@ sentence analysis, the full-text index and explanations; other short forms stay 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from conftest import write_test_index
+from conftest import write_text_index
 
 from medsearch.lexical.abbreviations import best_long_form, definitions, expansions
 from medsearch.lexical.assertion import analyse
@@ -75,10 +73,8 @@ CAPTIONS = [
 
 @pytest.fixture(scope="module")
 def caption_index(tmp_path_factory):
-    index_dir = tmp_path_factory.mktemp("captions") / "index"
-    items = [dict(archive="captions", key=f"c{i}", text=t, split="test") for i, t in enumerate(CAPTIONS)]
-    write_test_index(index_dir, items, Path("/captions"))
-    with open_index(index_dir) as index:
+    with open_index(write_text_index(tmp_path_factory.mktemp("captions") / "index", CAPTIONS, key="c{}",
+                                     split="test")) as index:
         yield index
 
 

@@ -4,10 +4,8 @@ modified finding by another organ's wording ("lung mass" for "renal mass")."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from conftest import write_test_index
+from conftest import write_text_index
 
 from medsearch.lexical.query import parse
 from medsearch.search import open_index
@@ -83,10 +81,7 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def caption_index(tmp_path_factory):
-    index_dir = tmp_path_factory.mktemp("captions") / "index"
-    items = [dict(archive="captions", key=f"c{i:02d}", text=t) for i, t in enumerate(TEXTS)]
-    write_test_index(index_dir, items, Path("/captions"))
-    with open_index(index_dir) as index:
+    with open_index(write_text_index(tmp_path_factory.mktemp("captions") / "index", TEXTS)) as index:
         yield index
 
 
@@ -223,10 +218,8 @@ def test_a_denial_is_no_lexical_hit_through_another_findings_wording(tmp_path, q
     # full-text search of the denied query does not match them, and their explanation says the finding is absent
     texts = {"no brain tumor": ["No mass effect.", "No intracranial mass."],
              "no pleural effusion": ["No pericardial effusion.", "No effusion."]}[query]
-    write_test_index(tmp_path / "index", [dict(archive="captions", key=f"c{i:02d}", text=t)
-                                          for i, t in enumerate(texts)], Path("/captions"))
     [clause] = parse(query).clauses
-    with open_index(tmp_path / "index") as index:
+    with open_index(write_text_index(tmp_path / "index", texts)) as index:
         found = index.store.lexical_search("text", clause, limit=10)
         hits = {h.key: h for h in index.search_text(query, k=len(texts), target="text", mode="lexical")}
     assert {item for item, _, _ in found} == {2}  # store item ids count from 1, in the texts' order
