@@ -312,6 +312,9 @@ def test_each_hit_says_why_it_matched_and_the_page_works_from_the_keyboard(brows
     page.evaluate("""() => addCase({archive: 'roco', case: 'PMC1', title: null, diagnosis: null, licence: null,
                                     items: [{licence: 'CC BY'}, {licence: 'CC BY'}]})""")
     expect(page.locator('#collection-list li[data-case="PMC1"] > span')).to_have_text("PMC1 · CC BY")
+    # a screen reader names each entry's note box and remove button by its case or item (all read "remove")
+    expect(page.get_by_role("button", name="remove case PMC1")).to_be_visible()
+    expect(page.get_by_role("textbox", name="note on case PMC1 for the teaching file")).to_be_visible()
 
     # a filter value no item has: the status says so, not just "0 images"
     page.goto(findings_live_url + "/?q=effusion")

@@ -442,9 +442,10 @@ function addCase(c) {
 
 function caseEntries() {
   return caseCollection().map((entry, i) => {
-    const note = el("input", {type: "text", placeholder: "note for the teaching file", value: entry.note || ""});
+    const note = el("input", {type: "text", placeholder: "note for the teaching file", value: entry.note || "",
+                              "aria-label": `note on case ${entry.case} for the teaching file`});
     note.addEventListener("change", () => { const all = caseCollection(); all[i].note = note.value; saveCases(all); });
-    const remove = el("button", {type: "button", class: "remove", text: "×", "aria-label": "remove"});
+    const remove = el("button", {type: "button", class: "remove", text: "×", "aria-label": `remove case ${entry.case}`});
     remove.addEventListener("click", () => saveCases(caseCollection().filter((_, j) => j !== i)));
     return el("li", {class: "case-entry", "data-case": entry.case},
       el("span", {text: [entry.case, entry.title || entry.diagnosis, entry.licence || "licence unknown"].filter(Boolean).join(" · ")}),
@@ -457,9 +458,10 @@ function renderCollection() {
   const cases = caseCollection();
   $("collection-count").textContent = String(items.length + cases.length);
   $("collection-list").replaceChildren(...caseEntries(), ...items.map((entry, i) => {
-    const note = el("input", {type: "text", placeholder: "note for the teaching file", value: entry.note || ""});
+    const note = el("input", {type: "text", placeholder: "note for the teaching file", value: entry.note || "",
+                              "aria-label": `note on ${entry.key} for the teaching file`});
     note.addEventListener("change", () => { const all = collection(); all[i].note = note.value; saveCollection(all); });
-    const remove = el("button", {type: "button", class: "remove", text: "×", "aria-label": "remove"});
+    const remove = el("button", {type: "button", class: "remove", text: "×", "aria-label": `remove ${entry.key}`});
     remove.addEventListener("click", () => saveCollection(collection().filter((_, j) => j !== i)));
     return el("li", {"data-item-id": String(entry.item_id)},
       el("span", {text: `${entry.key} · ${entry.licence || "licence unknown"}`}), remove, note);
