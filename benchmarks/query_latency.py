@@ -140,7 +140,7 @@ def decomposition(index_path: Path, queries: list[str], model: str | None, targe
         clauses = parse(q).clauses
         found = lexical_ranking(store, target, clauses, None, depth, 10)
         if clauses:
-            assertion_sets(store, target, clauses)
+            assertion_sets(store, clauses)
         prepared_hits(store, target, found, clauses, PREPARED_HITS * 10)
 
     def encode(q):

@@ -146,7 +146,7 @@ def test_a_denied_finding_inside_the_wording_denies_it_whatever_the_query_says(c
 
     [clause] = parse(query).clauses
     assert decide(clause, match_clause(clause, analyse("No fracture."))) == "negated"
-    [found] = assertion_sets(caption_index.store, "text", [clause])  # the same check, made by the store
+    [found] = assertion_sets(caption_index.store, [clause])  # the same check, made by the store
     assert {int(r.key[1:]) for r in caption_index.store.items(found["negated"]).values()} == {12}
 
 

@@ -185,7 +185,7 @@ def test_the_store_decides_a_texts_status_as_the_python_check_does(store):
         [clause] = parse(query).clauses
         assert decide(clause, match_clause(clause, analyse(text))) == decision, (query, text)
         item = ids[f"k{texts.index(text)}"]
-        assert tier_from_sets([clause], assertion_sets(store, "text", [clause]), item) == \
+        assert tier_from_sets([clause], assertion_sets(store, [clause]), item) == \
             TIERS[clause.status][decision] == tier(clause, decision), (query, text)
 
 
@@ -262,7 +262,7 @@ def test_the_store_and_the_python_check_agree_on_generated_reports(store):
     compared, found_somewhere, disagreements = 0, 0, []
     for query in _AGREEMENT_QUERIES:
         clauses = parse(query).clauses
-        for clause, sets in zip(clauses, assertion_sets(store, "text", clauses)):
+        for clause, sets in zip(clauses, assertion_sets(store, clauses)):
             for i, report in enumerate(reports):
                 in_python = match_clause(clause, analysed[i]).statuses
                 in_store = {status for status in STATUSES if ids[f"k{i}"] in sets[status]}

@@ -106,11 +106,12 @@ def _on_the_stated_side(store, clauses: list[Clause], strict: set[int]) -> dict[
 _FOUND_AS = {"asserted": "asserted only", "negated": "negated", "uncertain": "uncertain", "historical": "historical"}
 
 
-def assertion_sets(store, target: str, clauses: list[Clause]) -> list[dict[str, set[int]]]:
-    """Per clause, status -> the items whose text has the clause's finding in that status (one full-text query
-    each; the same sentence-level match as medsearch.lexical.query.match_clause): by the finding's own wordings,
-    and, for an item whose text has none of them, by the broader wordings it reads in that status
-    (Clause.readings: one query more per status that has any)."""
+def assertion_sets(store, clauses: list[Clause]) -> list[dict[str, set[int]]]:
+    """Per clause, status -> the items whose text has the clause's finding in that status, whatever the target
+    (one statement: a full-text query per clause and status; the same sentence-level match as
+    medsearch.lexical.query.match_clause): by the finding's own wordings, and, for an item whose text has none of
+    them, by the broader wordings it reads in that status (Clause.readings: one query more per status that has
+    any)."""
     import dataclasses
 
     queries = [dataclasses.replace(c, status=column, through=()) for c in clauses for column in _FOUND_AS.values()]

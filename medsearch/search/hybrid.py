@@ -40,7 +40,7 @@ def search_text(index, query: str, k: int, target: str, filters, plan: str, mode
             lexical_start = time.perf_counter()
             found = (lexical_ranking(store, target, clauses, filters, depth, k)
                      if mode != "dense" else ([], {}, {}))
-            sets = assertion_sets(store, target, clauses) if negation and clauses else None
+            sets = assertion_sets(store, clauses) if negation and clauses else None
             # while the query is still being embedded, the likely hits are made ready: most of a hybrid top k
             # is the lexical top (its weight is twice the dense one's), and the rest is fetched after fusion
             ready = prepared_hits(store, target, found, clauses, PREPARED_HITS * k) if beside else {}
