@@ -21,7 +21,8 @@ Prune: a full read of an archive (no ``limit``) removes the store rows of keys t
 Analysis stamp: the manifest records the full-text analysis the store's texts were read with
 (``medsearch.lexical.stamp``) when the run read every one of them: a new index, a rebuild, or ``reanalyse``
 (a stage of the run, under the same lock: every stored text re-read into the full-text index, and the case
-terms, with the running code's rules). A run that adds texts beside older ones keeps the older stamp.
+terms, with the running code's rules). A run that adds texts beside older ones keeps the older stamp; a store
+with no item yet is stamped before the first one (a killed first run's rerun may have nothing left to write).
 
 Rebuild: builds a complete new index in a directory beside the old one, then swaps the two directories in one
 ``renameat2(RENAME_EXCHANGE)``; the old index answers queries until then, and a kill leaves it untouched.
@@ -223,6 +224,7 @@ def _build(archive, index_dir: Path, encoder, options: IndexOptions, reembed: bo
             with timer.stage("open"):
                 if not reembed:  # before this run adds its archive to a store that may be another index's
                     refuse_rows_without_vectors(files, manifest, store)
+                stamp_empty_store(files, manifest, store)
                 archive_id = store_archive_id(store, archive)
                 known = store.known_hashes(archive_id)
             writer = IndexWriter(index_dir, manifest, store, archive_id, options.factory, id_base=id_base,
@@ -296,6 +298,18 @@ def stamp_analysis(manifest: IndexManifest, store, written: int, reanalysed: boo
         if not reanalysed and manifest.analysis != current_analysis():
             reanalyse_cases(store)
         manifest.analysis = current_analysis()
+
+
+def stamp_empty_store(files: IndexDir, manifest: IndexManifest, store) -> None:
+    """A store that holds no item yet (a new index) gets every text it will hold from this run's analysis: the
+    stamp is written now, before any item, so that a run killed before its end leaves it (the rerun may have
+    nothing left to write, and ``stamp_analysis`` keeps the stamp it finds)."""
+    from medsearch.index_dir import write_manifest
+    from medsearch.lexical.stamp import current_analysis
+
+    if manifest.analysis != current_analysis() and not store.has_items():
+        manifest.analysis = current_analysis()
+        write_manifest(files.path, manifest)
 
 
 def _db_of(files: IndexDir, db_url: str | None, manifest: IndexManifest | None) -> str:

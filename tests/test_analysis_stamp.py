@@ -373,3 +373,24 @@ def test_a_run_that_writes_every_item_again_stamps_the_case_terms_current_too(tm
     with Store.open(url) as store:
         cases = store.case_texts()
     assert cases and all(extra[TERMS_KEY] == dict(case_terms(text)) for text, extra in cases.values())
+
+
+def test_a_killed_first_run_leaves_an_index_the_next_run_stamps_current(tmp_path, monkeypatch):
+    # The manifest a first run creates had no stamp until the run's end: killed after its items were stored, the
+    # rerun had nothing left to write (written < items) and kept no stamp, so an index whose every text the
+    # running code analysed said 'built before the stamp ... run --reanalyse' for good.
+    from indexer.writer import IndexWriter
+
+    write_archive(tmp_path / "archive")
+    finalize = IndexWriter.finalize
+
+    def killed(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(IndexWriter, "finalize", killed)
+    with pytest.raises(KeyboardInterrupt):
+        index(tmp_path)
+    monkeypatch.setattr(IndexWriter, "finalize", finalize)
+    summary = index(tmp_path)
+    assert (summary.indexed, summary.unchanged) == (0, len(REPORTS))  # the killed run had stored every item
+    assert read_manifest(tmp_path / "idx").analysis == stamp.current_analysis()
