@@ -271,3 +271,19 @@ def test_the_store_and_the_python_check_agree_on_generated_reports(store):
                     disagreements.append((query, clause.label, report, sorted(in_python), sorted(in_store)))
     assert not disagreements, disagreements[:5]
     assert compared > 10_000 and found_somewhere > compared // 10  # the corpus does name the queries' findings
+
+
+def test_a_broader_wording_is_a_phrase_inside_one_status_on_both_backends(store):
+    # a clause over several statuses (asserted: asserted and historical; assertion off: all four) reads a broader
+    # wording as its words side by side in ONE status's terms, as match_clause does: "Prominent interstitial, no
+    # disease." holds "interstitial" asserted and "disease" denied, no "interstitial disease" (PostgreSQL's
+    # concatenated tsvector put the two side by side)
+    from medsearch.lexical.query import Broader, Clause
+
+    archive = store.archive_id("t", "/t")
+    texts = ["Prominent interstitial, no disease.", "Chronic interstitial disease.", "No interstitial disease."]
+    store.add_items(archive, [NewItem(Item(key=f"k{i}", text=t), content_hash=f"k{i}", text_vector_id=i)
+                              for i, t in enumerate(texts)])
+    for status, found in (("any", {1, 2}), ("asserted", {1}), ("negated", {2})):
+        clause = Clause(status=status, variants=(), through=(Broader(("interstitial", "disease")),))
+        assert {v for _, v, _ in store.lexical_search("text", clause)} == found, status

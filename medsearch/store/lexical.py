@@ -152,10 +152,12 @@ def _pg_render(clause) -> str:
 
 
 def _pg_broader(broader, letters: str) -> str:
-    """A broader wording (medsearch.lexical.query.Broader): its phrase, in a sentence without any of ``unless``
-    (a weight on each word keeps a phrase inside one status's column)."""
+    """A broader wording (medsearch.lexical.query.Broader): its phrase, in a sentence without any of ``unless``.
+    A phrase is matched weight by weight, each word with the same one: the columns are concatenated into one
+    tsvector, so "a:AB <-> b:AB" would also take the last asserted word and the first denied one side by side
+    (FTS5 keeps a phrase inside one column)."""
     def phrase(words):
-        return "(" + " <-> ".join(f"{t}:{letters}" for t in words) + ")"
+        return "(" + " | ".join("(" + " <-> ".join(f"{t}:{letter}" for t in words) + ")" for letter in letters) + ")"
 
     if not broader.unless:
         return phrase(broader.wording)
