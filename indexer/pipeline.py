@@ -321,8 +321,10 @@ REBUILD_SUFFIX = ".rebuild"
 
 
 def rebuild_dir(index_dir: Path) -> Path:
-    """Where ``--rebuild`` builds, beside the index: ``<index>.rebuild``."""
-    return index_dir.with_name(index_dir.name + REBUILD_SUFFIX)
+    """Where ``--rebuild`` builds, beside the index: ``<index>.rebuild``, beside the folder itself when
+    ``index_dir`` is a symlink (the swap then leaves the link as it is, pointing at the new index)."""
+    real = Path(index_dir).resolve()
+    return real.with_name(real.name + REBUILD_SUFFIX)
 
 
 def rebuild_beside(archive, index_dir: Path, encoder, options: IndexOptions) -> RunSummary:
@@ -351,7 +353,7 @@ def rebuild_beside(archive, index_dir: Path, encoder, options: IndexOptions) -> 
         if beside.exists():
             shutil.rmtree(beside)  # a killed rebuild's leftovers
         summary = _build(archive, beside, encoder, options, reembed=db_url is not None, id_base=id_base)
-        exchange_dirs(beside, index_dir)
+        exchange_dirs(beside, index_dir.resolve())  # the folder, not a symlink to it (rebuild_dir)
         shutil.rmtree(beside)
     summary.index_dir = str(index_dir)
     return summary

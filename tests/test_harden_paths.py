@@ -245,3 +245,24 @@ def test_a_200000_character_caption_keeps_its_row_and_full_text(tmp_path):
     assert items["long"].text == long_caption.strip()
     summary = build_index(archive, tmp_path / "idx", FakeEncoder(), IndexOptions(workers=0, progress=False))
     assert summary.indexed == 2 and summary.skipped == []
+
+
+def test_a_rebuild_through_a_symlinked_index_rebuilds_where_the_link_points(tmp_path):
+    # --index LINK (a symlink to the index on another disk): the rebuild was built beside the link, swapped with
+    # the link itself, and then rmtree of the link failed ('Cannot call rmtree on a symbolic link', a traceback):
+    # LINK had become a plain folder on the link's disk, LINK.rebuild the old link, and every later rebuild failed.
+    (tmp_path / "archive").mkdir()
+    (tmp_path / "archive" / "items.csv").write_text("id,image,text\nr0,,No pneumothorax.\nr1,,Small effusion.\n")
+    (tmp_path / "disk").mkdir()
+    run = lambda index_dir, **options: build_index(open_archive("csv", tmp_path / "archive"), index_dir,
+                                                   FakeEncoder(), IndexOptions(workers=0, progress=False, **options))
+    run(tmp_path / "disk" / "idx")
+    link = tmp_path / "idx"
+    link.symlink_to(tmp_path / "disk" / "idx", target_is_directory=True)
+    for _ in range(2):
+        summary = run(link, rebuild=True)
+        assert summary.index_dir == str(link) and summary.indexed == 2
+        assert link.is_symlink() and link.resolve() == (tmp_path / "disk" / "idx").resolve()
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["archive", "disk", "idx"]
+        assert sorted(p.name for p in (tmp_path / "disk").iterdir()) == ["idx"]
+        assert (link / "manifest.json").is_file()
