@@ -394,4 +394,3 @@ def test_a_killed_first_run_leaves_an_index_the_next_run_stamps_current(tmp_path
     summary = index(tmp_path)
     assert (summary.indexed, summary.unchanged) == (0, len(REPORTS))  # the killed run had stored every item
     assert read_manifest(tmp_path / "idx").analysis == stamp.current_analysis()
-
