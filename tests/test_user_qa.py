@@ -373,3 +373,30 @@ def test_a_table_row_that_is_not_utf8_is_recorded_and_the_encoding_can_be_named(
 
     with pytest.raises(BadArchive, match="unknown encoding 'klingon'"):
         list(open_archive(manifest, root).items())
+
+
+def test_a_misspelt_source_key_is_refused_naming_the_keys_the_reader_reads(tmp_path):
+    # [source] delimeter = ";" was ignored in silence (the table was then read with commas); top-level keys and
+    # [fields] were already checked.
+    from medsearch.archives import list_archives
+    from medsearch.errors import BadArchive
+
+    root = tmp_path / "archive"
+    root.mkdir()
+    (root / "items.csv").write_text("id;image;text\na;;Normal chest\n")
+    manifest = tmp_path / "mine.toml"
+    manifest.write_text('name = "mine"\nreader = "csv"\n[source]\ntable = "items.csv"\ndelimeter = ";"\n'
+                        '[fields]\nid = "id"\nimage = "image"\ntext = "text"\n')
+    with pytest.raises(BadArchive) as caught:
+        open_archive(manifest, root)
+    assert "unknown [source] key(s) delimeter" in str(caught.value) and "delimiter" in caught.value.hint
+    manifest.write_text(manifest.read_text().replace("delimeter", "delimiter"))
+    assert [item.text for item in open_archive(manifest, root).items()] == ["Normal chest"]
+    from medsearch.archives.manifest import load_manifest
+    from medsearch.archives.manifest import builtin_manifest_paths
+    from medsearch.archives.registry import reader_class
+
+    for name, path in builtin_manifest_paths().items():  # every built-in manifest's keys are its reader's
+        m = load_manifest(path)
+        assert set(m.source) <= reader_class(m.reader).source_keys, name
+    assert list_archives()

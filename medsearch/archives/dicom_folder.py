@@ -43,6 +43,7 @@ DEFAULT_TEXT_COLUMN = "report"
 
 class DicomFolderReader(Reader):
     main_source = "reports"  # a root given as a file is the report table; its folder holds the DICOM files
+    source_keys = Reader.source_keys | {"reports", "report_key", "report_key_column", "encoding"}
     hides_paths = True  # a skipped file is named by its key, never its path, unless show_paths
 
     def check(self) -> None:

@@ -26,6 +26,7 @@ PREFERRED_PROJECTION = "Frontal"
 
 class IuXrayReader(CsvReader):
     default_table = "indiana_reports.csv"
+    source_keys = CsvReader.source_keys | {"projections"}
     supplied_columns = frozenset({PROJECTION_FILE})
 
     def _projections(self) -> dict[str, list[tuple[str, str]]]:
@@ -62,6 +63,7 @@ class IuXrayReader(CsvReader):
 
 class R2GenReader(Reader):
     main_source = "annotation"
+    source_keys = Reader.source_keys | {"annotation"}
     FIRST_IMAGE = "first_image"  # field the reader adds: the entry's first image path
 
     def check(self) -> None:

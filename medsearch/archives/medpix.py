@@ -85,6 +85,7 @@ def sequence_of(description_modality: Any) -> str | None:
 
 class MedPixReader(Reader):
     main_source = "descriptions"
+    source_keys = Reader.source_keys | {"descriptions", "cases", "splits"}
 
     def check(self) -> None:
         super().check()

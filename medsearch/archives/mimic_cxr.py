@@ -45,6 +45,7 @@ def report_sections(text: str, sections: list[str]) -> str:
 
 class MimicCxrReader(CsvReader):
     default_table = "mimic-cxr-2.0.0-metadata.csv"
+    source_keys = CsvReader.source_keys | {"chexpert", "split", "reports", "report_sections"}
     supplied_columns = frozenset({IMAGE_FILE, REPORT, SPLIT, POSITIVE})
 
     def columns_needed(self) -> list[str]:

@@ -33,6 +33,7 @@ SkipFn = Callable[[str, str], None]  # skip(where, reason)
 class Reader(ABC):
     main_source = "table"  # the [source] key a root given as a file stands for
     show_paths = False  # set by open_archive(show_paths=True): paths that may name a patient are shown anyway
+    source_keys: frozenset[str] = frozenset({"images"})  # the [source] keys this reader reads (others are typos)
     hides_paths = False  # True when skip reports name files by a pseudonym unless show_paths (paths may name a patient)
 
     def __init__(self, manifest: Manifest, root: Path):
@@ -43,7 +44,12 @@ class Reader(ABC):
             self.root_file, self.root = self.root, self.root.parent
 
     def check(self) -> None:
-        """Raise BadArchive when the archive cannot be read at all. The default checks that the root exists."""
+        """Raise BadArchive when the archive cannot be read at all. The default checks the [source] keys (each one
+        this reader reads) and that the root exists."""
+        unknown = sorted(set(self.manifest.source) - self.source_keys)
+        if unknown:
+            raise BadArchive(f"manifest {self.manifest.name!r}: unknown [source] key(s) {', '.join(unknown)} for "
+                             f"reader {self.manifest.reader!r}", hint=f"its keys are: {', '.join(sorted(self.source_keys))}")
         if not self.root.is_dir():
             raise BadArchive(
                 f"archive root not found: {self.root}",

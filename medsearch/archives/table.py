@@ -72,6 +72,7 @@ class TableReader(Reader):
     """One row -> one Item. Subclasses implement rows(); read() maps each row through the manifest's [fields]."""
 
     default_table: str | None = None
+    source_keys = Reader.source_keys | {"table", "encoding"}
     supplied_columns: frozenset[str] = frozenset()  # columns a subclass adds to each row itself
     table_path: Path
 
@@ -109,6 +110,8 @@ class TableReader(Reader):
 
 
 class CsvReader(TableReader):
+    source_keys = TableReader.source_keys | {"delimiter"}
+
     def check(self) -> None:
         super().check()
         header = self._header()
