@@ -164,7 +164,7 @@ def prepare_query(query: str, expand: bool = True, lexicon: Lexicon | None = Non
     if not isinstance(query, str) or not query.strip():
         raise BadQuery("empty query", hint="give some words to search for, e.g. 'pleural effusion'")
     text = normalise(query)
-    if not text:
+    if not any(c.isalnum() for c in text):  # punctuation, symbols, emoji, control characters: no word to search for
         raise BadQuery(f"query {query!r} has no words after normalisation", hint="use letters or numbers")
     if expand:
         text = (lexicon or default_lexicon()).expand(text)

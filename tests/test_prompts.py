@@ -103,8 +103,10 @@ def test_lexicon_file_is_large_and_well_formed():
     assert len(default_lexicon()) == len(data["abbreviations"]) + len(data["lay_terms"]) + len(data["spellings"])
 
 
-@pytest.mark.parametrize("query", ["", "   ", "?!,"])
+@pytest.mark.parametrize("query", ["", "   ", "?!,", "\U0001F600", "\x00", "-- / '"])
 def test_empty_query_is_refused(query):
+    # a query with no letter or digit has nothing to search for: an emoji or a NUL byte was embedded as [UNK]
+    # and answered with arbitrary dense hits, while "???" was refused
     with pytest.raises(BadQuery):
         prepare_query(query)
 
