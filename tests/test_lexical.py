@@ -351,3 +351,20 @@ def test_every_word_that_folds_to_a_term_holds_one_of_its_stems():
     words |= set(_IRREGULAR)
     assert {"bodies", "tumours", "haemorrhage", "opacities"} <= words
     assert not [w for w in words if not any(s in w for s in stems(fold(w)))]
+
+
+def test_a_snippet_cut_from_a_long_sentence_starts_and_ends_on_whole_words():
+    from medsearch.lexical.explain import SNIPPET_CHARS, explain
+    from medsearch.lexical.query import parse
+
+    text = ("Contrast enhanced computed tomography of the chest in the axial plane with lung windows that reveals "
+            "bilateral hemothorax with a massive right pneumothorax and collapse of the right lower lobe and a small "
+            "left pleural collection with air fluid levels extending toward the posterior costophrenic recesses.")
+    why = explain(text, parse("pneumothorax").clauses)
+    assert len(why.snippet) <= SNIPPET_CHARS
+    start = text.index(why.snippet)
+    assert start == 0 or text[start - 1] == " "  # the cut fell inside "hemothorax": it moves to the next word
+    end = start + len(why.snippet)
+    assert end == len(text) or not text[end].isalnum()
+    a, b = why.highlights[0]
+    assert why.snippet[a:b] == "pneumothorax"

@@ -55,8 +55,9 @@ def explain(text: str | None, clauses: list[Clause], sentences: list[Sentence] |
     lo, hi = best.start, best.end
     inside = [(a, b) for a, b in spans if lo <= a < hi] or spans[:1]
     if hi - lo > SNIPPET_CHARS:
-        lo = max(lo, inside[0][0] - SNIPPET_CHARS // 4)
-        hi = min(hi, lo + SNIPPET_CHARS)
+        first = inside[0][0]
+        lo = _word_start(text, max(lo, first - SNIPPET_CHARS // 4), first)
+        hi = _word_end(text, min(hi, lo + SNIPPET_CHARS), max(lo, first))
     raw = text[lo:hi]
     strip = len(raw) - len(raw.lstrip())
     out.snippet = raw.strip()
@@ -85,6 +86,23 @@ def _without_constraints(clause: Clause, sentences: list[Sentence]) -> str:
     held = [s for s in sentences if any(s.start <= t.start < s.end and t.status == status for t in match.terms)]
     sides = list(dict.fromkeys(SIDE_NAMES[t.term] for s in held for t in s.terms if t.term in SIDE_NAMES))
     return f"{status} on {' and '.join(sides)}" if sides else f"{status}, side not stated"
+
+
+def _word_start(text: str, at: int, limit: int) -> int:
+    """``at``, or the start of the next word when ``at`` falls inside one (never past ``limit``): a snippet cut
+    out of a long sentence starts on a word, not on "s reveals bilateral hemothorax"."""
+    if at == 0 or not (text[at - 1].isalnum() and at < len(text) and text[at].isalnum()):
+        return at
+    space = next((i for i in range(at, limit) if text[i].isspace()), None)
+    return at if space is None else space + 1
+
+
+def _word_end(text: str, at: int, limit: int) -> int:
+    """``at``, or the end of the last whole word before it when ``at`` falls inside one (never before ``limit``)."""
+    if at >= len(text) or not (text[at - 1].isalnum() and text[at].isalnum()):
+        return at
+    space = next((i for i in range(at - 1, limit, -1) if text[i].isspace()), None)
+    return at if space is None else space
 
 
 def marked(snippet: str, highlights, before: str = "[", after: str = "]") -> str:
