@@ -65,6 +65,24 @@ def forget_analysis(db_url):
         connection.execute(text("DELETE FROM lexical"))
 
 
+def medpix_index_with_older_case_terms(tmp_path, **options):
+    """A MedPix index (tiny factory) whose stored case terms are as an older analysis made them; returns
+    (the MedPix root, ``build(**more options)``, which indexes it again)."""
+    from medpix_factory import make_medpix
+
+    from medsearch.store import Store
+    from medsearch.teaching.case_lexical import TERMS_KEY
+
+    root = make_medpix(tmp_path / "medpix")
+    build = lambda **more: build_index(open_archive("medpix", root), tmp_path / "idx", load_encoder("fake"),
+                                       IndexOptions(workers=0, progress=False, **options, **more))
+    build()
+    with Store.open(options.get("db_url") or IndexDir(tmp_path / "idx").default_db_url) as store:
+        store.set_case_extras({key: {**extra, TERMS_KEY: {"older": 1}}
+                               for key, (_, extra) in store.case_texts().items()})
+    return root, build
+
+
 # --- the running code's stamp ------------------------------------------------------------------------------
 
 
@@ -275,22 +293,14 @@ def test_reanalyse_reads_the_case_terms_again_on_both_stores(tmp_path, store_url
 
 
 def test_an_open_index_searches_the_case_terms_a_reanalysis_wrote(tmp_path):
-    from medpix_factory import make_medpix
+    from medsearch.teaching.case_lexical import lexical_case_scores
 
-    from medsearch.store import Store
-    from medsearch.teaching.case_lexical import TERMS_KEY, lexical_case_scores
-
-    root = make_medpix(tmp_path / "medpix")
-    build = lambda **options: build_index(open_archive("medpix", root), tmp_path / "idx", load_encoder("fake"),
-                                          IndexOptions(workers=0, progress=False, **options))
-    build()
-    with Store.open(IndexDir(tmp_path / "idx").default_db_url) as store:  # terms an older analysis made
-        store.set_case_extras({key: {**extra, TERMS_KEY: {"older": 1}}
-                               for key, (_, extra) in store.case_texts().items()})
+    _, build = medpix_index_with_older_case_terms(tmp_path)
     with open_index(tmp_path / "idx") as idx:  # a server's index, open across the re-analysis
         assert lexical_case_scores(idx, "appendicolith", 5) == []
         build(reanalyse=True)
-        idx.search_text("appendicolith", k=1)  # a query sees the new manifest
+        # no search first: Index.derived was emptied only when a search reopened the index, so a draft's threshold
+        # (read before its search) or a case query right after a re-index was the old snapshot's
         assert [key for key, _ in lexical_case_scores(idx, "appendicolith", 5)] == [("medpix", "MPX0007")]
 
 
@@ -329,42 +339,14 @@ def test_a_reanalysis_holds_an_sqlite_store_one_chunk_of_items_at_a_time(tmp_pat
     assert after == before
 
 
-def test_the_teaching_caches_of_an_open_index_follow_a_new_manifest_before_any_search(tmp_path):
-    # Index.derived was emptied only by a search's reopen: a draft's similarity threshold (read before its
-    # search) or a case query right after a re-index was answered from the old snapshot's cache.
-    from medpix_factory import make_medpix
-
-    from medsearch.store import Store
-    from medsearch.teaching.case_lexical import TERMS_KEY, lexical_case_scores
-
-    root = make_medpix(tmp_path / "medpix")
-    build = lambda **options: build_index(open_archive("medpix", root), tmp_path / "idx", load_encoder("fake"),
-                                          IndexOptions(workers=0, progress=False, **options))
-    build()
-    with Store.open(IndexDir(tmp_path / "idx").default_db_url) as store:
-        store.set_case_extras({key: {**extra, TERMS_KEY: {"older": 1}}
-                               for key, (_, extra) in store.case_texts().items()})
-    with open_index(tmp_path / "idx") as idx:
-        assert lexical_case_scores(idx, "appendicolith", 5) == []
-        build(reanalyse=True)
-        assert [key for key, _ in lexical_case_scores(idx, "appendicolith", 5)] == [("medpix", "MPX0007")]
-
-
 def test_a_run_that_writes_every_item_again_stamps_the_case_terms_current_too(tmp_path):
     # Every item's content changed (here its caption; or a deleted archive indexed again): the run read every
     # text, so it stamps the index current, but the cases (same content) kept the terms an older analysis made.
-    from medpix_factory import make_medpix
-
     from medsearch.store import Store
     from medsearch.teaching.case_lexical import TERMS_KEY, case_terms
 
-    root = make_medpix(tmp_path / "medpix")
-    build = lambda: build_index(open_archive("medpix", root), tmp_path / "idx", load_encoder("fake"),
-                                IndexOptions(workers=0, progress=False))
-    build()
+    root, build = medpix_index_with_older_case_terms(tmp_path)
     url = IndexDir(tmp_path / "idx").default_db_url
-    with Store.open(url) as store:
-        store.set_case_extras({key: {**extra, TERMS_KEY: {"older": 1}} for key, (_, extra) in store.case_texts().items()})
     set_stamp(tmp_path / "idx", "0.older")
     descriptions = root / "Descriptions.json"
     descriptions.write_text(descriptions.read_text().replace('"Caption": "', '"Caption": "Again: '))
