@@ -427,7 +427,7 @@ def run_batches(embedder: Embedder, writer: Writer, pending: Sequence[Pending], 
 def write_skipped(path: Path, skipped: list[Skipped]) -> None:
     with open(path, "w", encoding="utf-8") as f:
         for s in skipped:
-            f.write(json.dumps(asdict(s), ensure_ascii=False) + "\n")
+            f.write(json.dumps({"where": s.where, "reason": s.reason, "stage": s.stage}, ensure_ascii=False) + "\n")
 
 
 def _size_hint(archive, limit: int | None) -> int | None:

@@ -49,6 +49,8 @@ class ArchiveReader:
             else:
                 result.pending.append(pending)
         result.skipped[:0] = list(getattr(self.archive, "skipped", []))
+        # a row whose image is unavailable for now (a share not mounted) is still in the archive: not pruned
+        result.keys.update(s.key for s in result.skipped if s.key is not None)
         return result
 
     @staticmethod

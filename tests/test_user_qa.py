@@ -400,3 +400,21 @@ def test_a_misspelt_source_key_is_refused_naming_the_keys_the_reader_reads(tmp_p
         m = load_manifest(path)
         assert set(m.source) <= reader_class(m.reader).source_keys, name
     assert list_archives()
+
+
+def test_a_row_whose_image_is_missing_for_now_is_not_pruned(tmp_path, capsys):
+    # Re-indexing while part of the images was unreachable (a share not mounted) skipped those rows, rightly,
+    # and then pruned their items as if the rows had left the archive: still in the table, gone from the index.
+    from conftest import run_main
+    from indexer.maintain import list_items
+
+    root = make_csv_archive(tmp_path / "archive", good_rows(3))
+    args = ["index", "--manifest", "csv", "--root", str(root), "--index", str(tmp_path / "idx"), "--model", "fake"]
+    assert run_main(capsys, *args)[0] == 0
+    (root / "images" / "img1.png").rename(tmp_path / "away.png")
+    code, out, err = run_main(capsys, *args)
+    assert code == 0 and "image file not found: images/img1.png" in out
+    assert {record.key for record in list_items(tmp_path / "idx")} == {"c0", "c1", "c2"}
+    make_csv_archive(root, [good_rows(3)[0], good_rows(3)[2]])  # the row itself leaves: its item goes
+    assert run_main(capsys, *args)[0] == 0
+    assert {record.key for record in list_items(tmp_path / "idx")} == {"c0", "c2"}

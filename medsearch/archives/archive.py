@@ -53,8 +53,8 @@ class Archive:
     def __iter__(self) -> Iterator[Item]:
         return self.items()
 
-    def _skip(self, where: str, reason: str) -> None:
-        self.skipped.append(Skipped(where=where, reason=reason, stage="read"))
+    def _skip(self, where: str, reason: str, key: str | None = None) -> None:
+        self.skipped.append(Skipped(where=where, reason=reason, stage="read", key=key))
 
     def __repr__(self) -> str:
         return f"Archive(name={self.name!r}, root={str(self.root)!r}, reader={self.manifest.reader!r})"

@@ -65,3 +65,6 @@ class Skipped:
     where: str  # item key, file path or "captions.csv:123"
     reason: str
     stage: str = "read"  # read | decode | embed | write
+    # set when the row is still in the archive, its image only unavailable (its item is not pruned); not part of
+    # what a skip is (equality, repr, skipped.jsonl)
+    key: str | None = field(default=None, compare=False, repr=False)

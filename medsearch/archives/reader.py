@@ -27,7 +27,7 @@ from medsearch.archives.paths import OUTSIDE_ROOT, inside_root, resolve_root
 from medsearch.errors import BadArchive
 from medsearch.privacy import patient_key
 
-SkipFn = Callable[[str, str], None]  # skip(where, reason)
+SkipFn = Callable[..., None]  # skip(where, reason), or skip(where, reason, key=KEY) for a row still in the archive
 
 
 class Reader(ABC):
@@ -119,12 +119,12 @@ class Reader(ABC):
         image_value = get_field(row, fields.get("image"))
         if image_value is not None:
             resolved = self.resolve_image(image_value)
-            if isinstance(resolved, str):
+            if isinstance(resolved, str):  # the row stays in the archive: its key keeps its indexed item
                 if manifest.missing_image == "skip":
-                    skip(where, resolved)
+                    skip(where, resolved, key=key)
                     return None
                 if text is None:
-                    skip(where, f"empty text and {resolved}")
+                    skip(where, f"empty text and {resolved}", key=key)
                     return None
             else:
                 image_path, extra["image_relpath"] = resolved
