@@ -332,6 +332,13 @@ def test_image_search_accepts_png_jpeg_and_dicom(client, index, kind, tmp_path):
     assert isinstance(image, Image.Image) and image.mode == "RGB"
 
 
+def test_an_image_search_returns_reports_unless_asked_for_images(client, index):
+    # as the CLI's `query --image` and Python's search_image do (README: an image finds reports and similar images)
+    response = client.post("/api/search/image", params={"k": 2}, content=png_bytes(), headers={"content-type": "image/png"})
+    assert response.status_code == 200, response.text
+    assert response.json()["target"] == "text" and index.calls[-1][3] == "text"
+
+
 def test_upload_without_content_type_is_sniffed(client):
     response = client.post("/api/search/image", content=png_bytes(), headers={"content-type": ""})
     assert response.status_code == 200

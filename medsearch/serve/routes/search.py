@@ -87,7 +87,8 @@ async def uploaded_image(request: Request, services: Services):
 async def search_image(
     request: Request,
     k: int = Query(10, description="number of results"),
-    target: TargetParam = Query("image", description="find similar images ('image') or matching reports ('text'); the CLI's images/reports spellings work too"),
+    target: TargetParam = Query("text", description="matching reports ('text', the default, as in the CLI and Python) "
+                                "or similar images ('image'); the CLI's images/reports spellings work too"),
     filters: FilterParams = Depends(filter_params),
     services: Services = Depends(get_services),
 ):

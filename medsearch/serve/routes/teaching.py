@@ -82,7 +82,8 @@ def diverse_text(query: TextQuery = Depends(text_query), services: Services = De
 
 @router.post("/api/diverse/image", responses=ERRORS, openapi_extra=UPLOAD_BODY)
 async def diverse_image(request: Request, k: int = Query(10, description="number of results"),
-                        target: TargetParam = Query("image", description="images ('image') or reports ('text')"),
+                        target: TargetParam = Query("text", description="reports ('text', the default, as for "
+                                                    "/api/search/image) or images ('image')"),
                         filters: FilterParams = Depends(filter_params), services: Services = Depends(get_services)):
     from medsearch.teaching.diverse import diverse_image as run
 
