@@ -144,7 +144,7 @@ def test_a_new_index_is_stamped_and_says_so(tmp_path):
     with open_index(tmp_path / "idx") as idx:
         assert idx.analysis.current_matches and idx.analysis.warning(idx.path) is None
         assert idx.info()["analysis"] == {"index": stamp.current_analysis(), "current": stamp.current_analysis(),
-                                          "current_matches": True}
+                                          "texts": True, "current_matches": True}
 
 
 def test_an_old_index_opens_and_says_it_needs_reanalysis(tmp_path, capsys):
@@ -174,6 +174,19 @@ def test_an_old_index_opens_and_says_it_needs_reanalysis(tmp_path, capsys):
     set_stamp(tmp_path / "idx", stamp.current_analysis())
     code, out, err = run_main(capsys, "query", "pneumothorax", "--index", str(tmp_path / "idx"), "--target", "text")
     assert code == 0 and "--reanalyse" not in err
+
+
+def test_an_index_without_texts_never_needs_reanalysis(tmp_path, capsys):
+    from conftest import tiny_item, write_test_index
+
+    (tmp_path / "images").mkdir()
+    items = [{**tiny_item(i, tmp_path / "images"), "text": None} for i in range(4)]  # films without reports
+    write_test_index(tmp_path / "idx", items, tmp_path / "images")
+    set_stamp(tmp_path / "idx", "0.an-older-analysis")
+    with open_index(tmp_path / "idx") as idx:
+        assert idx.analysis.current_matches and idx.info()["analysis"]["texts"] is False
+    code, out, err = run_main(capsys, "info", "--index", str(tmp_path / "idx"))
+    assert code == 0 and "--reanalyse" not in out and "(current)" in out
 
 
 def test_a_run_that_reads_only_some_texts_keeps_the_old_stamp(tmp_path):

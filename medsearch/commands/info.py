@@ -65,7 +65,7 @@ def analysis_line(info: dict) -> str:
     from medsearch.lexical.stamp import AnalysisState
 
     analysis = info["analysis"]
-    state = AnalysisState(analysis["index"], analysis["current"])
+    state = AnalysisState(analysis["index"], analysis["current"], analysis.get("texts", True))
     if state.current_matches:
         return f"full-text analysis {state.current} (current)"
     return state.warning(info["path"], info["manifest"]["model_name"])

@@ -58,13 +58,15 @@ class AnalysisState:
 
     index: str | None  # the manifest's; None: written before stamps, or never every text read by one analysis
     current: str
+    texts: bool = True  # the index holds texts; without any, no analysis can be out of date
 
     @property
     def current_matches(self) -> bool:
-        return self.index == self.current
+        return self.index == self.current or not self.texts
 
     def to_dict(self) -> dict:
-        return {"index": self.index, "current": self.current, "current_matches": self.current_matches}
+        return {"index": self.index, "current": self.current, "texts": self.texts,
+                "current_matches": self.current_matches}
 
     def warning(self, index_path: Path | str, model_name: str | None = None) -> str | None:
         """One line for a stale index (what differs, and the fix: ``reanalyse_command``), None when the stamps
@@ -77,5 +79,7 @@ class AnalysisState:
                 f"matches may be out of date; run `{reanalyse_command(index_path, model_name)}`")
 
 
-def analysis_state(stamp: str | None) -> AnalysisState:
-    return AnalysisState(stamp, current_analysis())
+def analysis_state(stamp: str | None, texts: bool = True) -> AnalysisState:
+    """``stamp`` (a manifest's) beside the running code's; ``texts``: the index holds any text (an image-only
+    index, NIH films or DICOM studies without reports, never needs re-analysis)."""
+    return AnalysisState(stamp, current_analysis(), texts)

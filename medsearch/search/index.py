@@ -359,7 +359,8 @@ class Index:
         from medsearch.lexical.stamp import analysis_state
 
         self._refresh()
-        return analysis_state(self.manifest.analysis)
+        texts = self.manifest.modalities.get("text")
+        return analysis_state(self.manifest.analysis, texts=texts is not None and texts.count > 0)
 
     def info(self) -> dict:
         """Manifest, full-text analysis, store counts and facets, and the size of each file in the index directory;
