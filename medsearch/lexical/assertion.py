@@ -189,8 +189,9 @@ def _joins_findings(tokens: list[Token], j: int, events: list[tuple[int, int, _P
 
 def analyse(text: str, rules: Rules | None = None, keep=None) -> list[Sentence]:
     """The text's sentences, each with its clinical terms and their assertion status (``keep``: a test on a
-    sentence's lower-case text; sentences failing it are skipped). A short form the text defines for itself is
-    read as its long form (medsearch.lexical.abbreviations)."""
+    sentence's lower-case text; sentences failing it are skipped). A short form of the lexicon that the text
+    defines as something else ("pericardial effusion (PE)") is read as the text means it
+    (medsearch.lexical.abbreviations)."""
     text = text or ""
     defined = expansions(text)
     if keep is not None and defined:  # a sentence may say the long form through its short form
@@ -212,8 +213,8 @@ def analyse(text: str, rules: Rules | None = None, keep=None) -> list[Sentence]:
 
 
 def _read_short_forms(terms: tuple[Term, ...], defined: dict) -> tuple[Term, ...]:
-    """Each use of a defined short form becomes its long form's terms (same span, same status); the short form
-    where the text defines it is dropped (its long form is right there)."""
+    """Each use of a short form in ``defined`` (``abbreviations.expansions``) becomes its long form's terms (same
+    span, same status); the short form where the text defines it is dropped (its long form is right there)."""
     out: list[Term] = []
     for term in terms:
         expansion = defined.get(term.term)
