@@ -28,7 +28,7 @@ from functools import lru_cache
 from medsearch.lexical.tokens import tokenize
 
 # a short form: 2-10 characters, a letter first, no space, and written as an abbreviation: two capitals at least
-# ("PE", "MDCTA", "T2W", "CABG"), or all capitals ("ECMO")
+# ("PE", "MDCTA", "T2W", "CABG"; not "arrow", "Fig")
 _SHORT = r"[A-Za-z][A-Za-z0-9\-/]{1,9}"
 _PAREN = re.compile(r"\(([^()]{1,120})\)")
 _LEGEND = re.compile(rf"(?<![\w-])({_SHORT})\s*[:=]\s*([A-Za-z][A-Za-z\- ]{{1,60}}?)(?=\s*(?:[,;.)]|$|\s[A-Z]{{2}}))")
@@ -40,8 +40,7 @@ MAX_DEFINED_TEXT = 20_000  # characters of a text searched for definitions (long
 def _is_short_form(word: str) -> bool:
     letters = [c for c in word if c.isalpha()]
     capitals = sum(c.isupper() for c in letters)
-    return (re.fullmatch(_SHORT, word) is not None and len(letters) >= 2
-            and (capitals >= 2 or (capitals == len(letters) and len(word) <= 4)))
+    return re.fullmatch(_SHORT, word) is not None and capitals >= 2
 
 
 def best_long_form(short: str, candidate: str) -> str | None:
