@@ -98,5 +98,4 @@ def warn_if_reanalysis_needed(idx) -> None:
 def absent_filter_values(facets: dict[str, dict[str, int]], filters) -> list[str]:
     """One line per filter value that no item of the index has (``Filters.absent_from``), naming the values it
     does have: why a filtered search found nothing, when that is why."""
-    return [f"no item in this index has --{name} {value!r} (it has: {', '.join(have) or 'none'})"
-            for name, value, have in filters.absent_from(facets)]
+    return filters.absent_notices(facets, option="--")

@@ -73,11 +73,10 @@ class Services:
 
     def filter_notices(self, filters, results) -> list[str]:
         """Why a filtered search found nothing, when a filter value is why: one line per value no item of the index
-        has, naming those it has (``Filters.absent_from``). Empty when something was found or nothing filtered."""
+        has, naming those it has (``Filters.absent_notices``). Empty when something was found or nothing filtered."""
         if results or filters is None:
             return []
-        return [f"no item in this index has {name} {value!r} (it has: {', '.join(have) or 'none'})"
-                for name, value, have in filters.absent_from(self.index.store.facets())]
+        return filters.absent_notices(self.index.store.facets())
 
     def export_image(self, record) -> bytes | None:
         """The PNG an exported teaching file embeds for ``record`` (``export_image_size``); None when it has no

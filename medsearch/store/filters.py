@@ -50,6 +50,12 @@ class Filters:
                 absent.append((name, getattr(self, name), sorted(str(value) for value in present)))
         return absent
 
+    def absent_notices(self, facets: dict[str, dict[str, int]], option: str = "") -> list[str]:
+        """``absent_from`` as lines to show, one a value, naming the values the index has; ``option``: what comes
+        before a field's name (the CLI's "--")."""
+        return [f"no item in this index has {option}{name} {value!r} (it has: {', '.join(have) or 'none'})"
+                for name, value, have in self.absent_from(facets)]
+
     def admits(self, name: str, value: str | None) -> bool:
         """Whether an item whose ``name`` (modality, split or licence) is ``value`` passes that field's rule
         (always, when the field is not set)."""
