@@ -167,20 +167,19 @@ def run(req: TrainRequest) -> dict:
     }
     (req.out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     if req.model in TRAINABLES:
+        from medsearch.models.default import RUN_WEIGHTS
         from medsearch.train.export import export_default
 
-        from medsearch.models.default import RUN_WEIGHTS
-
         export_default(req.out / checkpoint.BEST_FILE, req.out / RUN_WEIGHTS, metrics)
-        metrics["model_dir"] = str(req.out)
-        (req.out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+        model_dir = req.out
     else:
         from medsearch.train.openclip_export import export_local_dir
 
         name = model.config["open_clip"]
         export_local_dir(req.out / checkpoint.BEST_FILE, name, req.out / OPENCLIP_MODEL_DIR)
-        metrics["model_dir"] = str(req.out / OPENCLIP_MODEL_DIR)
-        (req.out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+        model_dir = req.out / OPENCLIP_MODEL_DIR
+    metrics["model_dir"] = str(model_dir)
+    (req.out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     return metrics
 
 
