@@ -426,7 +426,7 @@ def first_compose(hits, max_sentences: int = 6):
     candidates = []
     for number, hit in enumerate(hits, start=1):
         score = float(hit.item_score if hit.item_score is not None else hit.score)
-        for position, sentence in enumerate(_sources(None, hit, ("findings",))):
+        for position, sentence in enumerate(_sources(hit, ("findings",))):
             candidates.append((number, score, sentence, assertion_and_negated(sentence)[0], words(sentence), position))
     scored = []
     for number, score, sentence, mark, bag, position in candidates:

@@ -109,7 +109,7 @@ class Draft:
         return "\n".join(lines)
 
 
-def _sources(index, hit: CaseHit, sections: tuple[str, ...], min_words: int = MIN_WORDS) -> list[str]:
+def _sources(hit: CaseHit, sections: tuple[str, ...], min_words: int = MIN_WORDS) -> list[str]:
     texts = [hit.sections[name] for name in sections if hit.sections.get(name)]
     if not texts and not hit.sections and sections == FINDINGS_SECTIONS:
         texts = [item.text for item in hit.items if item.text]  # a case without case text: its items' texts
@@ -134,7 +134,7 @@ def _candidates(citations: list[Citation], hits: list[CaseHit]) -> list[_Candida
     out = []
     for citation, hit in zip(citations, hits):
         # a one-word sentence only when it names a finding ("Cardiomegaly."), not "None." or "XXXX."
-        sentences = [s for s in _sources(None, hit, FINDINGS_SECTIONS, min_words=1)
+        sentences = [s for s in _sources(hit, FINDINGS_SECTIONS, min_words=1)
                      if len(words(s)) >= MIN_WORDS or sentence_statements(s)]
         for position, sentence in enumerate(sentences):
             mark, negated = assertion_and_negated(sentence)
@@ -225,7 +225,7 @@ def compose(hits: list[CaseHit], max_sentences: int = MAX_SENTENCES, finding_sha
                               list(c.negated)) for c in chosen]
     impression: list[DraftSentence] = []
     for citation, hit in zip(citations, hits):
-        sentences = _sources(None, hit, IMPRESSION_SECTIONS) or ([hit.diagnosis] if hit.diagnosis else [])
+        sentences = _sources(hit, IMPRESSION_SECTIONS) or ([hit.diagnosis] if hit.diagnosis else [])
         for sentence in sentences[:2]:
             if any(same_diagnosis(sentence, other.text) or sentence == other.text for other in impression):
                 continue
@@ -255,7 +255,7 @@ def draft_from_hits(close: list[CaseHit], threshold: float | None, max_sentences
     """The draft of the close case hits (each at or above ``threshold``, best first)."""
     best = max((h.item_score for h in close if h.item_score is not None), default=None)
     findings, impression, citations = compose(close, max_sentences, finding_share, statement_share)
-    quotable = any(_sources(None, h, FINDINGS_SECTIONS) for h in close)  # findings text to agree on
+    quotable = any(_sources(h, FINDINGS_SECTIONS) for h in close)  # findings text to agree on
     empty = NO_TEXT if not quotable else ONE_CASE if len(close) < MIN_CASES else NO_AGREEMENT
     message = f"draft from {len(citations)} similar case(s)" + ("" if findings or impression else f"; {empty}")
     return Draft("ok", message, best, threshold, findings, impression, citations, empty)
