@@ -75,7 +75,7 @@ def sentence_statements(sentence: str) -> frozenset[Statement]:
         for wording in _wordings():  # longest first: a wording inside a matched one is skipped
             if set(wording) <= have and not any(set(wording) < set(m) for m in matched):
                 matched.append(wording)
-        found.update(Statement(finding_of(w), POLARITY[status]) for w in matched if finding_of(w))
+        found.update(Statement(finding_of(w), POLARITY[status]) for w in matched)  # _wordings: each names one
     return frozenset(found)
 
 
