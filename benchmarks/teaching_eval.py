@@ -306,8 +306,6 @@ def iu(args) -> dict:
 
 
 def iu_query(idx, record, row: dict, train, train_texts) -> dict:
-    from medsearch.teaching.sentences import split_sentences
-
     query = query_of(row)
     hits = search_cases(idx, idx.embed_text(query, target="text"), target="text", k=max(KS), filters=train,
                         images_per_case=1)
@@ -364,8 +362,6 @@ def label_scores(split_queries, predictions) -> dict:
 
 
 def baselines(split_queries, train_records, setting, rng) -> dict:
-    from medsearch.teaching.sentences import split_sentences
-
     def whole(text):
         return present_findings(split_sentences(text, min_words=1))
 
