@@ -38,6 +38,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from medsearch.eval.metrics import micro_prf  # noqa: E402
 from medsearch.search import open_index  # noqa: E402
 from medsearch.store.filters import Filters  # noqa: E402
 from medsearch.teaching.calibrate import nearest_other_case, stored_matrix  # noqa: E402
@@ -355,8 +356,7 @@ def label_scores(split_queries, predictions) -> dict:
         for q, p in zip(split_queries, predictions):
             truth, p = set(q[truth_key]) - drop, set(p) - drop
             tp, pred, true = tp + len(truth & p), pred + len(p), true + len(truth)
-        precision, recall = (tp / pred if pred else 0.0), (tp / true if true else 0.0)
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        precision, recall, f1 = micro_prf(tp, pred, true)
         out.update({f"{name}precision": round(precision, 4), f"{name}recall": round(recall, 4), f"{name}f1": round(f1, 4)})
     return out
 
@@ -408,8 +408,8 @@ def old_metric(split_queries, train_records, setting) -> dict:
         totals["normal"] = [a + b for a, b in zip(totals["normal"], (len({"normal"} & truth), 1, len(truth)))]
     out = {}
     for name, (tp, pred, true) in totals.items():
-        p, r = (tp / pred if pred else 0.0), (tp / true if true else 0.0)
-        out[name] = {"precision": round(p, 3), "recall": round(r, 3), "f1": round(2 * p * r / (p + r) if p + r else 0.0, 3)}
+        p, r, f1 = micro_prf(tp, pred, true)
+        out[name] = {"precision": round(p, 3), "recall": round(r, 3), "f1": round(f1, 3)}
     return out
 
 

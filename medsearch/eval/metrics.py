@@ -204,6 +204,13 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, low: float = 0.01, h
     return float(np.exp((a + b) / 2))
 
 
+def micro_prf(tp: int, predicted: int, true: int) -> tuple[float, float, float]:
+    """Micro (precision, recall, F1) from counts summed over queries: true positives, predicted labels, true labels
+    (0.0 where a denominator is 0)."""
+    precision, recall = (tp / predicted if predicted else 0.0), (tp / true if true else 0.0)
+    return precision, recall, (2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+
+
 # --- agreement between result lists ------------------------------------------------------------------
 
 
