@@ -440,32 +440,30 @@ function addCase(c) {
                                    licence: caseLicence(c), note: ""}]);
 }
 
+// The remove button and note box of entry ``i`` of a collection list (``read``/``save``: that list's storage), named
+// for screen readers by ``name`` (an item's key, "case PMC1")
+function entryControls(entry, i, name, read, save) {
+  const note = el("input", {type: "text", placeholder: "note for the teaching file", value: entry.note || "",
+                            "aria-label": `note on ${name} for the teaching file`});
+  note.addEventListener("change", () => { const all = read(); all[i].note = note.value; save(all); });
+  const remove = el("button", {type: "button", class: "remove", text: "×", "aria-label": `remove ${name}`});
+  remove.addEventListener("click", () => save(read().filter((_, j) => j !== i)));
+  return [remove, note];
+}
+
 function caseEntries() {
-  return caseCollection().map((entry, i) => {
-    const note = el("input", {type: "text", placeholder: "note for the teaching file", value: entry.note || "",
-                              "aria-label": `note on case ${entry.case} for the teaching file`});
-    note.addEventListener("change", () => { const all = caseCollection(); all[i].note = note.value; saveCases(all); });
-    const remove = el("button", {type: "button", class: "remove", text: "×", "aria-label": `remove case ${entry.case}`});
-    remove.addEventListener("click", () => saveCases(caseCollection().filter((_, j) => j !== i)));
-    return el("li", {class: "case-entry", "data-case": entry.case},
-      el("span", {text: [entry.case, entry.title || entry.diagnosis, entry.licence || "licence unknown"].filter(Boolean).join(" · ")}),
-      remove, note);
-  });
+  return caseCollection().map((entry, i) => el("li", {class: "case-entry", "data-case": entry.case},
+    el("span", {text: [entry.case, entry.title || entry.diagnosis, entry.licence || "licence unknown"].filter(Boolean).join(" · ")}),
+    ...entryControls(entry, i, `case ${entry.case}`, caseCollection, saveCases)));
 }
 
 function renderCollection() {
   const items = collection();
   const cases = caseCollection();
   $("collection-count").textContent = String(items.length + cases.length);
-  $("collection-list").replaceChildren(...caseEntries(), ...items.map((entry, i) => {
-    const note = el("input", {type: "text", placeholder: "note for the teaching file", value: entry.note || "",
-                              "aria-label": `note on ${entry.key} for the teaching file`});
-    note.addEventListener("change", () => { const all = collection(); all[i].note = note.value; saveCollection(all); });
-    const remove = el("button", {type: "button", class: "remove", text: "×", "aria-label": `remove ${entry.key}`});
-    remove.addEventListener("click", () => saveCollection(collection().filter((_, j) => j !== i)));
-    return el("li", {"data-item-id": String(entry.item_id)},
-      el("span", {text: `${entry.key} · ${entry.licence || "licence unknown"}`}), remove, note);
-  }));
+  $("collection-list").replaceChildren(...caseEntries(), ...items.map((entry, i) => el("li", {"data-item-id": String(entry.item_id)},
+    el("span", {text: `${entry.key} · ${entry.licence || "licence unknown"}`}),
+    ...entryControls(entry, i, entry.key, collection, saveCollection))));
   for (const id of ["export-json", "export-html", "clear-collection"]) $(id).disabled = items.length + cases.length === 0;
 }
 
