@@ -7,7 +7,7 @@ import re
 from datetime import datetime, timezone
 from html import escape
 
-from medsearch.concepts import named_labels
+from medsearch.concepts import is_code, is_semantic_type, named_labels
 from medsearch.serve.views import item_view
 
 STYLE = """
@@ -26,16 +26,15 @@ def data_uri(png: bytes) -> str:
 
 
 PMC_URL = "https://www.ncbi.nlm.nih.gov/pmc/articles/{}/"
-CONCEPT_CODE = re.compile(r"^C\d{7}$")  # UMLS CUIs: kept in the data, not printed as chips
-SEMANTIC_TYPE = re.compile(r"^T\d{3}:")  # UMLS semantic-type buckets ("T047:Disease or Syndrome"): not printed
 
 
 def readable_labels(labels: list[str]) -> list[str]:
     """The chips the page shows (app.js ``chips``): the names of the findings and body regions among the labels
-    (a code such as C0032326 by its name), then the other plain labels; codes and semantic types left out."""
+    (a code such as C0032326 by its name), then the other plain labels; UMLS codes (kept in the data) and semantic
+    types ("T047:Disease or Syndrome") left out."""
     names = named_labels(labels)
     seen = {name.lower() for name in names}
-    plain = [label for label in labels if not CONCEPT_CODE.match(label) and not SEMANTIC_TYPE.match(label)
+    plain = [label for label in labels if not is_code(label) and not is_semantic_type(label)
              and label.lower() not in seen]
     return names + list(dict.fromkeys(plain))
 
