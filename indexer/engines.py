@@ -13,6 +13,7 @@ from functools import partial
 from medsearch.errors import UnknownName
 
 from indexer.embed import TorchEmbedder
+from indexer.limits import check_counts
 
 
 def local_engine(encoder, batch_size: int, workers: int | None, address: str | None = None,
@@ -40,8 +41,6 @@ ENGINES = {"local": local_engine, "ray": ray_engine}
 def make_embedder(engine: str, encoder, batch_size: int, workers: int | None = None, address: str | None = None,
                   actors: int | None = None):
     """The embed stage of engine ``engine`` for ``encoder`` (a registry-loaded one: see ``ModelIdentity``)."""
-    from indexer.limits import check_counts
-
     check_counts(batch_size=batch_size, workers=workers, actors=actors)
     try:
         factory = ENGINES[engine]

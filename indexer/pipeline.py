@@ -39,9 +39,10 @@ from typing import Callable, Iterator, Protocol, Sequence
 
 from medsearch.archives.item import Skipped
 from medsearch.errors import BadQuery, IndexMismatch, StoreError
-from medsearch.index_dir import MODALITIES, IndexDir, IndexManifest, read_manifest
+from medsearch.index_dir import MODALITIES, IndexDir, IndexManifest, foreign_entries, read_manifest, write_manifest
 from medsearch.progress import progress_display
 
+from indexer.ann import new_index
 from indexer.cases import index_cases, reanalyse_cases
 from indexer.embed import DEFAULT_BATCH_SIZE, EmbeddedBatch, TorchEmbedder
 from indexer.limits import check_counts
@@ -154,8 +155,6 @@ def build_index(archive, index_dir: str | Path, encoder, options: IndexOptions |
     options = options or IndexOptions()
     check_index_location(Path(index_dir), options.rebuild, options.db_url)
     if options.factory is not None:  # a factory FAISS cannot build is refused now, not after the embedding
-        from indexer.ann import new_index
-
         new_index(encoder.dim, options.factory)
     if options.rebuild:
         return rebuild_beside(archive, Path(index_dir), encoder, options)
@@ -167,8 +166,6 @@ def check_index_location(index_dir: Path, rebuild: bool, db_url: str | None = No
     that holds no index yet (the archive's own folder, a home directory); and, for --rebuild, any folder that
     holds files not the index's own, since the rebuild swaps the whole folder out and deletes it (an SQLite
     --db kept in the folder included: it counts as the index's only where the folder is kept)."""
-    from medsearch.index_dir import foreign_entries
-
     if index_dir.exists() and not index_dir.is_dir():
         raise BadQuery(f"--index {index_dir} is a file, not an index directory",
                        hint="give a new folder (it is created) or an existing index")
@@ -190,8 +187,6 @@ def check_rebuild_room(index_dir: Path) -> None:
     """What a --rebuild needs beside the index: a folder above it that is not where this process stands (the
     swap would delete the working directory; "." has no name to put ".rebuild" after), and an
     ``<index>.rebuild`` that is absent or a killed rebuild's, since it is deleted before the build."""
-    from medsearch.index_dir import foreign_entries
-
     if Path.cwd().resolve().is_relative_to(index_dir.resolve()):
         raise BadQuery(f"--rebuild cannot swap out {index_dir}: it holds the current directory",
                        hint="run it from the folder above the index, with --index NAME")
@@ -304,7 +299,6 @@ def stamp_empty_store(files: IndexDir, manifest: IndexManifest, store) -> None:
     """A store that holds no item yet (a new index) gets every text it will hold from this run's analysis: the
     stamp is written now, before any item, so that a run killed before its end leaves it (the rerun may have
     nothing left to write, and ``stamp_analysis`` keeps the stamp it finds)."""
-    from medsearch.index_dir import write_manifest
     from medsearch.lexical.stamp import current_analysis
 
     if manifest.analysis != current_analysis() and not store.has_items():
