@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import typer
-
 from medsearch.commands.options import DbOpt, IndexOpt, JsonOpt
 
 TOP_FACET_VALUES = 10
