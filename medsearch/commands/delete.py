@@ -31,10 +31,8 @@ def delete_command(
     if keys_file is not None:
         keys += _read_keys_file(keys_file)
     filters = item_filters(modality, label, split, licence)
-    # Keys given (by --key or --keys-file) restrict the delete to them: never None, which would mean "every item
-    # matching the filters".
-    result = delete_items(index, keys=keys if key or keys_file is not None else None, filters=filters,
-                          archive=archive, db_url=db)
+    # keys given are never empty (_read_keys_file refuses a file without one), so None means none were given
+    result = delete_items(index, keys=keys or None, filters=filters, archive=archive, db_url=db)
     if not result.deleted:  # a mistyped key or filter must not look like a done delete
         if result.not_found:
             raise ItemNotFound(f"none of the {len(result.not_found)} keys is in the index: nothing deleted",
