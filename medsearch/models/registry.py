@@ -11,7 +11,7 @@ and ``open_index`` read beside the encoder's ``model_id`` instead of resolving t
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from medsearch.errors import UnknownModel
@@ -104,9 +104,8 @@ def resolve(name: str | None) -> ModelSpec:
         return MODELS[name]
     source = source_of(name)
     if source is LOCAL_DIR and (trained := default_run_weights(Path(source.rest(name)))) is not None:
-        return ModelSpec(name, f"medsearch-default trained by `medsearch train` ({trained})",
-                         "medsearch.models.default:load", MODELS[DEFAULT_MODEL].dim, MODELS[DEFAULT_MODEL].preprocess,
-                         MODELS[DEFAULT_MODEL].tokenizer, options={"weights": str(trained)})
+        summary = f"medsearch-default trained by `medsearch train` ({trained})"
+        return replace(MODELS[DEFAULT_MODEL], name=name, summary=summary, options={"weights": str(trained)})
     if source is not None:
         return open_clip_spec(name, f"open_clip model {name}", name)
     unknown = UnknownModel(name, list(MODELS) + [f"{source.prefix}..." for source in SOURCES])
