@@ -289,7 +289,7 @@ def stamp_analysis(manifest: IndexManifest, store, written: int, reanalysed: boo
     was written, the case terms are read again too: a case whose content did not change kept an older analysis's."""
     from medsearch.lexical.stamp import current_analysis
 
-    if reanalysed or written >= store.counts()["items"]:
+    if reanalysed or written >= store.item_count():
         if not reanalysed and manifest.analysis != current_analysis():
             reanalyse_cases(store)
         manifest.analysis = current_analysis()
@@ -339,7 +339,7 @@ def rebuild_beside(archive, index_dir: Path, encoder, options: IndexOptions) -> 
             with Store.open(db_url) as store:
                 archive_id = store_archive_id(store, archive)
                 keys = store.known_hashes(archive_id)
-                others = store.counts()["items"] - len(keys)
+                others = store.item_count() - len(keys)
                 if others:  # checked before anything is written
                     raise StoreError(f"--rebuild would leave {others} rows of other archives pointing at the old "
                                      "vectors", hint="rebuild into a fresh --db (or --index) instead")

@@ -174,13 +174,17 @@ def facets(session: Session, label_limit: int | None) -> dict[str, dict[str, int
     }
 
 
+def item_count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(ItemRow)) or 0)
+
+
 def counts(session: Session) -> dict[str, int]:
     def count(stmt) -> int:
         return int(session.scalar(stmt) or 0)
 
     return {
         "archives": count(select(func.count()).select_from(ArchiveRow)),
-        "items": count(select(func.count()).select_from(ItemRow)),
+        "items": item_count(session),
         "image": count(select(func.count()).select_from(Image).where(Image.vector_id.is_not(None))),
         "text": count(select(func.count()).select_from(TextRow).where(TextRow.vector_id.is_not(None))),
         "labels": count(select(func.count(func.distinct(Label.label)))),

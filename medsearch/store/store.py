@@ -345,3 +345,8 @@ class Store:
         """{"archives", "items", "image" (vectors), "text" (vectors), "labels" (distinct)}."""
         with self._session() as session:
             return query.counts(session)
+
+    def item_count(self) -> int:
+        """``counts()["items"]`` alone (without counting archives, vectors and distinct labels)."""
+        with self._session() as session:
+            return query.item_count(session)
