@@ -125,16 +125,25 @@ def test_identity_is_the_same_whichever_runtime_embeds_images(tiny_model, isolat
     np.testing.assert_allclose(on_gpu.encode_images(images), on_cpu.encode_images(images), atol=1e-4)
 
 
-def test_a_tower_that_does_not_export_stays_on_torch_and_is_not_retried(tiny_model, isolated_cache, monkeypatch):
+def _encoder_left_on_torch(tiny_model, monkeypatch, step: str, replacement):
+    """A CPU encoder loaded with ``onnx_cache.<step>`` replaced (its image export fails there); its images still
+    embed as open_clip's own transform and tower embed them."""
     from medsearch.models import load_encoder, onnx_cache
+
+    monkeypatch.setattr(onnx_cache, step, replacement)
+    enc = load_encoder(tiny_model, device="cpu")
+    images = _images()[:2]
+    np.testing.assert_allclose(enc.encode_images(images), _torch_reference(enc, images), atol=1e-5)
+    return enc
+
+
+def test_a_tower_that_does_not_export_stays_on_torch_and_is_not_retried(tiny_model, isolated_cache, monkeypatch):
+    from medsearch.models import load_encoder
 
     def fail(*_, **__):
         raise RuntimeError("Unsupported: ONNX export of operator foo\nmore detail")
 
-    monkeypatch.setattr(onnx_cache, "export_optimised", fail)
-    enc = load_encoder(tiny_model, device="cpu")
-    images = _images()[:2]
-    np.testing.assert_allclose(enc.encode_images(images), _torch_reference(enc, images), atol=1e-5)
+    enc = _encoder_left_on_torch(tiny_model, monkeypatch, "export_optimised", fail)
     assert enc._onnx_image is None and openclip_image.is_unsupported(enc.fp)
     assert "operator foo" in openclip_image.paths(enc.fp)[2].read_text()
     assert not openclip_image.paths(enc.fp)[0].exists()
@@ -158,30 +167,21 @@ def test_a_graph_onnxruntime_refuses_stays_on_torch_and_leaves_no_temporary_file
                                                                                  monkeypatch):
     from onnxruntime.capi.onnxruntime_pybind11_state import Fail
 
-    from medsearch.models import load_encoder, onnx_cache
-
     def refuse(*_, **__):
         raise Fail("[ONNXRuntimeError] : 1 : FAIL : Load model failed: no kernel for op Foo")
 
-    monkeypatch.setattr(onnx_cache, "optimise", refuse)
-    enc = load_encoder(tiny_model, device="cpu")
-    images = _images()[:2]
-    np.testing.assert_allclose(enc.encode_images(images), _torch_reference(enc, images), atol=1e-5)
+    enc = _encoder_left_on_torch(tiny_model, monkeypatch, "optimise", refuse)
     assert enc._onnx_image is None and "no kernel for op Foo" in openclip_image.paths(enc.fp)[2].read_text()
     assert sorted(p.name for p in isolated_cache.glob("openclip-image-*")) == [f"openclip-image-{enc.fp}.unsupported"]
 
 
 def test_a_cache_that_cannot_be_written_leaves_the_tower_on_torch_without_a_marker(tiny_model, isolated_cache,
                                                                                   monkeypatch, caplog):
-    from medsearch.models import load_encoder, onnx_cache
-
     def read_only(module, inputs, out, **_):
         raise PermissionError(13, "Permission denied", str(out))
 
-    monkeypatch.setattr(onnx_cache, "export_optimised", read_only)  # root writes anyway: chmod proves nothing here
-    enc = load_encoder(tiny_model, device="cpu")
-    images = _images()[:2]
-    np.testing.assert_allclose(enc.encode_images(images), _torch_reference(enc, images), atol=1e-5)
+    # root writes anyway: chmod proves nothing here
+    enc = _encoder_left_on_torch(tiny_model, monkeypatch, "export_optimised", read_only)
     assert enc._onnx_image is None and not openclip_image.is_unsupported(enc.fp)  # the next process tries again
     assert "cannot be written" in caplog.text
 
