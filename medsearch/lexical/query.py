@@ -207,13 +207,12 @@ def relaxation_units(clause: Clause) -> list[Clause]:
     weighed (relaxed_alternatives)."""
     if clause.status == "negated":
         return []
-    units = relaxed_terms(clause) + [Clause(status=clause.status, variants=(v,))
-                                     for v in clause.variants if len(set(v)) > 1]
+    units = relaxed_terms(clause) + [_all_of(v, clause.status) for v in clause.variants if len(set(v)) > 1]
     words = sorted({t for v in clause.variants for t in v})
     named = words + sorted({t for s in clause.slots for t in s})
     where = _anatomy_of(clause)
-    return list(dict.fromkeys(units + [_organ_unit(forms, clause.status) for forms in _organs(words, where)]
-                              + [_organ_unit(forms) for forms in _organs(named, where)]))
+    return list(dict.fromkeys(units + [_any_of(forms, clause.status) for forms in _organs(words, where)]
+                              + [_any_of(forms) for forms in _organs(named, where)]))
 
 
 def relaxed_terms(clause: Clause) -> list[Clause]:
@@ -221,12 +220,20 @@ def relaxed_terms(clause: Clause) -> list[Clause]:
     slot (any column), each as a clause of its own: a relaxed match is ranked by all of them (BM25 over the
     clause). Sides are no unit: they always apply."""
     words = dict.fromkeys(t for v in clause.variants for t in v)
-    return ([Clause(status=clause.status, variants=((t,),)) for t in words]
-            + [_slot_unit(slot) for slot in clause.slots])
+    return [_any_of((t,), clause.status) for t in words] + [_any_of(slot) for slot in clause.slots]
 
 
-def _slot_unit(slot: tuple[str, ...]) -> Clause:
-    return Clause(status="any", variants=tuple((t,) for t in slot))
+# The units of the weighing, each a clause: made here alone, since relaxed_alternatives looks each one up in the
+# counts that relaxation_units' clauses keyed (a unit made another way would be another key).
+def _any_of(words: tuple[str, ...], status: str = "any") -> Clause:
+    """Any one of ``words`` (a word of the finding, a modifier slot, an organ's forms and parts) in the columns of
+    ``status``."""
+    return Clause(status=status, variants=tuple((t,) for t in words))
+
+
+def _all_of(wording: tuple[str, ...], status: str) -> Clause:
+    """All of a wording's words in one sentence, in the columns of ``status``."""
+    return Clause(status=status, variants=(wording,))
 
 
 def _any_word(clause: Clause) -> Clause:
@@ -265,22 +272,19 @@ def relaxed_alternatives(clause: Clause, counts: dict[Clause, int], total: int, 
         # negated query to the dense hits, which ignore negation: any word of it, denied, will do
         return [_any_word(clause)]
 
-    def word(t):
-        return Clause(status=clause.status, variants=((t,),))
-
     anatomy_named = _anatomy_of(clause)
 
     def matched(count, terms, status="any"):
         # anatomy is matched in any of its forms and parts (_alternative): what they match together
-        return max([count] + [counts.get(_organ_unit(forms, status), 0) for forms in _organs(terms, anatomy_named)])
+        return max([count] + [counts.get(_any_of(forms, status), 0) for forms in _organs(terms, anatomy_named)])
 
     def holding(t):  # sentences holding a word of the finding (an organ: in any form or part)
-        return matched(counts[word(t)], (t,), clause.status)
+        return matched(counts[_any_of((t,), clause.status)], (t,), clause.status)
 
     def in_the_texts(variant):
         return all(holding(t) for t in variant)
 
-    slot_counts = {s: matched(counts[_slot_unit(s)], s) for s in clause.slots}
+    slot_counts = {s: matched(counts[_any_of(s)], s) for s in clause.slots}
     slots = {s: idf(n, total) for s, n in slot_counts.items() if n}
     found: list[tuple[frozenset, frozenset]] = []  # (words, slots) of each minimal alternative
     own = clause.stated
@@ -293,7 +297,7 @@ def relaxed_alternatives(clause: Clause, counts: dict[Clause, int], total: int, 
             continue
         whole = sum(words.values())
         if len(words) > 1 and len(words) == len(set(variant)):  # the wording weighs as one unit: all its words
-            whole = idf(counts[Clause(status=clause.status, variants=(variant,))], total)  # in one sentence
+            whole = idf(counts[_all_of(variant, clause.status)], total)  # in one sentence
         # each word earns the wording's weight in proportion to its own
         units = [("word", t, whole * w / sum(words.values())) for t, w in words.items()]
         units += [("slot", s, w) for s, w in slots.items()]
@@ -331,17 +335,13 @@ def _organs(terms, table: dict[str, tuple[str, ...]]) -> list[tuple[str, ...]]:
     return list(dict.fromkeys(table[t] for t in terms if t in table))
 
 
-def _organ_unit(forms: tuple[str, ...], status: str = "any") -> Clause:
-    return Clause(status=status, variants=tuple((t,) for t in forms))
-
-
 def _names_uncommon_organ(unit, counts: dict, total: int, table: dict[str, tuple[str, ...]]) -> bool:
     """Whether a unit of the weighing (a word or a modifier slot) names anatomy the archive is not about: one in
     more than COMMON_ORGAN of the sentences (any form) is what the archive is about, and its texts leave it
     unsaid ("infiltrate" in a chest report is the lung's)."""
     kind, term, _ = unit
     organs = _organs((term,) if kind == "word" else term, table)
-    return any(counts.get(_organ_unit(forms), 0) <= COMMON_ORGAN * total for forms in organs)
+    return any(counts.get(_any_of(forms), 0) <= COMMON_ORGAN * total for forms in organs)
 
 
 def _any_form(slot: tuple[str, ...], table: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
