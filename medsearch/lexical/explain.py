@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from medsearch.lexical.assertion import Sentence, analyse
 from medsearch.lexical.query import BOTH_SIDES, Clause, decide, match_clause
-from medsearch.lexical.tokens import normalise, stems
+from medsearch.lexical.tokens import normalise
 
 SNIPPET_CHARS = 160
 
@@ -24,7 +24,7 @@ def explain(text: str | None, clauses: list[Clause], sentences: list[Sentence] |
     text = text or ""
     wanted = set().union(*(c.all_terms() for c in clauses)) if clauses else set()
     if sentences is None:  # only the sentences that may hold a term the clauses read (a stem test, then the real one)
-        held_by = {s for c in clauses for t in c.read_terms() for s in stems(t)}
+        held_by = frozenset().union(*(c.read_stems for c in clauses))
 
         def may_hold(sentence: str) -> bool:
             normal = normalise(sentence)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 
 from medsearch.lexical.assertion import STATUSES, Sentence, Term, analyse, query_rules
+from medsearch.lexical.tokens import stems
 from medsearch.lexical.tokens import terms as text_terms
 
 # a side stated in the query is a constraint; a bilateral finding satisfies either side
@@ -105,6 +106,12 @@ class Clause:
         """Every term through which a text may give the finding a status: all_terms, and the words of its broader
         readings in any status ("air space disease" of a denied "airspace consolidation")."""
         return self.all_terms() | {t for found in self.readings_by_status.values() for r in found for t in r.wording}
+
+    @cached_property
+    def read_stems(self) -> frozenset[str]:
+        """The stems (medsearch.lexical.tokens.stems) of read_terms: a normalised sentence holding none of them
+        gives the finding no status (the explanations' cheap pre-test; computed once per clause, not per hit)."""
+        return frozenset(s for t in self.read_terms() for s in stems(t))
 
     def constraints(self) -> tuple[tuple[str, ...], ...]:
         return self.slots + self.sides
