@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from medsearch.lexical.assertion import Sentence, analyse
 from medsearch.lexical.query import BOTH_SIDES, Clause, decide, match_clause
@@ -75,10 +76,10 @@ def _without_constraints(clause: Clause, sentences: list[Sentence]) -> str:
     effusion") the label still names the finding: its own status. Not on the side the query states, it is that
     status where the text has it ("asserted on the right" for "no left pleural effusion": the ranking reads it as
     no contradiction, nor as an answer to "left pleural effusion"), or "..., side not stated"."""
-    status = decide(clause, match_clause(dataclasses.replace(clause, slots=()), sentences))
+    unmodified, bare = _loosened(clause)
+    status = decide(clause, match_clause(unmodified, sentences))
     if status != "absent" or not clause.sides:
         return status
-    bare = dataclasses.replace(clause, slots=(), sides=())
     match = match_clause(bare, sentences)
     status = decide(bare, match)
     if status == "absent":
@@ -86,6 +87,13 @@ def _without_constraints(clause: Clause, sentences: list[Sentence]) -> str:
     held = [s for s in sentences if any(s.start <= t.start < s.end and t.status == status for t in match.terms)]
     sides = list(dict.fromkeys(SIDE_NAMES[t.term] for s in held for t in s.terms if t.term in SIDE_NAMES))
     return f"{status} on {' and '.join(sides)}" if sides else f"{status}, side not stated"
+
+
+@lru_cache(maxsize=256)
+def _loosened(clause: Clause) -> tuple[Clause, Clause]:
+    """``clause`` without its modifiers, and without its modifiers and sides: made once per clause, not once per hit
+    (each keeps what it derives, Clause.readings_by_status)."""
+    return dataclasses.replace(clause, slots=()), dataclasses.replace(clause, slots=(), sides=())
 
 
 def _word_start(text: str, at: int, limit: int) -> int:
