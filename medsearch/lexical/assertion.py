@@ -96,18 +96,27 @@ class Rules:
         return None
 
 
+def rules_data() -> dict:
+    """The rules file (RULES_PATH), read and parsed once per process: the texts' and the queries' rules, and the
+    analysis stamp's fingerprint of them (medsearch.lexical.stamp). Read it, never change it."""
+    return _read_rules(RULES_PATH)
+
+
+@lru_cache(maxsize=4)
+def _read_rules(path: Path) -> dict:
+    return json.loads(path.read_text("utf-8"))
+
+
 @lru_cache(maxsize=1)
 def default_rules() -> Rules:
-    return Rules(json.loads(RULES_PATH.read_text("utf-8")))
+    return Rules(rules_data())
 
 
 @lru_cache(maxsize=1)
 def query_rules() -> Rules:
     """The default rules for a query: its "or" is the searcher's ("pneumothorax or effusion": either, asserted),
     not a report's alternatives (the 'alternatives' entry is left out)."""
-    data = json.loads(RULES_PATH.read_text("utf-8"))
-    data.pop("alternatives", None)
-    return Rules(data)
+    return Rules({key: value for key, value in rules_data().items() if key != "alternatives"})
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:

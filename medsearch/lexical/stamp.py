@@ -35,8 +35,7 @@ def current_analysis() -> str:
 
     from medsearch.prompts import lexicon_data
 
-    data = json.loads(assertion.RULES_PATH.read_text("utf-8"))
-    rules = {key: value for key, value in data.items() if not key.startswith("_")}
+    rules = {key: value for key, value in assertion.rules_data().items() if not key.startswith("_")}
     rules["lexicon abbreviations"] = lexicon_data().get("abbreviations", {})  # see lexical/abbreviations.py
     canonical = json.dumps(rules, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return f"{ANALYSER_VERSION}.{hashlib.sha256(canonical.encode('utf-8')).hexdigest()[:12]}"
