@@ -82,12 +82,10 @@ class IndexWriter:
         self.archive_id = archive_id
         self.factory = factory
         self.retrain = retrain
-        self.vectors: dict[str, VectorFile] = {}
-        self.base: dict[str, int] = {}
-        for m, vectors in index_vector_files(self.files, manifest).items():
-            entry = manifest.modalities.get(m)
-            self.vectors[m] = vectors
-            self.base[m] = entry.id_base if entry else id_base
+        self.vectors: dict[str, VectorFile] = index_vector_files(self.files, manifest)
+        # store vector id of row 0 of each modality's vector file: the manifest's, else this run's
+        self.base: dict[str, int] = {m: entry.id_base if (entry := manifest.modalities.get(m)) else id_base
+                                     for m in self.vectors}
         self._buffer: list[Embedded] = []
         self.written = 0
 
